@@ -1,0 +1,352 @@
+//! `kind = "canonical"`: reads files in the canonical JSON Lines format — what
+//! `conpere export` writes — so an export round-trips, and any tool that can write that
+//! format can feed conpere.
+//!
+//! ```toml
+//! [sources.files]
+//! kind = "canonical"
+//! path = "/srv/conpere/canonical"   # one .jsonl file, or a directory of them
+//! ```
+//!
+//! * A **full** read returns every record of every file: what is absent is deleted.
+//! * An **incremental** read returns only the files whose content it has not read
+//!   before (the cursor keeps each file's SHA-256): their records are upserts, and a line
+//!   `{"type":"registration","year":2024,"student":"…","step":"…","deleted":true}` is a
+//!   tombstone.
+//! * A line that does not parse is rejected with `file:line` and its text, and the
+//!   stored version of that record (when its key is readable) is kept as it is.
+
+use crate::config::{ConfigError, SourceConfig};
+use crate::connector::{
+    BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ReadRequest,
+};
+use crate::registry::ConnectorFactory;
+use crate::spec::{ConnectorSpec, FieldSpec};
+use conpere_core::engine::{Batch, Mode};
+use conpere_core::model::{parse_line, Item, Kind, Rejected};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+use tokio::sync::mpsc;
+
+static SPEC: ConnectorSpec = ConnectorSpec {
+    kind: "canonical",
+    description: "Canonical JSON Lines files (the `conpere export` format)",
+    fields: &[FieldSpec {
+        name: "path",
+        required: true,
+        secret: false,
+        help: "a .jsonl file, or a directory whose *.jsonl files are read in name order",
+        example: "\"/srv/conpere/canonical\"",
+    }],
+};
+
+/// Longest payload kept in quarantine for one rejected line.
+const MAX_PAYLOAD: usize = 64 * 1024;
+
+#[derive(Debug, Deserialize)]
+struct Settings {
+    path: PathBuf,
+}
+
+/// Builds [`CanonicalConnector`]s.
+pub struct CanonicalFactory;
+
+impl ConnectorFactory for CanonicalFactory {
+    fn spec(&self) -> &'static ConnectorSpec {
+        &SPEC
+    }
+
+    fn build(&self, source: &SourceConfig) -> Result<Box<dyn Connector>, ConfigError> {
+        let settings: Settings = source.settings()?;
+        Ok(Box::new(CanonicalConnector {
+            path: settings.path,
+        }))
+    }
+}
+
+/// Reads canonical JSON Lines files.
+#[derive(Debug, Clone)]
+pub struct CanonicalConnector {
+    path: PathBuf,
+}
+
+impl CanonicalConnector {
+    /// A connector on `path` (a file or a directory).
+    pub fn new(path: impl Into<PathBuf>) -> CanonicalConnector {
+        CanonicalConnector { path: path.into() }
+    }
+
+    /// The files to read, in name order.
+    async fn files(&self) -> Result<Vec<PathBuf>, ConnectorError> {
+        let operation = || format!("listing {}", self.path.display());
+        let meta = tokio::fs::metadata(&self.path).await.map_err(|e| {
+            ConnectorError::failed(operation(), format!("{e}; check `path` of this source"))
+        })?;
+        if meta.is_file() {
+            return Ok(vec![self.path.clone()]);
+        }
+        let mut entries = tokio::fs::read_dir(&self.path)
+            .await
+            .map_err(|e| ConnectorError::failed(operation(), e))?;
+        let mut files = Vec::new();
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|e| ConnectorError::failed(operation(), e))?
+        {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "jsonl") && path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for CanonicalConnector {
+    fn spec(&self) -> &'static ConnectorSpec {
+        &SPEC
+    }
+
+    async fn check(&self) -> Result<CheckReport, ConnectorError> {
+        let files = self.files().await?;
+        let mut bytes = 0;
+        for file in &files {
+            let meta = tokio::fs::File::open(file)
+                .await
+                .and_then(|_| std::fs::metadata(file))
+                .map_err(|e| ConnectorError::failed(format!("opening {}", file.display()), e))?;
+            bytes += meta.len();
+        }
+        Ok(CheckReport {
+            details: vec![format!(
+                "{} readable .jsonl file(s), {bytes} bytes, in {}",
+                files.len(),
+                self.path.display()
+            )],
+        })
+    }
+
+    async fn discover(&self) -> Result<Capabilities, ConnectorError> {
+        // Which years the files hold is only known by reading them whole: not worth a
+        // second pass over a large file before every sync, so the years are left open.
+        self.files().await?;
+        Ok(Capabilities {
+            kinds: Kind::ALL.to_vec(),
+            full: true,
+            incremental: true,
+            years: Vec::new(),
+        })
+    }
+
+    async fn read(&self, request: ReadRequest) -> Result<BatchStream, ConnectorError> {
+        let files = self.files().await?;
+        let mut hashes = BTreeMap::new();
+        for file in &files {
+            hashes.insert(file_name(file), sha256(file).await?);
+        }
+        let seen = seen_files(request.cursor.as_ref());
+        let to_read: Vec<PathBuf> = files
+            .into_iter()
+            .filter(|f| match request.mode {
+                Mode::Full => true,
+                Mode::Incremental => seen.get(&file_name(f)) != hashes.get(&file_name(f)),
+            })
+            .collect();
+        let cursor = serde_json::json!({ "files": hashes });
+        let (sender, receiver) = mpsc::channel(2);
+        tokio::spawn(read_files(to_read, request, cursor, sender));
+        Ok(Box::pin(futures::stream::unfold(
+            receiver,
+            |mut rx| async { rx.recv().await.map(|batch| (batch, rx)) },
+        )))
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn seen_files(cursor: Option<&serde_json::Value>) -> BTreeMap<String, String> {
+    cursor
+        .and_then(|c| c.get("files"))
+        .and_then(|f| serde_json::from_value(f.clone()).ok())
+        .unwrap_or_default()
+}
+
+async fn open(path: &Path) -> Result<BufReader<tokio::fs::File>, ConnectorError> {
+    tokio::fs::File::open(path)
+        .await
+        .map(|f| BufReader::with_capacity(256 * 1024, f))
+        .map_err(|e| ConnectorError::failed(format!("opening {}", path.display()), e))
+}
+
+async fn sha256(path: &Path) -> Result<String, ConnectorError> {
+    let mut reader = open(path).await?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 256 * 1024];
+    loop {
+        let n = reader
+            .read(&mut buffer)
+            .await
+            .map_err(|e| ConnectorError::failed(format!("reading {}", path.display()), e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+type Sender = mpsc::Sender<Result<Batch, ConnectorError>>;
+
+/// The reading task: files → batches of `batch_size` items → channel (2 batches deep, so
+/// memory stays bounded whatever the file sizes). The last batch carries the cursor.
+async fn read_files(
+    files: Vec<PathBuf>,
+    request: ReadRequest,
+    cursor: serde_json::Value,
+    sender: Sender,
+) {
+    let mut items = Vec::with_capacity(request.batch_size);
+    for file in &files {
+        if let Err(e) = read_file(file, &request, &mut items, &sender).await {
+            let _ = sender.send(Err(e)).await;
+            return;
+        }
+    }
+    let _ = sender
+        .send(Ok(Batch {
+            items,
+            cursor: Some(cursor),
+        }))
+        .await;
+}
+
+async fn read_file(
+    file: &Path,
+    request: &ReadRequest,
+    items: &mut Vec<Item>,
+    sender: &Sender,
+) -> Result<(), ConnectorError> {
+    let mut reader = open(file).await?;
+    let mut buffer = Vec::new();
+    let mut line_number = 0u64;
+    loop {
+        buffer.clear();
+        let n = reader
+            .read_until(b'\n', &mut buffer)
+            .await
+            .map_err(|e| ConnectorError::failed(format!("reading {}", file.display()), e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        line_number += 1;
+        let location = || format!("{}:{line_number}", file.display());
+        if let Some(item) = line_item(&buffer, location) {
+            if wanted(&item, request.years.as_deref()) {
+                items.push(item);
+            }
+        }
+        if items.len() >= request.batch_size {
+            let batch = Batch {
+                items: std::mem::replace(items, Vec::with_capacity(request.batch_size)),
+                cursor: None,
+            };
+            if sender.send(Ok(batch)).await.is_err() {
+                return Ok(()); // the run stopped listening
+            }
+        }
+    }
+}
+
+/// The item of one raw line (`None` for a blank line).
+fn line_item(raw: &[u8], location: impl Fn() -> String) -> Option<Item> {
+    let reject = |kind, key, reason: String, payload: String| {
+        let mut payload = payload;
+        if payload.len() > MAX_PAYLOAD {
+            let mut end = MAX_PAYLOAD;
+            while !payload.is_char_boundary(end) {
+                end -= 1;
+            }
+            payload.truncate(end);
+        }
+        Item::Rejected(Rejected {
+            kind,
+            key,
+            reason,
+            location: Some(location()),
+            payload,
+        })
+    };
+    let text = match std::str::from_utf8(raw) {
+        Ok(text) => text.trim_end_matches(['\n', '\r']),
+        Err(e) => {
+            return Some(reject(
+                None,
+                None,
+                format!("not UTF-8 ({e}); canonical files are UTF-8"),
+                String::from_utf8_lossy(raw).into_owned(),
+            ))
+        }
+    };
+    if text.trim().is_empty() {
+        return None;
+    }
+    Some(match parse_line(text) {
+        Ok(item) => item,
+        Err(e) => reject(e.kind, e.key, e.message, text.to_string()),
+    })
+}
+
+fn wanted(item: &Item, years: Option<&[i32]>) -> bool {
+    let Some(years) = years else { return true };
+    let year = match item {
+        Item::Record(r) => r.year(),
+        Item::Tombstone(k) => k.year(),
+        Item::Rejected(r) => r.key.as_ref().and_then(|k| k.year()),
+    };
+    year.is_none_or(|y| years.contains(&y))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_line_is_rejected_with_its_location() {
+        let item = line_item(
+            br#"{"type":"student","student":"0042","family_name":"No\u00ebl","given_name":"Zo\u00e9","birth_date":"31/02/2004"}"#,
+            || "x.jsonl:7".into(),
+        );
+        let Some(Item::Rejected(rejected)) = item else {
+            panic!("{item:?}")
+        };
+        assert_eq!(rejected.location.as_deref(), Some("x.jsonl:7"));
+        assert_eq!(rejected.kind, Some(Kind::Student));
+        assert!(rejected.key.is_some(), "the key stays readable");
+        assert!(rejected.reason.contains("student"), "{}", rejected.reason);
+    }
+
+    #[test]
+    fn invalid_utf8_is_rejected_not_dropped() {
+        let item = line_item(
+            b"{\"type\":\"student\",\"family_name\":\"L\xe9on\"}\n",
+            || "l:1".into(),
+        );
+        assert!(matches!(item, Some(Item::Rejected(r)) if r.reason.contains("UTF-8")));
+        assert!(line_item(b"  \n", || "l:2".into()).is_none());
+    }
+}

@@ -1,0 +1,93 @@
+//! The `Connector` trait: what every adapter implements.
+
+use conpere_core::engine::{Batch, Mode};
+use conpere_core::model::Kind;
+use futures::stream::BoxStream;
+
+use crate::config::ConfigError;
+use crate::spec::ConnectorSpec;
+
+/// Errors of a connector. Messages name the operation and what to do; they never carry
+/// secrets and mask personal identifiers.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// An operation against the source failed.
+    #[error("{operation}: {message}")]
+    Failed {
+        /// What was being done (`reading /srv/x.jsonl`, `EtudiantMetier.recupererListeEtudiants (step L2INF/120)`).
+        operation: String,
+        /// What went wrong and, when known, what to do.
+        message: String,
+    },
+    /// The configuration is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The connector cannot do what was asked.
+    #[error("not supported: {0}")]
+    Unsupported(String),
+}
+
+impl ConnectorError {
+    /// A failed operation.
+    pub fn failed(operation: impl Into<String>, message: impl std::fmt::Display) -> ConnectorError {
+        ConnectorError::Failed {
+            operation: operation.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// What `check` verified.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// One line per thing verified (`reached …`, `found 3 files`, `Apogée 6.50 features: …`).
+    pub details: Vec<String>,
+}
+
+/// What a connector can read (its `discover`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Record kinds it returns.
+    pub kinds: Vec<Kind>,
+    /// Whether it can read a whole snapshot.
+    pub full: bool,
+    /// Whether it can read changes since a cursor.
+    pub incremental: bool,
+    /// Academic years it can serve (empty when it cannot tell).
+    pub years: Vec<i32>,
+}
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub struct ReadRequest {
+    /// Whole snapshot or changes since `cursor`.
+    pub mode: Mode,
+    /// Only these years (`None`: every year the source serves).
+    pub years: Option<Vec<i32>>,
+    /// Where the last applied run stopped (incremental reads).
+    pub cursor: Option<serde_json::Value>,
+    /// How many items per batch (bounds memory).
+    pub batch_size: usize,
+}
+
+/// Batches of canonical items; the last batch carrying a cursor sets the new cursor.
+pub type BatchStream = BoxStream<'static, Result<Batch, ConnectorError>>;
+
+/// An adapter to one student information system (or file format).
+///
+/// Read-only toward the source, always: a connector never calls an operation that
+/// writes. `read` must stream with bounded memory (batches of `batch_size`).
+#[async_trait::async_trait]
+pub trait Connector: Send + Sync {
+    /// The connector's self-description.
+    fn spec(&self) -> &'static ConnectorSpec;
+
+    /// Tests the connection and the configuration, reading as little as possible.
+    async fn check(&self) -> Result<CheckReport, ConnectorError>;
+
+    /// What it can read.
+    async fn discover(&self) -> Result<Capabilities, ConnectorError>;
+
+    /// Reads records (full snapshot or changes since the cursor) as a stream of batches.
+    async fn read(&self, request: ReadRequest) -> Result<BatchStream, ConnectorError>;
+}

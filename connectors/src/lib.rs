@@ -1,0 +1,30 @@
+//! # conpere-connectors: the connector SDK
+//!
+//! Everything an adapter crate (Apogée, Pégase, Cocktail, file exports…) needs to plug
+//! into conpere, and nothing about any particular SIS:
+//!
+//! * [`Connector`]: the four verbs every adapter implements — `spec` (what configuration
+//!   it takes), `check` (a read-only connection test), `discover` (what it can read) and
+//!   `read` (a stream of canonical record batches from a cursor);
+//! * [`SourceConfig`]: one `[sources.<name>]` table, typed settings and secrets
+//!   (`*_env` / `*_file`, never in the file), with errors that name the file and key;
+//! * [`Registry`]: connectors by `kind`; adding an SIS is one `register` line;
+//! * [`conformance`]: the test kit every adapter runs on itself;
+//! * [`canonical`]: the built-in adapter for canonical JSON Lines files (`kind = "canonical"`).
+//!
+//! A connector knows nothing of the store: it yields [`conpere_core::engine::Batch`]es and
+//! the engine does the rest.
+
+pub mod canonical;
+pub mod config;
+pub mod conformance;
+pub mod connector;
+pub mod registry;
+pub mod spec;
+
+pub use config::{CommonSettings, ConfigError, Secret, SourceConfig};
+pub use connector::{
+    BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ReadRequest,
+};
+pub use registry::{ConnectorFactory, Registry};
+pub use spec::{ConnectorSpec, FieldSpec};

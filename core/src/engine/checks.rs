@@ -1,0 +1,223 @@
+//! Set-wise checks of the staged snapshot, before anything is merged:
+//!
+//! * duplicates: identical copies of a record collapse to one; *conflicting* versions of
+//!   one key (two contents, or a record and its deletion) are quarantined and the stored
+//!   record is kept as it is — picking one would make the result depend on input order;
+//! * references: a registration's student, an enrolment's registration, an edge's nodes,
+//!   a result's student must exist after the run, else the record is quarantined.
+//!
+//! Rejected rows are not removed from the stage but flagged `skip`: the merge ignores
+//! them, and a full run does not take their absence for a deletion.
+
+use super::table::TableSpec;
+use super::{Coverage, EngineError};
+use crate::model::Kind;
+use tokio_postgres::Client;
+
+/// `child` rows must find a `parent` through these (child column, parent column) pairs.
+struct Reference {
+    child: Kind,
+    parent: Kind,
+    map: &'static [(&'static str, &'static str)],
+}
+
+const REFERENCES: &[Reference] = &[
+    Reference {
+        child: Kind::Registration,
+        parent: Kind::Student,
+        map: &[("student", "student")],
+    },
+    Reference {
+        child: Kind::Edge,
+        parent: Kind::Node,
+        map: &[("year", "year"), ("parent", "node")],
+    },
+    Reference {
+        child: Kind::Edge,
+        parent: Kind::Node,
+        map: &[("year", "year"), ("child", "node")],
+    },
+    Reference {
+        child: Kind::Enrolment,
+        parent: Kind::Registration,
+        map: &[("year", "year"), ("student", "student"), ("step", "step")],
+    },
+    Reference {
+        child: Kind::Result,
+        parent: Kind::Student,
+        map: &[("student", "student")],
+    },
+];
+
+/// Runs the checks of one kind; returns how many rows were quarantined.
+pub(crate) async fn check_kind(
+    client: &Client,
+    kind: Kind,
+    coverage: &Coverage,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, EngineError> {
+    let mut quarantined = collapse_duplicates(client, TableSpec::of(kind), params).await?;
+    for reference in REFERENCES.iter().filter(|r| r.child == kind) {
+        quarantined += check_reference(client, reference, coverage, params).await?;
+    }
+    Ok(quarantined)
+}
+
+fn quarantine_insert(spec: &TableSpec, from: &str, reason_sql: &str) -> String {
+    format!(
+        "INSERT INTO quarantine (run_id, source_id, kind, key, reason, payload) \
+         SELECT $1, $2, '{kind}', {key}, {reason_sql}, {json}::text FROM {from}",
+        kind = spec.kind,
+        key = spec.key_text(from),
+        json = spec.record_json(from),
+    )
+}
+
+async fn collapse_duplicates(
+    client: &Client,
+    spec: &TableSpec,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, EngineError> {
+    let stage = spec.stage();
+    let keys = spec.key_list(None);
+    let duplicated = client
+        .execute(
+            &format!(
+                "CREATE TEMP TABLE dup ON COMMIT DROP AS \
+                 SELECT {keys}, count(DISTINCT (hash, tombstone, skip)) AS versions \
+                 FROM {stage} GROUP BY {keys} HAVING count(*) > 1"
+            ),
+            &[],
+        )
+        .await
+        .map_err(EngineError::db("looking for duplicates"))?;
+    let mut quarantined = 0;
+    if duplicated > 0 {
+        let reason = "'conflicting versions of this record in one read (different contents, \
+                      or a record and its deletion): the stored version is kept; fix the \
+                      source so it gives one version'";
+        quarantined = client
+            .execute(
+                &format!(
+                    "WITH marked AS (UPDATE {stage} s SET skip = true FROM dup d \
+                     WHERE {m} AND d.versions > 1 AND NOT s.skip RETURNING s.*) {insert}",
+                    m = spec.key_match("s", "d"),
+                    insert = quarantine_insert(spec, "marked", reason),
+                ),
+                params,
+            )
+            .await
+            .map_err(EngineError::db("quarantining conflicting duplicates"))?;
+        client
+            .batch_execute(&format!(
+                "CREATE TEMP TABLE one ON COMMIT DROP AS SELECT DISTINCT ON ({sk}) s.* \
+                 FROM {stage} s JOIN dup d ON {m} WHERE d.versions = 1; \
+                 DELETE FROM {stage} s USING dup d WHERE {m} AND d.versions = 1; \
+                 INSERT INTO {stage} SELECT * FROM one; DROP TABLE one;",
+                sk = spec.key_list(Some("s")),
+                m = spec.key_match("s", "d"),
+            ))
+            .await
+            .map_err(EngineError::db("collapsing duplicates"))?;
+    }
+    client
+        .batch_execute("DROP TABLE dup")
+        .await
+        .map_err(EngineError::db("looking for duplicates"))?;
+    Ok(quarantined)
+}
+
+/// SQL that is true when a full read covers the stored `alias` row of `kind` (so the row
+/// will be deleted unless the read has it).
+pub(crate) fn covered_sql(coverage: &Coverage, kind: Kind, alias: &str) -> String {
+    if !coverage.kinds.contains(&kind) {
+        return "false".into();
+    }
+    match (&coverage.years, kind.is_year_scoped()) {
+        (None, _) => "true".into(),
+        // A year-limited read never covers year-less records (students).
+        (Some(_), false) => "false".into(),
+        (Some(years), true) => {
+            let list = years
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            format!("{alias}.year = ANY('{{{list}}}'::int[])")
+        }
+    }
+}
+
+async fn check_reference(
+    client: &Client,
+    reference: &Reference,
+    coverage: &Coverage,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, EngineError> {
+    let child = TableSpec::of(reference.child);
+    let parent = TableSpec::of(reference.parent);
+    let (stage, pstage) = (child.stage(), parent.stage());
+    let map = |p: &str, c: &str| {
+        reference
+            .map
+            .iter()
+            .map(|(cc, pc)| format!("{p}.\"{pc}\" = {c}.\"{cc}\""))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    // First a plain anti-join against the staged parents: cheap, and usually empty.
+    let orphans = client
+        .execute(
+            &format!(
+                "CREATE TEMP TABLE orphan ON COMMIT DROP AS SELECT {keys} FROM {stage} s \
+                 WHERE NOT s.skip AND NOT s.tombstone AND NOT EXISTS \
+                 (SELECT 1 FROM {pstage} p WHERE {m} AND NOT p.skip AND NOT p.tombstone)",
+                keys = child.key_list(Some("s")),
+                m = map("p", "s"),
+            ),
+            &[],
+        )
+        .await
+        .map_err(EngineError::db("checking references"))?;
+    let mut quarantined = 0;
+    if orphans > 0 {
+        // Orphans may still point at a stored parent that this run keeps: live, not
+        // deleted by a tombstone, and either outside the full read's coverage or held
+        // back by quarantine.
+        let reason = format!(
+            "'{c} refers to {p} ' || concat_ws(' / ', {cols}) || ', unknown in this source \
+             (not in this read, nor kept from an earlier one)'",
+            c = reference.child,
+            p = reference.parent,
+            cols = reference
+                .map
+                .iter()
+                .map(|(cc, _)| format!("bad.\"{cc}\"::text"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        let sql = format!(
+            "WITH bad AS (UPDATE {stage} s SET skip = true FROM orphan o \
+             WHERE {om} AND NOT s.skip AND NOT s.tombstone AND NOT EXISTS \
+             (SELECT 1 FROM {ptable} t WHERE t.source_id = $2 AND {tm} AND t.deleted_at IS NULL \
+              AND NOT EXISTS (SELECT 1 FROM {pstage} p WHERE {pk} AND p.tombstone AND NOT p.skip) \
+              AND (NOT ({covered}) OR EXISTS (SELECT 1 FROM {pstage} p WHERE {pk} AND p.skip))) \
+             RETURNING s.*) {insert}",
+            om = child.key_match("s", "o"),
+            ptable = parent.table(),
+            tm = map("t", "s"),
+            pk = parent.key_match("p", "t"),
+            covered = covered_sql(coverage, reference.parent, "t"),
+            insert = quarantine_insert(child, "bad", &reason),
+        );
+        quarantined = client
+            .execute(&sql, params)
+            .await
+            .map_err(EngineError::db("checking references"))?;
+    }
+    client
+        .batch_execute("DROP TABLE orphan")
+        .await
+        .map_err(EngineError::db("checking references"))?;
+    Ok(quarantined)
+}

@@ -1,0 +1,1125 @@
+//! The sync engine: one run of one source, applied whole or not at all.
+//!
+//! ```text
+//! batches ─► validate ─► binary COPY into stage tables ─► duplicates & references
+//!         ─► set-based merge + history ─► mass-deletion hold ─► commit with the cursor
+//! ```
+//!
+//! A run holds a session advisory lock on its source (two runs of one source never
+//! overlap, across processes) and does all its writes in one transaction on a dedicated
+//! connection: if the process dies, the connection closes, PostgreSQL rolls back, and the
+//! next run marks the abandoned run `failed`. A dry run does everything, reports the diff,
+//! and rolls back.
+//!
+//! ```no_run
+//! # async fn demo(pool: deadpool_postgres::Pool) -> Result<(), Box<dyn std::error::Error>> {
+//! use conpere_core::engine::{Batch, Coverage, Engine, Mode, NoProgress, RunRequest};
+//! use conpere_core::synth::{SynthConfig, University};
+//! let university = University::generate(SynthConfig::new(7, 50));
+//! let items: Vec<_> = university.records().map(Into::into).collect();
+//! let batches = futures::stream::iter([Ok::<_, std::io::Error>(Batch { items, cursor: None })]);
+//! let run = Engine::new(pool).start(RunRequest::full("files", "canonical", Coverage::all())).await?;
+//! let report = run.apply(batches, &NoProgress, None).await?;
+//! println!("{} inserted", report.totals.inserted);
+//! # Ok(()) }
+//! ```
+
+mod checks;
+mod merge;
+mod stage;
+pub(crate) mod table;
+
+use crate::model::{parse_line, Item, Kind, RecordKey, Rejected};
+use deadpool_postgres::{ClientWrapper, Object, Pool};
+use futures::{Stream, StreamExt};
+use merge::KindMerge;
+use serde::{Deserialize, Serialize};
+use stage::Stager;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use tokio_postgres::types::ToSql;
+
+/// Advisory-lock namespace of source runs ('conp', then the source id).
+const RUN_LOCK_CLASS: i32 = 0x636f_6e70;
+
+/// Errors of a run. Each message names the source or run and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Another run of the same source holds its lock.
+    #[error(
+        "another run of source `{name}` is in progress{}; wait for it to finish (see `conpere runs list`)",
+        running.map(|r| format!(" (run #{r})")).unwrap_or_default()
+    )]
+    Busy {
+        /// Source name.
+        name: String,
+        /// The run in progress, when known.
+        running: Option<i64>,
+    },
+    /// The adapter failed while reading; nothing was applied.
+    #[error("source `{name}`: reading failed, nothing was applied (run #{run_id}): {message}")]
+    Read {
+        /// Source name.
+        name: String,
+        /// Run id.
+        run_id: i64,
+        /// The adapter's message.
+        message: String,
+    },
+    /// A database statement failed.
+    #[error("database error while {context}: {message}")]
+    Db {
+        /// What the engine was doing.
+        context: &'static str,
+        /// The server's message.
+        message: String,
+    },
+    /// No connection could be had.
+    #[error("cannot connect to the database: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The source name is taken by another kind of source.
+    #[error(
+        "source `{name}` was synced as kind `{stored}` but is now configured as kind `{configured}`; \
+         give the new source another name (records of different sources never mix)"
+    )]
+    KindChanged {
+        /// Source name.
+        name: String,
+        /// Kind in the store.
+        stored: String,
+        /// Kind in the configuration.
+        configured: String,
+    },
+    /// Approve/reject of a run that is not waiting for a decision.
+    #[error("run #{run_id} is {status}, not held: only held runs can be approved or rejected")]
+    NotHeld {
+        /// Run id.
+        run_id: i64,
+        /// Its status.
+        status: String,
+    },
+    /// Approve of a held run after a newer run was applied.
+    #[error(
+        "run #{run_id} cannot be approved: run #{newer} of the same source was applied after it, \
+         so its snapshot is stale. Reject it and run the sync again"
+    )]
+    Superseded {
+        /// The held run.
+        run_id: i64,
+        /// The newer applied run.
+        newer: i64,
+    },
+    /// No such run.
+    #[error("there is no run #{0} (see `conpere runs list`)")]
+    NoSuchRun(i64),
+}
+
+impl EngineError {
+    /// Maps a database error, keeping the server's own message (tokio-postgres' Display
+    /// only says "db error").
+    pub(crate) fn db(context: &'static str) -> impl Fn(tokio_postgres::Error) -> EngineError {
+        move |error| EngineError::Db {
+            context,
+            message: pg_message(&error),
+        }
+    }
+}
+
+/// The server's message of a database error, with its detail when there is one.
+pub fn pg_message(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_string(),
+        },
+        None => error.to_string(),
+    }
+}
+
+/// How the source was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A whole snapshot of the covered scope: what is absent is gone.
+    Full,
+    /// Changes since the cursor, deletions as explicit tombstones.
+    Incremental,
+}
+
+impl Mode {
+    /// The stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Incremental => "incremental",
+        }
+    }
+}
+
+/// What a full read covers: records of these kinds (and years) that it does not return
+/// are deleted. Year-less records (students) are only covered when `years` is `None`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Kinds the read returns completely.
+    pub kinds: Vec<Kind>,
+    /// Years it returns completely (`None`: all years).
+    pub years: Option<Vec<i32>>,
+}
+
+impl Coverage {
+    /// Every kind, every year.
+    pub fn all() -> Coverage {
+        Coverage {
+            kinds: Kind::ALL.to_vec(),
+            years: None,
+        }
+    }
+
+    /// Covers nothing (incremental reads).
+    pub fn none() -> Coverage {
+        Coverage {
+            kinds: Vec::new(),
+            years: None,
+        }
+    }
+}
+
+/// When a run must wait for an operator: it would delete more than `max_delete_share` of
+/// a scope (source, kind, year) and at least `min_deletions` records.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HoldPolicy {
+    /// Share of a scope (0.10 = 10 %).
+    pub max_delete_share: f64,
+    /// Deletions below this count never hold (small scopes churn).
+    pub min_deletions: u64,
+}
+
+impl Default for HoldPolicy {
+    fn default() -> Self {
+        HoldPolicy {
+            max_delete_share: 0.10,
+            min_deletions: 10,
+        }
+    }
+}
+
+/// Everything a run needs to know before it reads.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// Source name (`[sources.<name>]`).
+    pub source: String,
+    /// Connector kind (`apogee`, `canonical`…).
+    pub source_kind: String,
+    /// Full or incremental.
+    pub mode: Mode,
+    /// What a full read covers (ignored for incremental runs).
+    pub coverage: Coverage,
+    /// Compute and report, apply nothing.
+    pub dry_run: bool,
+    /// Mass-deletion hold.
+    pub hold: HoldPolicy,
+}
+
+impl RunRequest {
+    /// A full, applied run with the default hold policy.
+    pub fn full(source: &str, source_kind: &str, coverage: Coverage) -> RunRequest {
+        RunRequest {
+            source: source.to_string(),
+            source_kind: source_kind.to_string(),
+            mode: Mode::Full,
+            coverage,
+            dry_run: false,
+            hold: HoldPolicy::default(),
+        }
+    }
+
+    /// An incremental, applied run with the default hold policy.
+    pub fn incremental(source: &str, source_kind: &str) -> RunRequest {
+        RunRequest {
+            mode: Mode::Incremental,
+            ..RunRequest::full(source, source_kind, Coverage::none())
+        }
+    }
+}
+
+/// A batch of items from an adapter, with the cursor reached after it (if the adapter
+/// keeps one): the engine commits the last cursor seen together with the data.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Records, tombstones, rejects.
+    pub items: Vec<Item>,
+    /// The source position after this batch.
+    pub cursor: Option<serde_json::Value>,
+}
+
+/// Receives progress of a run (a progress bar, log lines, metrics).
+pub trait Progress: Send + Sync {
+    /// `total` items staged so far.
+    fn staged(&self, _total: u64) {}
+    /// The run entered a phase (`checking`, `merging registration`…).
+    fn phase(&self, _phase: &str) {}
+}
+
+/// Ignores progress.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Status of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// In progress (or abandoned, until the next run of its source notices).
+    Running,
+    /// Applied, nothing quarantined.
+    Succeeded,
+    /// Applied; some input was quarantined.
+    SucceededWithWarnings,
+    /// Waiting for an operator (mass deletion).
+    Held,
+    /// Nothing applied.
+    Failed,
+    /// Held, then rejected: nothing applied.
+    Rejected,
+}
+
+impl RunStatus {
+    /// Stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::SucceededWithWarnings => "succeeded_with_warnings",
+            RunStatus::Held => "held",
+            RunStatus::Failed => "failed",
+            RunStatus::Rejected => "rejected",
+        }
+    }
+
+    /// Parses a stored value.
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        [
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::SucceededWithWarnings,
+            RunStatus::Held,
+            RunStatus::Failed,
+            RunStatus::Rejected,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Counts of a run, in total or for one kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Items staged (records, tombstones, held-back keys).
+    pub staged: u64,
+    /// New records (and deleted ones that came back).
+    pub inserted: u64,
+    /// Changed records.
+    pub updated: u64,
+    /// Deleted records (soft delete).
+    pub deleted: u64,
+    /// Records read that were already stored as they are.
+    pub unchanged: u64,
+    /// Records quarantined.
+    pub quarantined: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.staged += other.staged;
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.unchanged += other.unchanged;
+        self.quarantined += other.quarantined;
+    }
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Run id.
+    pub run_id: i64,
+    /// Source name.
+    pub source: String,
+    /// Final status.
+    pub status: RunStatus,
+    /// Whether nothing was applied on purpose.
+    pub dry_run: bool,
+    /// Totals.
+    pub totals: Counts,
+    /// Counts per kind.
+    pub by_kind: BTreeMap<Kind, Counts>,
+    /// Why the run is held.
+    pub hold_reason: Option<String>,
+}
+
+/// The engine: starts runs, approves and rejects held ones.
+#[derive(Clone)]
+pub struct Engine {
+    pool: Pool,
+}
+
+impl Engine {
+    /// An engine on the store behind `pool` (migrated).
+    pub fn new(pool: Pool) -> Engine {
+        Engine { pool }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The cursor of source `name` from its last applied run, if any.
+    pub async fn cursor(&self, name: &str) -> Result<Option<serde_json::Value>, EngineError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_opt(
+                "SELECT c.cursor FROM source_cursor c JOIN source s ON s.id = c.source_id WHERE s.name = $1",
+                &[&name],
+            )
+            .await
+            .map_err(EngineError::db("reading the cursor"))?
+            .map(|r| r.get(0)))
+    }
+
+    /// Starts a run: registers the source, takes its lock, records the run as `running`
+    /// and returns it with the source's cursor, ready for [`Run::apply`].
+    pub async fn start(&self, request: RunRequest) -> Result<Run, EngineError> {
+        // Detached from the pool: if this run is dropped mid-way, the connection closes
+        // and PostgreSQL rolls back and unlocks; a pooled one would keep both.
+        let client = Object::take(self.pool.get().await?);
+        let source_id = register_source(&client, &request).await?;
+        lock_source(&client, source_id, &request.source).await?;
+        client
+            .execute(
+                "UPDATE sync_run SET status = 'failed', finished_at = now(), error = \
+                 'abandoned: the process running it stopped before it finished; nothing was applied' \
+                 WHERE source_id = $1 AND status = 'running'",
+                &[&source_id],
+            )
+            .await
+            .map_err(EngineError::db("marking abandoned runs"))?;
+        let years = request.coverage.years.clone();
+        let kinds: Vec<&str> = request.coverage.kinds.iter().map(|k| k.as_str()).collect();
+        let row = client
+            .query_one(
+                "INSERT INTO sync_run (source_id, status, mode, dry_run, years, kinds, hostname, pid) \
+                 VALUES ($1, 'running', $2, $3, $4, $5, $6, $7) RETURNING id",
+                &[
+                    &source_id,
+                    &request.mode.as_str(),
+                    &request.dry_run,
+                    &years,
+                    &kinds,
+                    &hostname(),
+                    &(std::process::id() as i32),
+                ],
+            )
+            .await
+            .map_err(EngineError::db("recording the run"))?;
+        let cursor = client
+            .query_opt(
+                "SELECT cursor FROM source_cursor WHERE source_id = $1",
+                &[&source_id],
+            )
+            .await
+            .map_err(EngineError::db("reading the cursor"))?
+            .map(|r| r.get::<_, serde_json::Value>(0));
+        Ok(Run {
+            client,
+            ctx: RunContext {
+                run_id: row.get(0),
+                source_id,
+                request,
+                approval: None,
+            },
+            cursor,
+        })
+    }
+
+    /// Applies a held run as it was read (same snapshot, same cursor), on an operator's
+    /// decision. Refused when a newer run of the source was applied since.
+    pub async fn approve(
+        &self,
+        run_id: i64,
+        decided_by: &str,
+        progress: &dyn Progress,
+    ) -> Result<RunReport, EngineError> {
+        let held = HeldRun::load(&self.pool, run_id).await?;
+        let client = Object::take(self.pool.get().await?);
+        lock_source(&client, held.source_id, &held.source).await?;
+        if let Some(newer) = client
+            .query_opt(
+                "SELECT id FROM sync_run WHERE source_id = $1 AND id > $2 AND NOT dry_run \
+                 AND status IN ('succeeded', 'succeeded_with_warnings') ORDER BY id LIMIT 1",
+                &[&held.source_id, &run_id],
+            )
+            .await
+            .map_err(EngineError::db("checking newer runs"))?
+        {
+            return Err(EngineError::Superseded {
+                run_id,
+                newer: newer.get(0),
+            });
+        }
+        let run = Run {
+            client,
+            ctx: RunContext {
+                run_id,
+                source_id: held.source_id,
+                request: held.request.clone(),
+                approval: Some(decided_by.to_string()),
+            },
+            cursor: held.cursor.clone(),
+        };
+        let stream = held_batches(self.pool.clone(), run_id);
+        run.apply_inner(stream, progress, None).await
+    }
+
+    /// Rejects a held run: nothing of it is applied, its snapshot is discarded.
+    pub async fn reject(&self, run_id: i64, decided_by: &str) -> Result<(), EngineError> {
+        let held = HeldRun::load(&self.pool, run_id).await?;
+        let client = self.pool.get().await?;
+        client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(EngineError::db("rejecting"))?;
+        client
+            .execute("DELETE FROM held_record WHERE run_id = $1", &[&run_id])
+            .await
+            .map_err(EngineError::db("rejecting"))?;
+        let updated = client
+            .execute(
+                "UPDATE sync_run SET status = 'rejected', decided_by = $2, decided_at = now() \
+                 WHERE id = $1 AND status = 'held'",
+                &[&run_id, &decided_by],
+            )
+            .await
+            .map_err(EngineError::db("rejecting"))?;
+        client
+            .batch_execute(if updated == 1 { "COMMIT" } else { "ROLLBACK" })
+            .await
+            .map_err(EngineError::db("rejecting"))?;
+        if updated != 1 {
+            return Err(EngineError::NotHeld {
+                run_id,
+                status: format!("no longer held (source `{}`)", held.source),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default()
+}
+
+async fn register_source(client: &ClientWrapper, request: &RunRequest) -> Result<i32, EngineError> {
+    let row = client
+        .query_one(
+            "INSERT INTO source (name, kind) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id, kind",
+            &[&request.source, &request.source_kind],
+        )
+        .await
+        .map_err(EngineError::db("registering the source"))?;
+    let stored: String = row.get(1);
+    if stored != request.source_kind {
+        return Err(EngineError::KindChanged {
+            name: request.source.clone(),
+            stored,
+            configured: request.source_kind.clone(),
+        });
+    }
+    Ok(row.get(0))
+}
+
+async fn lock_source(
+    client: &ClientWrapper,
+    source_id: i32,
+    source: &str,
+) -> Result<(), EngineError> {
+    let locked: bool = client
+        .query_one(
+            "SELECT pg_try_advisory_lock($1, $2)",
+            &[&RUN_LOCK_CLASS, &source_id],
+        )
+        .await
+        .map_err(EngineError::db("locking the source"))?
+        .get(0);
+    if locked {
+        return Ok(());
+    }
+    let running = client
+        .query_opt(
+            "SELECT id FROM sync_run WHERE source_id = $1 AND status = 'running' ORDER BY id DESC LIMIT 1",
+            &[&source_id],
+        )
+        .await
+        .map_err(EngineError::db("locking the source"))?
+        .map(|r| r.get(0));
+    Err(EngineError::Busy {
+        name: source.to_string(),
+        running,
+    })
+}
+
+struct RunContext {
+    run_id: i64,
+    source_id: i32,
+    request: RunRequest,
+    /// Set when replaying a held run approved by this person.
+    approval: Option<String>,
+}
+
+/// A started run, holding its source's lock.
+pub struct Run {
+    client: ClientWrapper,
+    ctx: RunContext,
+    cursor: Option<serde_json::Value>,
+}
+
+impl Run {
+    /// The run id.
+    pub fn id(&self) -> i64 {
+        self.ctx.run_id
+    }
+
+    /// The source's cursor from its last applied run, to hand to the adapter.
+    pub fn cursor(&self) -> Option<&serde_json::Value> {
+        self.cursor.as_ref()
+    }
+
+    /// Marks the run failed before any data was read (e.g. the adapter could not start).
+    pub async fn fail(self, message: &str) -> Result<(), EngineError> {
+        self.client
+            .execute(
+                "UPDATE sync_run SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1",
+                &[&self.ctx.run_id, &message],
+            )
+            .await
+            .map_err(EngineError::db("recording the failure"))?;
+        Ok(())
+    }
+
+    /// Reads `batches` to the end and applies them as one transaction. With a dry run,
+    /// `diff` receives one JSON line per change (`op`, `type`, `key`, `before`, `after`).
+    pub async fn apply<S, E>(
+        self,
+        batches: S,
+        progress: &dyn Progress,
+        diff: Option<&mut (dyn Write + Send)>,
+    ) -> Result<RunReport, EngineError>
+    where
+        S: Stream<Item = Result<Batch, E>> + Send,
+        E: fmt::Display,
+    {
+        self.apply_inner(batches, progress, diff).await
+    }
+
+    async fn apply_inner<S, E>(
+        self,
+        batches: S,
+        progress: &dyn Progress,
+        diff: Option<&mut (dyn Write + Send)>,
+    ) -> Result<RunReport, EngineError>
+    where
+        S: Stream<Item = Result<Batch, E>> + Send,
+        E: fmt::Display,
+    {
+        let Run {
+            client,
+            ctx,
+            mut cursor,
+        } = self;
+        let result = execute(&client, &ctx, batches, progress, diff, &mut cursor).await;
+        match result {
+            Ok(report) => Ok(report),
+            Err(error) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                // A failed approval leaves the run held (it can be approved again); any
+                // other failure is final for this run.
+                if ctx.approval.is_none() {
+                    let _ = client
+                        .execute(
+                            "UPDATE sync_run SET status = 'failed', finished_at = now(), error = $2 \
+                             WHERE id = $1 AND status = 'running'",
+                            &[&ctx.run_id, &error.to_string()],
+                        )
+                        .await;
+                }
+                let _ = client
+                    .execute(
+                        "SELECT pg_advisory_unlock($1, $2)",
+                        &[&RUN_LOCK_CLASS, &ctx.source_id],
+                    )
+                    .await;
+                Err(error)
+            }
+        }
+    }
+}
+
+async fn execute<S, E>(
+    client: &ClientWrapper,
+    ctx: &RunContext,
+    batches: S,
+    progress: &dyn Progress,
+    diff: Option<&mut (dyn Write + Send)>,
+    cursor: &mut Option<serde_json::Value>,
+) -> Result<RunReport, EngineError>
+where
+    S: Stream<Item = Result<Batch, E>> + Send,
+    E: fmt::Display,
+{
+    let params: [&(dyn ToSql + Sync); 2] = [&ctx.run_id, &ctx.source_id];
+    client
+        .batch_execute("BEGIN; SET LOCAL work_mem = '128MB'")
+        .await
+        .map_err(EngineError::db("starting the transaction"))?;
+    let mut stager = Stager::new(client, ctx.run_id, ctx.source_id, ctx.approval.is_none()).await?;
+    futures::pin_mut!(batches);
+    while let Some(batch) = batches.next().await {
+        let batch = batch.map_err(|e| EngineError::Read {
+            name: ctx.request.source.clone(),
+            run_id: ctx.run_id,
+            message: e.to_string(),
+        })?;
+        if batch.cursor.is_some() {
+            *cursor = batch.cursor;
+        }
+        stager.stage(batch.items).await?;
+        progress.staged(stager.total_staged);
+    }
+    let mut by_kind = std::mem::take(&mut stager.counts);
+    let unknown_quarantined = stager.unknown_quarantined;
+    let coverage = match ctx.request.mode {
+        Mode::Full => ctx.request.coverage.clone(),
+        Mode::Incremental => Coverage::none(),
+    };
+    progress.phase("checking");
+    for kind in Kind::ALL {
+        client
+            .batch_execute(&format!("ANALYZE {}", table::TableSpec::of(kind).stage()))
+            .await
+            .map_err(EngineError::db("analyzing the stage"))?;
+        let quarantined = checks::check_kind(client, kind, &coverage, &params).await?;
+        by_kind.entry(kind).or_default().quarantined += quarantined;
+    }
+    client
+        .batch_execute("SAVEPOINT merge")
+        .await
+        .map_err(EngineError::db("merging"))?;
+    let mut merges = BTreeMap::new();
+    for kind in Kind::ALL {
+        progress.phase(&format!("merging {kind}"));
+        merges.insert(
+            kind,
+            merge::merge_kind(client, kind, &coverage, &params).await?,
+        );
+    }
+    let hold_reason = match &ctx.approval {
+        Some(_) => None,
+        None => hold_reason(client, ctx, &merges).await?,
+    };
+    for (kind, merge) in &merges {
+        let counts = by_kind.entry(*kind).or_default();
+        counts.inserted = merge.inserted.values().sum();
+        counts.updated = merge.updated;
+        counts.deleted = merge.deleted.values().sum();
+        counts.unchanged = live_staged(client, *kind)
+            .await?
+            .saturating_sub(counts.inserted + counts.updated);
+    }
+    let mut totals = Counts::default();
+    for counts in by_kind.values() {
+        totals.add(counts);
+    }
+    totals.quarantined += unknown_quarantined;
+    let status = match (&hold_reason, totals.quarantined) {
+        (Some(_), _) => RunStatus::Held,
+        (None, 0) => RunStatus::Succeeded,
+        (None, _) => RunStatus::SucceededWithWarnings,
+    };
+    if let Some(diff) = diff {
+        write_diff(client, ctx.run_id, diff).await?;
+    }
+    let report = RunReport {
+        run_id: ctx.run_id,
+        source: ctx.request.source.clone(),
+        status,
+        dry_run: ctx.request.dry_run,
+        totals,
+        by_kind,
+        hold_reason,
+    };
+    finish(client, ctx, &report, cursor.as_ref()).await?;
+    Ok(report)
+}
+
+/// Records of the stage that are read as they are now (not tombstones, not held back).
+async fn live_staged(client: &ClientWrapper, kind: Kind) -> Result<u64, EngineError> {
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM {} WHERE NOT tombstone AND NOT skip",
+                table::TableSpec::of(kind).stage()
+            ),
+            &[],
+        )
+        .await
+        .map_err(EngineError::db("counting"))?;
+    Ok(row.get::<_, i64>(0) as u64)
+}
+
+/// Why the run must wait for an operator, if it must: the first scope where deletions
+/// exceed the policy.
+async fn hold_reason(
+    client: &ClientWrapper,
+    ctx: &RunContext,
+    merges: &BTreeMap<Kind, KindMerge>,
+) -> Result<Option<String>, EngineError> {
+    let policy = ctx.request.hold;
+    let mut reasons = Vec::new();
+    for (kind, merge) in merges {
+        for (year, &deleted) in &merge.deleted {
+            if deleted < policy.min_deletions.max(1) {
+                continue;
+            }
+            let live_after = live_count(client, ctx.source_id, *kind, *year).await?;
+            let inserted = merge.inserted.get(year).copied().unwrap_or(0);
+            let before = (live_after + deleted).saturating_sub(inserted);
+            let share = deleted as f64 / before.max(1) as f64;
+            if share > policy.max_delete_share {
+                let scope = match year {
+                    Some(y) => format!("{kind} records of {y}"),
+                    None => format!("{kind} records"),
+                };
+                reasons.push(format!(
+                    "would delete {deleted} of {before} {scope} ({:.1} %, threshold {:.1} %)",
+                    share * 100.0,
+                    policy.max_delete_share * 100.0
+                ));
+            }
+        }
+    }
+    Ok((!reasons.is_empty()).then(|| reasons.join("; ")))
+}
+
+async fn live_count(
+    client: &ClientWrapper,
+    source_id: i32,
+    kind: Kind,
+    year: Option<i32>,
+) -> Result<u64, EngineError> {
+    // `year IS NOT DISTINCT FROM NULL` would not use the index; spell the two cases.
+    let year_filter = if year.is_some() {
+        "AND year = $2"
+    } else {
+        "AND $2::int IS NULL"
+    };
+    let sql = format!(
+        "SELECT count(*) FROM {} WHERE source_id = $1 AND deleted_at IS NULL {year_filter}",
+        kind.as_str()
+    );
+    let row = client
+        .query_one(&sql, &[&source_id, &year])
+        .await
+        .map_err(EngineError::db("counting a scope"))?;
+    Ok(row.get::<_, i64>(0) as u64)
+}
+
+/// Writes the run's changes (its history rows, not yet committed) as JSON lines.
+async fn write_diff(
+    client: &ClientWrapper,
+    run_id: i64,
+    out: &mut (dyn Write + Send),
+) -> Result<(), EngineError> {
+    let rows = client
+        .query_raw(
+            "SELECT json_build_object('op', op, 'type', kind, 'key', key, 'before', before, 'after', after)::text \
+             FROM history WHERE run_id = $1 ORDER BY kind, key::text",
+            [&run_id],
+        )
+        .await
+        .map_err(EngineError::db("writing the diff"))?;
+    futures::pin_mut!(rows);
+    while let Some(row) = rows.next().await {
+        let row = row.map_err(EngineError::db("writing the diff"))?;
+        let line: &str = row.get(0);
+        writeln!(out, "{line}").map_err(|e| EngineError::Db {
+            context: "writing the diff",
+            message: e.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
+/// Commits (or, for dry runs, rolls back) and records the outcome.
+async fn finish(
+    client: &ClientWrapper,
+    ctx: &RunContext,
+    report: &RunReport,
+    cursor: Option<&serde_json::Value>,
+) -> Result<(), EngineError> {
+    let held = report.status == RunStatus::Held;
+    if held {
+        client
+            .batch_execute("ROLLBACK TO SAVEPOINT merge")
+            .await
+            .map_err(EngineError::db("holding the run"))?;
+        if !ctx.request.dry_run {
+            keep_held_snapshot(client, ctx.run_id).await?;
+        }
+    } else if !ctx.request.dry_run {
+        if let Some(cursor) = cursor {
+            client
+                .execute(
+                    "INSERT INTO source_cursor (source_id, cursor, run_id) VALUES ($1, $2, $3) \
+                     ON CONFLICT (source_id) DO UPDATE SET cursor = EXCLUDED.cursor, \
+                     run_id = EXCLUDED.run_id, updated_at = now()",
+                    &[&ctx.source_id, cursor, &ctx.run_id],
+                )
+                .await
+                .map_err(EngineError::db("saving the cursor"))?;
+        }
+        if ctx.approval.is_some() {
+            client
+                .execute("DELETE FROM held_record WHERE run_id = $1", &[&ctx.run_id])
+                .await
+                .map_err(EngineError::db("approving"))?;
+        }
+    }
+    if ctx.request.dry_run {
+        client
+            .batch_execute("ROLLBACK")
+            .await
+            .map_err(EngineError::db("rolling back the dry run"))?;
+    }
+    let counts = serde_json::to_value(
+        report
+            .by_kind
+            .iter()
+            .map(|(k, c)| (k.as_str(), c))
+            .collect::<BTreeMap<_, _>>(),
+    )
+    .expect("counts serialize");
+    let t = &report.totals;
+    let nums: Vec<i64> = [
+        t.staged,
+        t.inserted,
+        t.updated,
+        t.deleted,
+        t.unchanged,
+        t.quarantined,
+    ]
+    .iter()
+    .map(|n| *n as i64)
+    .collect();
+    client
+        .execute(
+            "UPDATE sync_run SET status = $2, finished_at = CASE WHEN $2 = 'held' THEN NULL ELSE now() END, \
+             staged = $3, inserted = $4, updated = $5, deleted = $6, unchanged = $7, quarantined = $8, \
+             counts = $9, hold_reason = $10, cursor_after = $11, decided_by = $12, \
+             decided_at = CASE WHEN $12::text IS NULL THEN NULL ELSE now() END WHERE id = $1",
+            &[
+                &ctx.run_id,
+                &report.status.as_str(),
+                &nums[0],
+                &nums[1],
+                &nums[2],
+                &nums[3],
+                &nums[4],
+                &nums[5],
+                &counts,
+                &report.hold_reason,
+                &cursor,
+                &ctx.approval,
+            ],
+        )
+        .await
+        .map_err(EngineError::db("recording the outcome"))?;
+    if !ctx.request.dry_run {
+        client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(EngineError::db("committing"))?;
+    }
+    client
+        .execute(
+            "SELECT pg_advisory_unlock($1, $2)",
+            &[&RUN_LOCK_CLASS, &ctx.source_id],
+        )
+        .await
+        .map_err(EngineError::db("unlocking the source"))?;
+    Ok(())
+}
+
+/// Saves the stage of a held run, so approval applies exactly what was read.
+async fn keep_held_snapshot(client: &ClientWrapper, run_id: i64) -> Result<(), EngineError> {
+    for kind in Kind::ALL {
+        let spec = table::TableSpec::of(kind);
+        let sql = format!(
+            "INSERT INTO held_record (run_id, what, line) \
+             SELECT $1, CASE WHEN s.skip THEN 'held_back' WHEN s.tombstone THEN 'tombstone' ELSE 'record' END, \
+             (CASE WHEN s.skip OR s.tombstone THEN {key} ELSE {record} END \
+              || jsonb_build_object('type', '{kind}'))::text FROM {stage} s",
+            key = spec.key_json("s"),
+            record = spec.record_json("s"),
+            stage = spec.stage(),
+        );
+        client
+            .execute(&sql, &[&run_id])
+            .await
+            .map_err(EngineError::db("keeping the held snapshot"))?;
+    }
+    Ok(())
+}
+
+/// A held run as stored.
+struct HeldRun {
+    source_id: i32,
+    source: String,
+    request: RunRequest,
+    cursor: Option<serde_json::Value>,
+}
+
+impl HeldRun {
+    async fn load(pool: &Pool, run_id: i64) -> Result<HeldRun, EngineError> {
+        let client = pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT r.source_id, s.name, s.kind, r.status, r.mode, r.dry_run, r.years, r.kinds, \
+                 r.cursor_after FROM sync_run r JOIN source s ON s.id = r.source_id WHERE r.id = $1",
+                &[&run_id],
+            )
+            .await
+            .map_err(EngineError::db("loading the run"))?
+            .ok_or(EngineError::NoSuchRun(run_id))?;
+        let status: String = row.get(3);
+        let dry_run: bool = row.get(5);
+        if status != "held" || dry_run {
+            return Err(EngineError::NotHeld {
+                run_id,
+                status: if dry_run {
+                    format!("a dry run ({status})")
+                } else {
+                    status
+                },
+            });
+        }
+        let mode = if row.get::<_, String>(4) == "full" {
+            Mode::Full
+        } else {
+            Mode::Incremental
+        };
+        let kinds: Vec<String> = row.get(7);
+        Ok(HeldRun {
+            source_id: row.get(0),
+            source: row.get(1),
+            request: RunRequest {
+                source: row.get(1),
+                source_kind: row.get(2),
+                mode,
+                coverage: Coverage {
+                    kinds: kinds.iter().filter_map(|k| Kind::parse(k)).collect(),
+                    years: row.get(6),
+                },
+                dry_run: false,
+                hold: HoldPolicy::default(),
+            },
+            cursor: row.get(8),
+        })
+    }
+}
+
+/// Streams the held snapshot of `run_id` back as batches (on its own connection: the
+/// run's connection is busy with COPY).
+fn held_batches(pool: Pool, run_id: i64) -> impl Stream<Item = Result<Batch, EngineError>> + Send {
+    use futures::FutureExt;
+    open_held_snapshot(pool, run_id).flatten_stream()
+}
+
+async fn open_held_snapshot(
+    pool: Pool,
+    run_id: i64,
+) -> futures::stream::BoxStream<'static, Result<Batch, EngineError>> {
+    {
+        let client = match pool.get().await {
+            Ok(c) => c,
+            Err(e) => return futures::stream::once(async { Err(EngineError::Pool(e)) }).boxed(),
+        };
+        let rows = match client
+            .query_raw(
+                "SELECT what, line FROM held_record WHERE run_id = $1",
+                [&run_id],
+            )
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                let e = EngineError::db("reading the held snapshot")(e);
+                return futures::stream::once(async { Err(e) }).boxed();
+            }
+        };
+        rows.map(|row| {
+            let row = row.map_err(EngineError::db("reading the held snapshot"))?;
+            held_item(row.get(0), row.get(1))
+        })
+        .chunks(10_000)
+        .map(move |items| {
+            let _keep_connection = &client;
+            let items: Result<Vec<Item>, EngineError> = items.into_iter().collect();
+            items.map(|items| Batch {
+                items,
+                cursor: None,
+            })
+        })
+        .boxed()
+    }
+}
+
+fn held_item(what: &str, line: &str) -> Result<Item, EngineError> {
+    let corrupt = |message: String| EngineError::Db {
+        context: "reading the held snapshot",
+        message,
+    };
+    if what == "held_back" {
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| corrupt(e.to_string()))?;
+        let kind = value
+            .get("type")
+            .and_then(|t| t.as_str())
+            .and_then(Kind::parse)
+            .ok_or_else(|| corrupt(format!("no type in {line}")))?;
+        let key = RecordKey::from_json(kind, &value).map_err(corrupt)?;
+        return Ok(Item::Rejected(Rejected {
+            kind: Some(kind),
+            key: Some(key),
+            reason: "held back".into(),
+            location: None,
+            payload: String::new(),
+        }));
+    }
+    let line = if what == "tombstone" {
+        line.replacen('{', "{\"deleted\":true,", 1)
+    } else {
+        line.to_string()
+    };
+    parse_line(&line).map_err(|e| corrupt(e.message))
+}

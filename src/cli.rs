@@ -1,0 +1,199 @@
+//! The command line (clap).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// conpere: learning contracts (contrats pédagogiques) kept in sync with the student
+/// information system.
+#[derive(Debug, Parser)]
+#[command(name = "conpere", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (default: ./conpere.toml when present).
+    #[arg(long, global = true, env = "CONPERE_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "CONPERE_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (log shippers, logrotate-friendly).
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// First run: embedded PostgreSQL, a generated university, a full sync, a summary.
+    Demo(DemoArgs),
+    /// Write a commented conpere.toml.
+    Init(InitArgs),
+    /// Validate the configuration and test each source's connection (read-only).
+    Check(CheckArgs),
+    /// Run one sync of a source.
+    Sync(SyncArgs),
+    /// Run history; approve or reject held runs.
+    Runs(RunsArgs),
+    /// Write the canonical JSON Lines export.
+    Export(ExportArgs),
+    /// Schema management.
+    Db(DbArgs),
+    /// Measure the engine against a plain binary COPY of the same rows.
+    Bench(BenchArgs),
+}
+
+/// `conpere demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Students of the generated university.
+    #[arg(long, default_value_t = 300)]
+    pub students: usize,
+    /// Seed of the generated university.
+    #[arg(long, default_value_t = 2024)]
+    pub seed: u64,
+}
+
+/// `conpere init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write (default: ./conpere.toml).
+    #[arg(long, default_value = "conpere.toml")]
+    pub out: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `conpere check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Only this source.
+    #[arg(long)]
+    pub source: Option<String>,
+}
+
+/// `conpere sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The source to sync (optional when only one is configured).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only this academic year (start year: 2024 means 2024-2025); repeatable.
+    #[arg(long = "year")]
+    pub years: Vec<i32>,
+    /// Read a whole snapshot even when the source can read changes only.
+    #[arg(long)]
+    pub full: bool,
+    /// Compute and report the changes; apply nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: write the changes as JSON lines to this file (`-`: stdout).
+    #[arg(long, requires = "dry_run")]
+    pub diff: Option<PathBuf>,
+}
+
+/// `conpere runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// What to do with runs.
+    #[command(subcommand)]
+    pub command: RunsCommand,
+}
+
+/// `conpere runs …`.
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// The latest runs.
+    List {
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only held runs.
+        #[arg(long)]
+        held: bool,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One run: counts per kind, error, quarantined records.
+    Show {
+        /// Run id.
+        id: i64,
+        /// How many quarantined records to print.
+        #[arg(long, default_value_t = 20)]
+        quarantine: i64,
+    },
+    /// Apply a held run as it was read.
+    Approve {
+        /// Run id.
+        id: i64,
+        /// Who decides (default: $USER).
+        #[arg(long, env = "USER", default_value = "unknown")]
+        by: String,
+    },
+    /// Discard a held run.
+    Reject {
+        /// Run id.
+        id: i64,
+        /// Who decides (default: $USER).
+        #[arg(long, env = "USER", default_value = "unknown")]
+        by: String,
+    },
+}
+
+/// `conpere export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Only this source.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only this academic year.
+    #[arg(long)]
+    pub year: Option<i32>,
+    /// Output file (default: stdout). Written to a temporary file, then renamed.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `conpere db`.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// What to do with the schema.
+    #[command(subcommand)]
+    pub command: DbCommand,
+}
+
+/// `conpere db …`.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply pending migrations.
+    Migrate,
+    /// List migrations and whether they are applied.
+    Status,
+}
+
+/// `conpere bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Enrolments of the generated university (the other records come with them).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub enrolments: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}

@@ -1,0 +1,121 @@
+//! `conpere bench`: the engine against a plain binary COPY of the same rows, in the same
+//! run on the same server, so the ratios hold on a noisy shared machine.
+
+use crate::cli::BenchArgs;
+use crate::config::Config;
+use crate::store::{Schema, Store};
+use conpere_core::bench::{baseline_copy, peak_rss_kib};
+use conpere_core::engine::{Batch, Coverage, Engine, NoProgress, RunReport, RunRequest};
+use conpere_core::model::{Item, Kind, Record};
+use conpere_core::synth::{students_for_enrolments, SynthConfig, University};
+use std::time::{Duration, Instant};
+
+const BATCH: usize = 5000;
+
+/// Runs the benchmark and prints its figures.
+pub async fn bench(config: &Config, args: BenchArgs) -> anyhow::Result<i32> {
+    let store = Store::open_database(config, "conpere_bench", true, Schema::Ready).await?;
+    let outcome = measure(&store, &args).await;
+    store.close().await;
+    outcome?;
+    Ok(super::exit::OK)
+}
+
+fn university(seed: u64, enrolments: usize) -> University {
+    University::generate(SynthConfig::new(
+        seed,
+        students_for_enrolments(enrolments, 2).max(10),
+    ))
+}
+
+fn batches(
+    u: &University,
+) -> impl futures::Stream<Item = Result<Batch, std::convert::Infallible>> + Send + '_ {
+    let mut records = u.records();
+    futures::stream::iter(std::iter::from_fn(move || {
+        let items: Vec<Item> = records.by_ref().take(BATCH).map(Item::Record).collect();
+        (!items.is_empty()).then_some(Ok(Batch {
+            items,
+            cursor: None,
+        }))
+    }))
+}
+
+async fn engine_run(
+    engine: &Engine,
+    source: &str,
+    u: &University,
+) -> anyhow::Result<(Duration, RunReport)> {
+    let started = Instant::now();
+    let run = engine
+        .start(RunRequest::full(source, "bench", Coverage::all()))
+        .await?;
+    let report = run.apply(batches(u), &NoProgress, None).await?;
+    Ok((started.elapsed(), report))
+}
+
+fn count(u: &University, kind: Kind) -> usize {
+    u.records().filter(|r: &Record| r.kind() == kind).count()
+}
+
+async fn measure(store: &Store, args: &BenchArgs) -> anyhow::Result<()> {
+    let engine = Engine::new(store.pool.clone());
+    // A tenth of the size first: peak memory after it versus after the full size shows
+    // whether memory grows with N.
+    let small = university(args.seed + 1, args.enrolments / 10);
+    engine_run(&engine, "bench-small", &small).await?;
+    let rss_small = peak_rss_kib();
+
+    let u = university(args.seed, args.enrolments);
+    let rows = u.records().count();
+    println!(
+        "conpere bench: {} enrolments ({} students, {rows} records in all), batches of {BATCH}",
+        count(&u, Kind::Enrolment),
+        u.config().students
+    );
+    let started = Instant::now();
+    baseline_copy(&store.pool, u.records()).await?;
+    let copy = started.elapsed();
+    let (first, report) = engine_run(&engine, "bench", &u).await?;
+    anyhow::ensure!(
+        report.totals.inserted as usize == rows,
+        "first load inserted {} of {rows}",
+        report.totals.inserted
+    );
+    let (again, report) = engine_run(&engine, "bench", &u).await?;
+    anyhow::ensure!(
+        report.totals.unchanged as usize == rows,
+        "re-sync left {} of {rows} unchanged",
+        report.totals.unchanged
+    );
+    let rss_large = peak_rss_kib();
+
+    let ratio = |d: Duration| d.as_secs_f64() / copy.as_secs_f64();
+    println!(
+        "plain binary COPY into indexed tables   {:>8.2} s   1.00×",
+        copy.as_secs_f64()
+    );
+    println!(
+        "engine, first full load                 {:>8.2} s   {:.2}×  (target ≤ 3×)",
+        first.as_secs_f64(),
+        ratio(first)
+    );
+    println!(
+        "engine, re-sync of the same snapshot    {:>8.2} s   {:.2}×  (target ≤ 2×)",
+        again.as_secs_f64(),
+        ratio(again)
+    );
+    println!(
+        "rows per second: COPY {:.0}, first load {:.0}, re-sync {:.0}",
+        rows as f64 / copy.as_secs_f64(),
+        rows as f64 / first.as_secs_f64(),
+        rows as f64 / again.as_secs_f64()
+    );
+    println!(
+        "peak memory of conpere: {} MiB after N/10, {} MiB after N ({:.2}×: flat means streaming)",
+        rss_small / 1024,
+        rss_large / 1024,
+        rss_large as f64 / rss_small.max(1) as f64
+    );
+    Ok(())
+}

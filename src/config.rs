@@ -1,0 +1,259 @@
+//! `conpere.toml`: loading, environment overrides (`CONPERE_<SECTION>__<KEY>`), and
+//! errors that name the file, the key and the fix.
+
+use anyhow::{anyhow, bail, Context};
+use conpere_connectors::SourceConfig;
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+const SECTIONS: [&str; 4] = ["institution", "database", "server", "sources"];
+
+/// `[institution]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Institution {
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// Time zone of schedules.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+}
+
+fn default_timezone() -> String {
+    "Europe/Paris".into()
+}
+
+impl Default for Institution {
+    fn default() -> Self {
+        Institution {
+            name: String::new(),
+            timezone: default_timezone(),
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// A PostgreSQL URL or key=value string; without it conpere runs its embedded server.
+    pub url: Option<String>,
+    /// Environment variable holding the database password.
+    pub password_env: Option<String>,
+    /// File holding the database password.
+    pub password_file: Option<PathBuf>,
+    /// Where the embedded server keeps its cluster (default: see `default_data_dir`).
+    pub data_dir: Option<PathBuf>,
+    /// Directory of the PostgreSQL server binaries, when not found by itself.
+    pub pg_bin_dir: Option<PathBuf>,
+    /// Connections in the pool.
+    pub pool_size: Option<usize>,
+}
+
+/// `[server]` (`conpere serve`): validated with the rest of the file today, read by the
+/// daemon.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Listen address.
+    pub listen: Option<String>,
+    /// Environment variable holding the admin API token.
+    pub admin_token_env: Option<String>,
+    /// File holding the admin API token.
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[institution]`.
+    pub institution: Institution,
+    /// `[database]`.
+    pub database: DatabaseSettings,
+    /// `[server]`.
+    #[allow(dead_code)]
+    pub server: ServerSettings,
+    /// Source names, sorted.
+    pub source_names: Vec<String>,
+    /// The file it came from.
+    pub path: Option<PathBuf>,
+    figment: Figment,
+}
+
+/// A configuration error (exit code 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// A usage error as an `anyhow::Error`.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.into()))
+}
+
+impl Config {
+    /// Loads `path`, or `./conpere.toml` when present, or the defaults.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let path = match path {
+            Some(p) if !p.exists() => {
+                return Err(usage(format!(
+                    "configuration file {} not found; write one with `conpere init --out {}`",
+                    p.display(),
+                    p.display()
+                )))
+            }
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from("conpere.toml")).filter(|p| p.exists()),
+        };
+        let mut figment = Figment::new();
+        if let Some(p) = &path {
+            figment = figment.merge(Toml::file_exact(p));
+        }
+        figment = figment.merge(
+            Env::prefixed("CONPERE_")
+                .filter(|key| {
+                    SECTIONS
+                        .iter()
+                        .any(|s| key.as_str().starts_with(&format!("{s}__")))
+                })
+                .split("__"),
+        );
+        Config::from_figment(figment, path).map_err(|e| usage(format!("{e:#}")))
+    }
+
+    fn from_figment(figment: Figment, path: Option<PathBuf>) -> anyhow::Result<Config> {
+        let file = path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the configuration".into());
+        let root: figment::value::Dict = figment.extract().map_err(|e| anyhow!("{file}: {e}"))?;
+        if let Some(unknown) = root.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
+            bail!(
+                "{file}: unknown section [{unknown}]; sections are {}",
+                SECTIONS.map(|s| format!("[{s}]")).join(", ")
+            );
+        }
+        let section = |name: &str| figment.find_value(name).is_ok();
+        let institution = if section("institution") {
+            figment
+                .extract_inner("institution")
+                .map_err(|e| anyhow!("{file}: {e}"))?
+        } else {
+            Institution::default()
+        };
+        let database = if section("database") {
+            figment
+                .extract_inner("database")
+                .map_err(|e| anyhow!("{file}: {e}"))?
+        } else {
+            DatabaseSettings::default()
+        };
+        let server = if section("server") {
+            figment
+                .extract_inner("server")
+                .map_err(|e| anyhow!("{file}: {e}"))?
+        } else {
+            ServerSettings::default()
+        };
+        let source_names = figment
+            .find_value("sources")
+            .ok()
+            .and_then(|v| v.into_dict())
+            .map(|d| d.into_keys().collect())
+            .unwrap_or_default();
+        let config = Config {
+            institution,
+            database,
+            server,
+            source_names,
+            path,
+            figment,
+        };
+        config.check_database_url(&file)?;
+        Ok(config)
+    }
+
+    /// Refuses a password written in the file's database URL.
+    fn check_database_url(&self, file: &str) -> anyhow::Result<()> {
+        let Some(url) = &self.database.url else {
+            return Ok(());
+        };
+        let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
+            anyhow!(
+                "{file}: [database] url is not a PostgreSQL connection string ({e}); \
+                 e.g. url = \"postgres://conpere@db.example.fr/conpere\""
+            )
+        })?;
+        let from_file = self
+            .figment
+            .find_metadata("database.url")
+            .is_some_and(|m| m.name.contains("TOML"));
+        if parsed.get_password().is_some() && from_file {
+            bail!(
+                "{file}: [database] url contains a password; secrets never go in the file: \
+                 remove it from the url and set password_env = \"VAR\" or password_file = \"/path\""
+            );
+        }
+        Ok(())
+    }
+
+    /// The configuration of source `name`.
+    pub fn source(&self, name: &str) -> anyhow::Result<SourceConfig> {
+        if !self.source_names.iter().any(|n| n == name) {
+            let known = if self.source_names.is_empty() {
+                "none is configured; add a [sources.<name>] table (see `conpere init`)".to_string()
+            } else {
+                format!("configured sources: {}", self.source_names.join(", "))
+            };
+            return Err(usage(format!("no source named `{name}`; {known}")));
+        }
+        SourceConfig::from_figment(name, self.figment.clone(), self.path.clone())
+            .map_err(|e| usage(e.to_string()))
+    }
+
+    /// The source to use when the command names none: the only one configured.
+    pub fn default_source(&self, asked: Option<&str>) -> anyhow::Result<String> {
+        match (asked, self.source_names.as_slice()) {
+            (Some(name), _) => Ok(name.to_string()),
+            (None, [only]) => Ok(only.clone()),
+            (None, []) => Err(usage(
+                "no source is configured: add a [sources.<name>] table to conpere.toml (see `conpere init`), \
+                 or try `conpere demo`",
+            )),
+            (None, names) => Err(usage(format!(
+                "several sources are configured ({}); choose one with --source",
+                names.join(", ")
+            ))),
+        }
+    }
+
+    /// The database password from `password_env` / `password_file`, if configured.
+    pub fn database_password(&self) -> anyhow::Result<Option<String>> {
+        if let Some(var) = &self.database.password_env {
+            let value = std::env::var(var).map_err(|_| {
+                usage(format!(
+                    "[database] password_env names the environment variable {var}, which is not set; \
+                     export it before running conpere"
+                ))
+            })?;
+            return Ok(Some(value));
+        }
+        if let Some(path) = &self.database.password_file {
+            let value = std::fs::read_to_string(path)
+                .with_context(|| format!("[database] password_file {}", path.display()))
+                .map_err(|e| usage(format!("{e:#}")))?;
+            return Ok(Some(value.trim_end().to_string()));
+        }
+        Ok(None)
+    }
+}

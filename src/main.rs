@@ -1,0 +1,94 @@
+//! `conpere`: the command line and (soon) the daemon. Wiring only: configuration, the
+//! store, the registry of adapters, and one module per command.
+
+mod cli;
+mod commands;
+mod config;
+mod progress;
+mod report;
+mod store;
+mod sync;
+
+use clap::Parser;
+use cli::{Cli, Command, LogFormat};
+use commands::exit;
+use config::{Config, UsageError};
+use conpere_connectors::{ConfigError, Registry};
+use conpere_core::engine::EngineError;
+
+/// Every connector kind conpere knows. Adding an SIS: one `register` line here.
+pub fn registry() -> Registry {
+    // canonical files (conpere_connectors::canonical) are built in.
+    Registry::with_builtin()
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONPERE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,conpere=info,conpere_core=info")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_target(false).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<i32> {
+    if let Command::Init(args) = cli.command {
+        return commands::init(args);
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Demo(args) => commands::demo::demo(&config, args).await,
+        Command::Init(_) => unreachable!("handled above"),
+        Command::Check(args) => commands::check(&config, args).await,
+        Command::Sync(args) => commands::sync(&config, args).await,
+        Command::Runs(args) => commands::runs(&config, args.command).await,
+        Command::Export(args) => commands::export_command(&config, args).await,
+        Command::Db(args) => commands::db_command(&config, args.command).await,
+        Command::Bench(args) => commands::bench::bench(&config, args).await,
+    }
+}
+
+/// The exit code of an error: configuration and usage errors are 2, the rest 1.
+fn error_code(error: &anyhow::Error) -> i32 {
+    let usage = error.chain().any(|e| {
+        e.is::<UsageError>()
+            || e.is::<ConfigError>()
+            || matches!(
+                e.downcast_ref::<EngineError>(),
+                Some(EngineError::KindChanged { .. })
+            )
+    });
+    if usage {
+        exit::USAGE
+    } else {
+        exit::FAILED
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            std::process::exit(exit::FAILED);
+        }
+    };
+    let code = match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            error_code(&error)
+        }
+    };
+    drop(runtime);
+    std::process::exit(code);
+}

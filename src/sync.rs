@@ -1,0 +1,75 @@
+//! One sync of one source: connector → engine, the wiring shared by `conpere sync`,
+//! `conpere demo` (and the daemon).
+
+use conpere_connectors::{Connector, ReadRequest, SourceConfig};
+use conpere_core::engine::{Coverage, Engine, HoldPolicy, Mode, Progress, RunReport, RunRequest};
+use futures::StreamExt;
+use std::io::Write;
+
+/// What the operator asked for.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Years to read (overrides the source's `years`).
+    pub years: Option<Vec<i32>>,
+    /// Force a full read.
+    pub full: bool,
+    /// Apply nothing.
+    pub dry_run: bool,
+}
+
+/// Runs one sync of `source` through `connector`.
+pub async fn run_source(
+    engine: &Engine,
+    source: &SourceConfig,
+    connector: &dyn Connector,
+    options: &SyncOptions,
+    progress: &dyn Progress,
+    diff: Option<&mut (dyn Write + Send)>,
+) -> anyhow::Result<RunReport> {
+    let capabilities = connector
+        .discover()
+        .await
+        .map_err(|e| anyhow::anyhow!("source `{}`: {e}", source.name))?;
+    let has_cursor = engine.cursor(&source.name).await?.is_some();
+    let mode = if capabilities.incremental && has_cursor && !options.full || !capabilities.full {
+        Mode::Incremental
+    } else {
+        Mode::Full
+    };
+    let years = options
+        .years
+        .clone()
+        .or_else(|| source.common.years.clone());
+    let request = RunRequest {
+        source: source.name.clone(),
+        source_kind: source.common.kind.clone(),
+        mode,
+        coverage: Coverage {
+            kinds: capabilities.kinds.clone(),
+            years: years.clone(),
+        },
+        dry_run: options.dry_run,
+        hold: HoldPolicy {
+            max_delete_share: source.common.deletion_hold,
+            min_deletions: source.common.deletion_hold_min,
+        },
+    };
+    tracing::info!(source = %source.name, mode = mode.as_str(), dry_run = options.dry_run, "sync starts");
+    let run = engine.start(request).await?;
+    let read = ReadRequest {
+        mode,
+        years,
+        cursor: run.cursor().cloned(),
+        batch_size: source.common.batch_size.max(1),
+    };
+    let batches = match connector.read(read).await {
+        Ok(batches) => batches,
+        Err(e) => {
+            let message = format!("source `{}`: {e}", source.name);
+            run.fail(&message).await?;
+            anyhow::bail!("{message} (run failed, nothing applied)");
+        }
+    };
+    let batches = batches.map(|b| b.map_err(|e| e.to_string()));
+    Ok(run.apply(batches, progress, diff).await?)
+}
