@@ -112,7 +112,7 @@ async fn ensure_template(server: &EmbeddedServer) -> String {
     let name = format!("conpere_tpl_{:016x}", db::schema_fingerprint());
     let admin = admin_client(server).await;
     admin
-        .batch_execute("SELECT pg_advisory_lock(0x636f6e70, 0x74706c00)")
+        .batch_execute("SELECT pg_advisory_lock(1668247152, 1953524736)")
         .await
         .expect("template lock");
     let exists = admin
@@ -124,12 +124,14 @@ async fn ensure_template(server: &EmbeddedServer) -> String {
         // Built under a temporary name and renamed when complete, so a crash midway never
         // leaves a half-migrated template behind the real name.
         let building = format!("{name}_building");
-        admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {building} WITH (FORCE); CREATE DATABASE {building}"
-            ))
-            .await
-            .expect("create template");
+        // One statement per call: several in one simple query form an implicit
+        // transaction, where CREATE/DROP DATABASE are refused.
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"),
+            format!("CREATE DATABASE {building}"),
+        ] {
+            admin.batch_execute(&sql).await.expect("create template");
+        }
         {
             let pool = db::pool(server.config(&building), 2).expect("template pool");
             db::migrate(&pool)
@@ -139,8 +141,7 @@ async fn ensure_template(server: &EmbeddedServer) -> String {
         }
         admin
             .batch_execute(&format!(
-                "ALTER DATABASE {building} WITH ALLOW_CONNECTIONS true; \
-                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{building}'"
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{building}'"
             ))
             .await
             .expect("template sessions");
@@ -151,7 +152,7 @@ async fn ensure_template(server: &EmbeddedServer) -> String {
             .expect("rename template");
     }
     admin
-        .batch_execute("SELECT pg_advisory_unlock(0x636f6e70, 0x74706c00)")
+        .batch_execute("SELECT pg_advisory_unlock(1668247152, 1953524736)")
         .await
         .expect("template unlock");
     name

@@ -1,0 +1,392 @@
+//! The sync engine against a real PostgreSQL: idempotence, order independence, dry runs,
+//! the mass-deletion hold, quarantine, locking.
+
+use conpere_core::engine::{Coverage, Engine, NoProgress, RunRequest, RunStatus};
+use conpere_core::model::{Item, Kind, Record, RecordKey, Rejected};
+use conpere_tests::*;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+fn full(source: &str) -> RunRequest {
+    RunRequest::full(source, "canonical", Coverage::all())
+}
+
+#[tokio::test]
+async fn the_same_snapshot_twice_writes_nothing_the_second_time() {
+    let db = TestDatabase::new().await;
+    let records = university(1, 120);
+    let first = run(&db, full("s"), items(&records)).await;
+    assert_eq!(first.status, RunStatus::Succeeded);
+    assert_eq!(first.totals.inserted as usize, records.len());
+    assert_eq!(
+        history_rows(&db, first.run_id).await as usize,
+        records.len()
+    );
+
+    let second = run(&db, full("s"), items(&records)).await;
+    assert_eq!(second.status, RunStatus::Succeeded);
+    let t = second.totals;
+    assert_eq!((t.inserted, t.updated, t.deleted), (0, 0, 0), "{t:?}");
+    assert_eq!(t.unchanged as usize, records.len());
+    assert_eq!(history_rows(&db, second.run_id).await, 0);
+    let rewritten: i64 = scalar(
+        &db,
+        &format!(
+            "SELECT count(*) FROM enrolment WHERE changed_run = {}",
+            second.run_id
+        ),
+    )
+    .await;
+    assert_eq!(rewritten, 0, "unchanged rows must not be rewritten");
+    assert_eq!(exported(&db, Some("s")).await, export_text("s", &records));
+}
+
+#[tokio::test]
+async fn input_order_does_not_matter_and_a_dry_run_diff_applies_to_the_snapshot() {
+    let db = TestDatabase::new().await;
+    let before = university(2, 100);
+    run(&db, full("s"), items(&before)).await;
+
+    // The next night: another generation of the same university (changed content,
+    // deletions, additions), shuffled.
+    let mut after = university(3, 110);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    after.shuffle(&mut rng);
+
+    let engine = Engine::new(db.pool.clone());
+    let mut request = full("s");
+    request.dry_run = true;
+    request.hold.max_delete_share = 1.0;
+    let mut diff = Vec::new();
+    let dry = engine.start(request).await.unwrap();
+    let report = dry
+        .apply(
+            futures::stream::iter(batches(items(&after), 333)),
+            &NoProgress,
+            Some(&mut diff),
+        )
+        .await
+        .unwrap();
+    assert!(report.dry_run);
+    assert_eq!(
+        exported(&db, Some("s")).await,
+        export_text("s", &before),
+        "dry run applied something"
+    );
+
+    // Apply the diff to the previous snapshot by hand: it must give the new snapshot.
+    let mut state: std::collections::BTreeMap<String, serde_json::Value> = before
+        .iter()
+        .map(|r| (r.key().to_string(), serde_json::to_value(r).unwrap()))
+        .collect();
+    let changes = String::from_utf8(diff).unwrap();
+    assert!(!changes.is_empty());
+    for line in changes.lines() {
+        let change: serde_json::Value = serde_json::from_str(line).unwrap();
+        let kind = Kind::parse(change["type"].as_str().unwrap()).unwrap();
+        let key = RecordKey::from_json(kind, &change["key"])
+            .unwrap()
+            .to_string();
+        match change["op"].as_str().unwrap() {
+            "delete" => assert!(state.remove(&key).is_some(), "deleting absent {key}"),
+            _ => {
+                let mut after = change["after"].clone();
+                after["type"] = kind.as_str().into();
+                let record: Record = serde_json::from_value(after).unwrap();
+                state.insert(key, serde_json::to_value(record).unwrap());
+            }
+        }
+    }
+    let patched: Vec<Record> = state
+        .into_values()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect();
+    assert_eq!(export_text("s", &patched), export_text("s", &after));
+
+    // And applying for real, in another order, gives that snapshot too.
+    after.reverse();
+    let mut request = full("s");
+    request.hold.max_delete_share = 1.0;
+    let applied = run(&db, request, items(&after)).await;
+    assert_eq!(applied.totals.inserted, report.totals.inserted);
+    assert_eq!(applied.totals.updated, report.totals.updated);
+    assert_eq!(applied.totals.deleted, report.totals.deleted);
+    assert_eq!(exported(&db, Some("s")).await, export_text("s", &after));
+}
+
+/// The snapshot without 30 % of the registrations of one year (and their enrolments).
+fn without_registrations(records: &[Record], year: i32) -> Vec<Record> {
+    let dropped: std::collections::BTreeSet<(String, String)> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Registration(reg) if reg.year == year => {
+                Some((reg.student.clone(), reg.step.clone()))
+            }
+            _ => None,
+        })
+        .enumerate()
+        .filter(|(i, _)| i % 10 < 3)
+        .map(|(_, key)| key)
+        .collect();
+    records
+        .iter()
+        .filter(|r| match r {
+            Record::Registration(x) if x.year == year => {
+                !dropped.contains(&(x.student.clone(), x.step.clone()))
+            }
+            Record::Enrolment(x) if x.year == year => {
+                !dropped.contains(&(x.student.clone(), x.step.clone()))
+            }
+            _ => true,
+        })
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_snapshot_missing_30_percent_of_a_scope_is_held_until_decided() {
+    let db = TestDatabase::new().await;
+    let records = university(4, 150);
+    run(&db, full("s"), items(&records)).await;
+    let complete = exported(&db, Some("s")).await;
+
+    let partial = without_registrations(&records, 2024);
+    let held = run(&db, full("s"), items(&partial)).await;
+    assert_eq!(held.status, RunStatus::Held);
+    let reason = held.hold_reason.clone().unwrap();
+    assert!(reason.contains("registration records of 2024"), "{reason}");
+    assert_eq!(
+        exported(&db, Some("s")).await,
+        complete,
+        "a held run applied something"
+    );
+    assert_eq!(history_rows(&db, held.run_id).await, 0);
+
+    let engine = Engine::new(db.pool.clone());
+    engine.reject(held.run_id, "tester").await.unwrap();
+    assert_eq!(
+        exported(&db, Some("s")).await,
+        complete,
+        "reject changed the store"
+    );
+    assert!(engine
+        .approve(held.run_id, "tester", &NoProgress)
+        .await
+        .is_err());
+
+    let held_again = run(&db, full("s"), items(&partial)).await;
+    assert_eq!(held_again.status, RunStatus::Held);
+    let approved = engine
+        .approve(held_again.run_id, "tester", &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(approved.status, RunStatus::Succeeded, "{approved:?}");
+    assert!(approved.totals.deleted > 0);
+    assert_eq!(exported(&db, Some("s")).await, export_text("s", &partial));
+    let decided_by: String = scalar(
+        &db,
+        &format!(
+            "SELECT decided_by FROM sync_run WHERE id = {}",
+            held_again.run_id
+        ),
+    )
+    .await;
+    assert_eq!(decided_by, "tester");
+}
+
+#[tokio::test]
+async fn invalid_records_are_quarantined_and_the_rest_lands() {
+    let db = TestDatabase::new().await;
+    let records = university(5, 60);
+    let mut input = items(&records);
+    let orphan = records
+        .iter()
+        .find_map(|r| match r {
+            Record::Registration(reg) => {
+                let mut reg = reg.clone();
+                reg.student = "99999999".into();
+                Some(Record::Registration(reg))
+            }
+            _ => None,
+        })
+        .unwrap();
+    input.push(Item::Record(orphan));
+    input.push(Item::Rejected(Rejected {
+        kind: Some(Kind::Student),
+        key: None,
+        reason: "birth_date `31/02/2004` is not a date".into(),
+        location: Some("students.jsonl:7".into()),
+        payload: "{...}".into(),
+    }));
+    let report = run(&db, full("s"), input).await;
+    assert_eq!(report.status, RunStatus::SucceededWithWarnings);
+    assert_eq!(report.totals.quarantined, 2);
+    assert_eq!(report.totals.inserted as usize, records.len());
+    let reasons: Vec<String> = {
+        let client = db.pool.get().await.unwrap();
+        client
+            .query(
+                "SELECT reason FROM quarantine WHERE run_id = $1 ORDER BY id",
+                &[&report.run_id],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("refers to student 99999999")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("not a date")),
+        "{reasons:?}"
+    );
+    assert_eq!(exported(&db, Some("s")).await, export_text("s", &records));
+}
+
+#[tokio::test]
+async fn a_bad_version_of_a_stored_record_keeps_the_stored_one() {
+    let db = TestDatabase::new().await;
+    let records = university(6, 40);
+    run(&db, full("s"), items(&records)).await;
+    // Tonight one registration comes back unreadable: it must not be deleted.
+    let victim = records
+        .iter()
+        .find(|r| r.kind() == Kind::Registration)
+        .unwrap()
+        .key();
+    let input: Vec<Item> = records
+        .iter()
+        .map(|r| {
+            if r.key() == victim {
+                Item::Rejected(Rejected {
+                    kind: Some(Kind::Registration),
+                    key: Some(victim.clone()),
+                    reason: "unreadable".into(),
+                    location: None,
+                    payload: String::new(),
+                })
+            } else {
+                Item::Record(r.clone())
+            }
+        })
+        .collect();
+    let report = run(&db, full("s"), input).await;
+    assert_eq!(report.totals.deleted, 0);
+    assert_eq!(report.totals.quarantined, 1);
+    assert_eq!(exported(&db, Some("s")).await, export_text("s", &records));
+}
+
+#[tokio::test]
+async fn conflicting_duplicates_are_quarantined_whatever_their_order() {
+    let db = TestDatabase::new().await;
+    let records = university(7, 30);
+    let mut twisted = records.clone();
+    let Some(Record::Student(student)) =
+        records.iter().find(|r| r.kind() == Kind::Student).cloned()
+    else {
+        panic!("no student")
+    };
+    let mut other = student.clone();
+    other.given_name = "Zoé-Anaïs".into();
+    twisted.push(Record::Student(other));
+    twisted.push(
+        records
+            .iter()
+            .find(|r| r.kind() == Kind::Node)
+            .unwrap()
+            .clone(),
+    ); // identical copy
+    let report = run(&db, full("s"), items(&twisted)).await;
+    assert_eq!(
+        report.by_kind[&Kind::Student].quarantined,
+        2,
+        "both versions of the student"
+    );
+    assert_eq!(
+        report.by_kind[&Kind::Node].quarantined,
+        0,
+        "an identical copy is not a conflict"
+    );
+    // The student is absent tonight (nothing stored before), so its registrations cascade.
+    assert!(report.by_kind[&Kind::Registration].quarantined >= 1);
+    let stored: i64 = scalar(
+        &db,
+        &format!(
+            "SELECT count(*) FROM student WHERE student = '{}'",
+            student.student
+        ),
+    )
+    .await;
+    assert_eq!(stored, 0);
+}
+
+#[tokio::test]
+async fn two_runs_of_one_source_never_overlap() {
+    let db = TestDatabase::new().await;
+    let engine = Engine::new(db.pool.clone());
+    let first = engine.start(full("s")).await.unwrap();
+    let second = engine.start(full("s")).await;
+    let message = second
+        .err()
+        .expect("second run must be refused")
+        .to_string();
+    assert!(
+        message.contains("in progress") && message.contains(&format!("#{}", first.id())),
+        "{message}"
+    );
+    // Another source is independent.
+    engine.start(full("other")).await.expect("other source");
+    drop(first);
+    // Dropping the run closes its connection: the lock goes with it, and the next run
+    // marks the abandoned one failed.
+    let mut third = None;
+    for _ in 0..50 {
+        if let Ok(run) = engine.start(full("s")).await {
+            third = Some(run);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(third.is_some(), "lock not released");
+    let abandoned: String = scalar(&db, "SELECT error FROM sync_run WHERE id = 1").await;
+    assert!(abandoned.starts_with("abandoned"), "{abandoned}");
+}
+
+#[tokio::test]
+async fn incremental_runs_apply_changes_and_tombstones_only() {
+    let db = TestDatabase::new().await;
+    let records = university(8, 50);
+    run(&db, full("s"), items(&records)).await;
+    let registration = records
+        .iter()
+        .find(|r| r.kind() == Kind::Registration)
+        .unwrap()
+        .clone();
+    let Record::Registration(mut changed) = registration.clone() else {
+        unreachable!()
+    };
+    changed.special_statuses = vec!["employed".into()];
+    let gone = records
+        .iter()
+        .rev()
+        .find(|r| r.kind() == Kind::Enrolment)
+        .unwrap()
+        .key();
+    let report = run(
+        &db,
+        RunRequest::incremental("s", "canonical"),
+        vec![
+            Item::Record(Record::Registration(changed)),
+            Item::Tombstone(gone),
+        ],
+    )
+    .await;
+    let t = report.totals;
+    assert_eq!((t.inserted, t.updated, t.deleted), (0, 1, 1), "{t:?}");
+    assert_eq!(history_rows(&db, report.run_id).await, 2);
+}
