@@ -122,9 +122,8 @@ impl Config {
         figment = figment.merge(
             Env::prefixed("CONPERE_")
                 .filter(|key| {
-                    SECTIONS
-                        .iter()
-                        .any(|s| key.as_str().starts_with(&format!("{s}__")))
+                    let key = key.as_str().to_ascii_lowercase();
+                    SECTIONS.iter().any(|s| key.starts_with(&format!("{s}__")))
                 })
                 .split("__"),
         );

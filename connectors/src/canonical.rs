@@ -8,11 +8,15 @@
 //! path = "/srv/conpere/canonical"   # one .jsonl file, or a directory of them
 //! ```
 //!
-//! * A **full** read returns every record of every file: what is absent is deleted.
-//! * An **incremental** read returns only the files whose content it has not read
-//!   before (the cursor keeps each file's SHA-256): their records are upserts, and a line
+//! What the files mean is the operator's to say, with `mode`:
+//!
+//! * `mode = "snapshot"` (default): the files are the whole state of the source. Every
+//!   run is a **full** read: what is absent is deleted (behind the mass-deletion hold).
+//! * `mode = "changes"`: the directory receives change files. A run reads only the files
+//!   whose content it has not read before (the cursor keeps each file's SHA-256): their
+//!   records are upserts, and a line
 //!   `{"type":"registration","year":2024,"student":"…","step":"…","deleted":true}` is a
-//!   tombstone.
+//!   tombstone. `conpere sync --full` still reads everything as a snapshot.
 //! * A line that does not parse is rejected with `file:line` and its text, and the
 //!   stored version of that record (when its key is readable) is kept as it is.
 
@@ -35,21 +39,44 @@ use tokio::sync::mpsc;
 static SPEC: ConnectorSpec = ConnectorSpec {
     kind: "canonical",
     description: "Canonical JSON Lines files (the `conpere export` format)",
-    fields: &[FieldSpec {
-        name: "path",
-        required: true,
-        secret: false,
-        help: "a .jsonl file, or a directory whose *.jsonl files are read in name order",
-        example: "\"/srv/conpere/canonical\"",
-    }],
+    fields: &[
+        FieldSpec {
+            name: "path",
+            required: true,
+            secret: false,
+            help: "a .jsonl file, or a directory whose *.jsonl files are read in name order",
+            example: "\"/srv/conpere/canonical\"",
+        },
+        FieldSpec {
+            name: "mode",
+            required: false,
+            secret: false,
+            help:
+                "\"snapshot\": the files are the whole source; \"changes\": new files carry changes",
+            example: "\"snapshot\"",
+        },
+    ],
 };
 
 /// Longest payload kept in quarantine for one rejected line.
 const MAX_PAYLOAD: usize = 64 * 1024;
 
+/// What the files of a canonical source mean.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileMode {
+    /// The files are the whole state of the source.
+    #[default]
+    Snapshot,
+    /// New files carry changes (upserts and tombstones).
+    Changes,
+}
+
 #[derive(Debug, Deserialize)]
 struct Settings {
     path: PathBuf,
+    #[serde(default)]
+    mode: FileMode,
 }
 
 /// Builds [`CanonicalConnector`]s.
@@ -64,6 +91,7 @@ impl ConnectorFactory for CanonicalFactory {
         let settings: Settings = source.settings()?;
         Ok(Box::new(CanonicalConnector {
             path: settings.path,
+            mode: settings.mode,
         }))
     }
 }
@@ -72,12 +100,16 @@ impl ConnectorFactory for CanonicalFactory {
 #[derive(Debug, Clone)]
 pub struct CanonicalConnector {
     path: PathBuf,
+    mode: FileMode,
 }
 
 impl CanonicalConnector {
-    /// A connector on `path` (a file or a directory).
-    pub fn new(path: impl Into<PathBuf>) -> CanonicalConnector {
-        CanonicalConnector { path: path.into() }
+    /// A connector on `path` (a file or a directory) whose files mean `mode`.
+    pub fn new(path: impl Into<PathBuf>, mode: FileMode) -> CanonicalConnector {
+        CanonicalConnector {
+            path: path.into(),
+            mode,
+        }
     }
 
     /// The files to read, in name order.
@@ -140,7 +172,7 @@ impl Connector for CanonicalConnector {
         Ok(Capabilities {
             kinds: Kind::ALL.to_vec(),
             full: true,
-            incremental: true,
+            incremental: self.mode == FileMode::Changes,
             years: Vec::new(),
         })
     }

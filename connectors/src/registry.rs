@@ -7,7 +7,8 @@
 //! let source = SourceConfig::from_toml("files", "[sources.files]\nkind = \"canonical\"\npath = \"/tmp\"\n").unwrap();
 //! assert!(registry.build(&source).is_ok());
 //! let typo = SourceConfig::from_toml("files", "[sources.files]\nkind = \"canonical\"\npaht = \"/tmp\"\n").unwrap();
-//! assert!(registry.build(&typo).unwrap_err().to_string().contains("paht"));
+//! let error = registry.build(&typo).err().expect("unknown key refused");
+//! assert!(error.to_string().contains("paht"));
 //! ```
 
 use crate::config::{ConfigError, SourceConfig, COMMON_KEYS};

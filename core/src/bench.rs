@@ -36,14 +36,14 @@ pub async fn baseline_copy(
             .await
             .map_err(err)?;
     }
-    // One COPY per kind, as a loader would: group the stream by kind in bounded chunks.
+    // One COPY per kind and chunk of 5 000, the engine's batch size: group by kind.
     let mut total = 0;
     let mut pending: BTreeMap<Kind, Vec<Record>> = BTreeMap::new();
     for record in records {
         let kind = record.kind();
         let chunk = pending.entry(kind).or_default();
         chunk.push(record);
-        if chunk.len() >= 50_000 {
+        if chunk.len() >= 5_000 {
             total += copy_chunk(&client, kind, &std::mem::take(chunk))
                 .await
                 .map_err(err)?;

@@ -91,9 +91,21 @@ pub async fn migrate(pool: &Pool) -> Result<Vec<MigrationState>, DbError> {
 /// Every embedded migration and whether the database has applied it.
 pub async fn status(pool: &Pool) -> Result<Vec<MigrationState>, DbError> {
     let mut conn = pool.get().await?;
+    // A database never migrated has no history table: everything is pending.
+    let migrated: bool = conn
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
     let client: &mut tokio_postgres::Client = &mut conn;
     let runner = embedded_migrations::migrations::runner();
-    let applied = runner.get_applied_migrations_async(client).await?;
+    let applied = if migrated {
+        runner.get_applied_migrations_async(client).await?
+    } else {
+        Vec::new()
+    };
     Ok(runner
         .get_migrations()
         .iter()

@@ -868,7 +868,10 @@ struct Registration {
 impl Registration {
     /// Unregisters; then, if asked to, stops the server unless another process still uses it.
     fn release(self, cluster: &Cluster) -> Result<()> {
-        // Closing the file releases our shared lock.
+        // Unlock explicitly rather than by closing: a child forked by another thread at
+        // this moment holds a copy of the descriptor until it execs, and a close would
+        // leave the shared lock alive through that copy.
+        let _ = self.users_lock.unlock();
         drop(self.users_lock);
         if !self.stop_on_exit {
             return Ok(());

@@ -367,6 +367,19 @@ impl Record {
         }
     }
 
+    /// The key's year and text parts, borrowed (validation and staging run on every
+    /// record: no copy of the key).
+    pub fn key_refs(&self) -> (Option<i32>, Vec<&str>) {
+        match self {
+            Record::Student(r) => (None, vec![&r.student]),
+            Record::Node(r) => (Some(r.year), vec![&r.node]),
+            Record::Edge(r) => (Some(r.year), vec![&r.parent, &r.child]),
+            Record::Registration(r) => (Some(r.year), vec![&r.student, &r.step]),
+            Record::Enrolment(r) => (Some(r.year), vec![&r.student, &r.step, &r.node]),
+            Record::Result(r) => (Some(r.year), vec![&r.student, &r.node, &r.session]),
+        }
+    }
+
     /// The academic year of a year-scoped record.
     pub fn year(&self) -> Option<i32> {
         match self {
@@ -418,19 +431,15 @@ impl Record {
     /// sane numbers). Referential checks (a registration's student exists…) are the
     /// engine's, because they need the whole snapshot.
     pub fn validate(&self) -> Result<(), String> {
-        for part in &self.key().parts {
-            match part {
-                KeyPart::Text(s) if s.trim().is_empty() => {
-                    return Err(format!("{}: a key field is empty", self.kind()))
-                }
-                KeyPart::Year(y) if !(1900..=2200).contains(y) => {
-                    return Err(format!(
-                        "{}: year {y} is out of range (expected the start year, e.g. 2024)",
-                        self.kind()
-                    ))
-                }
-                _ => {}
-            }
+        let (year, texts) = self.key_refs();
+        if texts.iter().any(|s| s.trim().is_empty()) {
+            return Err(format!("{}: a key field is empty", self.kind()));
+        }
+        if let Some(y) = year.filter(|y| !(1900..=2200).contains(y)) {
+            return Err(format!(
+                "{}: year {y} is out of range (expected the start year, e.g. 2024)",
+                self.kind()
+            ));
         }
         match self {
             Record::Student(r) => {

@@ -8,6 +8,7 @@ use conpere_core::bench::{baseline_copy, peak_rss_kib};
 use conpere_core::engine::{Batch, Coverage, Engine, NoProgress, RunReport, RunRequest};
 use conpere_core::model::{Item, Kind, Record};
 use conpere_core::synth::{students_for_enrolments, SynthConfig, University};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BATCH: usize = 5000;
@@ -21,30 +22,42 @@ pub async fn bench(config: &Config, args: BenchArgs) -> anyhow::Result<i32> {
     Ok(super::exit::OK)
 }
 
-fn university(seed: u64, enrolments: usize) -> University {
-    University::generate(SynthConfig::new(
+fn university(seed: u64, enrolments: usize) -> Arc<University> {
+    Arc::new(University::generate(SynthConfig::new(
         seed,
         students_for_enrolments(enrolments, 2).max(10),
-    ))
+    )))
 }
 
+/// The university's records in batches, generated on their own thread as an adapter
+/// reads on its own task, two batches ahead at most.
 fn batches(
-    u: &University,
-) -> impl futures::Stream<Item = Result<Batch, std::convert::Infallible>> + Send + '_ {
-    let mut records = u.records();
-    futures::stream::iter(std::iter::from_fn(move || {
-        let items: Vec<Item> = records.by_ref().take(BATCH).map(Item::Record).collect();
-        (!items.is_empty()).then_some(Ok(Batch {
-            items,
-            cursor: None,
-        }))
-    }))
+    u: &Arc<University>,
+) -> impl futures::Stream<Item = Result<Batch, std::convert::Infallible>> + Send {
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    let u = Arc::clone(u);
+    tokio::task::spawn_blocking(move || {
+        let mut records = u.records();
+        loop {
+            let items: Vec<Item> = records.by_ref().take(BATCH).map(Item::Record).collect();
+            let batch = Batch {
+                items,
+                cursor: None,
+            };
+            if batch.items.is_empty() || sender.blocking_send(Ok(batch)).is_err() {
+                return;
+            }
+        }
+    });
+    futures::stream::unfold(receiver, |mut rx| async {
+        rx.recv().await.map(|b| (b, rx))
+    })
 }
 
 async fn engine_run(
     engine: &Engine,
     source: &str,
-    u: &University,
+    u: &Arc<University>,
 ) -> anyhow::Result<(Duration, RunReport)> {
     let started = Instant::now();
     let run = engine

@@ -102,3 +102,26 @@ where
     let client = db.pool.get().await.expect("connection");
     client.query_one(sql, &[]).await.expect(sql).get(0)
 }
+
+/// Asserts two exports are equal, reporting sizes and the first difference rather than
+/// megabytes of text.
+#[track_caller]
+pub fn assert_same_export(actual: &str, expected: &str, what: &str) {
+    if actual == expected {
+        return;
+    }
+    let (a, e): (Vec<&str>, Vec<&str>) = (actual.lines().collect(), expected.lines().collect());
+    let first = a
+        .iter()
+        .zip(&e)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(e.len()));
+    panic!(
+        "{what}: exports differ ({} lines vs {} expected); first difference at line {}:\n  actual:   {}\n  expected: {}",
+        a.len(),
+        e.len(),
+        first + 1,
+        a.get(first).unwrap_or(&"(end)"),
+        e.get(first).unwrap_or(&"(end)"),
+    );
+}

@@ -38,7 +38,11 @@ async fn the_same_snapshot_twice_writes_nothing_the_second_time() {
     )
     .await;
     assert_eq!(rewritten, 0, "unchanged rows must not be rewritten");
-    assert_eq!(exported(&db, Some("s")).await, export_text("s", &records));
+    assert_same_export(
+        &exported(&db, Some("s")).await,
+        &export_text("s", &records),
+        "export",
+    );
 }
 
 #[tokio::test]
@@ -111,7 +115,11 @@ async fn input_order_does_not_matter_and_a_dry_run_diff_applies_to_the_snapshot(
     assert_eq!(applied.totals.inserted, report.totals.inserted);
     assert_eq!(applied.totals.updated, report.totals.updated);
     assert_eq!(applied.totals.deleted, report.totals.deleted);
-    assert_eq!(exported(&db, Some("s")).await, export_text("s", &after));
+    assert_same_export(
+        &exported(&db, Some("s")).await,
+        &export_text("s", &after),
+        "export",
+    );
 }
 
 /// The snapshot without 30 % of the registrations of one year (and their enrolments).
@@ -182,7 +190,11 @@ async fn a_snapshot_missing_30_percent_of_a_scope_is_held_until_decided() {
         .unwrap();
     assert_eq!(approved.status, RunStatus::Succeeded, "{approved:?}");
     assert!(approved.totals.deleted > 0);
-    assert_eq!(exported(&db, Some("s")).await, export_text("s", &partial));
+    assert_same_export(
+        &exported(&db, Some("s")).await,
+        &export_text("s", &partial),
+        "export",
+    );
     let decided_by: String = scalar(
         &db,
         &format!(
@@ -245,7 +257,11 @@ async fn invalid_records_are_quarantined_and_the_rest_lands() {
         reasons.iter().any(|r| r.contains("not a date")),
         "{reasons:?}"
     );
-    assert_eq!(exported(&db, Some("s")).await, export_text("s", &records));
+    assert_same_export(
+        &exported(&db, Some("s")).await,
+        &export_text("s", &records),
+        "export",
+    );
 }
 
 #[tokio::test]
@@ -278,7 +294,11 @@ async fn a_bad_version_of_a_stored_record_keeps_the_stored_one() {
     let report = run(&db, full("s"), input).await;
     assert_eq!(report.totals.deleted, 0);
     assert_eq!(report.totals.quarantined, 1);
-    assert_eq!(exported(&db, Some("s")).await, export_text("s", &records));
+    assert_same_export(
+        &exported(&db, Some("s")).await,
+        &export_text("s", &records),
+        "export",
+    );
 }
 
 #[tokio::test]

@@ -83,9 +83,14 @@ async fn collapse_duplicates(
     let duplicated = client
         .execute(
             &format!(
+                // count(DISTINCT …) would sort; min/max and bool_or/bool_and hash.
                 "CREATE TEMP TABLE dup ON COMMIT DROP AS \
-                 SELECT {keys}, count(DISTINCT (hash, tombstone, skip)) AS versions \
-                 FROM {stage} GROUP BY {keys} HAVING count(*) > 1"
+                 SELECT {keys}, CASE WHEN min(hash) <> max(hash) \
+                   OR bool_or(tombstone) <> bool_and(tombstone) \
+                   OR bool_or(skip) <> bool_and(skip) THEN 2 ELSE 1 END AS versions \
+                 FROM {stage} WHERE key_hash IN \
+                   (SELECT key_hash FROM {stage} GROUP BY key_hash HAVING count(*) > 1) \
+                 GROUP BY {keys} HAVING count(*) > 1"
             ),
             &[],
         )

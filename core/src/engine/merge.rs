@@ -1,5 +1,9 @@
-//! The set-based merge of one kind's stage into its table, writing one history row per
-//! change in the same statement. Unchanged rows (same content hash) are not touched.
+//! The set-based merge of one kind's stage into its table.
+//!
+//! One join of the stage with the stored records classifies every difference into a
+//! small `delta` table (`insert`, `restore`, `update`, `delete`); unchanged records (same
+//! content hash) never leave the join. Each class is then applied with one statement
+//! that also writes its history rows (typed `<kind>_record` values: cheap to write).
 
 use super::checks::covered_sql;
 use super::table::TableSpec;
@@ -21,12 +25,6 @@ pub(crate) struct KindMerge {
     pub deleted: PerYear,
 }
 
-/// Inserts after which a table's statistics are refreshed within the run.
-const REANALYZE_AFTER: u64 = 1000;
-
-const HISTORY: &str =
-    "INSERT INTO history (run_id, source_id, kind, op, key, student, before, after)";
-
 /// Merges the stage of `kind` into its table.
 pub(crate) async fn merge_kind(
     client: &Client,
@@ -36,133 +34,46 @@ pub(crate) async fn merge_kind(
 ) -> Result<KindMerge, EngineError> {
     let spec = TableSpec::of(kind);
     let mut merge = KindMerge::default();
-    add_per_year(
-        &mut merge.inserted,
-        &query(client, &insert_sql(spec), params).await?,
-    );
-    if merge.inserted.values().sum::<u64>() >= REANALYZE_AFTER {
-        // The planner still believes the table as small as before this transaction's
-        // inserts; with that belief it picks nested loops that are quadratic here.
+    let changes = client
+        .execute(
+            &delta_sql(spec, &covered_sql(coverage, kind, "t")),
+            &params[1..],
+        )
+        .await
+        .map_err(EngineError::db("comparing with the store"))?;
+    if changes > 0 {
         client
-            .batch_execute(&format!("ANALYZE {}", spec.table()))
+            .batch_execute("ANALYZE delta")
             .await
-            .map_err(EngineError::db("analyzing"))?;
-    }
-    for (year, restored, n) in update(client, spec, params).await? {
-        if restored {
+            .map_err(EngineError::db("comparing with the store"))?;
+        for (year, op, n) in query(client, &insert_sql(spec), params).await? {
+            debug_assert_eq!(op, "insert");
             *merge.inserted.entry(year).or_default() += n;
-        } else {
-            merge.updated += n;
+        }
+        for (year, op, n) in query(client, &update_sql(spec), params).await? {
+            match op.as_str() {
+                "restore" => *merge.inserted.entry(year).or_default() += n,
+                _ => merge.updated += n,
+            }
+        }
+        for (year, _, n) in query(client, &delete_sql(spec), params).await? {
+            *merge.deleted.entry(year).or_default() += n;
         }
     }
-    let covered = covered_sql(coverage, kind, "t");
-    if covered != "false" {
-        add_per_year(
-            &mut merge.deleted,
-            &query(client, &delete_absent_sql(spec, &covered), params).await?,
-        );
-    }
-    add_per_year(
-        &mut merge.deleted,
-        &query(client, &tombstone_sql(spec), params).await?,
-    );
+    client
+        .batch_execute("DROP TABLE delta")
+        .await
+        .map_err(EngineError::db("merging"))?;
     Ok(merge)
-}
-
-fn add_per_year(into: &mut PerYear, rows: &[(Option<i32>, u64)]) {
-    for (year, n) in rows {
-        *into.entry(*year).or_default() += n;
-    }
 }
 
 async fn query(
     client: &Client,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
-) -> Result<Vec<(Option<i32>, u64)>, EngineError> {
+) -> Result<Vec<(Option<i32>, String, u64)>, EngineError> {
     let rows = client
         .query(sql, params)
-        .await
-        .map_err(EngineError::db("merging"))?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get::<_, Option<i32>>(0), r.get::<_, i64>(1) as u64))
-        .collect())
-}
-
-/// The history rows of the changes in CTE `from`, read through `alias`.
-fn history_select(
-    spec: &TableSpec,
-    (from, alias): (&str, &str),
-    op: &str,
-    before: &str,
-    after: &str,
-) -> String {
-    format!(
-        "SELECT $1, $2, '{kind}', {op}, {key}, {student}, {before}, {after} FROM {from} {alias}",
-        kind = spec.kind,
-        key = spec.key_json(alias),
-        student = spec.student_expr(alias),
-    )
-}
-
-fn insert_sql(spec: &TableSpec) -> String {
-    let (table, stage) = (spec.table(), spec.stage());
-    format!(
-        "WITH ins AS (INSERT INTO {table} (source_id, {cols}, hash, created_run, changed_run) \
-         SELECT $2, {scols}, s.hash, $1, $1 FROM {stage} s \
-         WHERE NOT s.tombstone AND NOT s.skip \
-         AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.source_id = $2 AND {m}) RETURNING *), \
-         h AS ({HISTORY} {hist}) \
-         SELECT {year}, count(*) FROM ins GROUP BY 1",
-        cols = spec.all_list(None),
-        scols = spec.all_list(Some("s")),
-        m = spec.key_match("t", "s"),
-        hist = history_select(
-            spec,
-            ("ins", "ins"),
-            "'insert'",
-            "NULL",
-            &spec.record_json("ins")
-        ),
-        year = spec.year_expr("ins"),
-    )
-}
-
-async fn update(
-    client: &Client,
-    spec: &TableSpec,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Vec<(Option<i32>, bool, u64)>, EngineError> {
-    let (table, stage) = (spec.table(), spec.stage());
-    let sets = spec
-        .data
-        .iter()
-        .map(|c| format!("\"{n}\" = c.\"{n}\"", n = c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "WITH changed AS (SELECT s.*, t.deleted_at IS NOT NULL AS restored, {before} AS before \
-         FROM {stage} s JOIN {table} t ON t.source_id = $2 AND {m} \
-         WHERE NOT s.tombstone AND NOT s.skip AND (t.hash <> s.hash OR t.deleted_at IS NOT NULL)), \
-         upd AS (UPDATE {table} t SET {sets}, hash = c.hash, deleted_at = NULL, changed_run = $1 \
-         FROM changed c WHERE t.source_id = $2 AND {mc}), \
-         h AS ({HISTORY} {hist}) \
-         SELECT {year}, c.restored, count(*) FROM changed c GROUP BY 1, 2",
-        before = spec.record_json("t"),
-        m = spec.key_match("t", "s"),
-        mc = spec.key_match("t", "c"),
-        hist = history_select(
-            spec,
-            ("changed", "c"),
-            "CASE WHEN c.restored THEN 'insert' ELSE 'update' END",
-            "CASE WHEN c.restored THEN NULL ELSE c.before END",
-            &spec.record_json("c"),
-        ),
-        year = spec.year_expr("c"),
-    );
-    let rows = client
-        .query(&sql, params)
         .await
         .map_err(EngineError::db("merging"))?;
     Ok(rows
@@ -171,43 +82,103 @@ async fn update(
         .collect())
 }
 
-fn deletion_tail(spec: &TableSpec) -> String {
+/// `ROW(alias.col, …)::<kind>_record`: the typed record history stores.
+fn record(spec: &TableSpec, alias: &str) -> String {
+    format!("ROW({})::{}_record", spec.all_list(Some(alias)), spec.kind)
+}
+
+/// The differences between the stage and the stored records, classified.
+///
+/// A FULL join when the run covers stored records (a full read: stored and absent means
+/// deleted), a LEFT join from the stage otherwise (incremental: only what was read).
+/// Held-back stage rows (`skip`) match their stored record, so it is neither changed nor
+/// taken for absent. Its one parameter is the source id.
+fn delta_sql(spec: &TableSpec, covered: &str) -> String {
+    let join = if covered == "false" {
+        "LEFT JOIN"
+    } else {
+        "FULL JOIN"
+    };
+    let keys = spec
+        .key
+        .iter()
+        .map(|c| format!("coalesce(s.\"{n}\", t.\"{n}\") AS \"{n}\"", n = c.name))
+        .chain(spec.data.iter().map(|c| format!("s.\"{}\"", c.name)))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
-        "h AS ({HISTORY} {hist}) SELECT {year}, count(*) FROM gone GROUP BY 1",
-        hist = history_select(
-            spec,
-            ("gone", "gone"),
-            "'delete'",
-            &spec.record_json("gone"),
-            "NULL"
-        ),
-        year = spec.year_expr("gone"),
+        "CREATE TEMP TABLE delta ON COMMIT DROP AS \
+         SELECT CASE WHEN s.tombstone IS NULL OR s.tombstone THEN 'delete' \
+                     WHEN t.hash IS NULL THEN 'insert' \
+                     WHEN t.deleted_at IS NOT NULL THEN 'restore' ELSE 'update' END AS op, \
+                {keys}, s.hash, CASE WHEN t.hash IS NULL THEN NULL ELSE {before} END AS before \
+         FROM {stage} s {join} (SELECT * FROM {table} WHERE source_id = $1) t ON {m} \
+         WHERE (s.tombstone IS NULL AND t.deleted_at IS NULL AND ({covered})) \
+            OR (s.tombstone AND NOT s.skip AND t.hash IS NOT NULL AND t.deleted_at IS NULL) \
+            OR (NOT s.tombstone AND NOT s.skip \
+                AND (t.hash IS NULL OR t.hash <> s.hash OR t.deleted_at IS NOT NULL))",
+        before = record(spec, "t"),
+        stage = spec.stage(),
+        table = spec.table(),
+        m = spec.key_match("s", "t"),
     )
 }
 
-/// Soft-deletes the stored records a full read covers but did not return. Held-back keys
-/// (quarantined input) are in the stage, so they are not taken for absent.
-fn delete_absent_sql(spec: &TableSpec, covered: &str) -> String {
+fn insert_sql(spec: &TableSpec) -> String {
+    let year = spec.year_expr(spec.table());
+    format!(
+        // History reads the delta itself: RETURNING whole rows would hold a copy of every
+        // inserted record until the statement ends.
+        "WITH ins AS (INSERT INTO {table} (source_id, {cols}, hash, created_run, changed_run) \
+         SELECT $2, {dcols}, d.hash, $1, $1 FROM delta d WHERE d.op = 'insert' RETURNING {year} AS year), \
+         h AS (INSERT INTO {kind}_history (run_id, source_id, op, after) \
+               SELECT $1, $2, 'insert', {after} FROM delta d WHERE d.op = 'insert') \
+         SELECT year, 'insert', count(*) FROM ins GROUP BY 1",
+        table = spec.table(),
+        kind = spec.kind,
+        cols = spec.all_list(None),
+        dcols = spec.all_list(Some("d")),
+        after = record(spec, "d"),
+        year = year,
+    )
+}
+
+/// Changed records, and deleted ones that came back (`restore`, an insert in history).
+fn update_sql(spec: &TableSpec) -> String {
+    let sets = spec
+        .data
+        .iter()
+        .map(|c| format!("\"{n}\" = d.\"{n}\"", n = c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "WITH upd AS (UPDATE {table} t SET {sets}, hash = d.hash, deleted_at = NULL, changed_run = $1 \
+         FROM delta d WHERE d.op IN ('update', 'restore') AND t.source_id = $2 AND {m} \
+         RETURNING d.op, d.before, {after} AS after, {year} AS year), \
+         h AS (INSERT INTO {kind}_history (run_id, source_id, op, before, after) \
+               SELECT $1, $2, CASE op WHEN 'restore' THEN 'insert' ELSE 'update' END, \
+               CASE op WHEN 'restore' THEN NULL ELSE before END, after FROM upd) \
+         SELECT year, op, count(*) FROM upd GROUP BY 1, 2",
+        table = spec.table(),
+        kind = spec.kind,
+        m = spec.key_match("t", "d"),
+        after = record(spec, "t"),
+        year = spec.year_expr("t"),
+    )
+}
+
+/// Soft deletes: absent from a full read, or named by a tombstone.
+fn delete_sql(spec: &TableSpec) -> String {
     format!(
         "WITH gone AS (UPDATE {table} t SET deleted_at = now(), changed_run = $1 \
-         WHERE t.source_id = $2 AND t.deleted_at IS NULL AND ({covered}) \
-         AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE {m} AND NOT s.tombstone) RETURNING t.*), {tail}",
+         FROM delta d WHERE d.op = 'delete' AND t.source_id = $2 AND {m} \
+         RETURNING d.before, {year} AS year), \
+         h AS (INSERT INTO {kind}_history (run_id, source_id, op, before) \
+               SELECT $1, $2, 'delete', before FROM gone) \
+         SELECT year, 'delete', count(*) FROM gone GROUP BY 1",
         table = spec.table(),
-        stage = spec.stage(),
-        m = spec.key_match("s", "t"),
-        tail = deletion_tail(spec),
-    )
-}
-
-/// Soft-deletes the stored records named by tombstones.
-fn tombstone_sql(spec: &TableSpec) -> String {
-    format!(
-        "WITH gone AS (UPDATE {table} t SET deleted_at = now(), changed_run = $1 FROM {stage} s \
-         WHERE s.tombstone AND NOT s.skip AND t.source_id = $2 AND {m} AND t.deleted_at IS NULL \
-         RETURNING t.*), {tail}",
-        table = spec.table(),
-        stage = spec.stage(),
-        m = spec.key_match("t", "s"),
-        tail = deletion_tail(spec),
+        kind = spec.kind,
+        m = spec.key_match("t", "d"),
+        year = spec.year_expr("t"),
     )
 }

@@ -400,6 +400,7 @@ impl Engine {
         // Detached from the pool: if this run is dropped mid-way, the connection closes
         // and PostgreSQL rolls back and unlocks; a pooled one would keep both.
         let client = Object::take(self.pool.get().await?);
+        watch_client(&client).await?;
         let source_id = register_source(&client, &request).await?;
         lock_source(&client, source_id, &request.source).await?;
         client
@@ -459,6 +460,7 @@ impl Engine {
     ) -> Result<RunReport, EngineError> {
         let held = HeldRun::load(&self.pool, run_id).await?;
         let client = Object::take(self.pool.get().await?);
+        watch_client(&client).await?;
         lock_source(&client, held.source_id, &held.source).await?;
         if let Some(newer) = client
             .query_opt(
@@ -520,6 +522,17 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Prepares a run's session: the server notices a vanished client even in the middle of
+/// a long statement (a killed run's locks go within seconds, not when the statement would
+/// have ended), and stage tables get room in memory (the default 8 MB of temporary
+/// buffers makes a million-row stage go through the disk).
+async fn watch_client(client: &ClientWrapper) -> Result<(), EngineError> {
+    client
+        .batch_execute("SET client_connection_check_interval = '1s'; SET temp_buffers = '256MB'")
+        .await
+        .map_err(EngineError::db("configuring the session"))
 }
 
 fn hostname() -> String {
@@ -689,7 +702,10 @@ where
 {
     let params: [&(dyn ToSql + Sync); 2] = [&ctx.run_id, &ctx.source_id];
     client
-        .batch_execute("BEGIN; SET LOCAL work_mem = '128MB'")
+        // Statistics of stage tables only steer join choices: a small sample will do.
+        .batch_execute(
+            "BEGIN; SET LOCAL work_mem = '128MB'; SET LOCAL default_statistics_target = 10",
+        )
         .await
         .map_err(EngineError::db("starting the transaction"))?;
     let mut stager = Stager::new(client, ctx.run_id, ctx.source_id, ctx.approval.is_none()).await?;
@@ -844,7 +860,8 @@ async fn live_count(
     Ok(row.get::<_, i64>(0) as u64)
 }
 
-/// Writes the run's changes (its history rows, not yet committed) as JSON lines.
+/// Writes the run's changes (its history rows, not yet committed) as compact JSON lines:
+/// `{"op":…,"type":…,"key":{…},"before":{…}|null,"after":{…}|null}`.
 async fn write_diff(
     client: &ClientWrapper,
     run_id: i64,
@@ -852,8 +869,7 @@ async fn write_diff(
 ) -> Result<(), EngineError> {
     let rows = client
         .query_raw(
-            "SELECT json_build_object('op', op, 'type', kind, 'key', key, 'before', before, 'after', after)::text \
-             FROM history WHERE run_id = $1 ORDER BY kind, key::text",
+            "SELECT op, kind, key, before, after FROM history WHERE run_id = $1 ORDER BY kind, key::text",
             [&run_id],
         )
         .await
@@ -861,8 +877,14 @@ async fn write_diff(
     futures::pin_mut!(rows);
     while let Some(row) = rows.next().await {
         let row = row.map_err(EngineError::db("writing the diff"))?;
-        let line: &str = row.get(0);
-        writeln!(out, "{line}").map_err(|e| EngineError::Db {
+        let change = serde_json::json!({
+            "op": row.get::<_, &str>(0),
+            "type": row.get::<_, &str>(1),
+            "key": row.get::<_, serde_json::Value>(2),
+            "before": row.get::<_, Option<serde_json::Value>>(3),
+            "after": row.get::<_, Option<serde_json::Value>>(4),
+        });
+        writeln!(out, "{change}").map_err(|e| EngineError::Db {
             context: "writing the diff",
             message: e.to_string(),
         })?;

@@ -1,7 +1,9 @@
 //! Staging: every batch goes into per-kind temporary tables with binary COPY, after the
 //! model's own checks. Nothing is merged here; the stage is the run's whole snapshot.
 
-use super::table::{content_hash, key_values, record_values, TableSpec, Value};
+use super::table::{
+    content_hash, key_hash, key_values, record_key_hash, record_values, TableSpec, Value,
+};
 use super::{Counts, EngineError};
 use crate::model::{Item, Kind, Record, RecordKey, Rejected};
 use futures::pin_mut;
@@ -128,22 +130,24 @@ impl<'c> Stager<'c> {
         let mut values: Vec<Value<'_>> = Vec::with_capacity(16);
         for row in rows {
             values.clear();
-            let (hash, tombstone, skip) = match row {
+            let (hash, key, tombstone, skip) = match row {
                 StageRow::Record(record, hash) => {
                     values.extend(record_values(record));
-                    (*hash, false, false)
+                    let (year, texts) = record.key_refs();
+                    (*hash, key_hash(year, &texts), false, false)
                 }
                 StageRow::Tombstone(key) => {
                     values.extend(key_values(key));
-                    (0, true, false)
+                    (0, record_key_hash(key), true, false)
                 }
                 StageRow::HeldBack(key) => {
                     values.extend(key_values(key));
-                    (0, false, true)
+                    (0, record_key_hash(key), false, true)
                 }
             };
             values.extend([
                 Value::BigInt(hash),
+                Value::BigInt(key),
                 Value::Bool(tombstone),
                 Value::Bool(skip),
             ]);

@@ -156,11 +156,6 @@ impl TableSpec {
         self.kind.is_year_scoped()
     }
 
-    /// Whether the kind has a `student` column (history indexes it).
-    pub fn has_student(&self) -> bool {
-        self.key.iter().any(|c| c.name == "student")
-    }
-
     /// Comma-separated quoted column names, each prefixed with `alias.` when given.
     pub fn list(&self, alias: Option<&str>, cols: &[&Column]) -> String {
         cols.iter()
@@ -221,15 +216,6 @@ impl TableSpec {
         format!("concat_ws(' / ', {parts})")
     }
 
-    /// The `student` column of `alias`, or NULL for kinds without one.
-    pub fn student_expr(&self, alias: &str) -> String {
-        if self.has_student() {
-            format!("{alias}.student")
-        } else {
-            "NULL".to_string()
-        }
-    }
-
     /// `alias.year` or a NULL int, so per-year counts have one shape for every kind.
     pub fn year_expr(&self, alias: &str) -> String {
         if self.has_year() {
@@ -247,8 +233,8 @@ impl TableSpec {
             .collect::<Vec<_>>()
             .join(", ");
         format!(
-            "CREATE TEMP TABLE {} ({cols}, hash bigint NOT NULL, tombstone boolean NOT NULL, \
-             skip boolean NOT NULL) ON COMMIT DROP",
+            "CREATE TEMP TABLE {} ({cols}, hash bigint NOT NULL, key_hash bigint NOT NULL, \
+             tombstone boolean NOT NULL, skip boolean NOT NULL) ON COMMIT DROP",
             self.stage()
         )
     }
@@ -256,14 +242,14 @@ impl TableSpec {
     /// Column types of the stage table, in COPY order.
     pub fn stage_types(&self) -> Vec<Type> {
         let mut types: Vec<Type> = self.columns().map(|c| c.ty.clone()).collect();
-        types.extend([Type::INT8, Type::BOOL, Type::BOOL]);
+        types.extend([Type::INT8, Type::INT8, Type::BOOL, Type::BOOL]);
         types
     }
 
     /// `COPY stage (…) FROM STDIN BINARY`.
     pub fn stage_copy(&self) -> String {
         format!(
-            "COPY {} ({}, hash, tombstone, skip) FROM STDIN BINARY",
+            "COPY {} ({}, hash, key_hash, tombstone, skip) FROM STDIN BINARY",
             self.stage(),
             self.all_list(None)
         )
@@ -399,6 +385,36 @@ pub(crate) fn key_values(key: &RecordKey) -> Vec<Value<'_>> {
         .collect();
     values.extend(spec.data.iter().map(|_| Value::Null));
     values
+}
+
+/// A hash of a key (year and text parts), so duplicate keys are found by grouping one
+/// integer rather than several text columns. Equal keys, equal hash; the rare collision
+/// only costs a closer look.
+pub(crate) fn key_hash(year: Option<i32>, texts: &[&str]) -> i64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    if let Some(y) = year {
+        hasher.update(&y.to_le_bytes());
+    }
+    for text in texts {
+        hasher.update(text.as_bytes());
+        // 0xFF never occurs in UTF-8: parts cannot run into each other.
+        hasher.update(&[0xFF]);
+    }
+    hasher.digest() as i64
+}
+
+/// [`key_hash`] of a [`RecordKey`].
+pub(crate) fn record_key_hash(key: &RecordKey) -> i64 {
+    let year = key.year();
+    let texts: Vec<&str> = key
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            KeyPart::Text(s) => Some(s.as_str()),
+            KeyPart::Year(_) => None,
+        })
+        .collect();
+    key_hash(year, &texts)
 }
 
 /// The content hash of a (normalized) record: equal content, equal hash.

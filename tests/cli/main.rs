@@ -1,0 +1,378 @@
+//! The `conpere` binary end to end, as an operator runs it: real child processes on a
+//! test database of the embedded server, canonical files as the source.
+
+use conpere_core::model::Record;
+use conpere_tests::{
+    assert_same_export, export_text, scalar, university, write_canonical, TestDatabase,
+};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A configured conpere: a test database, an input directory, a conpere.toml.
+struct Site {
+    dir: tempfile::TempDir,
+    db: TestDatabase,
+}
+
+impl Site {
+    async fn new() -> Site {
+        let site = Site {
+            dir: tempfile::tempdir().unwrap(),
+            db: TestDatabase::new().await,
+        };
+        std::fs::create_dir(site.input()).unwrap();
+        site.write_config("");
+        site
+    }
+
+    fn input(&self) -> PathBuf {
+        self.dir.path().join("input")
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("conpere.toml")
+    }
+
+    /// conpere.toml with the test database and a canonical source `files`, plus `extra`
+    /// lines in that source's table.
+    fn write_config(&self, extra: &str) {
+        let text = format!(
+            "[database]\nurl = {:?}\n\n[sources.files]\nkind = \"canonical\"\npath = {:?}\n{extra}",
+            self.db.connection_string,
+            self.input().display().to_string()
+        );
+        std::fs::write(self.config(), text).unwrap();
+    }
+
+    fn write_input(&self, records: &[Record]) {
+        write_canonical(&self.input().join("university.jsonl"), "files", records);
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_conpere"));
+        command
+            .args(args)
+            .env("CONPERE_CONFIG", self.config())
+            .env("CONPERE_DATA_DIR", self.dir.path().join("data"))
+            .env_remove("CONPERE_LOG")
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run conpere")
+    }
+
+    fn export(&self) -> String {
+        let out = self.dir.path().join("export.jsonl");
+        let output = self.run(&[
+            "export",
+            "--source",
+            "files",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        std::fs::read_to_string(out).unwrap()
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn assert_code(output: &Output, code: i32) {
+    assert_eq!(output.status.code(), Some(code), "{}", text(output));
+}
+
+#[tokio::test]
+async fn sync_then_export_gives_the_input_back() {
+    let site = Site::new().await;
+    let records = university(11, 80);
+    site.write_input(&records);
+    let output = site.run(&["sync", "--source", "files"]);
+    assert_code(&output, 0);
+    assert!(text(&output).contains("succeeded"), "{}", text(&output));
+    let input = std::fs::read_to_string(site.input().join("university.jsonl")).unwrap();
+    assert_same_export(&site.export(), &input, "export");
+
+    // Again, with the source chosen by default (the only one): nothing changes.
+    let output = site.run(&["sync", "--full"]);
+    assert_code(&output, 0);
+    let total = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find(|l| l.starts_with("total"))
+        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(
+        &total[2..5],
+        ["0", "0", "0"],
+        "inserted, updated, deleted: {total:?}"
+    );
+    let listed = site.run(&["runs", "list"]);
+    assert_code(&listed, 0);
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout).lines().count(),
+        3,
+        "{}",
+        text(&listed)
+    );
+}
+
+#[tokio::test]
+async fn a_killed_sync_leaves_the_previous_state_and_the_next_run_completes() {
+    let site = Site::new().await;
+    // Tonight's university replaces last night's entirely: no deletion hold here.
+    site.write_config("deletion_hold = 1.0\n");
+    let before = university(12, 40);
+    site.write_input(&before);
+    assert_code(&site.run(&["sync"]), 0);
+
+    let after = university(13, 3000);
+    site.write_input(&after);
+    let mut child = site
+        .command(&["sync"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once its run is under way (recorded as running), in the middle of reading.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let running: i64 = scalar(
+            &site.db,
+            "SELECT count(*) FROM sync_run WHERE status = 'running'",
+        )
+        .await;
+        if running == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        None,
+        "the child finished before it could be killed: make the input larger"
+    );
+    let state: String = scalar(
+        &site.db,
+        "SELECT status FROM sync_run ORDER BY id DESC LIMIT 1",
+    )
+    .await;
+    assert_eq!(state, "running", "the killed run was not caught mid-way");
+
+    assert_same_export(
+        &site.export(),
+        &export_text("files", &before),
+        "the killed run applied something",
+    );
+
+    // The server notices the vanished client within seconds and releases the lock.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let output = loop {
+        let output = site.run(&["sync"]);
+        if output.status.code() == Some(0) || Instant::now() > deadline {
+            break output;
+        }
+        assert!(text(&output).contains("in progress"), "{}", text(&output));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_code(&output, 0);
+    assert_same_export(&site.export(), &export_text("files", &after), "export");
+    let abandoned: String = scalar(&site.db, "SELECT error FROM sync_run WHERE id = 2").await;
+    assert!(abandoned.starts_with("abandoned"), "{abandoned}");
+}
+
+fn drop_every_third_registration(records: &[Record]) -> Vec<Record> {
+    let mut n = 0;
+    let dropped: Vec<(i32, String, String)> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Registration(x) => {
+                n += 1;
+                (n % 3 == 0).then(|| (x.year, x.student.clone(), x.step.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    records
+        .iter()
+        .filter(|r| match r {
+            Record::Registration(x) => {
+                !dropped.contains(&(x.year, x.student.clone(), x.step.clone()))
+            }
+            Record::Enrolment(x) => !dropped.contains(&(x.year, x.student.clone(), x.step.clone())),
+            _ => true,
+        })
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_held_run_exits_3_and_is_approved_from_the_command_line() {
+    let site = Site::new().await;
+    let records = university(14, 120);
+    site.write_input(&records);
+    assert_code(&site.run(&["sync"]), 0);
+    let complete = site.export();
+
+    let partial = drop_every_third_registration(&records);
+    site.write_input(&partial);
+    let held = site.run(&["sync"]);
+    assert_code(&held, 3);
+    assert!(
+        text(&held).contains("conpere runs approve 2"),
+        "{}",
+        text(&held)
+    );
+    assert_same_export(&site.export(), &complete, "export");
+    assert_code(&site.run(&["runs", "show", "2"]), 3);
+    assert_code(&site.run(&["runs", "approve", "2", "--by", "dsi"]), 0);
+    assert_same_export(&site.export(), &export_text("files", &partial), "export");
+    assert_code(&site.run(&["runs", "approve", "2"]), 1);
+}
+
+#[tokio::test]
+async fn a_dry_run_writes_the_diff_and_applies_nothing() {
+    let site = Site::new().await;
+    site.write_input(&university(15, 30));
+    let diff = site.dir.path().join("diff.jsonl");
+    let output = site.run(&["sync", "--dry-run", "--diff", diff.to_str().unwrap()]);
+    assert_code(&output, 0);
+    assert!(text(&output).contains("dry run"), "{}", text(&output));
+    let lines = std::fs::read_to_string(&diff).unwrap();
+    assert!(lines.lines().count() > 100);
+    assert!(lines.lines().all(|l| l.contains("\"op\":\"insert\"")));
+    assert_same_export(&site.export(), "", "export");
+}
+
+#[tokio::test]
+async fn bad_lines_are_quarantined_with_their_file_and_line() {
+    let site = Site::new().await;
+    let records = university(16, 30);
+    site.write_input(&records);
+    let extra = site.input().join("zz-extra.jsonl");
+    std::fs::write(
+        &extra,
+        "{\"type\":\"student\",\"student\":\"0099\",\"family_name\":\"Noël\",\"given_name\":\"Zoé\",\"birth_date\":\"31/02/2004\"}\n\
+         {\"type\":\"student\",\"student\":\n",
+    )
+    .unwrap();
+    let output = site.run(&["sync"]);
+    assert_code(&output, 0);
+    assert!(
+        text(&output).contains("2 record(s) quarantined"),
+        "{}",
+        text(&output)
+    );
+    let shown = site.run(&["runs", "show", "1"]);
+    assert_code(&shown, 0);
+    let shown = text(&shown);
+    assert!(
+        shown.contains("zz-extra.jsonl:1") && shown.contains("zz-extra.jsonl:2"),
+        "{shown}"
+    );
+    assert_same_export(&site.export(), &export_text("files", &records), "export");
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn configuration_errors_name_the_file_the_key_and_the_fix() {
+    let site = Site::new().await;
+    site.write_config("paht = \"/tmp\"\n");
+    let output = site.run(&["sync"]);
+    assert_code(&output, 2);
+    let message = stderr_of(&output);
+    assert!(
+        message.contains("paht")
+            && message.contains("conpere.toml")
+            && message.contains("known keys"),
+        "{message}"
+    );
+
+    site.write_config("deletion_hold = \"ten percent\"\n");
+    let output = site.run(&["sync"]);
+    assert_code(&output, 2);
+    assert!(
+        stderr_of(&output).contains("deletion_hold"),
+        "{}",
+        text(&output)
+    );
+
+    std::fs::write(
+        site.config(),
+        format!(
+            "[database]\nurl = {:?}\npassword_env = \"CONPERE_TEST_NO_SUCH_VARIABLE\"\n",
+            site.db.connection_string
+        ),
+    )
+    .unwrap();
+    let output = site.run(&["db", "status"]);
+    assert_code(&output, 2);
+    assert!(
+        stderr_of(&output).contains("CONPERE_TEST_NO_SUCH_VARIABLE"),
+        "{}",
+        text(&output)
+    );
+
+    let missing = Path::new("/nonexistent/conpere.toml");
+    let output = site
+        .command(&["sync"])
+        .env("CONPERE_CONFIG", missing)
+        .output()
+        .unwrap();
+    assert_code(&output, 2);
+    assert!(
+        stderr_of(&output).contains("conpere init"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[tokio::test]
+async fn init_writes_a_configuration_that_check_accepts() {
+    let site = Site::new().await;
+    let path = site.dir.path().join("new.toml");
+    let output = site.run(&["init", "--out", path.to_str().unwrap()]);
+    assert_code(&output, 0);
+    assert_code(&site.run(&["init", "--out", path.to_str().unwrap()]), 2);
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(written.contains("kind = \"canonical\""), "{written}");
+    // The written file parses; check reports its (embedded) database and no source.
+    let output = site
+        .command(&["check"])
+        .env("CONPERE_CONFIG", &path)
+        .env("CONPERE_DATABASE__URL", &site.db.connection_string)
+        .output()
+        .unwrap();
+    assert_code(&output, 0);
+    assert!(
+        text(&output).contains("no source configured"),
+        "{}",
+        text(&output)
+    );
+    let output = site.run(&["check"]);
+    assert_code(&output, 0);
+    assert!(
+        text(&output).contains("ok      source `files`"),
+        "{}",
+        text(&output)
+    );
+}
