@@ -101,6 +101,20 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(message.into()))
 }
 
+/// A section, or its defaults when the file has none.
+fn section<T: Default + serde::de::DeserializeOwned>(
+    figment: &Figment,
+    name: &str,
+    file: &str,
+) -> anyhow::Result<T> {
+    if figment.find_value(name).is_err() {
+        return Ok(T::default());
+    }
+    figment
+        .extract_inner(name)
+        .map_err(|e| anyhow!("{file}: {e}"))
+}
+
 impl Config {
     /// Loads `path`, or `./conpere.toml` when present, or the defaults.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
@@ -142,28 +156,9 @@ impl Config {
                 SECTIONS.map(|s| format!("[{s}]")).join(", ")
             );
         }
-        let section = |name: &str| figment.find_value(name).is_ok();
-        let institution = if section("institution") {
-            figment
-                .extract_inner("institution")
-                .map_err(|e| anyhow!("{file}: {e}"))?
-        } else {
-            Institution::default()
-        };
-        let database = if section("database") {
-            figment
-                .extract_inner("database")
-                .map_err(|e| anyhow!("{file}: {e}"))?
-        } else {
-            DatabaseSettings::default()
-        };
-        let server = if section("server") {
-            figment
-                .extract_inner("server")
-                .map_err(|e| anyhow!("{file}: {e}"))?
-        } else {
-            ServerSettings::default()
-        };
+        let institution = section(&figment, "institution", &file)?;
+        let database = section(&figment, "database", &file)?;
+        let server = section(&figment, "server", &file)?;
         let source_names = figment
             .find_value("sources")
             .ok()

@@ -290,7 +290,10 @@ pub fn init(args: InitArgs) -> anyhow::Result<i32> {
                 &spec
                     .example_toml(&format!("example-{kind}"))
                     .lines()
-                    .map(|l| format!("# {l}\n"))
+                    .map(|l| match l.starts_with('#') {
+                        true => format!("{l}\n"),
+                        false => format!("# {l}\n"),
+                    })
                     .collect::<String>(),
             );
         }

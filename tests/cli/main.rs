@@ -142,21 +142,25 @@ async fn a_killed_sync_leaves_the_previous_state_and_the_next_run_completes() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Kill it once its run is under way (recorded as running), in the middle of reading.
+    // Kill it in the middle of its run: while it is copying records into its stage.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let running: i64 = scalar(
+        let copying: i64 = scalar(
             &site.db,
-            "SELECT count(*) FROM sync_run WHERE status = 'running'",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND query LIKE 'COPY stage_%'",
         )
         .await;
-        if running == 1 {
+        if copying > 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "the run never started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(Instant::now() < deadline, "the run never started copying");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child ended before it was killed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGKILL,

@@ -487,7 +487,7 @@ impl Engine {
             cursor: held.cursor.clone(),
         };
         let stream = held_batches(self.pool.clone(), run_id);
-        run.apply_inner(stream, progress, None).await
+        run.apply(stream, progress, None).await
     }
 
     /// Rejects a held run: nothing of it is applied, its snapshot is discarded.
@@ -633,19 +633,6 @@ impl Run {
     /// Reads `batches` to the end and applies them as one transaction. With a dry run,
     /// `diff` receives one JSON line per change (`op`, `type`, `key`, `before`, `after`).
     pub async fn apply<S, E>(
-        self,
-        batches: S,
-        progress: &dyn Progress,
-        diff: Option<&mut (dyn Write + Send)>,
-    ) -> Result<RunReport, EngineError>
-    where
-        S: Stream<Item = Result<Batch, E>> + Send,
-        E: fmt::Display,
-    {
-        self.apply_inner(batches, progress, diff).await
-    }
-
-    async fn apply_inner<S, E>(
         self,
         batches: S,
         progress: &dyn Progress,
