@@ -10,6 +10,9 @@
 //!   (`*_env` / `*_file`, never in the file), with errors that name the file and key;
 //! * [`Registry`]: connectors by `kind`; adding an SIS is one `register` line;
 //! * [`conformance`]: the test kit every adapter runs on itself;
+//! * [`http`], [`soap`], [`xml`]: what adapters to web services share — an HTTP client
+//!   with authentication, bounded concurrency, rate cap and retries with backoff; SOAP 1.1
+//!   envelopes and faults; an XML reader that honours declared encodings;
 //! * [`canonical`]: the built-in adapter for canonical JSON Lines files (`kind = "canonical"`).
 //!
 //! A connector knows nothing of the store: it yields [`conpere_core::engine::Batch`]es and
@@ -19,8 +22,11 @@ pub mod canonical;
 pub mod config;
 pub mod conformance;
 pub mod connector;
+pub mod http;
 pub mod registry;
+pub mod soap;
 pub mod spec;
+pub mod xml;
 
 pub use config::{CommonSettings, ConfigError, Secret, SourceConfig};
 pub use connector::{
