@@ -56,6 +56,7 @@ static SPEC: ConnectorSpec = ConnectorSpec {
             example: "\"snapshot\"",
         },
     ],
+    shared_fields: &[],
 };
 
 /// Longest payload kept in quarantine for one rejected line.

@@ -76,8 +76,7 @@ impl Registry {
         // A secret written inline is reported by the connector as such, not as unknown.
         let secrets: Vec<&str> = factory
             .spec()
-            .fields
-            .iter()
+            .all_fields()
             .filter(|f| f.secret)
             .map(|f| f.name)
             .collect();

@@ -23,8 +23,10 @@ pub struct ConnectorSpec {
     pub kind: &'static str,
     /// One line on what it reads.
     pub description: &'static str,
-    /// Its configuration keys (besides the common ones every source has).
+    /// Its own configuration keys (besides the common ones every source has).
     pub fields: &'static [FieldSpec],
+    /// Groups of keys it takes from the SDK (e.g. [`crate::http::HttpSettings::FIELDS`]).
+    pub shared_fields: &'static [&'static [FieldSpec]],
 }
 
 impl ConnectorSpec {
@@ -32,7 +34,7 @@ impl ConnectorSpec {
     /// their `_env` / `_file` forms).
     pub fn accepted_keys(&self) -> Vec<String> {
         let mut keys = Vec::new();
-        for field in self.fields {
+        for field in self.all_fields() {
             if field.secret {
                 keys.push(format!("{}_env", field.name));
                 keys.push(format!("{}_file", field.name));
@@ -41,6 +43,13 @@ impl ConnectorSpec {
             }
         }
         keys
+    }
+
+    /// Its own keys, then the shared groups'.
+    pub fn all_fields(&self) -> impl Iterator<Item = &'static FieldSpec> {
+        self.fields
+            .iter()
+            .chain(self.shared_fields.iter().flat_map(|group| group.iter()))
     }
 
     /// Problems with the spec itself (used by the conformance kit).
@@ -58,7 +67,7 @@ impl ConnectorSpec {
             problems.push("description is empty".into());
         }
         let mut seen = std::collections::BTreeSet::new();
-        for field in self.fields {
+        for field in self.all_fields() {
             if !seen.insert(field.name) {
                 problems.push(format!("field `{}` is declared twice", field.name));
             }
@@ -88,7 +97,7 @@ impl ConnectorSpec {
             "# {}\n[sources.{name}]\nkind = \"{}\"\n",
             self.description, self.kind
         );
-        for field in self.fields {
+        for field in self.all_fields() {
             let key = if field.secret {
                 format!("{}_env", field.name)
             } else {
