@@ -460,17 +460,21 @@ mod rate {
         (Regime::Other, 1),
     ];
     /// Canonical special statuses and their shares (`multi_degree` follows double registrations).
-    pub const SPECIAL_STATUSES: [(&str, f64); 8] = [
+    pub const SPECIAL_STATUSES: [(&str, f64); 4] = [
         ("employed", 0.06),
         ("high_level_athlete", 0.01),
         ("disability", 0.03),
+        ("distance", 0.02),
+    ];
+    /// Statuses that SIS record as the student's one "profile" of the year (Apogée
+    /// `profil`, Pégase `profilsSpecifiques`): a student has at most one of them.
+    pub const PROFILE_STATUSES: [(&str, f64); 4] = [
         ("artist", 0.005),
         ("carer", 0.005),
         ("elected_representative", 0.005),
         ("civic_service", 0.005),
-        ("distance", 0.02),
     ];
-    /// Students with an SIS status no code table maps (`other:<code>`).
+    /// Students with an SIS profile no code table maps (`other:<code>`).
     pub const OTHER_STATUS: f64 = 0.005;
     /// Codes of those unmapped statuses.
     pub const OTHER_CODES: [&str; 3] = ["ERASMUS", "SDIS", "ENTREP"];
@@ -785,6 +789,33 @@ impl Part for Step {
 
     fn push_below(&self, year: i32, out: &mut Vec<Record>) {
         push_children(year, out, &self.node, &self.semesters);
+        // Choice lists hang from the step, after the semesters: that is where SIS such as
+        // Apogée show them (the first-level lists of a step), so every adapter can carry
+        // them. The range sits on the edge to the list: pick exactly one option.
+        for (i, semester) in self.semesters.iter().enumerate() {
+            semester.push_choice(year, out, self.semesters.len() + i + 1, &self.node);
+        }
+    }
+}
+
+impl Semester {
+    fn push_choice(&self, year: i32, out: &mut Vec<Record>, position: usize, step: &NodeSpec) {
+        out.push(self.choice.record(year));
+        out.push(Record::Edge(Edge {
+            min: Some(1),
+            max: Some(1),
+            ..step.edge_to(year, &self.choice, position)
+        }));
+        for (position, option) in self.options.iter().enumerate() {
+            // The shared option's node is written once per year, by the university.
+            if position < OWN_OPTIONS {
+                out.push(option.record(year));
+            }
+            out.push(Record::Edge(Edge {
+                mandatory: false,
+                ..self.choice.edge_to(year, option, position + 1)
+            }));
+        }
     }
 }
 
@@ -805,23 +836,6 @@ impl Part for Semester {
 
     fn push_below(&self, year: i32, out: &mut Vec<Record>) {
         push_children(year, out, &self.node, &self.units);
-        // The range sits on the edge to the choice list: pick exactly one option.
-        out.push(self.choice.record(year));
-        out.push(Record::Edge(Edge {
-            min: Some(1),
-            max: Some(1),
-            ..self.node.edge_to(year, &self.choice, self.units.len() + 1)
-        }));
-        for (position, option) in self.options.iter().enumerate() {
-            // The shared option's node is written once per year, by the university.
-            if position < OWN_OPTIONS {
-                out.push(option.record(year));
-            }
-            out.push(Record::Edge(Edge {
-                mandatory: false,
-                ..self.choice.edge_to(year, option, position + 1)
-            }));
-        }
     }
 }
 
@@ -893,8 +907,9 @@ impl<'a> Builder<'a> {
             code,
             version: None,
             label: format!("UE d'ouverture — semestre {number}"),
-            ects: Some(OPTION_ECTS),
-            period: Some(format!("S{number}")),
+            // A list is a grouping: credits and period belong to its options.
+            ects: None,
+            period: None,
         };
         let mut options: Vec<NodeSpec> = index::sample(self.rng, OPEN_OPTIONS.len(), OWN_OPTIONS)
             .iter()
@@ -1097,10 +1112,18 @@ fn draw_special_statuses(rng: &mut ChaCha8Rng, double: bool) -> Vec<String> {
         .filter(|(_, share)| rng.gen_bool(*share))
         .map(|(status, _)| status.to_string())
         .collect();
-    if rng.gen_bool(rate::OTHER_STATUS) {
-        let code = rate::OTHER_CODES.choose(rng).expect("codes exist");
-        statuses.push(format!("other:{code}"));
-    }
+    // At most one profile: the first drawn of the profile statuses, then `other:<code>`.
+    let profile = rate::PROFILE_STATUSES
+        .iter()
+        .find(|(_, share)| rng.gen_bool(*share))
+        .map(|(status, _)| status.to_string())
+        .or_else(|| {
+            rng.gen_bool(rate::OTHER_STATUS).then(|| {
+                let code = rate::OTHER_CODES.choose(rng).expect("codes exist");
+                format!("other:{code}")
+            })
+        });
+    statuses.extend(profile);
     if double {
         statuses.push("multi_degree".to_string());
     }
@@ -1649,7 +1672,9 @@ mod tests {
         for diploma in &u.diplomas {
             for semester in diploma.steps.iter().flat_map(|s| &s.semesters) {
                 let units: f64 = semester.units.iter().filter_map(|u| u.node.ects).sum();
-                assert_eq!(units + semester.choice.ects.unwrap_or(0.0), 30.0);
+                // The chosen option brings the rest (every option is worth OPTION_ECTS).
+                assert!(semester.options.iter().all(|o| o.ects == Some(OPTION_ECTS)));
+                assert_eq!(units + OPTION_ECTS, 30.0);
                 assert!((3..=4).contains(&semester.units.len()));
                 assert_eq!(semester.options.len(), 3);
             }
