@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # conpere-connectors: the connector SDK
 //!
 //! Everything an adapter crate (Apogée, Pégase, Cocktail, file exports…) needs to plug

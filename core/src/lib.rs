@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # conpere-core
 //!
 //! The heart of conpere, knowing nothing of any SIS:
