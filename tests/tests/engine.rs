@@ -410,3 +410,42 @@ async fn incremental_runs_apply_changes_and_tombstones_only() {
     assert_eq!((t.inserted, t.updated, t.deleted), (0, 1, 1), "{t:?}");
     assert_eq!(history_rows(&db, report.run_id).await, 2);
 }
+
+#[tokio::test]
+async fn a_student_who_could_not_be_read_keeps_everything_of_theirs() {
+    let db = TestDatabase::new().await;
+    let records = university(9, 40);
+    run(&db, full("s"), items(&records)).await;
+    let Some(Record::Student(victim)) = records.iter().find(|r| r.kind() == Kind::Student).cloned()
+    else {
+        panic!("no student")
+    };
+    // Tonight the adapter could not read this student: it rejects the student's key and
+    // has nothing of theirs (registrations, enrolments).
+    let belongs = |r: &Record| match r {
+        Record::Student(x) => x.student == victim.student,
+        Record::Registration(x) => x.student == victim.student,
+        Record::Enrolment(x) => x.student == victim.student,
+        _ => false,
+    };
+    let mut input: Vec<Item> = records
+        .iter()
+        .filter(|r| !belongs(r))
+        .cloned()
+        .map(Item::Record)
+        .collect();
+    input.push(Item::Rejected(Rejected {
+        kind: Some(Kind::Student),
+        key: Some(Record::Student(victim.clone()).key()),
+        reason: "technical.parameter.noncoherentinput.codEtu".into(),
+        location: Some("EtudiantMetier.recupererInfosAdmEtu_v4".into()),
+        payload: String::new(),
+    }));
+    let report = run(&db, full("s"), input).await;
+    assert_eq!(report.totals.deleted, 0, "{:?}", report.by_kind);
+    assert_same_export(
+        &exported(&db, Some("s")).await,
+        &export_text("s", &records),
+        "export",
+    );
+}

@@ -92,7 +92,8 @@ fn record(spec: &TableSpec, alias: &str) -> String {
 /// A FULL join when the run covers stored records (a full read: stored and absent means
 /// deleted), a LEFT join from the stage otherwise (incremental: only what was read).
 /// Held-back stage rows (`skip`) match their stored record, so it is neither changed nor
-/// taken for absent. Its one parameter is the source id.
+/// taken for absent; a held-back student keeps what belongs to them. Its one parameter is
+/// the source id.
 fn delta_sql(spec: &TableSpec, covered: &str) -> String {
     let join = if covered == "false" {
         "LEFT JOIN"
@@ -113,7 +114,7 @@ fn delta_sql(spec: &TableSpec, covered: &str) -> String {
                      WHEN t.deleted_at IS NOT NULL THEN 'restore' ELSE 'update' END AS op, \
                 {keys}, s.hash, CASE WHEN t.hash IS NULL THEN NULL ELSE {before} END AS before \
          FROM {stage} s {join} (SELECT * FROM {table} WHERE source_id = $1) t ON {m} \
-         WHERE (s.tombstone IS NULL AND t.deleted_at IS NULL AND ({covered})) \
+         WHERE (s.tombstone IS NULL AND t.deleted_at IS NULL AND ({covered}){kept}) \
             OR (s.tombstone AND NOT s.skip AND t.hash IS NOT NULL AND t.deleted_at IS NULL) \
             OR (NOT s.tombstone AND NOT s.skip \
                 AND (t.hash IS NULL OR t.hash <> s.hash OR t.deleted_at IS NOT NULL))",
@@ -121,7 +122,21 @@ fn delta_sql(spec: &TableSpec, covered: &str) -> String {
         stage = spec.stage(),
         table = spec.table(),
         m = spec.key_match("s", "t"),
+        kept = held_back_student(spec),
     )
+}
+
+/// For kinds that belong to a student: not while that student is held back. An adapter
+/// that could not read a student rejects the student's key; what belongs to the student
+/// (registrations, enrolments, results) is then absent from the read for the same reason,
+/// and must be kept as stored, not deleted.
+fn held_back_student(spec: &TableSpec) -> String {
+    if spec.kind != Kind::Student && spec.key.iter().any(|c| c.name == "student") {
+        " AND NOT EXISTS (SELECT 1 FROM stage_student h WHERE h.skip AND h.student = t.student)"
+            .to_string()
+    } else {
+        String::new()
+    }
 }
 
 fn insert_sql(spec: &TableSpec) -> String {
