@@ -1,10 +1,12 @@
-//! # conpere-apogee: Apogée adapter (SOAP web services)
+//! # conpere-apogee: the Apogée adapter (SOAP web services, read-only)
 //!
-//! Placeholder until its issue lands: the crate exists so the workspace layout and the
-//! dependency rule of DESIGN.md (adapters use `conpere-connectors`, never the store) hold
-//! from the start. See this crate's README.
+//! `kind = "apogee"`. See this crate's README for the mapping between the published
+//! Apogée contract (WSDL/XSD 6.50.73) and the canonical model.
 
-#![forbid(unsafe_code)]
-
-/// The connector SDK this adapter will be built on.
-pub use conpere_connectors as sdk;
+pub mod client;
+pub mod config;
+pub mod connector;
+pub mod mapping;
+pub mod projection;
+pub mod read;
+pub mod simulator;

@@ -1,0 +1,351 @@
+//! The read flow: Apogée's web services → a stream of canonical batches.
+//!
+//! 1. per year, `recupererSE_v4` → the first-level structure (emitted at once) and the
+//!    year's steps;
+//! 2. per (year, step in scope), `recupererListeEtudiants` → the set of student
+//!    numbers, each with the years it was listed in (a student listed under several
+//!    steps is read once);
+//! 3. per student, `concurrency` students at a time: `recupererInfosAdmEtu_v4` and
+//!    `recupererIdentifiantsEtudiant_v2` once, then per year `recupererIAEtapes_v3` and
+//!    `recupererIAAnnuelles_v2`, then the pedagogical contract of each registration that
+//!    is not cancelled;
+//! 4. the structure below the first level, gathered from the contracts (each node and
+//!    edge once per year), at the end.
+//!
+//! Memory holds the structure and the student numbers, never the enrolments: a
+//! student's records go into a batch as soon as they are read, and batches wait in a
+//! channel two deep. A `technical.parameter.*` fault for a student quarantines that
+//! student (their stored records are kept) and the read goes on; any other failure,
+//! after the HTTP client's retries, ends the stream with an error: the engine then fails
+//! the run and applies nothing.
+
+use crate::client::{ApogeeClient, Call, CallError};
+use crate::config::{ApogeeConfig, StepScope};
+use crate::mapping::{self, DeeperStructure, StepCode, Structure, StudentYear};
+use conpere_connectors::{BatchStream, ConnectorError};
+use conpere_core::engine::Batch;
+use conpere_core::model::{Item, Kind, Record, Registration, RegistrationStatus, Rejected};
+use futures::{stream, StreamExt};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Batches waiting for the engine: two, so reading and staging overlap while memory
+/// stays bounded.
+const CHANNEL_DEPTH: usize = 2;
+
+/// What one read covers.
+#[derive(Debug, Clone)]
+pub struct ReadPlan {
+    /// The client (shares the source's HTTP client: concurrency and rate cap).
+    pub client: ApogeeClient,
+    /// The source's configuration (steps, code tables, concurrency).
+    pub config: Arc<ApogeeConfig>,
+    /// Academic years to read.
+    pub years: Vec<i32>,
+    /// Items per batch.
+    pub batch_size: usize,
+}
+
+/// Starts reading in a task and returns the stream of its batches. The last batch
+/// carries no cursor: Apogée's web services have no change feed.
+pub fn start(plan: ReadPlan) -> BatchStream {
+    let (sender, receiver) = mpsc::channel(CHANNEL_DEPTH);
+    tokio::spawn(async move {
+        let mut out = Emitter::new(sender, plan.batch_size);
+        match read(&plan, &mut out).await {
+            Ok(()) => out.finish().await,
+            Err(Halt::Failed(error)) => out.fail(error).await,
+            Err(Halt::Stopped) => {}
+        }
+    });
+    Box::pin(stream::unfold(receiver, |mut receiver| async {
+        receiver.recv().await.map(|batch| (batch, receiver))
+    }))
+}
+
+/// Why reading stopped early.
+enum Halt {
+    /// A failure the run must know about.
+    Failed(ConnectorError),
+    /// The run stopped listening: nothing to report to anyone.
+    Stopped,
+}
+
+impl From<ConnectorError> for Halt {
+    fn from(error: ConnectorError) -> Halt {
+        Halt::Failed(error)
+    }
+}
+
+impl From<CallError> for Halt {
+    fn from(error: CallError) -> Halt {
+        Halt::Failed(error.into())
+    }
+}
+
+type Sender = mpsc::Sender<Result<Batch, ConnectorError>>;
+
+/// Gathers items into batches of `batch_size` and sends them.
+struct Emitter {
+    sender: Sender,
+    items: Vec<Item>,
+    batch_size: usize,
+    sent: u64,
+}
+
+impl Emitter {
+    fn new(sender: Sender, batch_size: usize) -> Emitter {
+        let batch_size = batch_size.max(1);
+        Emitter {
+            sender,
+            items: Vec::with_capacity(batch_size),
+            batch_size,
+            sent: 0,
+        }
+    }
+
+    async fn extend(&mut self, items: impl IntoIterator<Item = Item>) -> Result<(), Halt> {
+        for item in items {
+            self.items.push(item);
+            if self.items.len() >= self.batch_size {
+                let items = std::mem::replace(&mut self.items, Vec::with_capacity(self.batch_size));
+                self.send(items).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, items: Vec<Item>) -> Result<(), Halt> {
+        self.sent += items.len() as u64;
+        let batch = Batch {
+            items,
+            cursor: None,
+        };
+        self.sender.send(Ok(batch)).await.map_err(|_| Halt::Stopped)
+    }
+
+    async fn finish(mut self) {
+        let items = std::mem::take(&mut self.items);
+        if self.send(items).await.is_ok() {
+            tracing::info!(items = self.sent, "Apogée read complete");
+        }
+    }
+
+    async fn fail(self, error: ConnectorError) {
+        tracing::error!(%error, "Apogée read failed");
+        // If nobody listens any more, nobody needs the error either.
+        let _ = self.sender.send(Err(error)).await;
+    }
+}
+
+/// Students to read: number → the years they were listed in.
+type Students = BTreeMap<String, BTreeSet<i32>>;
+
+async fn read(plan: &ReadPlan, out: &mut Emitter) -> Result<(), Halt> {
+    let mut structures = HashMap::new();
+    for &year in &plan.years {
+        let mut structure = read_structure(plan, year).await?;
+        out.extend(std::mem::take(&mut structure.items)).await?;
+        structures.insert(year, structure);
+    }
+    let students = list_students(plan, &structures).await?;
+    tracing::info!(students = students.len(), "Apogée: students to read");
+    let empty = Structure::default();
+    let structure_of = |year: i32| structures.get(&year).unwrap_or(&empty);
+    let mut deeper = DeeperStructure::default();
+    let mut reads = stream::iter(students)
+        .map(|(student, years)| read_student(plan, structure_of, student, years))
+        .buffer_unordered(plan.config.http.concurrency.max(1));
+    while let Some(read) = reads.next().await {
+        let read = read?;
+        for (year, records) in read.deeper {
+            deeper.add(records, structure_of(year));
+        }
+        out.extend(read.items).await?;
+    }
+    out.extend(deeper.into_items()).await
+}
+
+/// The first-level structure of `year`.
+async fn read_structure(plan: &ReadPlan, year: i32) -> Result<Structure, Halt> {
+    let se = plan.client.call(&Call::structure(year)).await?;
+    let structure = mapping::structure(year, se.as_ref(), &plan.config.tables);
+    if se.is_none() {
+        tracing::warn!(
+            year,
+            "Apogée has no course structure for this year (recupererSE_v4: no data)"
+        );
+    }
+    tracing::info!(
+        year,
+        steps = structure.steps.len(),
+        "Apogée: structure read"
+    );
+    Ok(structure)
+}
+
+/// The steps to list per year: the structure's, or the configured ones.
+fn steps_in_scope(plan: &ReadPlan, structures: &HashMap<i32, Structure>) -> Vec<(i32, StepCode)> {
+    let mut steps = Vec::new();
+    for &year in &plan.years {
+        let known = structures
+            .get(&year)
+            .map(|s| s.steps.as_slice())
+            .unwrap_or(&[]);
+        match &plan.config.steps {
+            StepScope::All => steps.extend(known.iter().map(|step| (year, step.clone()))),
+            StepScope::Listed(listed) => {
+                for step in listed {
+                    if !known.contains(step) {
+                        tracing::warn!(
+                            year,
+                            step = %step,
+                            "a step of `steps` is not in recupererSE_v4's structure of the year; \
+                             its students are read anyway"
+                        );
+                    }
+                    steps.push((year, step.clone()));
+                }
+            }
+        }
+    }
+    steps
+}
+
+/// Every student listed under a step in scope, with the years they were listed in.
+async fn list_students(
+    plan: &ReadPlan,
+    structures: &HashMap<i32, Structure>,
+) -> Result<Students, Halt> {
+    let mut students = Students::new();
+    let mut listings = stream::iter(steps_in_scope(plan, structures))
+        .map(|(year, step)| async move {
+            let list = plan
+                .client
+                .call(&Call::students_of_step(year, &step))
+                .await?;
+            Ok::<_, CallError>((year, mapping::student_numbers(list.as_ref())))
+        })
+        .buffer_unordered(plan.config.http.concurrency.max(1));
+    while let Some(listing) = listings.next().await {
+        let (year, numbers) = listing?;
+        for number in numbers {
+            students.entry(number).or_default().insert(year);
+        }
+    }
+    Ok(students)
+}
+
+/// What was read of one student.
+#[derive(Debug, Default)]
+struct StudentRead {
+    items: Vec<Item>,
+    /// (year, nodes and edges below the first level seen in a contract).
+    deeper: Vec<(i32, Vec<Record>)>,
+}
+
+/// Reads one student; a bad-input fault quarantines them instead.
+async fn read_student<'s>(
+    plan: &ReadPlan,
+    structure_of: impl Fn(i32) -> &'s Structure,
+    student: String,
+    years: BTreeSet<i32>,
+) -> Result<StudentRead, ConnectorError> {
+    match student_records(plan, &structure_of, &student, &years).await {
+        Ok(read) => Ok(read),
+        Err(CallError::BadInput {
+            label,
+            subject,
+            fault,
+        }) => {
+            tracing::warn!(call = %label, "Apogée refused the input; student quarantined, read goes on");
+            Ok(StudentRead {
+                items: vec![Item::Rejected(Rejected {
+                    kind: Some(Kind::Student),
+                    key: Some(mapping::student_key(&student)),
+                    reason: format!(
+                        "{label}: Apogée refused the input (`{}`); this student's records are \
+                         not read this time and the stored ones are kept",
+                        subject.mask(&fault.string)
+                    ),
+                    location: Some(label),
+                    payload: fault.to_string(),
+                })],
+                deeper: Vec::new(),
+            })
+        }
+        Err(CallError::Failed(error)) => Err(error),
+    }
+}
+
+async fn student_records<'s>(
+    plan: &ReadPlan,
+    structure_of: &impl Fn(i32) -> &'s Structure,
+    student: &str,
+    years: &BTreeSet<i32>,
+) -> Result<StudentRead, CallError> {
+    let client = &plan.client;
+    let identity = Call::administrative_identity(student);
+    let directory = Call::directory_identifiers(student);
+    let (infos, identifiers) = tokio::join!(client.call(&identity), client.call(&directory));
+    let person = match mapping::person(student, infos?.as_ref(), identifiers?.as_ref()) {
+        Ok(person) => person,
+        Err(rejected) => {
+            return Ok(StudentRead {
+                items: vec![Item::Rejected(*rejected)],
+                deeper: Vec::new(),
+            })
+        }
+    };
+    let mut read = StudentRead::default();
+    read.items
+        .push(Item::Record(Record::Student(person.student)));
+    for &year in years {
+        let who = StudentYear {
+            year,
+            student,
+            disability: person.disability,
+        };
+        read_year(plan, structure_of(year), who, &mut read).await?;
+    }
+    Ok(read)
+}
+
+/// A student's registrations of one year, and the contracts of those not cancelled.
+async fn read_year(
+    plan: &ReadPlan,
+    structure: &Structure,
+    who: StudentYear<'_>,
+    read: &mut StudentRead,
+) -> Result<(), CallError> {
+    let client = &plan.client;
+    let steps = Call::step_registrations(who.student, who.year);
+    let annual = Call::annual_registration(who.student, who.year);
+    let (iae, iaa) = tokio::join!(client.call(&steps), client.call(&annual));
+    let tables = &plan.config.tables;
+    let year = mapping::registrations(who, iae?.as_ref(), iaa?.as_ref(), tables);
+    read.items.extend(year.rejected);
+    for (step, registration) in year.registrations {
+        // With listed steps, the others' registrations are outside this read.
+        if !plan.config.steps.covers(&step) {
+            continue;
+        }
+        if followed(&registration) {
+            let call = Call::pedagogical_contract(who.student, who.year, &step);
+            let ip = client.call(&call).await?;
+            let contract = mapping::contract(who, &step, ip.as_ref(), structure, tables);
+            read.items.extend(contract.items);
+            read.deeper.push((who.year, contract.deeper));
+        }
+        read.items
+            .push(Item::Record(Record::Registration(registration)));
+    }
+    Ok(())
+}
+
+/// Whether a registration has pedagogical registrations to read (README: every
+/// registration that is not cancelled).
+fn followed(registration: &Registration) -> bool {
+    registration.status != RegistrationStatus::Cancelled
+}

@@ -1,0 +1,252 @@
+//! Fault injection: what a production Apogée (or the proxies in front of it) does to
+//! a client on a bad night, switched on and off while the simulator runs.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// What to do to a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Injection {
+    /// Wait this long before answering (added up when several latency faults match).
+    Latency(Duration),
+    /// HTTP 500 with a SOAP fault `technical.remoteerror`: Apogée lost its database or a
+    /// back-end, the kind of failure worth retrying.
+    ServerError,
+    /// HTTP 500 with a SOAP fault of this `faultstring` instead of the answer (e.g.
+    /// `technical.parameter.noncoherentinput.codEtu` for one student).
+    SoapFault(String),
+    /// The body cut in the middle (at a character boundary), with a `Content-Length`
+    /// matching what is sent: the connection is fine, the XML is not.
+    TruncatedBody,
+    /// The whole response encoded in ISO-8859-1 and labelled so (declaration and
+    /// `charset`); characters outside Latin-1 (œ) become character references.
+    Latin1,
+}
+
+/// One injected fault: what, and on which requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectedFault {
+    /// What happens.
+    pub injection: Injection,
+    /// Only for this operation (`recupererIAEtapes_v3`); every operation when `None`.
+    pub operation: Option<String>,
+    /// Only for requests about this student (`_codEtu`); every request when `None`.
+    /// Requests without a student (`recupererSE_v4`, `recupererListeEtudiants`) never
+    /// match a fault limited to a student.
+    pub student: Option<String>,
+    /// How many more requests it applies to; forever when `None`.
+    pub remaining: Option<u64>,
+}
+
+impl InjectedFault {
+    /// `injection` on every request, until cleared.
+    pub fn new(injection: Injection) -> InjectedFault {
+        InjectedFault {
+            injection,
+            operation: None,
+            student: None,
+            remaining: None,
+        }
+    }
+
+    /// A delay of `millis` milliseconds before each answer.
+    pub fn latency(millis: u64) -> InjectedFault {
+        InjectedFault::new(Injection::Latency(Duration::from_millis(millis)))
+    }
+
+    /// HTTP 500 with `technical.remoteerror`.
+    pub fn server_error() -> InjectedFault {
+        InjectedFault::new(Injection::ServerError)
+    }
+
+    /// A SOAP fault with this `faultstring`.
+    pub fn soap_fault(faultstring: impl Into<String>) -> InjectedFault {
+        InjectedFault::new(Injection::SoapFault(faultstring.into()))
+    }
+
+    /// A body cut in the middle.
+    pub fn truncated_body() -> InjectedFault {
+        InjectedFault::new(Injection::TruncatedBody)
+    }
+
+    /// An ISO-8859-1 response.
+    pub fn latin1() -> InjectedFault {
+        InjectedFault::new(Injection::Latin1)
+    }
+
+    /// Limited to one operation.
+    pub fn on_operation(mut self, operation: impl Into<String>) -> InjectedFault {
+        self.operation = Some(operation.into());
+        self
+    }
+
+    /// Limited to the requests about one student (`_codEtu`).
+    pub fn for_student(mut self, cod_etu: impl Into<String>) -> InjectedFault {
+        self.student = Some(cod_etu.into());
+        self
+    }
+
+    /// Limited to the next `times` matching requests.
+    pub fn times(mut self, times: u64) -> InjectedFault {
+        self.remaining = Some(times);
+        self
+    }
+
+    fn matches(&self, operation: &str, student: Option<&str>) -> bool {
+        let operation_ok = self.operation.as_deref().is_none_or(|op| op == operation);
+        let student_ok = match &self.student {
+            None => true,
+            Some(wanted) => student == Some(wanted.as_str()),
+        };
+        operation_ok && student_ok && self.remaining != Some(0)
+    }
+
+    /// Uses one occurrence; `false` when none is left afterwards.
+    fn consume(&mut self) -> bool {
+        match &mut self.remaining {
+            None => true,
+            Some(remaining) => {
+                *remaining = remaining.saturating_sub(1);
+                *remaining > 0
+            }
+        }
+    }
+}
+
+/// The faults in force, shared with the running server (interior mutability: tests
+/// change them between requests while the simulator runs).
+#[derive(Debug, Default)]
+pub struct FaultControl {
+    faults: Mutex<Vec<InjectedFault>>,
+}
+
+/// What the server does to one response, decided when the request arrives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Total delay.
+    pub latency: Duration,
+    /// A failure replacing the answer.
+    pub failure: Option<Failure>,
+    /// Cut the body.
+    pub truncate: bool,
+    /// Encode in ISO-8859-1.
+    pub latin1: bool,
+}
+
+/// An injected failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// `technical.remoteerror`.
+    ServerError,
+    /// A SOAP fault with this faultstring.
+    SoapFault(String),
+}
+
+impl FaultControl {
+    /// Adds a fault; faults apply in the order they were injected.
+    pub fn inject(&self, fault: InjectedFault) {
+        self.lock().push(fault);
+    }
+
+    /// Removes every fault.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// The faults still in force (those limited to N requests disappear once used up).
+    pub fn active(&self) -> Vec<InjectedFault> {
+        self.lock().clone()
+    }
+
+    /// Decides what happens to a request and uses up one occurrence of each fault that
+    /// takes part: every matching latency, the first matching failure, the first
+    /// matching truncation and the first matching Latin-1 encoding.
+    pub(crate) fn plan(&self, operation: &str, student: Option<&str>) -> Plan {
+        let mut faults = self.lock();
+        let mut plan = Plan::default();
+        faults.retain_mut(|fault| {
+            if !fault.matches(operation, student) {
+                return true;
+            }
+            let used = match &fault.injection {
+                Injection::Latency(delay) => {
+                    plan.latency += *delay;
+                    true
+                }
+                Injection::ServerError => set_once(&mut plan.failure, Failure::ServerError),
+                Injection::SoapFault(string) => {
+                    set_once(&mut plan.failure, Failure::SoapFault(string.clone()))
+                }
+                Injection::TruncatedBody => !std::mem::replace(&mut plan.truncate, true),
+                Injection::Latin1 => !std::mem::replace(&mut plan.latin1, true),
+            };
+            !used || fault.consume()
+        });
+        plan
+    }
+
+    /// The list, even if a thread panicked while holding it (it stays consistent: every
+    /// change is a single push, clear or retain).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<InjectedFault>> {
+        self.faults.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Sets `slot` unless a failure is already planned; whether it was set.
+fn set_once(slot: &mut Option<Failure>, failure: Failure) -> bool {
+    if slot.is_some() {
+        return false;
+    }
+    *slot = Some(failure);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_are_limited_by_operation_student_and_count() {
+        let control = FaultControl::default();
+        control.inject(
+            InjectedFault::server_error()
+                .on_operation("recupererIAEtapes_v3")
+                .for_student("21900001")
+                .times(2),
+        );
+        assert_eq!(
+            control.plan("recupererIAEtapes_v3", Some("21900002")),
+            Plan::default()
+        );
+        assert_eq!(control.plan("recupererSE_v4", None), Plan::default());
+        for _ in 0..2 {
+            let plan = control.plan("recupererIAEtapes_v3", Some("21900001"));
+            assert_eq!(plan.failure, Some(Failure::ServerError));
+        }
+        assert!(control.active().is_empty());
+        assert_eq!(
+            control.plan("recupererIAEtapes_v3", Some("21900001")),
+            Plan::default()
+        );
+    }
+
+    #[test]
+    fn latencies_add_up_and_the_first_failure_wins() {
+        let control = FaultControl::default();
+        control.inject(InjectedFault::latency(10));
+        control.inject(InjectedFault::latency(5).times(1));
+        control.inject(InjectedFault::soap_fault("technical.x").times(1));
+        control.inject(InjectedFault::server_error().times(1));
+        control.inject(InjectedFault::latin1());
+        let plan = control.plan("op", None);
+        assert_eq!(plan.latency, Duration::from_millis(15));
+        assert_eq!(plan.failure, Some(Failure::SoapFault("technical.x".into())));
+        assert!(plan.latin1 && !plan.truncate);
+        // The server error was not used: it applies to the next request.
+        let plan = control.plan("op", None);
+        assert_eq!(plan.latency, Duration::from_millis(10));
+        assert_eq!(plan.failure, Some(Failure::ServerError));
+        control.clear();
+        assert_eq!(control.plan("op", None), Plan::default());
+    }
+}
