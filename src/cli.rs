@@ -61,7 +61,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Students of the generated university.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 200)]
     pub students: usize,
     /// Seed of the generated university.
     #[arg(long, default_value_t = 2024)]

@@ -19,7 +19,9 @@ use conpere_core::engine::EngineError;
 /// Every connector kind conpere knows. Adding an SIS: one `register` line here.
 pub fn registry() -> Registry {
     // canonical files (conpere_connectors::canonical) are built in.
-    Registry::with_builtin()
+    let mut registry = Registry::with_builtin();
+    registry.register(Box::new(conpere_apogee::connector::ApogeeFactory));
+    registry
 }
 
 fn init_tracing(format: LogFormat) {

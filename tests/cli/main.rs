@@ -380,3 +380,147 @@ async fn init_writes_a_configuration_that_check_accepts() {
         text(&output)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Apogée, through its simulator
+// ---------------------------------------------------------------------------------------
+
+use conpere_apogee::projection;
+use conpere_apogee::simulator::{self, InjectedFault, Simulator, SimulatorConfig};
+
+const APOGEE_PASSWORD_VARIABLE: &str = "CONPERE_TEST_APOGEE_PASSWORD";
+
+/// A site whose source `apogee` reads a simulated Apogée serving `records`.
+async fn apogee_site(records: &[Record]) -> (Site, Simulator) {
+    let site = Site::new().await;
+    let apogee = simulator::start(SimulatorConfig::new(records.to_vec()))
+        .await
+        .expect("the simulator starts");
+    let text = format!(
+        "[database]\nurl = {:?}\n\n[sources.apogee]\nkind = \"apogee\"\nbase_url = {:?}\n\
+         username = {:?}\npassword_env = \"{APOGEE_PASSWORD_VARIABLE}\"\nyears = [2023, 2024]\n\
+         retry_initial_delay_ms = 5\nretry_max_delay_ms = 20\nretries = 2\nrequest_timeout = 20\n",
+        site.db.connection_string,
+        apogee.base_url(),
+        apogee.credentials().0,
+    );
+    std::fs::write(site.config(), text).unwrap();
+    (site, apogee)
+}
+
+fn with_password(site: &Site, apogee: &Simulator, args: &[&str]) -> Output {
+    site.command(args)
+        .env(APOGEE_PASSWORD_VARIABLE, apogee.credentials().1)
+        .output()
+        .unwrap()
+}
+
+fn apogee_export(site: &Site) -> String {
+    let out = site.dir.path().join("apogee.jsonl");
+    let output = site.run(&[
+        "export",
+        "--source",
+        "apogee",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_code(&output, 0);
+    std::fs::read_to_string(out).unwrap()
+}
+
+// The simulator runs in this process while the test waits on a child process: it needs
+// a worker thread of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apogee_sync_then_export_equals_what_apogee_carries_of_the_university() {
+    let records = university(21, 40);
+    let (site, apogee) = apogee_site(&records).await;
+    let output = with_password(&site, &apogee, &["sync", "--source", "apogee"]);
+    assert_code(&output, 0);
+    assert_same_export(
+        &apogee_export(&site),
+        &export_text("apogee", &projection::readable(&records)),
+        "apogee export",
+    );
+    // Read-only toward Apogée: nothing but the seven read operations was asked.
+    for operation in apogee.operations_called() {
+        assert!(operation.starts_with("recuperer"), "{operation}");
+    }
+    // A second night, nothing changed.
+    let output = with_password(&site, &apogee, &["sync", "--source", "apogee"]);
+    assert_code(&output, 0);
+    assert!(text(&output).contains("succeeded"), "{}", text(&output));
+    let history: i64 = scalar(&site.db, "SELECT count(*) FROM history WHERE run_id = 2").await;
+    assert_eq!(history, 0);
+}
+
+// The simulator runs in this process while the test waits on a child process: it needs
+// a worker thread of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_apogee_fails_the_run_and_applies_nothing() {
+    let records = university(22, 30);
+    let (site, apogee) = apogee_site(&records).await;
+    assert_code(&with_password(&site, &apogee, &["sync"]), 0);
+    let before = apogee_export(&site);
+
+    apogee
+        .faults()
+        .inject(InjectedFault::server_error().on_operation("recupererIAEtapes_v3"));
+    let output = with_password(&site, &apogee, &["sync"]);
+    assert_code(&output, 1);
+    let message = text(&output);
+    assert!(
+        message.contains("AdministratifMetier") && message.contains("recupererIAEtapes_v3"),
+        "{message}"
+    );
+    assert!(message.contains("nothing was applied"), "{message}");
+    assert_same_export(
+        &apogee_export(&site),
+        &before,
+        "a failed run applied something",
+    );
+    let status: String = scalar(
+        &site.db,
+        "SELECT status FROM sync_run ORDER BY id DESC LIMIT 1",
+    )
+    .await;
+    assert_eq!(status, "failed");
+
+    apogee.faults().clear();
+    assert_code(&with_password(&site, &apogee, &["sync"]), 0);
+}
+
+// The simulator runs in this process while the test waits on a child process: it needs
+// a worker thread of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_tells_wrong_apogee_credentials_apart() {
+    let records = university(23, 10);
+    let (site, apogee) = apogee_site(&records).await;
+    let output = with_password(&site, &apogee, &["check", "--source", "apogee"]);
+    assert_code(&output, 0);
+    assert!(
+        text(&output).contains("recupererSE_v4"),
+        "{}",
+        text(&output)
+    );
+    let output = site
+        .command(&["check", "--source", "apogee"])
+        .env(APOGEE_PASSWORD_VARIABLE, "not-the-password")
+        .output()
+        .unwrap();
+    assert_code(&output, 1);
+    assert!(
+        text(&output).contains("authentication refused"),
+        "{}",
+        text(&output)
+    );
+    let output = site
+        .command(&["check", "--source", "apogee"])
+        .output()
+        .unwrap();
+    assert_code(&output, 2);
+    assert!(
+        text(&output).contains(APOGEE_PASSWORD_VARIABLE),
+        "{}",
+        text(&output)
+    );
+}
