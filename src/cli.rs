@@ -53,8 +53,39 @@ pub enum Command {
     Export(ExportArgs),
     /// Schema management.
     Db(DbArgs),
-    /// Measure the engine against a plain binary COPY of the same rows.
+    /// Measure the engine against a plain binary COPY of the same rows (or, with
+    /// --apogee, a sync through the Apogée adapter against a simulated Apogée).
     Bench(BenchArgs),
+    /// Serve a generated university from a simulated SIS, to try a configuration
+    /// against (`conpere check`, `conpere sync`) without touching a real one.
+    Simulate(SimulateArgs),
+}
+
+/// `conpere simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The SIS to simulate.
+    #[arg(value_enum)]
+    pub sis: SimulatedSis,
+    /// Students of the generated university.
+    #[arg(long, default_value_t = 200)]
+    pub students: usize,
+    /// Seed of the generated university.
+    #[arg(long, default_value_t = 2024)]
+    pub seed: u64,
+    /// Latency added to every response, in milliseconds (a production SIS is not instant).
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Stop when standard input closes (for a parent process that runs the simulator).
+    #[arg(long, hide = true)]
+    pub exit_on_stdin_close: bool,
+}
+
+/// Simulated SIS.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SimulatedSis {
+    /// Apogée's SOAP web services.
+    Apogee,
 }
 
 /// `conpere demo`.
@@ -196,4 +227,17 @@ pub struct BenchArgs {
     /// Seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Measure a full sync through the Apogée adapter against a simulated Apogée run in a
+    /// separate process (so the figures are conpere's own CPU).
+    #[arg(long)]
+    pub apogee: bool,
+    /// With --apogee: students of the generated university.
+    #[arg(long, default_value_t = 10_000)]
+    pub students: usize,
+    /// With --apogee: latency of the simulated Apogée per response, in milliseconds.
+    #[arg(long, default_value_t = 5)]
+    pub latency_ms: u64,
+    /// With --apogee: requests in flight.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
 }

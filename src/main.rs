@@ -38,18 +38,21 @@ fn init_tracing(format: LogFormat) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<i32> {
-    if let Command::Init(args) = cli.command {
-        return commands::init(args);
+    match cli.command {
+        Command::Init(args) => return commands::init(args),
+        Command::Simulate(args) => return commands::simulate::simulate(args).await,
+        _ => {}
     }
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Demo(args) => commands::demo::demo(&config, args).await,
-        Command::Init(_) => unreachable!("handled above"),
+        Command::Init(_) | Command::Simulate(_) => unreachable!("handled above"),
         Command::Check(args) => commands::check(&config, args).await,
         Command::Sync(args) => commands::sync(&config, args).await,
         Command::Runs(args) => commands::runs(&config, args.command).await,
         Command::Export(args) => commands::export_command(&config, args).await,
         Command::Db(args) => commands::db_command(&config, args.command).await,
+        Command::Bench(args) if args.apogee => commands::bench_apogee::bench(&config, args).await,
         Command::Bench(args) => commands::bench::bench(&config, args).await,
     }
 }

@@ -1,7 +1,9 @@
 //! One function per subcommand; each returns the process exit code.
 
 pub mod bench;
+pub mod bench_apogee;
 pub mod demo;
+pub mod simulate;
 
 use crate::cli::{CheckArgs, DbCommand, ExportArgs, InitArgs, RunsCommand, SyncArgs};
 use crate::config::{usage, Config};
