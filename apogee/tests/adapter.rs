@@ -268,6 +268,53 @@ async fn a_parameter_fault_quarantines_one_student_and_the_read_goes_on() {
 }
 
 #[tokio::test]
+async fn an_unexpected_soap_fault_is_retried_and_a_no_data_fault_is_empty() {
+    let (generated, apogee) = simulated(10).await;
+    let connector = connector(&source(&apogee, ""));
+    // Another kind of fault (here a remote error of the service) is retried like a 500.
+    apogee.faults().inject(
+        InjectedFault::soap_fault("technical.remoteerror.database")
+            .on_operation("recupererIAAnnuelles_v2")
+            .times(2),
+    );
+    let items = read(connector.as_ref())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_same(
+        &records_of(&items),
+        &sorted(projection::readable(&generated)),
+    );
+
+    // "No data" for one student's directory identifiers: no e-mail, no login, no error.
+    let student = generated
+        .iter()
+        .find_map(|r| match r {
+            Record::Student(s) if s.email.is_some() => Some(s.student.clone()),
+            _ => None,
+        })
+        .expect("a student with an e-mail");
+    apogee.faults().clear();
+    apogee.faults().inject(
+        InjectedFault::soap_fault("technical.data.nullretrieve.etudiant")
+            .on_operation("recupererIdentifiantsEtudiant_v2")
+            .for_student(&student),
+    );
+    let items = read(connector.as_ref())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(rejects(&items).is_empty(), "{:?}", rejects(&items));
+    let read_back = records_of(&items)
+        .into_iter()
+        .find_map(|r| match r {
+            Record::Student(s) if s.student == student => Some(s),
+            _ => None,
+        })
+        .expect("the student is still read");
+    assert_eq!((read_back.email, read_back.login), (None, None));
+    apogee.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_lasting_failure_fails_the_read_with_a_message_that_names_the_call() {
     let (_, apogee) = simulated(5).await;
     let connector = connector(&source(&apogee, "retries = 1\n"));
