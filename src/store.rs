@@ -97,6 +97,11 @@ impl Store {
         Ok(())
     }
 
+    /// Whether this is the embedded server (its schema is migrated on first use).
+    pub fn is_embedded(&self) -> bool {
+        self.embedded.is_some()
+    }
+
     /// Closes the pool and stops the embedded server if no other conpere process uses it.
     pub async fn close(self) {
         self.pool.close();

@@ -333,6 +333,10 @@ pub async fn check(config: &Config, args: CheckArgs) -> anyhow::Result<i32> {
                 Ok(all) if all.iter().all(|m| m.applied) => {
                     println!("ok      database: {} (schema current)", store.description)
                 }
+                Ok(_) if store.is_embedded() => println!(
+                    "ok      database: {} (schema created or upgraded on first use)",
+                    store.description
+                ),
                 Ok(_) => println!(
                     "warn    database: {} (schema not current: run `conpere db migrate`)",
                     store.description
@@ -365,7 +369,10 @@ pub async fn check(config: &Config, args: CheckArgs) -> anyhow::Result<i32> {
             }
         };
         match connector.check().await {
-            Ok(report) => println!("ok      source `{name}`: {}", report.details.join("; ")),
+            Ok(report) => println!(
+                "ok      source `{name}`:\n          {}",
+                report.details.join("\n          ")
+            ),
             Err(e) => {
                 println!("FAILED  source `{name}`: {e}");
                 if code == exit::OK {

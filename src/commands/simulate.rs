@@ -18,13 +18,14 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<i32> {
             .faults()
             .inject(InjectedFault::latency(args.latency_ms));
     }
-    let (username, _) = apogee.credentials();
+    // A simulator's fixed credentials are no secret: print them so they can be used.
+    let (username, password) = apogee.credentials();
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", apogee.base_url())?;
     writeln!(
         out,
-        "simulated Apogée: {} students, years {:?}, user `{username}` (password: \
-         conpere_apogee::simulator::DEFAULT_PASSWORD); Ctrl-C to stop",
+        "simulated Apogée: {} students, years {:?}, user `{username}`, password `{password}`; \
+         Ctrl-C to stop",
         args.students,
         university.config().years
     )?;
