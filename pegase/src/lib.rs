@@ -1,10 +1,18 @@
 //! # conpere-pegase: Pégase adapter (PC-Scol REST APIs)
 //!
-//! Placeholder until its issue lands: the crate exists so the workspace layout and the
-//! dependency rule of DESIGN.md (adapters use `conpere-connectors`, never the store) hold
-//! from the start. See this crate's README.
+//! The adapter itself is not written yet. This first increment ships its
+//! [`simulator`]: a real HTTP server speaking the Pégase APIs the adapter will read
+//! (CAS token, INS ext v2 registration feed, CHC ext v1 cursus, ODF ext v1 maquettes),
+//! serving a generated university, validated against the published OpenAPI files in the
+//! tests. The contract between the two sides is the "Mapping" section of this crate's
+//! README.
+//!
+//! Dependency rule (DESIGN.md): this crate uses `conpere-connectors` (and the canonical
+//! model of `conpere-core`) for SIS access, never the store.
 
 #![forbid(unsafe_code)]
 
-/// The connector SDK this adapter will be built on.
+/// The connector SDK the adapter will be built on.
 pub use conpere_connectors as sdk;
+
+pub mod simulator;
