@@ -17,6 +17,9 @@
 //! * [`bearer`]: bearer tokens for REST adapters (Pégase's CAS token flow) — obtained with a
 //!   login form, kept until shortly before their `exp`, renewed once for all concurrent
 //!   callers, renewed and retried once when an API refuses them;
+//! * [`simulation`]: building blocks for SIS simulators (tests, demos, benchmarks) —
+//!   request counters with an in-flight maximum, the scope of an injected fault, an axum
+//!   server on a free local port that stops when dropped;
 //! * [`canonical`]: the built-in adapter for canonical JSON Lines files (`kind = "canonical"`).
 //!
 //! A connector knows nothing of the store: it yields [`conpere_core::engine::Batch`]es and
@@ -29,6 +32,7 @@ pub mod conformance;
 pub mod connector;
 pub mod http;
 pub mod registry;
+pub mod simulation;
 pub mod soap;
 pub mod spec;
 pub mod xml;

@@ -1,7 +1,7 @@
 //! Fault injection: what a production Apogée (or the proxies in front of it) does to
 //! a client on a bad night, switched on and off while the simulator runs.
 
-use std::sync::{Mutex, PoisonError};
+use conpere_connectors::simulation::{self, FaultScope, ScopedFault};
 use std::time::Duration;
 
 /// What to do to a response.
@@ -28,14 +28,11 @@ pub enum Injection {
 pub struct InjectedFault {
     /// What happens.
     pub injection: Injection,
-    /// Only for this operation (`recupererIAEtapes_v3`); every operation when `None`.
-    pub operation: Option<String>,
-    /// Only for requests about this student (`_codEtu`); every request when `None`.
-    /// Requests without a student (`recupererSE_v4`, `recupererListeEtudiants`) never
-    /// match a fault limited to a student.
-    pub student: Option<String>,
-    /// How many more requests it applies to; forever when `None`.
-    pub remaining: Option<u64>,
+    /// On which requests: an operation (`recupererIAEtapes_v3`), a student (`_codEtu`, the
+    /// scope's subject), a number of times. Requests without a student
+    /// (`recupererSE_v4`, `recupererListeEtudiants`) never match a fault limited to a
+    /// student.
+    pub scope: FaultScope,
 }
 
 impl InjectedFault {
@@ -43,9 +40,7 @@ impl InjectedFault {
     pub fn new(injection: Injection) -> InjectedFault {
         InjectedFault {
             injection,
-            operation: None,
-            student: None,
-            remaining: None,
+            scope: FaultScope::everywhere(),
         }
     }
 
@@ -76,48 +71,31 @@ impl InjectedFault {
 
     /// Limited to one operation.
     pub fn on_operation(mut self, operation: impl Into<String>) -> InjectedFault {
-        self.operation = Some(operation.into());
+        self.scope = self.scope.on_operation(operation);
         self
     }
 
     /// Limited to the requests about one student (`_codEtu`).
     pub fn for_student(mut self, cod_etu: impl Into<String>) -> InjectedFault {
-        self.student = Some(cod_etu.into());
+        self.scope = self.scope.for_subject(cod_etu);
         self
     }
 
     /// Limited to the next `times` matching requests.
     pub fn times(mut self, times: u64) -> InjectedFault {
-        self.remaining = Some(times);
+        self.scope = self.scope.times(times);
         self
-    }
-
-    fn matches(&self, operation: &str, student: Option<&str>) -> bool {
-        let operation_ok = self.operation.as_deref().is_none_or(|op| op == operation);
-        let student_ok = match &self.student {
-            None => true,
-            Some(wanted) => student == Some(wanted.as_str()),
-        };
-        operation_ok && student_ok && self.remaining != Some(0)
-    }
-
-    /// Uses one occurrence; `false` when none is left afterwards.
-    fn consume(&mut self) -> bool {
-        match &mut self.remaining {
-            None => true,
-            Some(remaining) => {
-                *remaining = remaining.saturating_sub(1);
-                *remaining > 0
-            }
-        }
     }
 }
 
-/// The faults in force, shared with the running server (interior mutability: tests
-/// change them between requests while the simulator runs).
-#[derive(Debug, Default)]
-pub struct FaultControl {
-    faults: Mutex<Vec<InjectedFault>>,
+/// The faults in force, shared with the running server: inject, clear and list them
+/// while the simulator runs.
+pub type FaultControl = simulation::FaultControl<InjectedFault>;
+
+impl ScopedFault for InjectedFault {
+    fn scope_mut(&mut self) -> &mut FaultScope {
+        &mut self.scope
+    }
 }
 
 /// What the server does to one response, decided when the request arrives.
@@ -142,54 +120,24 @@ pub(crate) enum Failure {
     SoapFault(String),
 }
 
-impl FaultControl {
-    /// Adds a fault; faults apply in the order they were injected.
-    pub fn inject(&self, fault: InjectedFault) {
-        self.lock().push(fault);
-    }
-
-    /// Removes every fault.
-    pub fn clear(&self) {
-        self.lock().clear();
-    }
-
-    /// The faults still in force (those limited to N requests disappear once used up).
-    pub fn active(&self) -> Vec<InjectedFault> {
-        self.lock().clone()
-    }
-
-    /// Decides what happens to a request and uses up one occurrence of each fault that
-    /// takes part: every matching latency, the first matching failure, the first
-    /// matching truncation and the first matching Latin-1 encoding.
-    pub(crate) fn plan(&self, operation: &str, student: Option<&str>) -> Plan {
-        let mut faults = self.lock();
-        let mut plan = Plan::default();
-        faults.retain_mut(|fault| {
-            if !fault.matches(operation, student) {
-                return true;
-            }
-            let used = match &fault.injection {
-                Injection::Latency(delay) => {
-                    plan.latency += *delay;
-                    true
-                }
-                Injection::ServerError => set_once(&mut plan.failure, Failure::ServerError),
-                Injection::SoapFault(string) => {
-                    set_once(&mut plan.failure, Failure::SoapFault(string.clone()))
-                }
-                Injection::TruncatedBody => !std::mem::replace(&mut plan.truncate, true),
-                Injection::Latin1 => !std::mem::replace(&mut plan.latin1, true),
-            };
-            !used || fault.consume()
-        });
-        plan
-    }
-
-    /// The list, even if a thread panicked while holding it (it stays consistent: every
-    /// change is a single push, clear or retain).
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<InjectedFault>> {
-        self.faults.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+/// Decides what happens to a request and uses up one occurrence of each fault that takes
+/// part: every matching latency, the first matching failure, the first matching
+/// truncation and the first matching Latin-1 encoding.
+pub(crate) fn decide(control: &FaultControl, operation: &str, student: Option<&str>) -> Plan {
+    let mut plan = Plan::default();
+    control.apply(operation, student, |fault| match &fault.injection {
+        Injection::Latency(delay) => {
+            plan.latency += *delay;
+            true
+        }
+        Injection::ServerError => set_once(&mut plan.failure, Failure::ServerError),
+        Injection::SoapFault(string) => {
+            set_once(&mut plan.failure, Failure::SoapFault(string.clone()))
+        }
+        Injection::TruncatedBody => !std::mem::replace(&mut plan.truncate, true),
+        Injection::Latin1 => !std::mem::replace(&mut plan.latin1, true),
+    });
+    plan
 }
 
 /// Sets `slot` unless a failure is already planned; whether it was set.
@@ -215,17 +163,17 @@ mod tests {
                 .times(2),
         );
         assert_eq!(
-            control.plan("recupererIAEtapes_v3", Some("21900002")),
+            decide(&control, "recupererIAEtapes_v3", Some("21900002")),
             Plan::default()
         );
-        assert_eq!(control.plan("recupererSE_v4", None), Plan::default());
+        assert_eq!(decide(&control, "recupererSE_v4", None), Plan::default());
         for _ in 0..2 {
-            let plan = control.plan("recupererIAEtapes_v3", Some("21900001"));
+            let plan = decide(&control, "recupererIAEtapes_v3", Some("21900001"));
             assert_eq!(plan.failure, Some(Failure::ServerError));
         }
         assert!(control.active().is_empty());
         assert_eq!(
-            control.plan("recupererIAEtapes_v3", Some("21900001")),
+            decide(&control, "recupererIAEtapes_v3", Some("21900001")),
             Plan::default()
         );
     }
@@ -238,15 +186,15 @@ mod tests {
         control.inject(InjectedFault::soap_fault("technical.x").times(1));
         control.inject(InjectedFault::server_error().times(1));
         control.inject(InjectedFault::latin1());
-        let plan = control.plan("op", None);
+        let plan = decide(&control, "op", None);
         assert_eq!(plan.latency, Duration::from_millis(15));
         assert_eq!(plan.failure, Some(Failure::SoapFault("technical.x".into())));
         assert!(plan.latin1 && !plan.truncate);
         // The server error was not used: it applies to the next request.
-        let plan = control.plan("op", None);
+        let plan = decide(&control, "op", None);
         assert_eq!(plan.latency, Duration::from_millis(10));
         assert_eq!(plan.failure, Some(Failure::ServerError));
         control.clear();
-        assert_eq!(control.plan("op", None), Plan::default());
+        assert_eq!(decide(&control, "op", None), Plan::default());
     }
 }

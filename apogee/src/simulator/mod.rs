@@ -65,19 +65,25 @@ mod operations;
 mod params;
 mod registrations;
 mod server;
-mod stats;
 mod students;
 mod wsdl;
 
 pub use faults::{FaultControl, InjectedFault, Injection};
-pub use stats::SimulatorStats;
 
+use conpere_connectors::simulation::{
+    RequestCounters, RequestStats, SimulatorListener, SimulatorServer,
+};
 use conpere_core::model::Record;
 use server::AppState;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::oneshot;
+
+/// A snapshot of the simulator's counters. `requests` counts SOAP requests per operation
+/// name (the Body's wrapper element, served or refused), a body that is not a readable
+/// SOAP request under `(unreadable)`; `total` and `unauthorized` count POSTs (every one
+/// received; those refused for their Basic credentials, HTTP 401).
+pub type SimulatorStats = RequestStats;
 
 /// The environment variable naming the directory of the published Apogée contract (the
 /// one holding `*_Impl.wsdl`, `abstract/` and `schemas/`).
@@ -154,10 +160,10 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
     if let Some(dir) = &config.specs_dir {
         check_specs_dir(dir)?;
     }
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+    let listener = SimulatorListener::bind()
         .await
         .map_err(SimulatorError::Bind)?;
-    let address = listener.local_addr().map_err(SimulatorError::Bind)?;
+    let address = listener.address();
     let state = Arc::new(AppState {
         data: data::Dataset::new(config.records),
         username: config.username,
@@ -165,25 +171,10 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
         specs_dir: config.specs_dir,
         base_url: format!("http://{address}/services"),
         faults: FaultControl::default(),
-        counters: stats::Counters::default(),
+        counters: RequestCounters::default(),
     });
-    let (stop, stopped) = oneshot::channel::<()>();
-    let app = server::router(Arc::clone(&state));
-    let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-            // A dropped sender stops the server too.
-            let _ = stopped.await;
-        });
-        if let Err(error) = serve.await {
-            tracing::error!(%error, "the Apogée simulator stopped on an error");
-        }
-    });
-    Ok(Simulator {
-        address,
-        state,
-        stop: Some(stop),
-        task: Some(task),
-    })
+    let server = listener.serve(server::router(Arc::clone(&state)), "Apogée");
+    Ok(Simulator { server, state })
 }
 
 /// The specs directory must at least hold the service WSDLs' imports.
@@ -203,10 +194,8 @@ fn check_specs_dir(dir: &std::path::Path) -> Result<(), SimulatorError> {
 /// A running simulator. Dropping it stops the server.
 #[derive(Debug)]
 pub struct Simulator {
-    address: SocketAddr,
+    server: SimulatorServer,
     state: Arc<AppState>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Simulator {
@@ -218,7 +207,7 @@ impl Simulator {
 
     /// The address the server listens on.
     pub fn address(&self) -> SocketAddr {
-        self.address
+        self.server.address()
     }
 
     /// The Basic credentials it accepts: (user name, password).
@@ -249,23 +238,8 @@ impl Simulator {
 
     /// Stops accepting connections, lets the requests in progress finish, and returns
     /// when the server has stopped.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            if let Err(error) = task.await {
-                tracing::warn!(%error, "the Apogée simulator task ended abnormally");
-            }
-        }
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 

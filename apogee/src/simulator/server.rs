@@ -2,10 +2,9 @@
 //! applied to what goes on the wire.
 
 use super::data::Dataset;
-use super::faults::{Failure, FaultControl, Plan};
+use super::faults::{self, Failure, FaultControl, Plan};
 use super::operations;
 use super::params::Params;
-use super::stats::{Counters, UNREADABLE};
 use super::wsdl::{self, Document};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
@@ -15,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine as _;
+use conpere_connectors::simulation::RequestCounters;
 use conpere_connectors::soap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +25,9 @@ const LATIN1_CONTENT_TYPE: &str = "text/xml; charset=ISO-8859-1";
 /// The XML declaration of an ISO-8859-1 response.
 const LATIN1_DECLARATION: &str = r#"<?xml version="1.0" encoding="ISO-8859-1"?>"#;
 
+/// The operation under which requests whose operation could not be read are counted.
+const UNREADABLE: &str = "(unreadable)";
+
 /// Everything the handlers share.
 pub(crate) struct AppState {
     pub data: Dataset,
@@ -34,7 +37,7 @@ pub(crate) struct AppState {
     /// `http://127.0.0.1:PORT/services`.
     pub base_url: String,
     pub faults: FaultControl,
-    pub counters: Counters,
+    pub counters: RequestCounters,
 }
 
 /// The routes: `POST {base}/{Service}` for SOAP, `GET {base}/{Service}?wsdl`, and the
@@ -95,7 +98,7 @@ async fn soap_call(
         }
     };
     state.counters.operation(&operation);
-    let plan = state.faults.plan(&operation, wrapper.text_of("_codEtu"));
+    let plan = faults::decide(&state.faults, &operation, wrapper.text_of("_codEtu"));
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }

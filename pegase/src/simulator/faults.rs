@@ -1,7 +1,7 @@
 //! Fault injection: what a production Pégase (or the gateways in front of it) does to a
 //! client on a bad night, switched on and off while the simulator runs.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use conpere_connectors::simulation::{self, FaultScope, ScopedFault};
 use std::time::Duration;
 
 /// What to do to a response.
@@ -26,10 +26,9 @@ pub enum Injection {
 pub struct InjectedFault {
     /// What happens.
     pub injection: Injection,
-    /// Only for this route (one of [`super::routes`]); every route when `None`.
-    pub route: Option<String>,
-    /// How many more requests it applies to; forever when `None`.
-    pub remaining: Option<u64>,
+    /// On which requests: a route (one of [`super::routes`], the scope's operation), a
+    /// number of times. Pégase faults are never limited to a subject.
+    pub scope: FaultScope,
 }
 
 impl InjectedFault {
@@ -37,8 +36,7 @@ impl InjectedFault {
     pub fn new(injection: Injection) -> InjectedFault {
         InjectedFault {
             injection,
-            route: None,
-            remaining: None,
+            scope: FaultScope::everywhere(),
         }
     }
 
@@ -64,37 +62,25 @@ impl InjectedFault {
 
     /// Limited to one route (one of [`super::routes`]).
     pub fn on_route(mut self, route: impl Into<String>) -> InjectedFault {
-        self.route = Some(route.into());
+        self.scope = self.scope.on_operation(route);
         self
     }
 
     /// Limited to the next `times` matching requests.
     pub fn times(mut self, times: u64) -> InjectedFault {
-        self.remaining = Some(times);
+        self.scope = self.scope.times(times);
         self
-    }
-
-    fn matches(&self, route: &str) -> bool {
-        self.route.as_deref().is_none_or(|r| r == route) && self.remaining != Some(0)
-    }
-
-    /// Uses one occurrence; `false` when none is left afterwards.
-    fn consume(&mut self) -> bool {
-        match &mut self.remaining {
-            None => true,
-            Some(remaining) => {
-                *remaining = remaining.saturating_sub(1);
-                *remaining > 0
-            }
-        }
     }
 }
 
-/// The faults in force, shared with the running server (interior mutability: tests
-/// change them between requests while the simulator runs).
-#[derive(Debug, Default)]
-pub struct FaultControl {
-    faults: Mutex<Vec<InjectedFault>>,
+/// The faults in force, shared with the running server: inject, clear and list them
+/// while the simulator runs.
+pub type FaultControl = simulation::FaultControl<InjectedFault>;
+
+impl ScopedFault for InjectedFault {
+    fn scope_mut(&mut self) -> &mut FaultScope {
+        &mut self.scope
+    }
 }
 
 /// What the server does to one response, decided when the request arrives.
@@ -109,55 +95,26 @@ pub(crate) struct Plan {
     pub truncate: bool,
 }
 
-impl FaultControl {
-    /// Adds a fault; faults apply in the order they were injected.
-    pub fn inject(&self, fault: InjectedFault) {
-        self.lock().push(fault);
-    }
-
-    /// Removes every fault.
-    pub fn clear(&self) {
-        self.lock().clear();
-    }
-
-    /// The faults still in force (those limited to N requests disappear once used up).
-    pub fn active(&self) -> Vec<InjectedFault> {
-        self.lock().clone()
-    }
-
-    /// Decides what happens to a request on `route` and uses up one occurrence of each
-    /// fault that takes part: every matching latency, the first matching failure and the
-    /// first matching truncation.
-    pub(crate) fn plan(&self, route: &str) -> Plan {
-        let mut faults = self.lock();
-        let mut plan = Plan::default();
-        faults.retain_mut(|fault| {
-            if !fault.matches(route) {
-                return true;
+/// Decides what happens to a request on `route` and uses up one occurrence of each fault
+/// that takes part: every matching latency, the first matching failure and the first
+/// matching truncation. Requests carry no subject here: only the route and the count
+/// decide.
+pub(crate) fn decide(control: &FaultControl, route: &str) -> Plan {
+    let mut plan = Plan::default();
+    control.apply(route, None, |fault| match &fault.injection {
+        Injection::Latency(delay) => {
+            plan.latency += *delay;
+            true
+        }
+        Injection::ServerError | Injection::ExpiredToken => {
+            plan.failure.is_none() && {
+                plan.failure = Some(fault.injection.clone());
+                true
             }
-            let used = match &fault.injection {
-                Injection::Latency(delay) => {
-                    plan.latency += *delay;
-                    true
-                }
-                Injection::ServerError | Injection::ExpiredToken => {
-                    plan.failure.is_none() && {
-                        plan.failure = Some(fault.injection.clone());
-                        true
-                    }
-                }
-                Injection::TruncatedBody => !std::mem::replace(&mut plan.truncate, true),
-            };
-            !used || fault.consume()
-        });
-        plan
-    }
-
-    /// The list, even if a thread panicked while holding it (it stays consistent: every
-    /// change is a single push, clear or retain).
-    fn lock(&self) -> MutexGuard<'_, Vec<InjectedFault>> {
-        self.faults.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+        }
+        Injection::TruncatedBody => !std::mem::replace(&mut plan.truncate, true),
+    });
+    plan
 }
 
 #[cfg(test)]
@@ -168,12 +125,12 @@ mod tests {
     fn faults_are_limited_by_route_and_count() {
         let control = FaultControl::default();
         control.inject(InjectedFault::server_error().on_route("/a").times(2));
-        assert_eq!(control.plan("/b"), Plan::default());
+        assert_eq!(decide(&control, "/b"), Plan::default());
         for _ in 0..2 {
-            assert_eq!(control.plan("/a").failure, Some(Injection::ServerError));
+            assert_eq!(decide(&control, "/a").failure, Some(Injection::ServerError));
         }
         assert!(control.active().is_empty());
-        assert_eq!(control.plan("/a"), Plan::default());
+        assert_eq!(decide(&control, "/a"), Plan::default());
     }
 
     #[test]
@@ -184,12 +141,12 @@ mod tests {
         control.inject(InjectedFault::expired_token().times(1));
         control.inject(InjectedFault::server_error().times(1));
         control.inject(InjectedFault::truncated_body());
-        let plan = control.plan("/r");
+        let plan = decide(&control, "/r");
         assert_eq!(plan.latency, Duration::from_millis(15));
         assert_eq!(plan.failure, Some(Injection::ExpiredToken));
         assert!(plan.truncate);
         // The server error was not used: it applies to the next request.
-        let plan = control.plan("/r");
+        let plan = decide(&control, "/r");
         assert_eq!(plan.latency, Duration::from_millis(10));
         assert_eq!(plan.failure, Some(Injection::ServerError));
     }

@@ -56,14 +56,14 @@ mod stats;
 pub use faults::{FaultControl, InjectedFault, Injection};
 pub use stats::SimulatorStats;
 
+use conpere_connectors::simulation::SimulatorServer;
 use conpere_core::model::{Record, Registration};
 use server::AppState;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
 
-/// The route templates served (the keys of [`SimulatorStats::requests`] and of
+/// The route templates served (the keys of `requests` in [`SimulatorStats`] and of
 /// [`InjectedFault::on_route`]).
 pub mod routes {
     /// The CAS token.
@@ -169,10 +169,6 @@ const INITIAL_AGE_SECS: i64 = 86_400;
 /// connections. It runs on the current Tokio runtime until [`Simulator::shutdown`] or
 /// until the handle is dropped.
 pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError> {
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .map_err(SimulatorError::Bind)?;
-    let address = listener.local_addr().map_err(SimulatorError::Bind)?;
     let state = Arc::new(AppState {
         data: data::Dataset::new(config.records, server::now() - INITIAL_AGE_SECS),
         structure: config.structure,
@@ -182,38 +178,23 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
         faults: FaultControl::default(),
         counters: stats::Counters::default(),
     });
-    let (stop, stopped) = oneshot::channel::<()>();
-    let app = server::router(Arc::clone(&state));
-    let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-            // A dropped sender stops the server too.
-            let _ = stopped.await;
-        });
-        if let Err(error) = serve.await {
-            tracing::error!(%error, "the Pégase simulator stopped on an error");
-        }
-    });
-    Ok(Simulator {
-        address,
-        state,
-        stop: Some(stop),
-        task: Some(task),
-    })
+    let server = SimulatorServer::start(server::router(Arc::clone(&state)), "Pégase")
+        .await
+        .map_err(SimulatorError::Bind)?;
+    Ok(Simulator { server, state })
 }
 
 /// A running simulator. Dropping it stops the server.
 pub struct Simulator {
-    address: SocketAddr,
+    server: SimulatorServer,
     state: Arc<AppState>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Simulator {
     /// The base URL of every module, `http://127.0.0.1:PORT` (a real tenant has one host
     /// per module; here they share one).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.address)
+        format!("http://{}", self.address())
     }
 
     /// The token URL, `{base_url}/cas/v1/tickets`.
@@ -223,7 +204,7 @@ impl Simulator {
 
     /// The address the server listens on.
     pub fn address(&self) -> SocketAddr {
-        self.address
+        self.server.address()
     }
 
     /// The credentials it accepts: (user name, password).
@@ -266,30 +247,15 @@ impl Simulator {
 
     /// Stops accepting connections, lets the requests in progress finish, and returns
     /// when the server has stopped.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            if let Err(error) = task.await {
-                tracing::warn!(%error, "the Pégase simulator task ended abnormally");
-            }
-        }
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 
 impl std::fmt::Debug for Simulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Simulator")
-            .field("address", &self.address)
+            .field("address", &self.address())
             .finish_non_exhaustive()
     }
 }

@@ -1,7 +1,7 @@
 //! The HTTP side: routes, the common layer (counting, faults, bearer check), errors and
 //! query parameters shared by every route.
 
-use super::faults::{FaultControl, Injection};
+use super::faults::{self, FaultControl, Injection};
 use super::stats::Counters;
 use super::{auth::Tokens, chc, data::Dataset, ins, odf, routes, Period};
 use axum::body::Body;
@@ -78,7 +78,7 @@ async fn layer(
 ) -> Response {
     let route = route.as_str().to_owned();
     let _in_flight = state.counters.start(&route);
-    let plan = state.faults.plan(&route);
+    let plan = faults::decide(&state.faults, &route);
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }
