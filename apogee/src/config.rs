@@ -34,30 +34,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-const fn field(
-    name: &'static str,
-    required: bool,
-    secret: bool,
-    help: &'static str,
-    example: &'static str,
-) -> FieldSpec {
-    FieldSpec {
-        name,
-        required,
-        secret,
-        help,
-        example,
-    }
-}
-
 /// A service's own account: the username key.
 const fn service_username(name: &'static str, service: &'static str) -> FieldSpec {
-    field(name, false, false, service, "\"ws-conpere-ped\"")
+    FieldSpec::new(name, false, false, service, "\"ws-conpere-ped\"")
 }
 
 /// A service's own account: the password key (a secret).
 const fn service_password(name: &'static str, service: &'static str) -> FieldSpec {
-    field(name, false, true, service, "\"APOGEE_PED_PASSWORD\"")
+    FieldSpec::new(name, false, true, service, "\"APOGEE_PED_PASSWORD\"")
 }
 
 /// The configuration keys of an Apogée source.
@@ -65,14 +49,14 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
     kind: "apogee",
     description: "Apogée (Amue) SOAP web services, read-only: structure, students, registrations",
     fields: &[
-        field(
+        FieldSpec::new(
             "base_url",
             true,
             false,
             "URL under which the services live: each is called at <base_url>/<Service>",
             "\"https://apogee.example.fr/wsapogee/services\"",
         ),
-        field(
+        FieldSpec::new(
             "services",
             false,
             false,
@@ -80,14 +64,14 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
              EtudiantMetier, AdministratifMetier, PedagogiqueMetier)",
             "{ PedagogiqueMetier = \"https://apo-ws.univ.fr/pedagogiqueMetier\" }",
         ),
-        field(
+        FieldSpec::new(
             "username",
             true,
             false,
             "web-service account (HTTP Basic) used for every service without its own",
             "\"ws-conpere\"",
         ),
-        field(
+        FieldSpec::new(
             "password",
             true,
             true,
@@ -126,21 +110,21 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
             "pedagogique_metier_password",
             "password of pedagogique_metier_username",
         ),
-        field(
+        FieldSpec::new(
             "headers_env",
             false,
             false,
             "secret headers (API-gateway keys): header name = environment variable holding its value",
             "{ \"X-Gravitee-Api-Key\" = \"APOGEE_GATEWAY_KEY\" }",
         ),
-        field(
+        FieldSpec::new(
             "headers_file",
             false,
             false,
             "secret headers: header name = file holding its value",
             "{ \"X-Gravitee-Api-Key\" = \"/etc/conpere/gateway-key\" }",
         ),
-        field(
+        FieldSpec::new(
             "steps",
             false,
             false,
@@ -148,7 +132,7 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
              (a list makes the read partial: it never deletes)",
             "[\"*\"]",
         ),
-        field(
+        FieldSpec::new(
             "regimes",
             false,
             false,
@@ -156,7 +140,7 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
              over the defaults 1, 2, 3",
             "{ \"4\" = \"continuing\" }",
         ),
-        field(
+        FieldSpec::new(
             "iae_states",
             false,
             false,
@@ -164,7 +148,7 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
              over the defaults E, A, R, P",
             "{ \"S\" = \"cancelled\" }",
         ),
-        field(
+        FieldSpec::new(
             "profiles",
             false,
             false,
@@ -172,7 +156,7 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
              the defaults ART, AID, ELU, SCV",
             "{ \"SAL\" = \"employed\" }",
         ),
-        field(
+        FieldSpec::new(
             "elp_natures",
             false,
             false,
@@ -180,7 +164,7 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
              the defaults SEM, UE, EC, MAT",
             "{ \"ECUE\" = \"element\" }",
         ),
-        field(
+        FieldSpec::new(
             "exemption_results",
             false,
             false,

@@ -16,6 +16,25 @@ pub struct FieldSpec {
     pub example: &'static str,
 }
 
+impl FieldSpec {
+    /// A key (a `const fn`, so specs can be `static`).
+    pub const fn new(
+        name: &'static str,
+        required: bool,
+        secret: bool,
+        help: &'static str,
+        example: &'static str,
+    ) -> FieldSpec {
+        FieldSpec {
+            name,
+            required,
+            secret,
+            help,
+            example,
+        }
+    }
+}
+
 /// A connector's self-description.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectorSpec {

@@ -1,6 +1,8 @@
 //! # conpere-pegase: Pégase adapter (PC-Scol REST APIs)
 //!
-//! The adapter itself is not written yet. This first increment ships its
+//! First increment of the adapter: [`PegaseConnector`] reads students and registrations
+//! from the INS ext v2 feed, full and incremental ([`feed`], [`mapping`]); structure and
+//! enrolments come next. It also ships its
 //! [`simulator`]: a real HTTP server speaking the Pégase APIs the adapter will read
 //! (CAS token, INS ext v2 registration feed, CHC ext v1 cursus, ODF ext v1 maquettes),
 //! serving a generated university, validated against the published OpenAPI files in the
@@ -12,7 +14,14 @@
 
 #![forbid(unsafe_code)]
 
-/// The connector SDK the adapter will be built on.
+/// The connector SDK the adapter is built on.
 pub use conpere_connectors as sdk;
 
+pub mod config;
+pub mod connector;
+pub mod feed;
+pub mod mapping;
 pub mod simulator;
+
+pub use config::PegaseConfig;
+pub use connector::{PegaseConnector, PegaseFactory};

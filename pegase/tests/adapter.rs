@@ -1,0 +1,329 @@
+//! The Pégase adapter against its simulator: full and incremental reads give exactly the
+//! records the README's mapping promises, the token is renewed mid-run, wrong credentials
+//! fail `check` clearly, only GETs (plus token POSTs) are sent, and the conformance kit
+//! passes.
+
+use conpere_connectors::conformance::{read_all, Conformance};
+use conpere_connectors::{Connector, ConnectorFactory, ReadRequest, SourceConfig};
+use conpere_core::engine::Mode;
+use conpere_core::model::{Item, Record, RegistrationStatus};
+use conpere_core::synth::{SynthConfig, University};
+use conpere_pegase::simulator::{self, routes, InjectedFault, Simulator, SimulatorConfig};
+use conpere_pegase::PegaseFactory;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const STUDENTS: usize = 60;
+
+fn records() -> Vec<Record> {
+    University::generate(SynthConfig::new(7, STUDENTS))
+        .records()
+        .collect()
+}
+
+async fn start(records: &[Record], token_lifetime: Duration) -> Simulator {
+    let mut config = SimulatorConfig::new(records.iter().cloned());
+    config.token_lifetime = token_lifetime;
+    simulator::start(config).await.expect("simulator starts")
+}
+
+/// A source for `pegase`, its password in the environment variable `variable`.
+fn source(pegase: &Simulator, variable: &str, password: &str, extra: &str) -> SourceConfig {
+    std::env::set_var(variable, password);
+    let periods: Vec<String> = pegase
+        .periods()
+        .iter()
+        .map(|p| format!("\"{}\"", p.code))
+        .collect();
+    let toml = format!(
+        "[sources.pegase]\nkind = \"pegase\"\nauth_url = \"{}\"\nbase_url = \"{}\"\n\
+         periods = [{}]\nusername = \"{}\"\npassword_env = \"{variable}\"\n\
+         retry_initial_delay_ms = 10\n{extra}",
+        pegase.token_url(),
+        pegase.base_url(),
+        periods.join(", "),
+        pegase.credentials().0,
+    );
+    SourceConfig::from_toml("pegase", &toml).expect("valid TOML")
+}
+
+fn connector(source: &SourceConfig) -> Box<dyn Connector> {
+    PegaseFactory.build(source).expect("builds")
+}
+
+fn request(mode: Mode, cursor: Option<serde_json::Value>) -> ReadRequest {
+    ReadRequest {
+        mode,
+        years: None,
+        cursor,
+        batch_size: 50,
+    }
+}
+
+/// What the feed must give: non-pending registrations, and the students having one.
+fn expected(records: &[Record]) -> Vec<String> {
+    let registrations: Vec<&Record> = records
+        .iter()
+        .filter(|r| matches!(r, Record::Registration(g) if g.status != RegistrationStatus::Pending))
+        .collect();
+    let students: BTreeSet<&str> = registrations
+        .iter()
+        .filter_map(|r| match r {
+            Record::Registration(g) => Some(g.student.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut expected: Vec<String> = records
+        .iter()
+        .filter(|r| matches!(r, Record::Student(s) if students.contains(s.student.as_str())))
+        .chain(registrations)
+        .map(canonical)
+        .collect();
+    expected.sort();
+    expected
+}
+
+/// A record as the feed can carry it, as a comparable string: special statuses sorted (the
+/// engine stores them so), no e-mail nor login (not in the feed, README "Mapping").
+fn canonical(record: &Record) -> String {
+    let mut record = record.clone();
+    match &mut record {
+        Record::Registration(r) => r.special_statuses.sort(),
+        Record::Student(s) => (s.email, s.login) = (None, None),
+        _ => {}
+    }
+    format!("{record:?}")
+}
+
+/// Asserts equality, showing only the differences.
+fn assert_same(read: Vec<String>, expected: Vec<String>) {
+    let read_set: BTreeSet<&String> = read.iter().collect();
+    let expected_set: BTreeSet<&String> = expected.iter().collect();
+    let extra: Vec<_> = read_set.difference(&expected_set).collect();
+    let missing: Vec<_> = expected_set.difference(&read_set).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "extra {extra:#?}\nmissing {missing:#?}"
+    );
+    assert_eq!(read.len(), expected.len(), "duplicates read");
+}
+
+fn read_records(items: &[Item]) -> Vec<String> {
+    let mut read: Vec<String> = items
+        .iter()
+        .map(|item| match item {
+            Item::Record(record) => canonical(record),
+            other => panic!("unexpected item {other:?}"),
+        })
+        .collect();
+    read.sort();
+    read
+}
+
+/// Only the token route and the feed were called (the feed client sends only GETs;
+/// the simulator serves only GET on the feed, so every feed request was a GET).
+fn assert_read_only(pegase: &Simulator) {
+    let stats = pegase.stats();
+    let routes_seen: BTreeSet<&str> = stats.requests.keys().map(String::as_str).collect();
+    assert!(
+        routes_seen.is_subset(&BTreeSet::from([routes::TOKEN, routes::INS_FLUX])),
+        "{routes_seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_read_returns_exactly_the_served_records() {
+    let records = records();
+    let pegase = start(&records, Duration::from_secs(60)).await;
+    let source = source(
+        &pegase,
+        "CONPERE_TEST_PEGASE_FULL",
+        pegase.credentials().1,
+        "",
+    );
+    let (items, cursor) = read_all(connector(&source).as_ref(), request(Mode::Full, None))
+        .await
+        .expect("full read");
+    assert_same(read_records(&items), expected(&records));
+    assert!(cursor.is_some());
+    assert_read_only(&pegase);
+    assert_eq!(pegase.stats().tokens_issued, 1);
+}
+
+#[tokio::test]
+async fn a_token_expiring_mid_run_is_renewed() {
+    let records = records();
+    let pegase = start(&records, Duration::from_secs(1)).await;
+    pegase
+        .faults()
+        .inject(InjectedFault::latency(400).on_route(routes::INS_FLUX));
+    let source = source(
+        &pegase,
+        "CONPERE_TEST_PEGASE_EXPIRY",
+        pegase.credentials().1,
+        "",
+    );
+    let connector = connector(&source);
+    let mut items = Vec::new();
+    // Small pages make a run long enough to outlive several tokens.
+    for _ in 0..2 {
+        items = read_all(connector.as_ref(), request(Mode::Full, None))
+            .await
+            .expect("the run completes")
+            .0;
+    }
+    assert_same(read_records(&items), expected(&records));
+    assert!(pegase.stats().tokens_issued >= 2, "{:?}", pegase.stats());
+    assert_read_only(&pegase);
+}
+
+#[tokio::test]
+async fn wrong_credentials_fail_check_clearly() {
+    let records = records();
+    let pegase = start(&records, Duration::from_secs(60)).await;
+    let source = source(&pegase, "CONPERE_TEST_PEGASE_WRONG", "not-the-password", "");
+    let message = connector(&source).check().await.unwrap_err().to_string();
+    assert!(message.contains(pegase.credentials().0), "{message}");
+    assert!(message.contains("refused"), "{message}");
+    assert!(!message.contains("not-the-password"), "{message}");
+}
+
+#[tokio::test]
+async fn check_passes_and_reads_one_entry_per_period() {
+    let records = records();
+    let pegase = start(&records, Duration::from_secs(60)).await;
+    let source = source(
+        &pegase,
+        "CONPERE_TEST_PEGASE_CHECK",
+        pegase.credentials().1,
+        "",
+    );
+    let report = connector(&source).check().await.expect("check passes");
+    assert_eq!(report.details.len(), 1 + pegase.periods().len());
+    assert_eq!(
+        pegase.stats().requests[routes::INS_FLUX],
+        pegase.periods().len() as u64
+    );
+}
+
+#[tokio::test]
+async fn an_incremental_read_returns_exactly_the_changes() {
+    let records = records();
+    let pegase = start(&records, Duration::from_secs(60)).await;
+    let source = source(
+        &pegase,
+        "CONPERE_TEST_PEGASE_INCR",
+        pegase.credentials().1,
+        "",
+    );
+    let connector = connector(&source);
+    let (_, cursor) = read_all(connector.as_ref(), request(Mode::Full, None))
+        .await
+        .expect("full read");
+    let mut cancelled = Vec::new();
+    pegase.update_registrations(|r| {
+        if cancelled.len() < 3 && r.status == RegistrationStatus::Active {
+            r.status = RegistrationStatus::Cancelled;
+            cancelled.push(canonical(&Record::Registration(r.clone())));
+            return true;
+        }
+        false
+    });
+    cancelled.sort();
+    assert_eq!(cancelled.len(), 3);
+    let (items, _) = read_all(connector.as_ref(), request(Mode::Incremental, cursor))
+        .await
+        .expect("incremental read");
+    let registrations: Vec<String> = read_records(&items)
+        .into_iter()
+        .filter(|r| r.starts_with("Registration"))
+        .collect();
+    assert_eq!(registrations, cancelled);
+    assert!(registrations.iter().all(|r| r.contains("Cancelled")));
+    assert_read_only(&pegase);
+}
+
+#[tokio::test]
+async fn a_backlog_is_walked_in_windows_of_pages_of_at_most_500() {
+    let records = records();
+    let pegase = start(&records, Duration::from_secs(60)).await;
+    let source = source(
+        &pegase,
+        "CONPERE_TEST_PEGASE_WINDOWS",
+        pegase.credentials().1,
+        "window_days = 1\n",
+    );
+    let periods: serde_json::Map<String, serde_json::Value> = pegase
+        .periods()
+        .iter()
+        .map(|p| {
+            let mark = chrono::Utc::now().timestamp() - 3 * 86_400;
+            (
+                p.code.clone(),
+                serde_json::json!({ "mark": mark, "seen": {} }),
+            )
+        })
+        .collect();
+    let cursor = serde_json::json!({ "periods": periods });
+    let (items, _) = read_all(
+        connector(&source).as_ref(),
+        request(Mode::Incremental, Some(cursor)),
+    )
+    .await
+    .expect("incremental read");
+    // Everything was modified a day before the start: all of it is in the backlog (and
+    // the simulator answers 400 to a `taille` above 500, so success shows the cap held).
+    assert_same(read_records(&items), expected(&records));
+    // At least four one-day windows per period (three days plus the overlap).
+    let feed_requests = pegase.stats().requests[routes::INS_FLUX];
+    assert!(
+        feed_requests >= 4 * pegase.periods().len() as u64,
+        "{feed_requests}"
+    );
+}
+
+#[tokio::test]
+async fn a_plain_text_error_is_reported_with_its_correlation_id() {
+    let records = records();
+    let pegase = start(&records, Duration::from_secs(60)).await;
+    pegase
+        .faults()
+        .inject(InjectedFault::server_error().on_route(routes::INS_FLUX));
+    let source = source(
+        &pegase,
+        "CONPERE_TEST_PEGASE_500",
+        pegase.credentials().1,
+        "retries = 1\n",
+    );
+    let message = read_all(connector(&source).as_ref(), request(Mode::Full, None))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("500") && message.contains("correlationId"),
+        "{message}"
+    );
+    assert!(message.contains("non-JSON"), "{message}");
+}
+
+#[tokio::test]
+async fn the_conformance_kit_passes() {
+    let records = records();
+    let pegase = start(&records, Duration::from_secs(60)).await;
+    let valid = source(
+        &pegase,
+        "CONPERE_TEST_PEGASE_KIT",
+        pegase.credentials().1,
+        "",
+    );
+    let broken = source(&pegase, "CONPERE_TEST_PEGASE_KIT_BAD", "wrong", "");
+    let report = Conformance {
+        factory: &PegaseFactory,
+        valid,
+        broken: vec![broken],
+    }
+    .run()
+    .await
+    .unwrap_or_else(|failure| panic!("{failure}"));
+    assert!(report.records > 0);
+}
