@@ -15,9 +15,8 @@
 
 use crate::config::{ApogeeConfig, Endpoint};
 use crate::mapping::StepCode;
-use base64::Engine as _;
 use conpere_connectors::http::header::{self, HeaderName, HeaderValue};
-use conpere_connectors::http::{HttpClient, HttpStats, Outcome, RequestSpec, Response, Url};
+use conpere_connectors::http::{Auth, HttpClient, HttpStats, Outcome, RequestSpec, Response, Url};
 use conpere_connectors::soap::{self, Fault, FaultKind, Param, SoapError, SoapResponse};
 use conpere_connectors::xml::{self, Element};
 use conpere_connectors::{ConfigError, ConnectorError};
@@ -459,10 +458,9 @@ pub struct ApogeeClient {
 #[derive(Clone)]
 struct ServiceEndpoint {
     url: Url,
-    /// `Basic …`, marked sensitive so no `Debug` output shows it. Set per request
-    /// because credentials may differ by service while the HTTP client (its
-    /// concurrency bound) is shared.
-    authorization: HeaderValue,
+    /// Set per request because credentials may differ by service while the HTTP
+    /// client (its concurrency bound) is shared.
+    auth: Auth,
     username: String,
 }
 
@@ -495,9 +493,8 @@ impl ApogeeClient {
         let endpoints = config
             .endpoints
             .iter()
-            .map(|endpoint| Ok((endpoint.service, service_endpoint(endpoint)?)))
-            .collect::<Result<_, String>>()
-            .map_err(invalid)?;
+            .map(|endpoint| (endpoint.service, service_endpoint(endpoint)))
+            .collect();
         Ok(ApogeeClient { http, endpoints })
     }
 
@@ -544,7 +541,7 @@ impl ApogeeClient {
                 HeaderName::from_static("soapaction"),
                 HeaderValue::from_static(soap::SOAP_ACTION),
             )
-            .header(header::AUTHORIZATION, endpoint.authorization.clone())
+            .auth(endpoint.auth.clone())
             .body(call.envelope());
         let parsed: Mutex<Parsed> = Mutex::new(None);
         let classify = |response: &Response| {
@@ -573,8 +570,7 @@ impl ApogeeClient {
         let mut url = endpoint.url.clone();
         url.set_query(Some("wsdl"));
         let label = format!("{service} WSDL ({})", shown_url(&url));
-        let request = RequestSpec::get(url, label.clone())
-            .header(header::AUTHORIZATION, endpoint.authorization.clone());
+        let request = RequestSpec::get(url, label.clone()).auth(endpoint.auth.clone());
         let response = self.http.send(request, Outcome::by_status).await?;
         let root = xml::parse(&response.body, response.content_type()).map_err(|e| {
             ConnectorError::failed(
@@ -595,21 +591,12 @@ pub fn shown_url(url: &Url) -> String {
     shown.to_string()
 }
 
-fn service_endpoint(endpoint: &Endpoint) -> Result<ServiceEndpoint, String> {
-    let credentials = format!("{}:{}", endpoint.username, endpoint.password.expose());
-    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
-    let mut authorization = HeaderValue::from_str(&format!("Basic {encoded}")).map_err(|_| {
-        format!(
-            "{}: credentials cannot be sent in a header",
-            endpoint.service
-        )
-    })?;
-    authorization.set_sensitive(true);
-    Ok(ServiceEndpoint {
+fn service_endpoint(endpoint: &Endpoint) -> ServiceEndpoint {
+    ServiceEndpoint {
         url: endpoint.url.clone(),
-        authorization,
+        auth: Auth::basic(endpoint.username.clone(), endpoint.password.expose()),
         username: endpoint.username.clone(),
-    })
+    }
 }
 
 /// Sorts a response: "no data" and bad-input faults are answers (the caller reads the

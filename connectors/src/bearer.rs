@@ -18,8 +18,8 @@
 //!
 //! The token request goes through the adapter's [`HttpClient`], so the concurrency bound,
 //! the rate cap and the retries of transient failures (5xx, 429, network) cover it too.
-//! That client must not carry [`crate::http::Auth`] credentials of its own: they would be
-//! sent alongside the bearer token.
+//! A request carrying the bearer token gets none of that client's own
+//! [`crate::http::Auth`] credentials.
 //!
 //! ```no_run
 //! use conpere_connectors::bearer::{BearerProvider, BearerSettings};

@@ -310,7 +310,8 @@ fn rate_period(rate: f64) -> Result<Duration, HttpError> {
 
 /// How the client authenticates. `Debug` never shows the credentials.
 ///
-/// `#[non_exhaustive]`: a bearer-token provider (Pégase) will join `Basic`.
+/// `#[non_exhaustive]`: other schemes may join `Basic` (bearer tokens are handled by
+/// [`crate::bearer`], which sets the header per request).
 ///
 /// ```
 /// use conpere_connectors::http::Auth;
@@ -439,6 +440,8 @@ pub struct RequestSpec {
     headers: HeaderMap,
     body: Option<Vec<u8>>,
     operation: String,
+    /// This request's own credentials, over the client's.
+    auth: Option<Auth>,
 }
 
 impl RequestSpec {
@@ -457,7 +460,23 @@ impl RequestSpec {
             headers: HeaderMap::new(),
             body: None,
             operation: operation.into(),
+            auth: None,
         }
+    }
+
+    /// Authenticates this request with `auth` instead of the client's: one client (one
+    /// concurrency bound, one rate cap) can then serve services that each have their own
+    /// account.
+    ///
+    /// ```
+    /// use conpere_connectors::http::{Auth, RequestSpec, Url};
+    /// let url = Url::parse("https://apogee.example.fr/wsapogee/services/PedagogiqueMetier").unwrap();
+    /// let request = RequestSpec::post(url, "call").auth(Auth::basic("ws-ped", "hunter2"));
+    /// assert!(!format!("{request:?}").contains("hunter2"));
+    /// ```
+    pub fn auth(mut self, auth: Auth) -> RequestSpec {
+        self.auth = Some(auth);
+        self
     }
 
     /// A GET request.
@@ -1235,7 +1254,10 @@ impl HttpClient {
             .client
             .request(request.method.clone(), request.url.clone())
             .headers(request.headers.clone());
-        if let Some(auth) = &self.inner.auth {
+        // The request's own credentials win; a request that already carries an
+        // Authorization header (a bearer token) gets no other.
+        let auth = request.auth.as_ref().or(self.inner.auth.as_ref());
+        if let Some(auth) = auth.filter(|_| !request.headers.contains_key(header::AUTHORIZATION)) {
             builder = auth.apply(builder);
         }
         if let Some(body) = &request.body {
@@ -1677,6 +1699,25 @@ mod tests {
             !shown.contains(PASSWORD) && !shown.contains(USERNAME),
             "{shown}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_s_own_credentials_win_over_the_client_s() {
+        let (address, _) = guarded().await;
+        let client = HttpClient::builder(&fast())
+            .auth(Auth::basic(USERNAME, "wrong-pw"))
+            .build()
+            .unwrap();
+        let request =
+            RequestSpec::get(url(address, "/ws"), "probe").auth(Auth::basic(USERNAME, PASSWORD));
+        let response = client.send(request, Outcome::by_status).await.unwrap();
+        assert_eq!(response.status, StatusCode::OK);
+        // A request carrying its own Authorization header (a bearer token) gets no other.
+        let bearer = RequestSpec::get(url(address, "/ws"), "probe")
+            .auth(Auth::basic(USERNAME, PASSWORD))
+            .header(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        let error = client.send(bearer, Outcome::by_status).await.unwrap_err();
+        assert!(matches!(error, HttpError::AuthRefused { .. }), "{error}");
     }
 
     #[tokio::test]
