@@ -1,8 +1,9 @@
 //! One sync of one source: connector → engine, the wiring shared by `conpere sync`,
 //! `conpere demo` (and the daemon).
 
-use conpere_connectors::{Connector, ReadRequest, SourceConfig};
+use conpere_connectors::{Capabilities, Connector, ReadRequest, SourceConfig};
 use conpere_core::engine::{Coverage, Engine, HoldPolicy, Mode, Progress, RunReport, RunRequest};
+use conpere_core::model::Kind;
 use futures::StreamExt;
 use std::io::Write;
 
@@ -45,7 +46,7 @@ pub async fn run_source(
         source_kind: source.common.kind.clone(),
         mode,
         coverage: Coverage {
-            kinds: capabilities.kinds.clone(),
+            kinds: covered_kinds(&capabilities, mode),
             years: years.clone(),
         },
         dry_run: options.dry_run,
@@ -72,4 +73,18 @@ pub async fn run_source(
     };
     let batches = batches.map(|b| b.map_err(|e| e.to_string()));
     Ok(run.apply(batches, progress, diff).await?)
+}
+
+/// The kinds a read returns whole: all it declares when full; when incremental, only
+/// those the source has no change feed for.
+fn covered_kinds(capabilities: &Capabilities, mode: Mode) -> Vec<Kind> {
+    match mode {
+        Mode::Full => capabilities.kinds.clone(),
+        Mode::Incremental => capabilities
+            .kinds
+            .iter()
+            .copied()
+            .filter(|kind| capabilities.snapshot_kinds.contains(kind))
+            .collect(),
+    }
 }

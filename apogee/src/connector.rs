@@ -124,6 +124,7 @@ impl Connector for ApogeeConnector {
             ],
             full: self.config.steps == StepScope::All,
             incremental: false,
+            snapshot_kinds: Vec::new(),
             years: self.config.years.clone(),
         })
     }

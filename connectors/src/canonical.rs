@@ -174,6 +174,7 @@ impl Connector for CanonicalConnector {
             kinds: Kind::ALL.to_vec(),
             full: true,
             incremental: self.mode == FileMode::Changes,
+            snapshot_kinds: Vec::new(),
             years: Vec::new(),
         })
     }

@@ -131,6 +131,15 @@ impl Conformance<'_> {
                 "discover declares nothing readable: {capabilities:?}"
             ));
         }
+        if let Some(kind) = capabilities
+            .snapshot_kinds
+            .iter()
+            .find(|kind| !capabilities.kinds.contains(kind))
+        {
+            return Err(format!(
+                "discover declares `{kind}` as read whole but not as read at all: {capabilities:?}"
+            ));
+        }
         passed.push("discover declares what it reads".to_string());
 
         let (first, cursor) = read_all(connector.as_ref(), full(None))

@@ -53,6 +53,10 @@ pub struct Capabilities {
     pub full: bool,
     /// Whether it can read changes since a cursor.
     pub incremental: bool,
+    /// Kinds that even an incremental read returns whole, because the SIS has no change
+    /// feed for them (Pégase's course structure and pedagogical choices): what such a read
+    /// does not return is deleted, as in a full read. Empty for most sources.
+    pub snapshot_kinds: Vec<Kind>,
     /// Academic years it can serve (empty when it cannot tell).
     pub years: Vec<i32>,
 }

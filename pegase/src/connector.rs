@@ -99,6 +99,7 @@ impl Connector for PegaseConnector {
             kinds: vec![Kind::Student, Kind::Registration],
             full: true,
             incremental: true,
+            snapshot_kinds: Vec::new(),
             // Periods are configured by code; their years show only in the data.
             years: Vec::new(),
         })

@@ -411,6 +411,43 @@ async fn incremental_runs_apply_changes_and_tombstones_only() {
     assert_eq!(history_rows(&db, report.run_id).await, 2);
 }
 
+/// Pégase has a change feed for registrations only: its incremental reads return the
+/// enrolments whole, and what they do not return is gone, while absent registrations stay.
+#[tokio::test]
+async fn an_incremental_run_deletes_what_is_absent_from_the_kinds_it_covers_whole() {
+    let db = TestDatabase::new().await;
+    let records = university(9, 40);
+    run(&db, full("s"), items(&records)).await;
+    let enrolments: Vec<Record> = records
+        .iter()
+        .filter(|r| r.kind() == Kind::Enrolment)
+        .cloned()
+        .collect();
+    let kept = &enrolments[..enrolments.len() - 3];
+    let mut request = RunRequest::incremental("s", "canonical");
+    request.coverage = Coverage {
+        kinds: vec![Kind::Enrolment],
+        years: None,
+    };
+    let report = run(&db, request, items(kept)).await;
+    let t = report.totals;
+    assert_eq!((t.inserted, t.updated, t.deleted), (0, 0, 3), "{t:?}");
+    let live = |kind: &str| format!("SELECT count(*) FROM {kind} WHERE deleted_at IS NULL");
+    let registrations = records
+        .iter()
+        .filter(|r| r.kind() == Kind::Registration)
+        .count();
+    assert_eq!(
+        scalar::<i64>(&db, &live("enrolment")).await,
+        kept.len() as i64
+    );
+    assert_eq!(
+        scalar::<i64>(&db, &live("registration")).await,
+        registrations as i64,
+        "absent registrations are not covered: they stay"
+    );
+}
+
 #[tokio::test]
 async fn a_student_who_could_not_be_read_keeps_everything_of_theirs() {
     let db = TestDatabase::new().await;

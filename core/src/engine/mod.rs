@@ -213,7 +213,8 @@ pub struct RunRequest {
     pub source_kind: String,
     /// Full or incremental.
     pub mode: Mode,
-    /// What a full read covers (ignored for incremental runs).
+    /// What the read covers: everything it declares for a full read; for an incremental
+    /// read, the kinds it still returns whole (usually none).
     pub coverage: Coverage,
     /// Compute and report, apply nothing.
     pub dry_run: bool,
@@ -711,10 +712,7 @@ where
     }
     let mut by_kind = std::mem::take(&mut stager.counts);
     let unknown_quarantined = stager.unknown_quarantined;
-    let coverage = match ctx.request.mode {
-        Mode::Full => ctx.request.coverage.clone(),
-        Mode::Incremental => Coverage::none(),
-    };
+    let coverage = ctx.request.coverage.clone();
     progress.phase("checking");
     for kind in Kind::ALL {
         client
