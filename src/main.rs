@@ -21,6 +21,7 @@ pub fn registry() -> Registry {
     // canonical files (conpere_connectors::canonical) are built in.
     let mut registry = Registry::with_builtin();
     registry.register(Box::new(conpere_apogee::connector::ApogeeFactory));
+    registry.register(Box::new(conpere_pegase::PegaseFactory));
     registry
 }
 

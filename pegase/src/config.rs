@@ -13,14 +13,15 @@
 
 use conpere_connectors::http::{HttpSettings, Url};
 use conpere_connectors::{ConfigError, ConnectorSpec, FieldSpec, Secret, SourceConfig};
-use conpere_core::model::Regime;
+use conpere_core::model::{NodeKind, Regime};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// The configuration keys of a Pégase source.
 pub static SPEC: ConnectorSpec = ConnectorSpec {
     kind: "pegase",
-    description: "Pégase (PC-Scol) REST APIs, read-only: students and registrations (INS feed)",
+    description: "Pégase (PC-Scol) REST APIs, read-only: students and registrations (INS feed), \
+                  course structure (ODF), pedagogical choices (CHC)",
     fields: &[
         FieldSpec::new(
             "auth_url",
@@ -33,7 +34,8 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
             "base_url",
             true,
             false,
-            "URL of the modules' hosts; `{module}` is replaced by the module name (`ins`)",
+            "URL of the modules' hosts; `{module}` is replaced by the module name (`ins`, \
+             `odf`, `chc`)",
             "\"https://{module}.univ.pc-scol.fr\"",
         ),
         FieldSpec::new(
@@ -41,7 +43,7 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
             false,
             false,
             "per-module base URLs overriding base_url (module name → URL)",
-            "{ ins = \"https://ins.univ.pc-scol.fr\" }",
+            "{ ins = \"https://ins.univ.pc-scol.fr\", odf = \"https://odf.univ.pc-scol.fr\" }",
         ),
         FieldSpec::new(
             "structure",
@@ -88,6 +90,30 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
             "{ \"PRF010\" = \"employed\" }",
         ),
         FieldSpec::new(
+            "object_types",
+            false,
+            false,
+            "ODF object type code → step, semester, unit, element or other; merged over \
+             ANNEE step, SEMESTRE semester, UE unit, EC element (any other type is other)",
+            "{ PARCOURS = \"other\", BLOC = \"unit\" }",
+        ),
+        FieldSpec::new(
+            "adjustments",
+            false,
+            false,
+            "CHC aménagement code → exempted or carried_over; merged over TAM001 exempted, \
+             TAM002 carried_over (other codes change nothing)",
+            "{ TAM004 = \"exempted\" }",
+        ),
+        FieldSpec::new(
+            "choices_by",
+            false,
+            false,
+            "CHC cursus read per object (default, bounded answers) or per object type \
+             (fewer, larger answers)",
+            "\"object\"",
+        ),
+        FieldSpec::new(
             "incremental_overlap_seconds",
             false,
             false,
@@ -121,6 +147,12 @@ struct RawSettings {
     regimes: BTreeMap<String, Regime>,
     #[serde(default)]
     special_statuses: BTreeMap<String, String>,
+    #[serde(default)]
+    object_types: BTreeMap<String, NodeKind>,
+    #[serde(default)]
+    adjustments: BTreeMap<String, Adjustment>,
+    #[serde(default)]
+    choices_by: ChoicesBy,
     #[serde(default = "default_overlap")]
     incremental_overlap_seconds: u32,
     #[serde(default = "default_window_days")]
@@ -139,8 +171,37 @@ fn default_window_days() -> u32 {
     7
 }
 
-/// The Pégase modules this adapter reads.
+/// The Pégase modules this adapter reads: registrations.
 pub const MODULE_INS: &str = "ins";
+/// Course structure.
+pub const MODULE_ODF: &str = "odf";
+/// Pedagogical choices.
+pub const MODULE_CHC: &str = "chc";
+/// Every module read.
+pub const MODULES: [&str; 3] = [MODULE_INS, MODULE_ODF, MODULE_CHC];
+
+/// What a CHC aménagement says of an enrolment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Adjustment {
+    /// Exempted (dispense).
+    Exempted,
+    /// Carried over from a previous year (acquis).
+    CarriedOver,
+}
+
+/// How the CHC cursus are read (both are bulk: never one learner at a time).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChoicesBy {
+    /// `objet-formation/{cs}/{per}/{code}/cursus` for each object of the structure:
+    /// more requests, each answer bounded by one object's learners.
+    #[default]
+    Object,
+    /// `type-objet-formation/{cs}/{per}/{type}/cursus` for each object type: a few
+    /// requests, each answer holding every learner of a type (large tenants: large).
+    Type,
+}
 
 /// Code tables from Pégase codes to canonical values (README "Mapping").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +210,11 @@ pub struct CodeTables {
     pub regimes: BTreeMap<String, Regime>,
     /// `profilsExonerants` code → special status; an unknown code `c` is `other:c`.
     pub special_statuses: BTreeMap<String, String>,
+    /// ODF object type code → node kind (objects of the `OBJET_FORMATION` class); an
+    /// unknown type is [`NodeKind::Other`].
+    pub object_types: BTreeMap<String, NodeKind>,
+    /// CHC aménagement code → what it says of an enrolment; other codes change nothing.
+    pub adjustments: BTreeMap<String, Adjustment>,
 }
 
 impl Default for CodeTables {
@@ -170,9 +236,21 @@ impl Default for CodeTables {
             ("PRF008", "multi_degree"),
             ("PRF009", "distance"),
         ];
+        let object_types = [
+            ("ANNEE", NodeKind::Step),
+            ("SEMESTRE", NodeKind::Semester),
+            ("UE", NodeKind::Unit),
+            ("EC", NodeKind::Element),
+        ];
+        let adjustments = [
+            ("TAM001", Adjustment::Exempted),
+            ("TAM002", Adjustment::CarriedOver),
+        ];
         CodeTables {
             regimes: regimes.map(|(c, r)| (c.to_string(), r)).into(),
             special_statuses: statuses.map(|(c, s)| (c.to_string(), s.to_string())).into(),
+            object_types: object_types.map(|(c, k)| (c.to_string(), k)).into(),
+            adjustments: adjustments.map(|(c, a)| (c.to_string(), a)).into(),
         }
     }
 }
@@ -184,6 +262,18 @@ impl CodeTables {
             .get(code.trim())
             .copied()
             .unwrap_or(Regime::Other)
+    }
+
+    /// The node kind of an ODF object: its class (`FORMATION`, `GROUPEMENT`,
+    /// `OBJET_FORMATION` or `OBJET-FORMATION`), then its type through the table.
+    pub fn node_kind(&self, class: Option<&str>, object_type: Option<&str>) -> NodeKind {
+        match class.map(str::trim) {
+            Some("FORMATION") => NodeKind::Diploma,
+            Some("GROUPEMENT") => NodeKind::Choice,
+            _ => object_type
+                .and_then(|t| self.object_types.get(t.trim()).copied())
+                .unwrap_or(NodeKind::Other),
+        }
     }
 
     /// The special status of a profile code (kept open: `other:<code>` when unknown).
@@ -205,6 +295,12 @@ pub struct PegaseConfig {
     pub auth_url: Url,
     /// Base URL of the INS module.
     pub ins_url: Url,
+    /// Base URL of the ODF module.
+    pub odf_url: Url,
+    /// Base URL of the CHC module.
+    pub chc_url: Url,
+    /// How the CHC cursus are read.
+    pub choices_by: ChoicesBy,
     /// `codeStructure`.
     pub structure: String,
     /// Period codes to read.
@@ -237,16 +333,27 @@ impl PegaseConfig {
                     .into(),
             ));
         }
+        if let Some(unknown) = raw.modules.keys().find(|m| !MODULES.contains(&m.as_str())) {
+            return Err(invalid(format!(
+                "`modules.{unknown}` is not a module this adapter reads (it reads {})",
+                MODULES.join(", ")
+            )));
+        }
         if raw.window_days == 0 {
             return Err(invalid("`window_days` must be at least 1".into()));
         }
         let mut tables = CodeTables::default();
         tables.regimes.extend(raw.regimes.clone());
         tables.special_statuses.extend(raw.special_statuses.clone());
+        tables.object_types.extend(raw.object_types.clone());
+        tables.adjustments.extend(raw.adjustments.clone());
         Ok(PegaseConfig {
             source: source.name.clone(),
             auth_url: parse_url("auth_url", &raw.auth_url).map_err(invalid)?,
             ins_url: module_url(&raw, MODULE_INS).map_err(invalid)?,
+            odf_url: module_url(&raw, MODULE_ODF).map_err(invalid)?,
+            chc_url: module_url(&raw, MODULE_CHC).map_err(invalid)?,
+            choices_by: raw.choices_by,
             structure: raw.structure.trim().to_string(),
             periods,
             username: raw.username.clone(),
@@ -295,6 +402,8 @@ mod tests {
     fn defaults_and_module_url() {
         let config = config("periods = [\"PER-2024\"]\n").unwrap();
         assert_eq!(config.ins_url.as_str(), "https://ins.u.pc-scol.fr/");
+        assert_eq!(config.chc_url.as_str(), "https://chc.u.pc-scol.fr/");
+        assert_eq!(config.choices_by, ChoicesBy::Object);
         assert_eq!(config.structure, "ETAB00");
         assert_eq!(
             (config.overlap_seconds, config.window_seconds),
@@ -317,6 +426,16 @@ mod tests {
         assert_eq!(config.tables.regime("10"), Regime::Initial);
         assert_eq!(config.tables.regime("99"), Regime::Other);
         assert_eq!(config.tables.special_status("PRF777"), "other:PRF777");
+        let t = &config.tables;
+        assert_eq!(
+            t.node_kind(Some("OBJET-FORMATION"), Some("UE")),
+            NodeKind::Unit
+        );
+        assert_eq!(
+            t.node_kind(Some("OBJET_FORMATION"), Some("BLOC")),
+            NodeKind::Other
+        );
+        assert_eq!(t.node_kind(Some("GROUPEMENT"), None), NodeKind::Choice);
     }
 
     #[test]

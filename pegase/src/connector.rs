@@ -1,12 +1,17 @@
-//! `kind = "pegase"`: the [`Connector`] over Pégase's REST APIs (this increment: students
-//! and registrations of the INS ext v2 feed).
+//! `kind = "pegase"`: the [`Connector`] over Pégase's REST APIs.
 //!
-//! * `check` obtains a token, then reads one entry of each configured period's feed.
-//! * `discover` declares students and registrations, full and incremental reads.
-//! * `read` streams batches (see [`crate::feed`]).
+//! * `check` obtains a token, finds each configured period among ODF's espaces, and reads
+//!   one entry of its INS feed.
+//! * `discover` declares every kind but results, full and incremental reads; structure
+//!   and enrolments are read whole even incrementally (no change feed for them).
+//! * `read` streams batches (see [`crate::read`]).
 
+use crate::api::PegaseApi;
+use crate::choices::ChcClient;
 use crate::config::{PegaseConfig, SPEC};
-use crate::feed::{self, Cursor, FeedClient, ReadPlan, Window};
+use crate::feed::{Cursor, FeedClient, Window};
+use crate::read::{self, ReadPlan};
+use crate::structure::OdfClient;
 use conpere_connectors::bearer::{BearerProvider, BearerSettings};
 use conpere_connectors::http::HttpClient;
 use conpere_connectors::{
@@ -35,7 +40,11 @@ impl ConnectorFactory for PegaseFactory {
 #[derive(Debug, Clone)]
 pub struct PegaseConnector {
     config: Arc<PegaseConfig>,
+    client: HttpClient,
+    api: PegaseApi,
     feed: FeedClient,
+    odf: OdfClient,
+    chc: ChcClient,
 }
 
 impl PegaseConnector {
@@ -56,16 +65,29 @@ impl PegaseConnector {
         );
         let tokens =
             BearerProvider::new(settings, client.clone()).map_err(|e| invalid(e.to_string()))?;
-        let feed = FeedClient::new(client, tokens, &config.ins_url).map_err(invalid)?;
+        let api = PegaseApi::new(client.clone(), tokens);
+        let feed =
+            FeedClient::new(api.clone(), &config.ins_url).map_err(|e| invalid(e.to_string()))?;
+        let odf = OdfClient::new(api.clone(), config.odf_url.clone(), &config.structure);
+        let chc = ChcClient::new(api.clone(), config.chc_url.clone(), &config.structure);
         Ok(PegaseConnector {
             config: Arc::new(config),
+            client,
+            api,
             feed,
+            odf,
+            chc,
         })
     }
 
     /// The configuration.
     pub fn config(&self) -> &PegaseConfig {
         &self.config
+    }
+
+    /// The HTTP client of every call (its counters: requests sent, retries…).
+    pub fn client(&self) -> &HttpClient {
+        &self.client
     }
 }
 
@@ -76,30 +98,42 @@ impl Connector for PegaseConnector {
     }
 
     async fn check(&self) -> Result<CheckReport, ConnectorError> {
-        self.feed.tokens().token().await?;
+        self.api.tokens().token().await?;
         let mut details = vec![format!(
             "obtained a bearer token for `{}` from {}",
             self.config.username,
             self.config.auth_url.origin().ascii_serialization()
         )];
+        let spaces = self.odf.periods().await?;
         for period in &self.config.periods {
+            let space = read::period_space(&spaces, period, &self.config.structure)?;
             let window = Window {
                 period,
                 since: 0,
                 until: chrono::Utc::now().timestamp() + 1,
             };
             self.feed.page(window, 0, 1).await?;
-            details.push(format!("read the INS registration feed of period {period}"));
+            details.push(format!(
+                "period {period} ({}-{}) found in ODF; read its INS registration feed",
+                space.year,
+                space.year + 1
+            ));
         }
         Ok(CheckReport { details })
     }
 
     async fn discover(&self) -> Result<Capabilities, ConnectorError> {
         Ok(Capabilities {
-            kinds: vec![Kind::Student, Kind::Registration],
+            kinds: vec![
+                Kind::Student,
+                Kind::Node,
+                Kind::Edge,
+                Kind::Registration,
+                Kind::Enrolment,
+            ],
             full: true,
             incremental: true,
-            snapshot_kinds: Vec::new(),
+            snapshot_kinds: vec![Kind::Node, Kind::Edge, Kind::Enrolment],
             // Periods are configured by code; their years show only in the data.
             years: Vec::new(),
         })
@@ -108,13 +142,15 @@ impl Connector for PegaseConnector {
     async fn read(&self, request: ReadRequest) -> Result<BatchStream, ConnectorError> {
         let plan = ReadPlan {
             feed: self.feed.clone(),
+            odf: self.odf.clone(),
+            chc: self.chc.clone(),
             config: Arc::clone(&self.config),
             mode: request.mode,
             cursor: Cursor::from_request(request.cursor.as_ref())?,
             years: request.years,
             batch_size: request.batch_size,
         };
-        let receiver = feed::start(plan);
+        let receiver = read::start(plan);
         Ok(tokio_stream_of(receiver))
     }
 }

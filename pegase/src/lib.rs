@@ -17,11 +17,16 @@
 /// The connector SDK the adapter is built on.
 pub use conpere_connectors as sdk;
 
+pub mod api;
+pub mod choices;
 pub mod config;
 pub mod connector;
 pub mod feed;
 pub mod mapping;
+pub mod projection;
+pub mod read;
 pub mod simulator;
+pub mod structure;
 
 pub use config::PegaseConfig;
 pub use connector::{PegaseConnector, PegaseFactory};

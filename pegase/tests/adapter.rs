@@ -9,7 +9,7 @@ use conpere_core::engine::Mode;
 use conpere_core::model::{Item, Record, RegistrationStatus};
 use conpere_core::synth::{SynthConfig, University};
 use conpere_pegase::simulator::{self, routes, InjectedFault, Simulator, SimulatorConfig};
-use conpere_pegase::PegaseFactory;
+use conpere_pegase::{projection, PegaseFactory};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -60,37 +60,21 @@ fn request(mode: Mode, cursor: Option<serde_json::Value>) -> ReadRequest {
     }
 }
 
-/// What the feed must give: non-pending registrations, and the students having one.
+/// What the adapter must give: the README's mapping, as `projection::readable` states it.
 fn expected(records: &[Record]) -> Vec<String> {
-    let registrations: Vec<&Record> = records
+    let mut expected: Vec<String> = projection::readable(records)
         .iter()
-        .filter(|r| matches!(r, Record::Registration(g) if g.status != RegistrationStatus::Pending))
-        .collect();
-    let students: BTreeSet<&str> = registrations
-        .iter()
-        .filter_map(|r| match r {
-            Record::Registration(g) => Some(g.student.as_str()),
-            _ => None,
-        })
-        .collect();
-    let mut expected: Vec<String> = records
-        .iter()
-        .filter(|r| matches!(r, Record::Student(s) if students.contains(s.student.as_str())))
-        .chain(registrations)
         .map(canonical)
         .collect();
     expected.sort();
     expected
 }
 
-/// A record as the feed can carry it, as a comparable string: special statuses sorted (the
-/// engine stores them so), no e-mail nor login (not in the feed, README "Mapping").
+/// A record as a comparable string, special statuses sorted (the engine stores them so).
 fn canonical(record: &Record) -> String {
     let mut record = record.clone();
-    match &mut record {
-        Record::Registration(r) => r.special_statuses.sort(),
-        Record::Student(s) => (s.email, s.login) = (None, None),
-        _ => {}
+    if let Record::Registration(r) = &mut record {
+        r.special_statuses.sort();
     }
     format!("{record:?}")
 }
@@ -120,13 +104,25 @@ fn read_records(items: &[Item]) -> Vec<String> {
     read
 }
 
-/// Only the token route and the feed were called (the feed client sends only GETs;
-/// the simulator serves only GET on the feed, so every feed request was a GET).
+/// Only the token route and the read routes were called (the adapter's API client sends
+/// only GETs; the simulator serves only GET on the data routes, so every data request
+/// was a GET).
 fn assert_read_only(pegase: &Simulator) {
     let stats = pegase.stats();
     let routes_seen: BTreeSet<&str> = stats.requests.keys().map(String::as_str).collect();
+    let allowed = BTreeSet::from([
+        routes::TOKEN,
+        routes::INS_FLUX,
+        routes::ODF_SPACES,
+        routes::ODF_OBJECTS,
+        routes::ODF_OBJECT,
+        routes::ODF_TREE,
+        routes::CHC_OBJECT_CURSUS,
+        routes::CHC_TYPE_CURSUS,
+    ]);
+    assert!(routes_seen.is_subset(&allowed), "{routes_seen:?}");
     assert!(
-        routes_seen.is_subset(&BTreeSet::from([routes::TOKEN, routes::INS_FLUX])),
+        stats.requests.contains_key(routes::ODF_TREE),
         "{routes_seen:?}"
     );
 }
@@ -240,6 +236,15 @@ async fn an_incremental_read_returns_exactly_the_changes() {
         .collect();
     assert_eq!(registrations, cancelled);
     assert!(registrations.iter().all(|r| r.contains("Cancelled")));
+    // No change feed for the structure and the choices: they are read whole every time.
+    let whole = |records: Vec<String>| -> Vec<String> {
+        let snapshot = ["Node", "Edge", "Enrolment"];
+        records
+            .into_iter()
+            .filter(|r| snapshot.iter().any(|k| r.starts_with(k)))
+            .collect()
+    };
+    assert_eq!(whole(read_records(&items)), whole(expected(&records)));
     assert_read_only(&pegase);
 }
 
@@ -326,4 +331,57 @@ async fn the_conformance_kit_passes() {
     .await
     .unwrap_or_else(|failure| panic!("{failure}"));
     assert!(report.records > 0);
+}
+
+#[tokio::test]
+async fn choices_read_by_object_type_equal_choices_read_by_object() {
+    let records = records();
+    let pegase = start(&records, Duration::from_secs(60)).await;
+    let source = source(
+        &pegase,
+        "CONPERE_TEST_PEGASE_BY_TYPE",
+        pegase.credentials().1,
+        "choices_by = \"type\"\n",
+    );
+    let (items, _) = read_all(connector(&source).as_ref(), request(Mode::Full, None))
+        .await
+        .expect("full read");
+    assert_same(read_records(&items), expected(&records));
+    let stats = pegase.stats();
+    assert!(!stats.requests.contains_key(routes::CHC_OBJECT_CURSUS));
+    // SEMESTRE, UE and EC, once per period.
+    let by_type = stats.requests[routes::CHC_TYPE_CURSUS];
+    assert_eq!(by_type, 3 * pegase.periods().len() as u64);
+}
+
+#[tokio::test]
+async fn a_period_unknown_to_odf_fails_check_and_read_naming_it() {
+    let records = records();
+    let pegase = start(&records, Duration::from_secs(60)).await;
+    let mut source = source(
+        &pegase,
+        "CONPERE_TEST_PEGASE_PERIOD",
+        pegase.credentials().1,
+        "",
+    );
+    let toml = format!(
+        "[sources.pegase]\nkind = \"pegase\"\nauth_url = \"{}\"\nbase_url = \"{}\"\n\
+         periods = [\"PER-1999\"]\nusername = \"{}\"\npassword_env = \"CONPERE_TEST_PEGASE_PERIOD\"\n",
+        pegase.token_url(),
+        pegase.base_url(),
+        pegase.credentials().0,
+    );
+    source = SourceConfig::from_toml(&source.name, &toml).expect("valid TOML");
+    let connector = connector(&source);
+    let check = connector.check().await.unwrap_err().to_string();
+    let read = read_all(connector.as_ref(), request(Mode::Full, None))
+        .await
+        .unwrap_err()
+        .to_string();
+    for message in [check, read] {
+        assert!(
+            message.contains("PER-1999") && message.contains(&pegase.periods()[0].code),
+            "{message}"
+        );
+    }
 }

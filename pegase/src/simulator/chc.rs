@@ -97,7 +97,7 @@ fn cursus(
             .entry(chemin.clone())
             .or_insert_with(|| entry(structure, node, &path, chemin))
             .liste_apprenants
-            .push(apprenant(student));
+            .push(apprenant(student, enrolment));
     }
     let mut list: Vec<Cursus> = entries.into_values().collect();
     for entry in &mut list {
@@ -141,7 +141,20 @@ fn entry(structure: &Structure, node: &Node, path: &[String], chemin: String) ->
     }
 }
 
-fn apprenant(student: &Student) -> Apprenant {
+/// A learner of an object; an exemption and a carried-over credit are the aménagements
+/// `TAM001` and `TAM002` (README "Mapping").
+fn apprenant(student: &Student, enrolment: &Enrolment) -> Apprenant {
+    let adjustment = |code: &str, label: &str, taken: &str| {
+        serde_json::json!({"code": code, "libelleAffichage": label,
+                           "motif": "Décision jury", "priseEnCompte": taken})
+    };
+    let mut amenagements = Vec::new();
+    if enrolment.exempted {
+        amenagements.push(adjustment("TAM001", "Validation - Dispense", "Dispense"));
+    }
+    if enrolment.carried_over {
+        amenagements.push(adjustment("TAM002", "Acquis antérieur", "Acquis"));
+    }
     Apprenant {
         code_apprenant: student.student.clone(),
         nom_famille: student.family_name.clone(),
@@ -150,6 +163,6 @@ fn apprenant(student: &Student) -> Apprenant {
             .birth_date
             .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_default(),
-        amenagements: Vec::new(),
+        amenagements,
     }
 }

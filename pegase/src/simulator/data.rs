@@ -2,8 +2,10 @@
 //! registrations' modification times (which tests move forward while the simulator runs).
 
 use super::codes::uuid_for;
-use conpere_core::model::{Edge, Enrolment, Node, NodeKind, Record, Registration, Student};
-use std::collections::{BTreeMap, HashMap};
+use conpere_core::model::{
+    Edge, Enrolment, Node, NodeKind, Record, Registration, RegistrationStatus, Student,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// A registration as served, with the epoch second of its last modification.
@@ -118,8 +120,23 @@ impl Dataset {
                 edges.sort_by_key(|e| e.position);
             }
         }
+        data.keep_served_enrolments(&registrations);
         data.registrations = Mutex::new(registrations);
         data
+    }
+
+    /// Pégase has no pedagogical choices without an administrative registration, and the
+    /// feed carries no pending ones (README "Mapping"): the enrolments of a pending
+    /// registration are not served either.
+    fn keep_served_enrolments(&mut self, registrations: &[Served]) {
+        let served: HashSet<(i32, &str, &str)> = registrations
+            .iter()
+            .map(|s| &s.registration)
+            .filter(|r| r.status != RegistrationStatus::Pending)
+            .map(|r| (r.year, r.student.as_str(), r.step.as_str()))
+            .collect();
+        self.enrolments
+            .retain(|e| served.contains(&(e.year, e.student.as_str(), e.step.as_str())));
     }
 
     fn add_edge(&mut self, edge: Edge) {

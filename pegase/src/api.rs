@@ -1,0 +1,114 @@
+//! GET-only access to Pégase's data APIs with the bearer token: the one way the adapter
+//! reads (INS, ODF, CHC). Read-only by construction: [`PegaseApi`] can only send GET
+//! requests; the token POST is [`BearerProvider`]'s, the one non-GET request of the
+//! adapter.
+
+use conpere_connectors::bearer::BearerProvider;
+use conpere_connectors::http::{HttpClient, Outcome, RequestSpec, Response, Url};
+use conpere_connectors::ConnectorError;
+use serde::de::DeserializeOwned;
+
+/// The authenticated, GET-only client of every data call.
+#[derive(Debug, Clone)]
+pub struct PegaseApi {
+    client: HttpClient,
+    tokens: BearerProvider,
+}
+
+impl PegaseApi {
+    /// Data calls through `client`, authenticated by `tokens`.
+    pub fn new(client: HttpClient, tokens: BearerProvider) -> PegaseApi {
+        PegaseApi { client, tokens }
+    }
+
+    /// The token provider (`check` asks it for a token first).
+    pub fn tokens(&self) -> &BearerProvider {
+        &self.tokens
+    }
+
+    /// GETs `url` and decodes its JSON body as `T`. `operation` names the call in errors
+    /// and logs (never with a student number in clear); `what` says what the body should
+    /// have been, for the error when it is not.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        operation: String,
+        what: &str,
+    ) -> Result<T, ConnectorError> {
+        let request = RequestSpec::get(url, operation.clone());
+        let response = self.tokens.send(&self.client, request, classify).await?;
+        serde_json::from_slice(&response.body).map_err(|e| {
+            ConnectorError::failed(
+                operation,
+                format!("the answer is not {what} ({e}); check base_url / modules"),
+            )
+        })
+    }
+}
+
+/// `base` (a module's URL) with `path` appended, then each of `segments` as one
+/// percent-encoded path segment (object codes such as `VET:L2INF/120` hold slashes).
+pub fn module_url(base: &Url, path: &str, segments: &[&str]) -> Result<Url, ConnectorError> {
+    let root = base.as_str().trim_end_matches('/');
+    let mut url = Url::parse(&format!("{root}{path}")).map_err(|e| {
+        ConnectorError::failed("building a Pégase URL", format!("{root}{path}: {e}"))
+    })?;
+    if !segments.is_empty() {
+        let mut parts = url.path_segments_mut().map_err(|()| {
+            ConnectorError::failed("building a Pégase URL", format!("{root} cannot be a base"))
+        })?;
+        parts.pop_if_empty().extend(segments);
+    }
+    Ok(url)
+}
+
+/// Status rules, with what the server said: Pégase error bodies are JSON
+/// (`{code, message}`), older modules answer plain text; either way the `correlationId`
+/// header is what PC-Scol's support asks for.
+fn classify(response: &Response) -> Outcome {
+    let said = || describe_error(response);
+    match Outcome::by_status(response) {
+        Outcome::Done => Outcome::Done,
+        Outcome::Retry(reason) => Outcome::Retry(format!("{reason}; {}", said())),
+        Outcome::Fail(reason) => Outcome::Fail(format!("{reason}; {}", said())),
+    }
+}
+
+/// The error body's message (JSON) or its nature (non-JSON), and the correlation id.
+fn describe_error(response: &Response) -> String {
+    let body = serde_json::from_slice::<serde_json::Value>(&response.body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .map(|m| format!("server message: {m}"))
+        .unwrap_or_else(|| format!("non-JSON body of {} bytes", response.body.len()));
+    let correlation = response
+        .headers
+        .get("correlationId")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none");
+    format!("{body}, correlationId {correlation}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_with_slashes_stay_one_segment() {
+        let base = Url::parse("https://chc.u.fr/").unwrap();
+        let url = module_url(
+            &base,
+            "/api/ext/chc/v1/objet-formation",
+            &["ETAB00", "VET:L2/1"],
+        )
+        .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://chc.u.fr/api/ext/chc/v1/objet-formation/ETAB00/VET:L2%2F1"
+        );
+    }
+}

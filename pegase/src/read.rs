@@ -1,0 +1,169 @@
+//! One read of a Pégase tenant, period by period: the registrations of the INS feed
+//! (whole, or the changes since the cursor), then the course structure from ODF and the
+//! pedagogical choices from CHC (always whole: Pégase has no change feed for them, so the
+//! connector declares them as snapshot kinds and the engine deletes what they no longer
+//! hold).
+//!
+//! Items travel to the engine in batches over a 2-deep channel, so memory stays bounded
+//! by a batch, one period's structure and the answers in flight.
+
+use crate::choices::{self, ChcClient};
+use crate::config::PegaseConfig;
+use crate::feed::{Cursor, FeedClient, FeedWalk, PeriodCursor};
+use crate::structure::{OdfClient, PeriodSpace, PeriodStructure};
+use conpere_connectors::ConnectorError;
+use conpere_core::engine::{Batch, Mode};
+use conpere_core::model::{Item, Record};
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// What a read does.
+pub struct ReadPlan {
+    /// INS registration feed.
+    pub feed: FeedClient,
+    /// ODF course structure.
+    pub odf: OdfClient,
+    /// CHC pedagogical choices.
+    pub chc: ChcClient,
+    /// Settings.
+    pub config: Arc<PegaseConfig>,
+    /// Full or incremental (the feed only).
+    pub mode: Mode,
+    /// The previous position (incremental).
+    pub cursor: Cursor,
+    /// Only these academic years, when set.
+    pub years: Option<Vec<i32>>,
+    /// Items per batch.
+    pub batch_size: usize,
+}
+
+type Sender = mpsc::Sender<Result<Batch, ConnectorError>>;
+
+/// Starts the reading task; batches arrive on the returned channel, the last one carrying
+/// the new cursor. An error ends the stream (the engine then applies nothing).
+pub fn start(plan: ReadPlan) -> mpsc::Receiver<Result<Batch, ConnectorError>> {
+    let (sender, receiver) = mpsc::channel(2);
+    tokio::spawn(async move {
+        if let Err(error) = run(&plan, &sender).await {
+            // The receiver may be gone (the run was abandoned): nothing left to tell.
+            let _ = sender.send(Err(error)).await;
+        }
+    });
+    receiver
+}
+
+/// The batch being filled, sent when full.
+pub struct Output<'a> {
+    sender: &'a Sender,
+    batch_size: usize,
+    items: Vec<Item>,
+}
+
+impl Output<'_> {
+    /// Adds an item; sends a full batch.
+    pub async fn push(&mut self, item: Item) -> Result<(), ConnectorError> {
+        self.items.push(item);
+        if self.items.len() >= self.batch_size {
+            self.send(None).await?;
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, cursor: Option<serde_json::Value>) -> Result<(), ConnectorError> {
+        let items = std::mem::take(&mut self.items);
+        self.sender
+            .send(Ok(Batch { items, cursor }))
+            .await
+            .map_err(|_| ConnectorError::failed("reading Pégase", "the run was abandoned"))
+    }
+}
+
+async fn run(plan: &ReadPlan, sender: &Sender) -> Result<(), ConnectorError> {
+    let now = chrono::Utc::now().timestamp();
+    let mut out = Output {
+        sender,
+        batch_size: plan.batch_size.max(1),
+        items: Vec::new(),
+    };
+    let spaces = plan.odf.periods().await?;
+    let years = plan.years.as_deref();
+    let mut feed = FeedWalk::new(&plan.feed, &plan.config, years);
+    let mut cursor = Cursor::default();
+    for code in &plan.config.periods {
+        let space = period_space(&spaces, code, &plan.config.structure)?;
+        let previous = match plan.mode {
+            Mode::Full => PeriodCursor::default(),
+            Mode::Incremental => plan.cursor.periods.get(code).cloned().unwrap_or_default(),
+        };
+        let next = feed.period(code, previous, now, &mut out).await?;
+        cursor.periods.insert(code.clone(), next);
+        if years.is_none_or(|years| years.contains(&space.year)) {
+            read_period(plan, space, &mut out).await?;
+        }
+    }
+    let cursor = serde_json::to_value(&cursor)
+        .map_err(|e| ConnectorError::failed("writing the Pégase cursor", e))?;
+    out.send(Some(cursor)).await
+}
+
+/// A configured period ODF knows, or an error listing those it does.
+pub(crate) fn period_space<'a>(
+    spaces: &'a BTreeMap<String, PeriodSpace>,
+    code: &str,
+    structure: &str,
+) -> Result<&'a PeriodSpace, ConnectorError> {
+    spaces.get(code).ok_or_else(|| {
+        let known: Vec<&str> = spaces.keys().map(String::as_str).collect();
+        ConnectorError::failed(
+            "reading the ODF periods",
+            format!(
+                "period `{code}` is not an espace of type PERIODE of structure {structure} \
+                 (it has: {}); fix `periods`",
+                known.join(", ")
+            ),
+        )
+    })
+}
+
+/// The structure and the choices of one period.
+async fn read_period(
+    plan: &ReadPlan,
+    space: &PeriodSpace,
+    out: &mut Output<'_>,
+) -> Result<(), ConnectorError> {
+    let config = &plan.config;
+    let concurrency = config.http.concurrency;
+    let structure = plan.odf.read(space, &config.tables, concurrency).await?;
+    for node in structure.nodes.values() {
+        out.push(Record::Node(node.clone()).into()).await?;
+    }
+    for edge in structure.edges.values() {
+        out.push(Record::Edge(edge.clone()).into()).await?;
+    }
+    read_choices(plan, space, &structure, out).await
+}
+
+/// The enrolments of a period, its CHC answers read concurrently (within the client's
+/// bound) and consumed in order.
+async fn read_choices(
+    plan: &ReadPlan,
+    space: &PeriodSpace,
+    structure: &PeriodStructure,
+    out: &mut Output<'_>,
+) -> Result<(), ConnectorError> {
+    let config = &plan.config;
+    let targets = choices::targets(config.choices_by, structure, &config.tables);
+    let mut answers = futures::stream::iter(targets)
+        .map(|target| async move { plan.chc.cursus(&space.code, &target).await })
+        .buffered(config.http.concurrency.max(1));
+    while let Some(answer) = answers.next().await {
+        for entry in answer? {
+            for item in choices::enrolments(&entry, space, structure, &config.tables) {
+                out.push(item).await?;
+            }
+        }
+    }
+    Ok(())
+}
