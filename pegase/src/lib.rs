@@ -1,13 +1,15 @@
 //! # conpere-pegase: Pégase adapter (PC-Scol REST APIs)
 //!
-//! First increment of the adapter: [`PegaseConnector`] reads students and registrations
-//! from the INS ext v2 feed, full and incremental ([`feed`], [`mapping`]); structure and
-//! enrolments come next. It also ships its
-//! [`simulator`]: a real HTTP server speaking the Pégase APIs the adapter will read
-//! (CAS token, INS ext v2 registration feed, CHC ext v1 cursus, ODF ext v1 maquettes),
-//! serving a generated university, validated against the published OpenAPI files in the
-//! tests. The contract between the two sides is the "Mapping" section of this crate's
-//! README.
+//! [`PegaseConnector`] (`kind = "pegase"`) reads a Pégase tenant, read-only: students and
+//! registrations from the INS ext v2 feed, full or incremental ([`feed`], [`mapping`]);
+//! the course structure from ODF ext v1 ([`structure`]); pedagogical choices from CHC
+//! ext v1 in bulk ([`choices`]); one run period by period ([`read`]). What it reads of a
+//! university is stated in code by [`projection::readable`].
+//!
+//! It also ships its [`simulator`]: a real HTTP server speaking the Pégase APIs the
+//! adapter reads (CAS token, INS, ODF, CHC), serving a generated university, validated
+//! against the published OpenAPI files in the tests. The contract between the two sides
+//! is the "Mapping" section of this crate's README.
 //!
 //! Dependency rule (DESIGN.md): this crate uses `conpere-connectors` (and the canonical
 //! model of `conpere-core`) for SIS access, never the store.

@@ -1,6 +1,7 @@
 //! `conpere demo`: a first run on a fresh machine, end to end, with nothing to configure:
-//! a generated university served by the Apogée simulator (the real SOAP contract over
-//! HTTP), synced through the Apogée adapter into the embedded store.
+//! a generated university served by two simulated SIS speaking their real contracts over
+//! HTTP — Apogée's SOAP web services and Pégase's REST APIs — each synced through its
+//! adapter into the embedded store as a source of its own.
 
 use crate::cli::DemoArgs;
 use crate::config::Config;
@@ -9,8 +10,7 @@ use crate::report;
 use crate::store::{embedded_dir, Schema, Store};
 use crate::sync::{run_source, SyncOptions};
 use anyhow::Context;
-use conpere_apogee::projection;
-use conpere_apogee::simulator::{self, Simulator, SimulatorConfig};
+use conpere_connectors::simulation::RequestStats;
 use conpere_connectors::SourceConfig;
 use conpere_core::engine::Engine;
 use conpere_core::export::{export, ExportFilter};
@@ -20,31 +20,145 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-const SOURCE: &str = "apogee";
 const DATABASE: &str = "conpere_demo";
 
-/// Generates a university, serves it from a simulated Apogée, syncs it into its own
-/// database of the store, shows what landed and checks the export against what the
-/// Apogée contract can carry of the generated data.
+/// A simulated SIS of the demo, running.
+enum Simulated {
+    Apogee(conpere_apogee::simulator::Simulator),
+    Pegase(conpere_pegase::simulator::Simulator),
+}
+
+impl Simulated {
+    /// The source name (also the kind).
+    fn name(&self) -> &'static str {
+        match self {
+            Simulated::Apogee(_) => "apogee",
+            Simulated::Pegase(_) => "pegase",
+        }
+    }
+
+    /// What it is, for the reader.
+    fn describe(&self) -> String {
+        match self {
+            Simulated::Apogee(apogee) => format!(
+                "a simulated Apogée (SOAP web services, contract 6.50.73) at {}",
+                apogee.base_url()
+            ),
+            Simulated::Pegase(pegase) => format!(
+                "a simulated Pégase (REST APIs INS, ODF, CHC behind a CAS token) at {}",
+                pegase.base_url()
+            ),
+        }
+    }
+
+    fn credentials(&self) -> (&str, &str) {
+        match self {
+            Simulated::Apogee(apogee) => apogee.credentials(),
+            Simulated::Pegase(pegase) => pegase.credentials(),
+        }
+    }
+
+    /// The source's settings but for its credentials.
+    fn settings(&self, years: &[i32]) -> String {
+        match self {
+            Simulated::Apogee(apogee) => {
+                let years: Vec<String> = years.iter().map(i32::to_string).collect();
+                format!(
+                    "base_url = {:?}\nyears = [{}]\n",
+                    apogee.base_url(),
+                    years.join(", ")
+                )
+            }
+            Simulated::Pegase(pegase) => {
+                let periods: Vec<String> = pegase
+                    .periods()
+                    .iter()
+                    .map(|p| format!("{:?}", p.code))
+                    .collect();
+                format!(
+                    "auth_url = {:?}\nbase_url = {:?}\nperiods = [{}]\n",
+                    pegase.token_url(),
+                    pegase.base_url(),
+                    periods.join(", ")
+                )
+            }
+        }
+    }
+
+    fn stats(&self) -> RequestStats {
+        match self {
+            Simulated::Apogee(apogee) => apogee.stats(),
+            Simulated::Pegase(pegase) => pegase.stats().common,
+        }
+    }
+
+    /// The part of the generated university its contract carries.
+    fn readable(&self, records: &[Record]) -> Vec<Record> {
+        match self {
+            Simulated::Apogee(_) => conpere_apogee::projection::readable(records),
+            Simulated::Pegase(_) => conpere_pegase::projection::readable(records),
+        }
+    }
+
+    async fn shutdown(self) {
+        match self {
+            Simulated::Apogee(apogee) => apogee.shutdown().await,
+            Simulated::Pegase(pegase) => pegase.shutdown().await,
+        }
+    }
+}
+
+/// Generates a university, serves it from a simulated Apogée and a simulated Pégase,
+/// syncs each into its own database of the store, shows what landed and checks each
+/// export against what that SIS's contract can carry of the generated data.
 pub async fn demo(config: &Config, args: DemoArgs) -> anyhow::Result<i32> {
     println!(
-        "conpere demo: a generated university of {} students, served by a simulated Apogée, \
-         synced end to end.\n",
+        "conpere demo: a generated university of {} students, served by a simulated Apogée \
+         and a simulated Pégase, synced end to end.\n",
         args.students
     );
     let university = University::generate(SynthConfig::new(args.seed, args.students));
     let records: Vec<Record> = university.records().collect();
-    let apogee = simulator::start(SimulatorConfig::new(records.clone())).await?;
-    println!(
-        "1. A simulated Apogée (SOAP web services, contract 6.50.73) serves it at {}",
-        apogee.base_url()
-    );
+    let apogee = conpere_apogee::simulator::start(conpere_apogee::simulator::SimulatorConfig::new(
+        records.clone(),
+    ))
+    .await?;
+    let pegase = conpere_pegase::simulator::start(conpere_pegase::simulator::SimulatorConfig::new(
+        records.clone(),
+    ))
+    .await?;
+    let sis = [Simulated::Apogee(apogee), Simulated::Pegase(pegase)];
     let store = Store::open_database(config, DATABASE, true, Schema::Ready).await?;
-    println!("2. Store: database `{DATABASE}` of {}", store.description);
-    let outcome = sync_and_show(config, &store, &apogee, &university, &records).await;
+    println!("Store: database `{DATABASE}` of {}\n", store.description);
+    let mut all_equal = true;
+    let mut outcome = Ok(());
+    for (step, simulated) in sis.iter().enumerate() {
+        match sync_and_show(config, &store, simulated, step + 1, &university, &records).await {
+            Ok(same) => all_equal &= same,
+            Err(error) => {
+                outcome = Err(error);
+                break;
+            }
+        }
+    }
     store.close().await;
-    apogee.shutdown().await;
-    outcome
+    for simulated in sis {
+        simulated.shutdown().await;
+    }
+    outcome?;
+    if let Some(cases) = university.hard_cases() {
+        print_hard_cases(&cases);
+    }
+    println!(
+        "\nNext: `conpere init` writes a conpere.toml to connect your own Apogée, Pégase (or \
+         canonical files); `conpere check`, `conpere sync`, `conpere runs list` and `conpere \
+         export` then work on it."
+    );
+    Ok(if all_equal {
+        super::exit::OK
+    } else {
+        super::exit::FAILED
+    })
 }
 
 fn demo_dir(config: &Config) -> PathBuf {
@@ -57,15 +171,16 @@ fn demo_dir(config: &Config) -> PathBuf {
 
 /// The source configuration, its password in a file only conpere can read (secrets are
 /// never written in a configuration).
-fn apogee_source(
+fn source_of(
     config: &Config,
-    apogee: &Simulator,
+    simulated: &Simulated,
     years: &[i32],
 ) -> anyhow::Result<SourceConfig> {
+    let name = simulated.name();
     let dir = demo_dir(config);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let password_file = dir.join("apogee-password");
-    let (username, password) = apogee.credentials();
+    let password_file = dir.join(format!("{name}-password"));
+    let (username, password) = simulated.credentials();
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -74,45 +189,44 @@ fn apogee_source(
         .open(&password_file)
         .with_context(|| format!("writing {}", password_file.display()))?;
     file.write_all(password.as_bytes())?;
-    let years = years
-        .iter()
-        .map(i32::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
     Ok(SourceConfig::from_toml(
-        SOURCE,
+        name,
         &format!(
-            "[sources.{SOURCE}]\nkind = \"apogee\"\nbase_url = {:?}\nusername = {username:?}\n\
-             password_file = {:?}\nyears = [{years}]\n",
-            apogee.base_url(),
+            "[sources.{name}]\nkind = \"{name}\"\n{}username = {username:?}\n\
+             password_file = {:?}\n",
+            simulated.settings(years),
             password_file.display().to_string()
         ),
     )?)
 }
 
-/// What the store should hold: the part of the generated university that Apogée's
-/// contract carries, as export lines.
-fn expected_export(records: &[Record]) -> Vec<u8> {
-    let mut expected = projection::readable(records);
+/// What the store should hold of a source: the part of the generated university its
+/// SIS's contract carries, as export lines.
+fn expected_export(source: &str, mut expected: Vec<Record>) -> Vec<u8> {
     expected.sort_by(export_order);
     expected
         .iter()
-        .map(|r| format!("{}\n", to_export_line(SOURCE, r)))
+        .map(|r| format!("{}\n", to_export_line(source, r)))
         .collect::<String>()
         .into_bytes()
 }
 
+/// Syncs one simulated SIS as a source, shows the run, and tells whether its export
+/// equals what the SIS carries of the university.
 async fn sync_and_show(
     config: &Config,
     store: &Store,
-    apogee: &Simulator,
+    simulated: &Simulated,
+    step: usize,
     university: &University,
     records: &[Record],
-) -> anyhow::Result<i32> {
-    let source = apogee_source(config, apogee, &university.config().years)?;
+) -> anyhow::Result<bool> {
+    let name = simulated.name();
+    println!("{step}. Source `{name}`: {}", simulated.describe());
+    let source = source_of(config, simulated, &university.config().years)?;
     let connector = crate::registry().build(&source)?;
     let engine = Engine::new(store.pool.clone());
-    let progress = RunProgress::new(SOURCE);
+    let progress = RunProgress::new(name);
     let report = run_source(
         &engine,
         &source,
@@ -124,38 +238,26 @@ async fn sync_and_show(
     .await;
     progress.finish();
     let report = report?;
-    let stats = apogee.stats();
+    let stats = simulated.stats();
     println!(
-        "3. Synced through the Apogée adapter ({} SOAP requests, at most {} at once):\n",
+        "   synced through its adapter ({} requests, at most {} at once):\n",
         stats.total, stats.max_in_flight
     );
     println!("{}", report::summary(&report));
-
     let mut exported = Vec::new();
     let filter = ExportFilter {
-        source: Some(SOURCE.into()),
+        source: Some(name.into()),
         year: None,
     };
     export(&store.pool, &filter, &mut exported).await?;
-    let same = exported == expected_export(records);
+    let same = exported == expected_export(name, simulated.readable(records));
     println!(
-        "4. `conpere export` equals the generated university as Apogée carries it: {} ({} records)",
+        "   `conpere export --source {name}` equals the generated university as this SIS \
+         carries it: {} ({} records)\n",
         if same { "yes" } else { "NO" },
         exported.iter().filter(|b| **b == b'\n').count()
     );
-    if let Some(cases) = university.hard_cases() {
-        print_hard_cases(&cases);
-    }
-    println!(
-        "\nNext: `conpere init` writes a conpere.toml to connect your own Apogée (or canonical \
-         files); `conpere check`, `conpere sync`, `conpere runs list` and `conpere export` then \
-         work on it."
-    );
-    Ok(if same {
-        super::exit::OK
-    } else {
-        super::exit::FAILED
-    })
+    Ok(same)
 }
 
 fn print_hard_cases(cases: &HardCases) {

@@ -93,6 +93,25 @@ fn assert_code(output: &Output, code: i32) {
     assert_eq!(output.status.code(), Some(code), "{}", text(output));
 }
 
+/// The README's first command: both simulated SIS synced, both exports as their
+/// contracts promise.
+#[tokio::test]
+async fn the_demo_syncs_apogee_and_pegase_and_both_exports_check_out() {
+    let site = Site::new().await;
+    let output = site.run(&["demo", "--students", "30"]);
+    assert_code(&output, 0);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for source in ["apogee", "pegase"] {
+        assert!(
+            stdout.contains(&format!("Source `{source}`"))
+                && stdout.contains(&format!("of source `{source}`: succeeded")),
+            "{}",
+            text(&output)
+        );
+    }
+    assert_eq!(stdout.matches("carries it: yes").count(), 2, "{stdout}");
+}
+
 #[tokio::test]
 async fn sync_then_export_gives_the_input_back() {
     let site = Site::new().await;
