@@ -82,10 +82,12 @@ fn cursus(
         return Ok(Json(Vec::new()));
     };
     let mut entries: BTreeMap<String, Cursus> = BTreeMap::new();
-    for enrolment in state.data.enrolments.iter().filter(|e| e.year == year) {
-        let Some(node) = structure.nodes.get(&enrolment.node).filter(|n| wanted(n)) else {
-            continue;
-        };
+    let enrolments = structure
+        .nodes
+        .values()
+        .filter(|n| wanted(n))
+        .flat_map(|n| state.data.enrolments_of(year, &n.node).map(move |e| (n, e)));
+    for (node, enrolment) in enrolments {
         let (Some(path), Some(student)) = (
             chemin(structure, enrolment),
             state.data.students.get(&enrolment.student),

@@ -76,6 +76,8 @@ pub(crate) struct Dataset {
     pub years: BTreeMap<i32, Structure>,
     /// Enrolments, in record order.
     pub enrolments: Vec<Enrolment>,
+    /// Positions in `enrolments` by (year, node): CHC answers per object without a scan.
+    by_node: HashMap<(i32, String), Vec<usize>>,
     /// ODF object UUID → (year, node id).
     pub objects: HashMap<String, (i32, String)>,
     registrations: Mutex<Vec<Served>>,
@@ -88,6 +90,7 @@ impl Dataset {
             students: HashMap::new(),
             years: BTreeMap::new(),
             enrolments: Vec::new(),
+            by_node: HashMap::new(),
             objects: HashMap::new(),
             registrations: Mutex::new(Vec::new()),
         };
@@ -137,6 +140,25 @@ impl Dataset {
             .collect();
         self.enrolments
             .retain(|e| served.contains(&(e.year, e.student.as_str(), e.step.as_str())));
+        for (at, e) in self.enrolments.iter().enumerate() {
+            self.by_node
+                .entry((e.year, e.node.clone()))
+                .or_default()
+                .push(at);
+        }
+    }
+
+    /// The enrolments of a year in `node`, in record order.
+    pub(crate) fn enrolments_of(
+        &self,
+        year: i32,
+        node: &str,
+    ) -> impl Iterator<Item = &Enrolment> + '_ {
+        self.by_node
+            .get(&(year, node.to_string()))
+            .into_iter()
+            .flatten()
+            .map(|&at| &self.enrolments[at])
     }
 
     fn add_edge(&mut self, edge: Edge) {
