@@ -54,7 +54,7 @@ pub enum Command {
     /// Schema management.
     Db(DbArgs),
     /// Measure the engine against a plain binary COPY of the same rows (or, with
-    /// --apogee, a sync through the Apogée adapter against a simulated Apogée).
+    /// --apogee or --pegase, syncs through that adapter against its simulated SIS).
     Bench(BenchArgs),
     /// Serve a generated university from a simulated SIS, to try a configuration
     /// against (`conpere check`, `conpere sync`) without touching a real one.
@@ -76,7 +76,8 @@ pub struct SimulateArgs {
     /// Latency added to every response, in milliseconds (a production SIS is not instant).
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
-    /// Stop when standard input closes (for a parent process that runs the simulator).
+    /// Stop when standard input closes (for a parent process that runs the simulator),
+    /// and read control commands from it, one a line (`change-registrations <per-mille>`).
     #[arg(long, hide = true)]
     pub exit_on_stdin_close: bool,
 }
@@ -86,6 +87,8 @@ pub struct SimulateArgs {
 pub enum SimulatedSis {
     /// Apogée's SOAP web services.
     Apogee,
+    /// Pégase's REST APIs (CAS token, INS, CHC, ODF).
+    Pegase,
 }
 
 /// `conpere demo`.
@@ -229,15 +232,21 @@ pub struct BenchArgs {
     pub seed: u64,
     /// Measure a full sync through the Apogée adapter against a simulated Apogée run in a
     /// separate process (so the figures are conpere's own CPU).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "pegase")]
     pub apogee: bool,
-    /// With --apogee: students of the generated university.
+    /// Measure a full sync, then an incremental one after 1 % of the registrations
+    /// changed, through the Pégase adapter against a simulated Pégase run in a separate
+    /// process (so the figures are conpere's own CPU).
+    #[arg(long)]
+    pub pegase: bool,
+    /// With --apogee or --pegase: students of the generated university.
     #[arg(long, default_value_t = 10_000)]
     pub students: usize,
-    /// With --apogee: latency of the simulated Apogée per response, in milliseconds.
+    /// With --apogee or --pegase: latency of the simulated SIS per response, in
+    /// milliseconds.
     #[arg(long, default_value_t = 5)]
     pub latency_ms: u64,
-    /// With --apogee: requests in flight.
+    /// With --apogee or --pegase: requests in flight.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
 }

@@ -9,15 +9,12 @@ use crate::progress::RunProgress;
 use crate::report;
 use crate::store::{embedded_dir, Schema, Store};
 use crate::sync::{run_source, SyncOptions};
-use anyhow::Context;
 use conpere_connectors::simulation::RequestStats;
 use conpere_connectors::SourceConfig;
 use conpere_core::engine::Engine;
 use conpere_core::export::{export, ExportFilter};
 use conpere_core::model::{export_order, to_export_line, Record};
 use conpere_core::synth::{HardCases, SynthConfig, University};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 const DATABASE: &str = "conpere_demo";
@@ -177,18 +174,9 @@ fn source_of(
     years: &[i32],
 ) -> anyhow::Result<SourceConfig> {
     let name = simulated.name();
-    let dir = demo_dir(config);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let password_file = dir.join(format!("{name}-password"));
     let (username, password) = simulated.credentials();
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&password_file)
-        .with_context(|| format!("writing {}", password_file.display()))?;
-    file.write_all(password.as_bytes())?;
+    let password_file =
+        super::secret_file::write(&demo_dir(config), &format!("{name}-password"), password)?;
     Ok(SourceConfig::from_toml(
         name,
         &format!(

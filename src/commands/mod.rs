@@ -2,7 +2,10 @@
 
 pub mod bench;
 pub mod bench_apogee;
+pub mod bench_pegase;
+mod bench_sis;
 pub mod demo;
+pub mod secret_file;
 pub mod simulate;
 
 use crate::cli::{CheckArgs, DbCommand, ExportArgs, InitArgs, RunsCommand, SyncArgs};

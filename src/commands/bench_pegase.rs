@@ -1,0 +1,78 @@
+//! `conpere bench --pegase`: a full sync of a generated university through the Pégase
+//! adapter, then an incremental one after 1 % of the registrations changed, against a
+//! simulated Pégase running in its own process (so the CPU measured is conpere's alone),
+//! with a latency per response like a production server's. The ratio of the two says
+//! what reading changes only saves a night run.
+
+use super::bench_sis::{bench_source, measured_sync, print_figures, run_bench, SimulatorProcess};
+use crate::cli::{BenchArgs, SimulatedSis};
+use crate::config::Config;
+use crate::store::Store;
+use anyhow::Context;
+use conpere_core::engine::Engine;
+use conpere_core::synth::SynthConfig;
+use conpere_pegase::simulator::{routes, DEFAULT_PASSWORD, DEFAULT_STRUCTURE, DEFAULT_USERNAME};
+use conpere_pegase::{PegaseConfig, PegaseConnector};
+
+/// Registrations changed between the two syncs, per thousand.
+const CHANGED_PER_MILLE: u32 = 10;
+
+/// Runs the benchmark and prints its figures.
+pub async fn bench(config: &Config, args: BenchArgs) -> anyhow::Result<i32> {
+    run_bench(
+        config,
+        &args,
+        SimulatedSis::Pegase,
+        async |store, simulator| measure(config, store, &args, simulator).await,
+    )
+    .await
+}
+
+/// The settings of the simulator's source: every module under its one base URL, one
+/// period a year of the generated university (the simulator's default `PER-<year>`).
+fn settings(args: &BenchArgs, base_url: &str) -> String {
+    let periods: Vec<String> = SynthConfig::new(args.seed, args.students)
+        .years
+        .iter()
+        .map(|year| format!("PER-{year}"))
+        .collect();
+    let auth_url = format!("{base_url}{}", routes::TOKEN);
+    format!(
+        "auth_url = {auth_url:?}\nbase_url = {base_url:?}\nstructure = {DEFAULT_STRUCTURE:?}\n\
+         periods = {periods:?}\nusername = {DEFAULT_USERNAME:?}\n"
+    )
+}
+
+async fn measure(
+    config: &Config,
+    store: &Store,
+    args: &BenchArgs,
+    simulator: &mut SimulatorProcess,
+) -> anyhow::Result<()> {
+    let settings = settings(args, &simulator.base_url);
+    let source = bench_source(config, args, "pegase", &settings, DEFAULT_PASSWORD)?;
+    let connector = PegaseConnector::new(PegaseConfig::from_source(&source)?, &source)?;
+    let engine = Engine::new(store.pool.clone());
+    let requests_sent = || connector.client().stats().requests;
+    let full = measured_sync("full", &engine, &source, &connector, requests_sent).await?;
+    let changed = change_registrations(simulator)?;
+    let incremental =
+        measured_sync("incremental", &engine, &source, &connector, requests_sent).await?;
+    let ratio = incremental.wall.as_secs_f64() / full.wall.as_secs_f64().max(1e-9);
+    print_figures("conpere bench --pegase", args, &[full, incremental]);
+    println!(
+        "{changed} registrations changed between the syncs ({CHANGED_PER_MILLE} ‰); \
+         incremental ÷ full wall time: {ratio:.3}"
+    );
+    Ok(())
+}
+
+/// Has the simulator change [`CHANGED_PER_MILLE`] ‰ of its registrations; returns how
+/// many it changed.
+fn change_registrations(simulator: &mut SimulatorProcess) -> anyhow::Result<u64> {
+    let answer = simulator.command(&format!("change-registrations {CHANGED_PER_MILLE}"))?;
+    answer
+        .strip_prefix("changed ")
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("the simulator answered {answer:?} to change-registrations"))
+}
