@@ -114,6 +114,15 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
             "\"object\"",
         ),
         FieldSpec::new(
+            "incremental_scope",
+            false,
+            false,
+            "what an incremental run reads: the feed's changes plus the structure and the \
+             choices whole (all, default), or the feed's changes only (registrations: a few \
+             requests; structure and choices then change on full runs)",
+            "\"all\"",
+        ),
+        FieldSpec::new(
             "incremental_overlap_seconds",
             false,
             false,
@@ -153,6 +162,8 @@ struct RawSettings {
     adjustments: BTreeMap<String, Adjustment>,
     #[serde(default)]
     choices_by: ChoicesBy,
+    #[serde(default)]
+    incremental_scope: IncrementalScope,
     #[serde(default = "default_overlap")]
     incremental_overlap_seconds: u32,
     #[serde(default = "default_window_days")]
@@ -188,6 +199,19 @@ pub enum Adjustment {
     Exempted,
     /// Carried over from a previous year (acquis).
     CarriedOver,
+}
+
+/// What an incremental run reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncrementalScope {
+    /// The feed's changes, and the structure and choices whole (Pégase has no change
+    /// feed for them): what they no longer hold is deleted, as in a full run.
+    #[default]
+    All,
+    /// The feed's changes only: a handful of requests, for frequent runs; the structure
+    /// and the choices are left as they are until the next full run.
+    Registrations,
 }
 
 /// How the CHC cursus are read (both are bulk: never one learner at a time).
@@ -301,6 +325,8 @@ pub struct PegaseConfig {
     pub chc_url: Url,
     /// How the CHC cursus are read.
     pub choices_by: ChoicesBy,
+    /// What an incremental run reads.
+    pub incremental_scope: IncrementalScope,
     /// `codeStructure`.
     pub structure: String,
     /// Period codes to read.
@@ -354,6 +380,7 @@ impl PegaseConfig {
             odf_url: module_url(&raw, MODULE_ODF).map_err(invalid)?,
             chc_url: module_url(&raw, MODULE_CHC).map_err(invalid)?,
             choices_by: raw.choices_by,
+            incremental_scope: raw.incremental_scope,
             structure: raw.structure.trim().to_string(),
             periods,
             username: raw.username.clone(),

@@ -3,12 +3,13 @@
 //! * `check` obtains a token, finds each configured period among ODF's espaces, and reads
 //!   one entry of its INS feed.
 //! * `discover` declares every kind but results, full and incremental reads; structure
-//!   and enrolments are read whole even incrementally (no change feed for them).
+//!   and enrolments are read whole even incrementally (no change feed for them), unless
+//!   `incremental_scope = "registrations"` leaves them to full runs.
 //! * `read` streams batches (see [`crate::read`]).
 
 use crate::api::PegaseApi;
 use crate::choices::ChcClient;
-use crate::config::{PegaseConfig, SPEC};
+use crate::config::{IncrementalScope, PegaseConfig, SPEC};
 use crate::feed::{Cursor, FeedClient, Window};
 use crate::read::{self, ReadPlan};
 use crate::structure::OdfClient;
@@ -133,7 +134,10 @@ impl Connector for PegaseConnector {
             ],
             full: true,
             incremental: true,
-            snapshot_kinds: vec![Kind::Node, Kind::Edge, Kind::Enrolment],
+            snapshot_kinds: match self.config.incremental_scope {
+                IncrementalScope::All => vec![Kind::Node, Kind::Edge, Kind::Enrolment],
+                IncrementalScope::Registrations => Vec::new(),
+            },
             // Periods are configured by code; their years show only in the data.
             years: Vec::new(),
         })

@@ -8,7 +8,7 @@
 //! by a batch, one period's structure and the answers in flight.
 
 use crate::choices::{self, ChcClient};
-use crate::config::PegaseConfig;
+use crate::config::{IncrementalScope, PegaseConfig};
 use crate::feed::{Cursor, FeedClient, FeedWalk, PeriodCursor};
 use crate::structure::{OdfClient, PeriodSpace, PeriodStructure};
 use conpere_connectors::ConnectorError;
@@ -99,7 +99,9 @@ async fn run(plan: &ReadPlan, sender: &Sender) -> Result<(), ConnectorError> {
         };
         let next = feed.period(code, previous, now, &mut out).await?;
         cursor.periods.insert(code.clone(), next);
-        if years.is_none_or(|years| years.contains(&space.year)) {
+        let whole =
+            plan.mode == Mode::Full || plan.config.incremental_scope == IncrementalScope::All;
+        if whole && years.is_none_or(|years| years.contains(&space.year)) {
             read_period(plan, space, &mut out).await?;
         }
     }

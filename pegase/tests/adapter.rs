@@ -256,13 +256,14 @@ async fn a_backlog_is_walked_in_windows_of_pages_of_at_most_500() {
         &pegase,
         "CONPERE_TEST_PEGASE_WINDOWS",
         pegase.credentials().1,
-        "window_days = 1\n",
+        "window_days = 8\n",
     );
     let periods: serde_json::Map<String, serde_json::Value> = pegase
         .periods()
         .iter()
         .map(|p| {
-            let mark = chrono::Utc::now().timestamp() - 3 * 86_400;
+            // Older than every modification the simulator starts with.
+            let mark = chrono::Utc::now().timestamp() - simulator::INITIAL_SPREAD_SECS - 2 * 86_400;
             (
                 p.code.clone(),
                 serde_json::json!({ "mark": mark, "seen": {} }),
@@ -276,10 +277,11 @@ async fn a_backlog_is_walked_in_windows_of_pages_of_at_most_500() {
     )
     .await
     .expect("incremental read");
-    // Everything was modified a day before the start: all of it is in the backlog (and
-    // the simulator answers 400 to a `taille` above 500, so success shows the cap held).
+    // Everything was modified 1 to 31 days before the start: all of it is in the backlog
+    // (and the simulator answers 400 to a `taille` above 500, so success shows the cap
+    // held).
     assert_same(read_records(&items), expected(&records));
-    // At least four one-day windows per period (three days plus the overlap).
+    // At least four eight-day windows per period (32 days plus the overlap).
     let feed_requests = pegase.stats().requests[routes::INS_FLUX];
     assert!(
         feed_requests >= 4 * pegase.periods().len() as u64,
@@ -384,4 +386,51 @@ async fn a_period_unknown_to_odf_fails_check_and_read_naming_it() {
             "{message}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_incremental_read_of_registrations_only_leaves_structure_and_choices_alone() {
+    let records = records();
+    let pegase = start(&records, Duration::from_secs(60)).await;
+    let source = source(
+        &pegase,
+        "CONPERE_TEST_PEGASE_SCOPE",
+        pegase.credentials().1,
+        "incremental_scope = \"registrations\"\n",
+    );
+    let connector = connector(&source);
+    let capabilities = connector.discover().await.expect("discover");
+    assert!(capabilities.snapshot_kinds.is_empty());
+    let (_, cursor) = read_all(connector.as_ref(), request(Mode::Full, None))
+        .await
+        .expect("full read");
+    pegase.reset_stats();
+    let changed = pegase.update_registrations(|r| {
+        let change = r.student.ends_with('1');
+        if change {
+            r.special_statuses.push("other:PRF777".into());
+        }
+        change
+    });
+    assert!(changed > 0);
+    let (items, _) = read_all(connector.as_ref(), request(Mode::Incremental, cursor))
+        .await
+        .expect("incremental read");
+    let read = read_records(&items);
+    assert!(read
+        .iter()
+        .all(|r| r.starts_with("Registration") || r.starts_with("Student")));
+    assert_eq!(
+        read.iter()
+            .filter(|r| r.starts_with("Registration"))
+            .count(),
+        changed
+    );
+    let routes_seen: BTreeSet<String> = pegase.stats().requests.keys().cloned().collect();
+    assert!(
+        routes_seen
+            .iter()
+            .all(|r| r == routes::INS_FLUX || r == routes::ODF_SPACES),
+        "{routes_seen:?}"
+    );
 }

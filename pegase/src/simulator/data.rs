@@ -84,8 +84,14 @@ pub(crate) struct Dataset {
 }
 
 impl Dataset {
-    /// Indexes `records`; every registration was last modified at `modified`.
-    pub(crate) fn new(records: Vec<Record>, modified: i64) -> Dataset {
+    /// Indexes `records`; the registrations were last modified between `latest - spread`
+    /// and `latest`, in record order.
+    pub(crate) fn new(records: Vec<Record>, latest: i64, spread: i64) -> Dataset {
+        let total = records
+            .iter()
+            .filter(|r| matches!(r, Record::Registration(_)))
+            .count()
+            .max(1) as i64;
         let mut data = Dataset {
             students: HashMap::new(),
             years: BTreeMap::new(),
@@ -110,10 +116,13 @@ impl Dataset {
                         .insert(n.node.clone(), n);
                 }
                 Record::Edge(e) => data.add_edge(e),
-                Record::Registration(registration) => registrations.push(Served {
-                    registration,
-                    modified,
-                }),
+                Record::Registration(registration) => {
+                    let rank = registrations.len() as i64;
+                    registrations.push(Served {
+                        registration,
+                        modified: latest - spread + spread * (rank + 1) / total,
+                    })
+                }
                 Record::Enrolment(e) => data.enrolments.push(e),
                 Record::Result(_) => {} // not served yet (COC publication is out of scope)
             }

@@ -161,16 +161,25 @@ pub enum SimulatorError {
     Bind(#[source] std::io::Error),
 }
 
-/// How long before the start the served registrations were last modified: far enough
-/// that a window starting at the start holds only what tests change afterwards.
+/// How long before the start the most recent served registration was last modified: far
+/// enough that a window starting at the start holds only what tests change afterwards.
 const INITIAL_AGE_SECS: i64 = 86_400;
+
+/// Over how long before that the served registrations were modified, spread evenly as a
+/// real tenant's are (registrations are validated over weeks): an incremental read then
+/// re-reads only the overlap before its high-water mark, not everything.
+pub const INITIAL_SPREAD_SECS: i64 = 30 * 86_400;
 
 /// Starts a simulator on `127.0.0.1` (a free port) and returns once it accepts
 /// connections. It runs on the current Tokio runtime until [`Simulator::shutdown`] or
 /// until the handle is dropped.
 pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError> {
     let state = Arc::new(AppState {
-        data: data::Dataset::new(config.records, server::now() - INITIAL_AGE_SECS),
+        data: data::Dataset::new(
+            config.records,
+            server::now() - INITIAL_AGE_SECS,
+            INITIAL_SPREAD_SECS,
+        ),
         structure: config.structure,
         uai: config.uai,
         periods: config.periods,
