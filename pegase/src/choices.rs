@@ -9,10 +9,11 @@
 
 use crate::api::{module_url, PegaseApi};
 use crate::config::{Adjustment, ChoicesBy, CodeTables};
+use crate::mapping;
 use crate::structure::{PeriodSpace, PeriodStructure};
 use conpere_connectors::http::Url;
 use conpere_connectors::ConnectorError;
-use conpere_core::model::{Enrolment, Item, Kind, NodeKind, Record, Rejected};
+use conpere_core::model::{Enrolment, Item, Kind, NodeKind, Record};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -218,14 +219,12 @@ fn enrolment(
 }
 
 fn reject(reason: String, location: &str, payload: &Value) -> Item {
-    // The payload is quarantined (the store is the place for it), never logged.
-    Item::Rejected(Rejected {
-        kind: Some(Kind::Enrolment),
-        key: None,
+    Item::Rejected(mapping::rejected(
+        Kind::Enrolment,
         reason,
-        location: Some(location.to_string()),
-        payload: payload.to_string(),
-    })
+        location,
+        payload,
+    ))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::mapping::{self, Entry};
 use crate::read::Output;
 use conpere_connectors::http::Url;
 use conpere_connectors::ConnectorError;
-use conpere_core::model::{Item, Record};
+use conpere_core::model::{Item, Kind, Record};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 
@@ -219,7 +219,7 @@ impl<'a> FeedWalk<'a> {
             Ok(entry) => entry,
             Err(e) => {
                 let reason = format!("a feed entry cannot be read: {e}");
-                let rejected = mapping::rejected(reason, &location, raw);
+                let rejected = mapping::rejected(Kind::Registration, reason, &location, raw);
                 return out.push(Item::Rejected(rejected)).await;
             }
         };
@@ -253,7 +253,7 @@ impl<'a> FeedWalk<'a> {
         let registration = match entry.registration(&self.config.tables) {
             Ok(registration) => registration,
             Err(reason) => {
-                let rejected = mapping::rejected(reason, location, raw);
+                let rejected = mapping::rejected(Kind::Registration, reason, location, raw);
                 return out.push(Item::Rejected(rejected)).await;
             }
         };

@@ -172,10 +172,16 @@ fn non_empty(value: Option<&str>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A feed entry that could not be read, quarantined with its payload.
-pub fn rejected(reason: String, location: &str, payload: &serde_json::Value) -> Rejected {
+/// Something read that cannot be a record of `kind` (a feed entry, a learner of a
+/// cursus), quarantined with its payload: the store is the place for it, never a log.
+pub fn rejected(
+    kind: Kind,
+    reason: String,
+    location: &str,
+    payload: &serde_json::Value,
+) -> Rejected {
     Rejected {
-        kind: Some(Kind::Registration),
+        kind: Some(kind),
         key: None,
         reason,
         location: Some(location.to_string()),
