@@ -6,7 +6,7 @@
 use conpere_connectors::bearer::BearerProvider;
 use conpere_connectors::http::{HttpClient, Outcome, RequestSpec, Response, Url};
 use conpere_connectors::ConnectorError;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 /// The authenticated, GET-only client of every data call.
 #[derive(Debug, Clone)]
@@ -64,11 +64,19 @@ pub fn module_url(base: &Url, path: &str, segments: &[&str]) -> Result<Url, Conn
 
 /// Status rules, with what the server said: Pégase error bodies are JSON
 /// (`{code, message}`), older modules answer plain text; either way the `correlationId`
-/// header is what PC-Scol's support asks for.
+/// header is what PC-Scol's support asks for. A success whose body is not complete JSON
+/// was cut on the way (a proxy, a reset connection): it is retried like a 503.
 fn classify(response: &Response) -> Outcome {
     let said = || describe_error(response);
     match Outcome::by_status(response) {
-        Outcome::Done => Outcome::Done,
+        Outcome::Done => match serde_json::from_slice::<IgnoredAny>(&response.body) {
+            Ok(_) => Outcome::Done,
+            Err(e) if e.is_eof() || e.is_syntax() => Outcome::Retry(format!(
+                "the answer is not complete JSON ({e}, {} bytes): cut on the way?",
+                response.body.len()
+            )),
+            Err(_) => Outcome::Done,
+        },
         Outcome::Retry(reason) => Outcome::Retry(format!("{reason}; {}", said())),
         Outcome::Fail(reason) => Outcome::Fail(format!("{reason}; {}", said())),
     }

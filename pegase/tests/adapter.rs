@@ -434,3 +434,42 @@ async fn an_incremental_read_of_registrations_only_leaves_structure_and_choices_
         "{routes_seen:?}"
     );
 }
+
+#[tokio::test]
+async fn a_body_cut_on_the_way_is_retried_and_a_lasting_cut_fails_naming_the_call() {
+    let records = records();
+    let pegase = start(&records, Duration::from_secs(60)).await;
+    let source = source(
+        &pegase,
+        "CONPERE_TEST_PEGASE_CUT",
+        pegase.credentials().1,
+        "retries = 2\n",
+    );
+    let connector = connector(&source);
+    pegase.faults().inject(
+        InjectedFault::truncated_body()
+            .on_route(routes::CHC_OBJECT_CURSUS)
+            .times(1),
+    );
+    pegase.faults().inject(
+        InjectedFault::truncated_body()
+            .on_route(routes::ODF_TREE)
+            .times(1),
+    );
+    let (items, _) = read_all(connector.as_ref(), request(Mode::Full, None))
+        .await
+        .expect("retried");
+    assert_same(read_records(&items), expected(&records));
+
+    pegase
+        .faults()
+        .inject(InjectedFault::truncated_body().on_route(routes::CHC_OBJECT_CURSUS));
+    let message = read_all(connector.as_ref(), request(Mode::Full, None))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("CHC cursus") && message.contains("not complete JSON"),
+        "{message}"
+    );
+}
