@@ -18,7 +18,27 @@ pub struct SyncOptions {
     pub dry_run: bool,
 }
 
-/// Runs one sync of `source` through `connector`.
+/// What a sync did.
+#[derive(Debug)]
+pub enum SyncOutcome {
+    /// A run was made (whatever its status).
+    Ran(RunReport),
+    /// The source had nothing new since the last applied run, and said why: no run.
+    NothingNew(String),
+}
+
+impl SyncOutcome {
+    /// The run's report, for callers that need one (a demo, a benchmark).
+    pub fn report(self) -> anyhow::Result<RunReport> {
+        match self {
+            SyncOutcome::Ran(report) => Ok(report),
+            SyncOutcome::NothingNew(why) => anyhow::bail!("no run: {why}"),
+        }
+    }
+}
+
+/// Runs one sync of `source` through `connector`, unless the source says it has nothing
+/// new since the last applied run (a forced full read asks anyway).
 pub async fn run_source(
     engine: &Engine,
     source: &SourceConfig,
@@ -26,7 +46,18 @@ pub async fn run_source(
     options: &SyncOptions,
     progress: &dyn Progress,
     diff: Option<&mut (dyn Write + Send)>,
-) -> anyhow::Result<RunReport> {
+) -> anyhow::Result<SyncOutcome> {
+    if !options.full {
+        let cursor = engine.cursor(&source.name).await?;
+        let quiet = connector
+            .nothing_new(cursor.as_ref())
+            .await
+            .map_err(|e| anyhow::anyhow!("source `{}`: {e}", source.name))?;
+        if let Some(why) = quiet {
+            tracing::info!(source = %source.name, reason = %why, "nothing new: no run");
+            return Ok(SyncOutcome::NothingNew(why));
+        }
+    }
     let capabilities = connector
         .discover()
         .await
@@ -72,7 +103,7 @@ pub async fn run_source(
         }
     };
     let batches = batches.map(|b| b.map_err(|e| e.to_string()));
-    Ok(run.apply(batches, progress, diff).await?)
+    Ok(SyncOutcome::Ran(run.apply(batches, progress, diff).await?))
 }
 
 /// The kinds a read returns whole: all it declares when full; when incremental, only

@@ -29,10 +29,9 @@ use crate::spec::{ConnectorSpec, FieldSpec};
 use conpere_core::engine::{Batch, Mode};
 use conpere_core::model::{parse_line, Item, Kind, Rejected};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use tokio::sync::mpsc;
 
@@ -183,7 +182,7 @@ impl Connector for CanonicalConnector {
         let files = self.files().await?;
         let mut hashes = BTreeMap::new();
         for file in &files {
-            hashes.insert(file_name(file), sha256(file).await?);
+            hashes.insert(file_name(file), crate::files::sha256(file).await?);
         }
         let seen = seen_files(request.cursor.as_ref());
         let to_read: Vec<PathBuf> = files
@@ -221,27 +220,6 @@ async fn open(path: &Path) -> Result<BufReader<tokio::fs::File>, ConnectorError>
         .await
         .map(|f| BufReader::with_capacity(256 * 1024, f))
         .map_err(|e| ConnectorError::failed(format!("opening {}", path.display()), e))
-}
-
-async fn sha256(path: &Path) -> Result<String, ConnectorError> {
-    let mut reader = open(path).await?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0; 256 * 1024];
-    loop {
-        let n = reader
-            .read(&mut buffer)
-            .await
-            .map_err(|e| ConnectorError::failed(format!("reading {}", path.display()), e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 type Sender = mpsc::Sender<Result<Batch, ConnectorError>>;

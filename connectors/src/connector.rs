@@ -94,4 +94,14 @@ pub trait Connector: Send + Sync {
 
     /// Reads records (full snapshot or changes since the cursor) as a stream of batches.
     async fn read(&self, request: ReadRequest) -> Result<BatchStream, ConnectorError>;
+
+    /// Why there is nothing to read since `cursor` (the last applied run's), if the
+    /// source can tell: an export drop already applied, or not complete yet. The sync
+    /// then starts no run. Sources that cannot tell (most) say `None`.
+    async fn nothing_new(
+        &self,
+        _cursor: Option<&serde_json::Value>,
+    ) -> Result<Option<String>, ConnectorError> {
+        Ok(None)
+    }
 }

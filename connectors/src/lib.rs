@@ -30,6 +30,7 @@ pub mod canonical;
 pub mod config;
 pub mod conformance;
 pub mod connector;
+pub mod files;
 pub mod http;
 pub mod registry;
 pub mod simulation;

@@ -170,7 +170,7 @@ pub async fn measured_sync(
     progress.finish();
     Ok(SyncFigures {
         label,
-        report: report?,
+        report: report?.report()?,
         requests: requests_sent() - requests,
         wall,
         cpu,

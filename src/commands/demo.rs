@@ -225,7 +225,7 @@ async fn sync_and_show(
     )
     .await;
     progress.finish();
-    let report = report?;
+    let report = report?.report()?;
     let stats = simulated.stats();
     println!(
         "   synced through its adapter ({} requests, at most {} at once):\n",

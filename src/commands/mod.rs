@@ -13,7 +13,7 @@ use crate::config::{usage, Config};
 use crate::progress::RunProgress;
 use crate::report;
 use crate::store::{Schema, Store};
-use crate::sync::{run_source, SyncOptions};
+use crate::sync::{run_source, SyncOptions, SyncOutcome};
 use anyhow::Context;
 use conpere_core::engine::{Engine, RunStatus};
 use conpere_core::export::{export, ExportFilter};
@@ -72,9 +72,13 @@ pub async fn sync(config: &Config, args: SyncArgs) -> anyhow::Result<i32> {
             eprintln!("interrupted: the run is abandoned and nothing of it is applied");
             130
         }
-        Some(Ok(report)) => {
+        Some(Ok(SyncOutcome::Ran(report))) => {
             print!("{}", report::summary(&report));
             status_code(report.status)
+        }
+        Some(Ok(SyncOutcome::NothingNew(why))) => {
+            println!("source `{name}`: nothing new, no run ({why})");
+            exit::OK
         }
         Some(Err(e)) => {
             eprintln!("error: {e:#}");
