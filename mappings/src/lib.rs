@@ -1,10 +1,20 @@
-//! # conpere-mappings: Declarative mappings for proprietary exports
+//! # conpere-mappings: proprietary exports through declarative mappings
 //!
-//! Placeholder until its issue lands: the crate exists so the workspace layout and the
-//! dependency rule of DESIGN.md (adapters use `conpere-connectors`, never the store) hold
-//! from the start. See this crate's README.
+//! A mapping file ([`format::MappingFile`]) says, for each canonical record kind, where
+//! its rows come from (CSV, XML or JSON Lines files, read by [`readers`] in a declared
+//! [`encoding`]) and how each canonical field is computed from a row ([`expr`]); the
+//! file-drop source `kind = "export"` ([`connector::ExportConnector`]) reads complete drops
+//! through it, never the same content twice ([`drop_dir`]). See the crate's README for the
+//! format and the shipped mappings ([`shipped`]).
+//!
+//! Dependency rule (DESIGN.md): this crate uses `conpere-connectors` and the canonical
+//! model of `conpere-core`, never the store.
 
 #![forbid(unsafe_code)]
 
-/// The connector SDK this adapter will be built on.
+pub mod encoding;
+pub mod readers;
+pub mod row;
+
+/// The connector SDK this adapter is built on.
 pub use conpere_connectors as sdk;
