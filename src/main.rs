@@ -22,6 +22,7 @@ pub fn registry() -> Registry {
     let mut registry = Registry::with_builtin();
     registry.register(Box::new(conpere_apogee::connector::ApogeeFactory));
     registry.register(Box::new(conpere_pegase::PegaseFactory));
+    registry.register(Box::new(conpere_mappings::connector::ExportFactory));
     registry
 }
 

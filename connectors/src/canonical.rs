@@ -268,7 +268,7 @@ async fn read_file(
         line_number += 1;
         let location = || format!("{}:{line_number}", file.display());
         if let Some(item) = line_item(&buffer, location) {
-            if wanted(&item, request.years.as_deref()) {
+            if request.wants(&item) {
                 items.push(item);
             }
         }
@@ -321,16 +321,6 @@ fn line_item(raw: &[u8], location: impl Fn() -> String) -> Option<Item> {
         Ok(item) => item,
         Err(e) => reject(e.kind, e.key, e.message, text.to_string()),
     })
-}
-
-fn wanted(item: &Item, years: Option<&[i32]>) -> bool {
-    let Some(years) = years else { return true };
-    let year = match item {
-        Item::Record(r) => r.year(),
-        Item::Tombstone(k) => k.year(),
-        Item::Rejected(r) => r.key.as_ref().and_then(|k| k.year()),
-    };
-    year.is_none_or(|y| years.contains(&y))
 }
 
 #[cfg(test)]

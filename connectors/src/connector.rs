@@ -1,7 +1,7 @@
 //! The `Connector` trait: what every adapter implements.
 
 use conpere_core::engine::{Batch, Mode};
-use conpere_core::model::Kind;
+use conpere_core::model::{Item, Kind};
 use futures::stream::BoxStream;
 
 use crate::config::ConfigError;
@@ -72,6 +72,21 @@ pub struct ReadRequest {
     pub cursor: Option<serde_json::Value>,
     /// How many items per batch (bounds memory).
     pub batch_size: usize,
+}
+
+impl ReadRequest {
+    /// Whether `item` is of a year the request asks for (year-less items always are).
+    pub fn wants(&self, item: &Item) -> bool {
+        let Some(years) = &self.years else {
+            return true;
+        };
+        let year = match item {
+            Item::Record(r) => r.year(),
+            Item::Tombstone(k) => k.year(),
+            Item::Rejected(r) => r.key.as_ref().and_then(|k| k.year()),
+        };
+        year.is_none_or(|y| years.contains(&y))
+    }
 }
 
 /// Batches of canonical items; the last batch carrying a cursor sets the new cursor.

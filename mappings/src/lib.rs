@@ -12,9 +12,17 @@
 
 #![forbid(unsafe_code)]
 
+pub mod canonical_csv;
+pub mod connector;
+pub mod drop_dir;
 pub mod encoding;
+pub mod expr;
+pub mod fields;
+pub mod format;
+pub mod mapping;
 pub mod readers;
 pub mod row;
+pub mod shipped;
 
 /// The connector SDK this adapter is built on.
 pub use conpere_connectors as sdk;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod export;
 mod pegase;
 
 /// A configured conpere: a test database, an input directory, a conpere.toml.

@@ -1,0 +1,388 @@
+//! `kind = "export"`: a directory receiving an SIS's exports every night, read through a
+//! mapping file.
+//!
+//! ```toml
+//! [sources.nightly-export]
+//! kind = "export"
+//! path = "/srv/exports/scolarite"   # the drop directory
+//! mapping = "canonical-csv"         # a shipped mapping, or the path of a mapping file
+//! mode = "snapshot"                 # each drop is the whole source; "changes": deltas
+//! ready_marker = "DONE"             # complete once this file is there (else stable_seconds)
+//! stable_seconds = 60               # … once no file changed for this long
+//! encoding = "iso-8859-1"           # overrides the mapping's
+//! tables = { regimes = { "FI" = "initial" } }   # entries added to the mapping's tables
+//! ```
+//!
+//! A run reads a drop only when it is complete, and never the same content twice: the
+//! drop's fingerprint (content hashes) is the cursor, committed with the data, and a
+//! sync finds "nothing new" while it matches. A drop that is much smaller than the
+//! previous one is a snapshot that deletes much: the engine holds it for a person.
+
+use crate::drop_dir::{self, DropFile, Fingerprint, Readiness};
+use crate::encoding::Encoding;
+use crate::format::MappingFile;
+use crate::mapping::Outcome;
+use crate::readers::{self, ErrorScope};
+use conpere_connectors::canonical::FileMode;
+use conpere_connectors::{
+    BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
+    ConnectorFactory, ConnectorSpec, FieldSpec, ReadRequest, SourceConfig,
+};
+use conpere_core::engine::Batch;
+use conpere_core::model::{Item, Rejected};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The configuration keys of an export source.
+pub static SPEC: ConnectorSpec = ConnectorSpec {
+    kind: "export",
+    description: "a drop directory of CSV, XML or JSON Lines exports, read through a mapping file",
+    fields: &[
+        FieldSpec::new(
+            "path",
+            true,
+            false,
+            "the drop directory",
+            "\"/srv/exports/scolarite\"",
+        ),
+        FieldSpec::new(
+            "mapping",
+            true,
+            false,
+            "a shipped mapping (canonical-csv) or the path of a mapping file",
+            "\"canonical-csv\"",
+        ),
+        FieldSpec::new(
+            "mode",
+            false,
+            false,
+            "\"snapshot\": each drop is the whole source (default); \"changes\": each drop \
+             carries changes and tombstones",
+            "\"snapshot\"",
+        ),
+        FieldSpec::new(
+            "ready_marker",
+            false,
+            false,
+            "a file whose presence (newer than the drop's files) says the drop is complete",
+            "\"DONE\"",
+        ),
+        FieldSpec::new(
+            "stable_seconds",
+            false,
+            false,
+            "without a marker, a drop is complete once no file changed for this long \
+             (default 60)",
+            "60",
+        ),
+        FieldSpec::new(
+            "encoding",
+            false,
+            false,
+            "encoding of every file, over the mapping's: utf-8, iso-8859-1, iso-8859-15, \
+             windows-1252",
+            "\"iso-8859-1\"",
+        ),
+        FieldSpec::new(
+            "tables",
+            false,
+            false,
+            "code-table entries added to (or replacing those of) the mapping's tables",
+            "{ regimes = { \"FI\" = \"initial\" } }",
+        ),
+    ],
+    shared_fields: &[],
+};
+
+#[derive(Deserialize)]
+struct Settings {
+    path: PathBuf,
+    mapping: String,
+    #[serde(default)]
+    mode: FileMode,
+    #[serde(default)]
+    ready_marker: Option<String>,
+    #[serde(default = "default_stable")]
+    stable_seconds: u64,
+    #[serde(default)]
+    encoding: Option<String>,
+    #[serde(default)]
+    tables: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+fn default_stable() -> u64 {
+    60
+}
+
+/// Builds [`ExportConnector`]s.
+pub struct ExportFactory;
+
+impl ConnectorFactory for ExportFactory {
+    fn spec(&self) -> &'static ConnectorSpec {
+        &SPEC
+    }
+
+    fn build(&self, source: &SourceConfig) -> Result<Box<dyn Connector>, ConfigError> {
+        Ok(Box::new(ExportConnector::from_source(source)?))
+    }
+}
+
+/// Reads the drops of a directory through a mapping.
+#[derive(Debug, Clone)]
+pub struct ExportConnector {
+    dir: PathBuf,
+    mapping: Arc<MappingFile>,
+    mode: FileMode,
+    readiness: Readiness,
+}
+
+impl ExportConnector {
+    /// The connector of `source`: its mapping loaded and checked (a shipped one by name,
+    /// else a file), contacting nothing.
+    pub fn from_source(source: &SourceConfig) -> Result<ExportConnector, ConfigError> {
+        let settings: Settings = source.settings()?;
+        let mut mapping = load_mapping(&settings.mapping).map_err(|e| source.invalid(e))?;
+        if let Some(encoding) = &settings.encoding {
+            let encoding: Encoding = encoding
+                .parse()
+                .map_err(|e| source.invalid(format!("`encoding`: {e}")))?;
+            mapping.encoding = encoding;
+            for input in &mut mapping.inputs {
+                input.encoding = encoding;
+            }
+        }
+        for (table, entries) in settings.tables {
+            mapping.tables.entry(table).or_default().extend(entries);
+        }
+        let readiness = match settings.ready_marker {
+            Some(marker) => Readiness::Marker(marker),
+            None => Readiness::Stable(Duration::from_secs(settings.stable_seconds)),
+        };
+        Ok(ExportConnector {
+            dir: settings.path,
+            mapping: Arc::new(mapping),
+            mode: settings.mode,
+            readiness,
+        })
+    }
+
+    /// The mapping in use.
+    pub fn mapping(&self) -> &MappingFile {
+        &self.mapping
+    }
+
+    /// The drop's files; in a snapshot, every input must have one (a missing file would
+    /// read as "everything of that kind is gone").
+    fn files(&self) -> Result<Vec<DropFile>, ConnectorError> {
+        let files = drop_dir::list(&self.dir, &self.mapping)?;
+        if self.mode == FileMode::Snapshot {
+            if let Some(input) =
+                (0..self.mapping.inputs.len()).find(|i| !files.iter().any(|f| f.input == *i))
+            {
+                let input = &self.mapping.inputs[input];
+                return Err(ConnectorError::failed(
+                    format!("reading the drop in {}", self.dir.display()),
+                    format!(
+                        "no file matches `{}` ({} input, {}:{}): the drop is incomplete, and \
+                         reading it would delete every {} of this source",
+                        input.files, input.kind, self.mapping.origin, input.line, input.kind
+                    ),
+                ));
+            }
+        }
+        Ok(files)
+    }
+}
+
+/// A shipped mapping by name, else a mapping file by path.
+fn load_mapping(name: &str) -> Result<MappingFile, String> {
+    if let Some(text) = crate::shipped::get(name) {
+        return MappingFile::parse(&format!("shipped:{name}"), text).map_err(|e| e.to_string());
+    }
+    let text = std::fs::read_to_string(name).map_err(|e| {
+        format!(
+            "`mapping = {name:?}` is neither a shipped mapping ({}) nor a readable file: {e}",
+            crate::shipped::names().join(", ")
+        )
+    })?;
+    MappingFile::parse(name, &text).map_err(|e| e.to_string())
+}
+
+#[async_trait::async_trait]
+impl Connector for ExportConnector {
+    fn spec(&self) -> &'static ConnectorSpec {
+        &SPEC
+    }
+
+    async fn check(&self) -> Result<CheckReport, ConnectorError> {
+        let files = self.files()?;
+        let mut details = vec![format!(
+            "mapping `{}` ({}): {} input(s)",
+            self.mapping.name,
+            self.mapping.origin,
+            self.mapping.inputs.len()
+        )];
+        for (index, input) in self.mapping.inputs.iter().enumerate() {
+            let names: Vec<&str> = files
+                .iter()
+                .filter(|f| f.input == index)
+                .map(|f| f.name.as_str())
+                .collect();
+            details.push(format!(
+                "{}: `{}` matches {}",
+                input.kind,
+                input.files,
+                if names.is_empty() {
+                    "no file".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ));
+        }
+        if let Some(why) = drop_dir::incomplete(&self.dir, &files, &self.readiness) {
+            details.push(format!("the drop is not complete yet: {why}"));
+        }
+        Ok(CheckReport { details })
+    }
+
+    async fn discover(&self) -> Result<Capabilities, ConnectorError> {
+        let mut kinds: Vec<_> = self.mapping.inputs.iter().map(|i| i.kind).collect();
+        kinds.sort_by_key(|k| k.as_str());
+        kinds.dedup();
+        Ok(Capabilities {
+            kinds,
+            full: self.mode == FileMode::Snapshot,
+            incremental: self.mode == FileMode::Changes,
+            snapshot_kinds: Vec::new(),
+            years: Vec::new(),
+        })
+    }
+
+    async fn nothing_new(
+        &self,
+        cursor: Option<&serde_json::Value>,
+    ) -> Result<Option<String>, ConnectorError> {
+        let files = self.files()?;
+        if files.is_empty() {
+            return Ok(Some(format!("no file in {}", self.dir.display())));
+        }
+        if let Some(why) = drop_dir::incomplete(&self.dir, &files, &self.readiness) {
+            return Ok(Some(why));
+        }
+        let applied = Fingerprint::from_cursor(cursor);
+        let current = drop_dir::fingerprint(&files).await?;
+        Ok((applied.as_ref() == Some(&current))
+            .then(|| "this drop (same content) was already applied".to_string()))
+    }
+
+    async fn read(&self, request: ReadRequest) -> Result<BatchStream, ConnectorError> {
+        let files = self.files()?;
+        if let Some(why) = drop_dir::incomplete(&self.dir, &files, &self.readiness) {
+            return Err(ConnectorError::failed("reading the drop", why));
+        }
+        let fingerprint = drop_dir::fingerprint(&files).await?;
+        if self.mode == FileMode::Changes
+            && Fingerprint::from_cursor(request.cursor.as_ref()).as_ref() == Some(&fingerprint)
+        {
+            return Err(ConnectorError::failed(
+                "reading the drop",
+                "this drop of changes was already applied: applying it again could undo \
+                 later changes",
+            ));
+        }
+        let cursor = serde_json::to_value(&fingerprint)
+            .map_err(|e| ConnectorError::failed("writing the cursor", e))?;
+        let (sender, receiver) = mpsc::channel(2);
+        let reading = DropReading {
+            mapping: Arc::clone(&self.mapping),
+            files,
+            request,
+            sender,
+        };
+        tokio::task::spawn_blocking(move || reading.run(cursor));
+        Ok(Box::pin(futures::stream::unfold(
+            receiver,
+            |mut rx| async { rx.recv().await.map(|batch| (batch, rx)) },
+        )))
+    }
+}
+
+/// The blocking task that reads a drop's files in order and sends batches.
+struct DropReading {
+    mapping: Arc<MappingFile>,
+    files: Vec<DropFile>,
+    request: ReadRequest,
+    sender: mpsc::Sender<Result<Batch, ConnectorError>>,
+}
+
+impl DropReading {
+    fn run(self, cursor: serde_json::Value) {
+        let mut items = Vec::with_capacity(self.request.batch_size);
+        for file in &self.files {
+            if let Err(error) = self.read_file(file, &mut items) {
+                let _ = self.sender.blocking_send(Err(error));
+                return;
+            }
+        }
+        let last = Batch {
+            items,
+            cursor: Some(cursor),
+        };
+        let _ = self.sender.blocking_send(Ok(last));
+    }
+
+    /// Maps every row of `file`; a file-level problem fails the whole read.
+    fn read_file(&self, file: &DropFile, items: &mut Vec<Item>) -> Result<(), ConnectorError> {
+        let input = &self.mapping.inputs[file.input];
+        let rows = readers::open(&file.path, &file.name, &input.format, input.encoding)
+            .map_err(|e| ConnectorError::failed(format!("reading {}", file.name), e))?;
+        let mut skipped = 0_u64;
+        for row in rows {
+            let item = match row {
+                Ok(row) => match input.map(&row, &self.mapping.tables) {
+                    Outcome::Skipped => {
+                        skipped += 1;
+                        continue;
+                    }
+                    Outcome::Item(item) => item,
+                },
+                Err(error) if error.scope == ErrorScope::Row => Item::Rejected(Rejected {
+                    kind: Some(input.kind),
+                    key: None,
+                    reason: error.reason.clone(),
+                    location: Some(error.location.to_string()),
+                    payload: String::new(),
+                }),
+                Err(error) => {
+                    return Err(ConnectorError::failed(
+                        format!("reading {}", file.name),
+                        format!("{error}; nothing of this drop is applied"),
+                    ))
+                }
+            };
+            if self.request.wants(&item) {
+                items.push(item);
+            }
+            if items.len() >= self.request.batch_size.max(1) {
+                self.send(std::mem::take(items))?;
+            }
+        }
+        if skipped > 0 {
+            tracing::info!(file = %file.name, skipped, "rows skipped by the mapping's filter");
+        }
+        Ok(())
+    }
+
+    fn send(&self, items: Vec<Item>) -> Result<(), ConnectorError> {
+        self.sender
+            .blocking_send(Ok(Batch {
+                items,
+                cursor: None,
+            }))
+            .map_err(|_| ConnectorError::failed("reading the drop", "the run was abandoned"))
+    }
+}

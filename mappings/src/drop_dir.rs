@@ -1,0 +1,136 @@
+//! An export drop: the files of a drop directory that a mapping's inputs name, whether
+//! the drop is complete, and its fingerprint (the content hashes that say whether it was
+//! already applied).
+
+use crate::format::MappingFile;
+use conpere_connectors::files::{hex, sha256};
+use conpere_connectors::ConnectorError;
+use globset::Glob;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// One file of a drop, for one input of the mapping.
+#[derive(Debug, Clone)]
+pub struct DropFile {
+    /// The index of the mapping input that reads it.
+    pub input: usize,
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its name in the drop directory (messages, cursor).
+    pub name: String,
+    /// Last modification.
+    pub modified: SystemTime,
+}
+
+/// When a drop counts as complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// A marker file (`DONE`, `manifest.ok`…) is present, newer than every file.
+    Marker(String),
+    /// No file changed for this long (the exporter writes them in place).
+    Stable(Duration),
+}
+
+/// What identifies a drop's content: every file's SHA-256, and one hash over them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// The hash of the whole drop.
+    pub drop: String,
+    /// File name → SHA-256 of its content.
+    pub files: BTreeMap<String, String>,
+}
+
+/// The files each input of `mapping` names in `dir`, inputs in mapping order, each
+/// input's files by name.
+pub fn list(dir: &Path, mapping: &MappingFile) -> Result<Vec<DropFile>, ConnectorError> {
+    let listing = |e: std::io::Error| {
+        ConnectorError::failed(
+            format!("listing the drop directory {}", dir.display()),
+            format!("{e}; check `path` and that conpere may read it"),
+        )
+    };
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(listing)? {
+        let entry = entry.map_err(listing)?;
+        let metadata = entry.metadata().map_err(listing)?;
+        if metadata.is_file() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            entries.push((name, entry.path(), metadata.modified().map_err(listing)?));
+        }
+    }
+    entries.sort();
+    let mut files = Vec::new();
+    for (index, input) in mapping.inputs.iter().enumerate() {
+        let glob = Glob::new(&input.files)
+            .map_err(|e| {
+                ConnectorError::failed(
+                    format!("{}:{}", mapping.origin, input.line),
+                    format!("`files = {:?}` is not a valid glob: {e}", input.files),
+                )
+            })?
+            .compile_matcher();
+        files.extend(entries.iter().filter(|(name, ..)| glob.is_match(name)).map(
+            |(name, path, modified)| DropFile {
+                input: index,
+                path: path.clone(),
+                name: name.clone(),
+                modified: *modified,
+            },
+        ));
+    }
+    Ok(files)
+}
+
+/// Why the drop is not complete yet, if it is not.
+pub fn incomplete(dir: &Path, files: &[DropFile], readiness: &Readiness) -> Option<String> {
+    let newest = files.iter().map(|f| f.modified).max()?;
+    match readiness {
+        Readiness::Marker(marker) => {
+            let marked = std::fs::metadata(dir.join(marker)).and_then(|m| m.modified());
+            match marked {
+                Err(_) => Some(format!("the drop has no `{marker}` marker yet")),
+                Ok(at) if at < newest => Some(format!(
+                    "the `{marker}` marker is older than the drop's files: waiting for a new one"
+                )),
+                Ok(_) => None,
+            }
+        }
+        Readiness::Stable(delay) => {
+            let age = SystemTime::now().duration_since(newest).unwrap_or_default();
+            (age < *delay).then(|| {
+                format!(
+                    "a file of the drop changed {}s ago: waiting until none changed for {}s \
+                     (`stable_seconds`)",
+                    age.as_secs(),
+                    delay.as_secs()
+                )
+            })
+        }
+    }
+}
+
+/// The content hashes of `files`.
+pub async fn fingerprint(files: &[DropFile]) -> Result<Fingerprint, ConnectorError> {
+    let mut hashes = BTreeMap::new();
+    for file in files {
+        hashes.insert(file.name.clone(), sha256(&file.path).await?);
+    }
+    let mut whole = Sha256::new();
+    for (name, hash) in &hashes {
+        whole.update(format!("{name}\t{hash}\n"));
+    }
+    Ok(Fingerprint {
+        drop: hex(&whole.finalize()),
+        files: hashes,
+    })
+}
+
+impl Fingerprint {
+    /// The fingerprint a cursor recorded (none, or an unreadable one: a new drop).
+    pub fn from_cursor(cursor: Option<&serde_json::Value>) -> Option<Fingerprint> {
+        cursor.and_then(|c| serde_json::from_value(c.clone()).ok())
+    }
+}

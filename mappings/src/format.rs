@@ -1,0 +1,398 @@
+//! Mapping files: TOML that says, for each record kind, where its rows come from and how
+//! each canonical field is computed from a row. Loaded and checked whole before any
+//! export is read ([`MappingFile::parse`]); every error names the mapping file and line.
+//!
+//! ```toml
+//! name = "canonical-csv"
+//! description = "one CSV file per canonical record kind"
+//! encoding = "utf-8"                 # of every input, unless the input or the source says
+//!
+//! [tables.regimes]                   # code tables for lookup(x, regimes)
+//! "10" = "initial"
+//!
+//! [[inputs]]
+//! kind = "student"                   # the canonical record kind produced
+//! files = "students*.csv"            # a file name or glob, in the drop directory
+//! format = "csv"                     # csv | jsonl | xml
+//! delimiter = ";"                    # csv: delimiter, quote, header (default true)
+//! # record = "export/etudiant"      # xml: path of the record element
+//! filter = "ne(statut, 'test')"      # rows for which this is false are skipped
+//! tombstone = "eq(status, 'tobedeleted')"   # rows for which this is true delete the record
+//! [inputs.fields]                    # canonical field = expression (see `expr`)
+//! student = "numero"
+//! family_name = "trim(nom)"
+//! birth_date = "date(naissance, '%d/%m/%Y')"
+//! ```
+
+use crate::encoding::Encoding;
+use crate::expr::{Expr, Tables};
+use crate::fields::{self, Field};
+use crate::readers::{CsvOptions, Format, XmlOptions};
+use conpere_core::model::Kind;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use toml::Spanned;
+
+/// A mapping file, checked: every expression parsed, every field known.
+#[derive(Debug, Clone)]
+pub struct MappingFile {
+    /// Where it was read from (a path, or `shipped:<name>`), for messages.
+    pub origin: String,
+    /// Its name.
+    pub name: String,
+    /// What it maps.
+    pub description: String,
+    /// Encoding of the inputs that do not declare one.
+    pub encoding: Encoding,
+    /// Code tables.
+    pub tables: Tables,
+    /// Where each kind's rows come from, in file order.
+    pub inputs: Vec<Input>,
+}
+
+/// One input: rows of one kind of record.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// The mapping line where it starts (`[[inputs]]`).
+    pub line: usize,
+    /// The record kind produced.
+    pub kind: Kind,
+    /// File name or glob, relative to the drop directory.
+    pub files: String,
+    /// How the files are read.
+    pub format: Format,
+    /// Their encoding.
+    pub encoding: Encoding,
+    /// Rows this is false for are skipped.
+    pub filter: Option<Expr>,
+    /// Rows this is true for are tombstones of the record they key.
+    pub tombstone: Option<Expr>,
+    /// Canonical field → how it is computed, in model order.
+    pub fields: Vec<(&'static Field, FieldExpr)>,
+}
+
+/// The expression of a field, with its source text for messages.
+#[derive(Debug, Clone)]
+pub struct FieldExpr {
+    /// Parsed.
+    pub expr: Expr,
+    /// As written.
+    pub text: String,
+}
+
+/// A mapping file that cannot be used, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}:{line}: {message}")]
+pub struct MappingError {
+    /// The file.
+    pub origin: String,
+    /// The line (1-based).
+    pub line: usize,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// The file as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMapping {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    encoding: Option<Spanned<String>>,
+    #[serde(default)]
+    tables: Tables,
+    #[serde(default)]
+    inputs: Vec<Spanned<RawInput>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInput {
+    kind: Spanned<String>,
+    files: String,
+    format: Spanned<String>,
+    #[serde(default)]
+    encoding: Option<Spanned<String>>,
+    #[serde(default)]
+    delimiter: Option<Spanned<String>>,
+    #[serde(default)]
+    quote: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    header: bool,
+    #[serde(default)]
+    record: Option<String>,
+    #[serde(default)]
+    filter: Option<Spanned<String>>,
+    #[serde(default)]
+    tombstone: Option<Spanned<String>>,
+    fields: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Reads spans back as lines.
+struct Source<'a> {
+    origin: &'a str,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn line(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn error(&self, span: std::ops::Range<usize>, message: impl fmt::Display) -> MappingError {
+        MappingError {
+            origin: self.origin.to_string(),
+            line: self.line(span.start),
+            message: message.to_string(),
+        }
+    }
+}
+
+impl MappingFile {
+    /// Parses and checks the mapping `text` read from `origin`.
+    pub fn parse(origin: &str, text: &str) -> Result<MappingFile, MappingError> {
+        let source = Source { origin, text };
+        let raw: RawMapping = toml::from_str(text).map_err(|e| MappingError {
+            origin: origin.to_string(),
+            line: e.span().map_or(1, |s| source.line(s.start)),
+            message: e.message().to_string(),
+        })?;
+        let encoding = match &raw.encoding {
+            Some(e) => parse_encoding(&source, e)?,
+            None => Encoding::Utf8,
+        };
+        let inputs = raw
+            .inputs
+            .iter()
+            .map(|input| check_input(&source, input, encoding, &raw.tables))
+            .collect::<Result<Vec<_>, _>>()?;
+        if inputs.is_empty() {
+            return Err(source.error(0..0, "the mapping has no [[inputs]]: nothing to read"));
+        }
+        Ok(MappingFile {
+            origin: origin.to_string(),
+            name: raw.name,
+            description: raw.description,
+            encoding,
+            tables: raw.tables,
+            inputs,
+        })
+    }
+}
+
+fn parse_encoding(source: &Source, value: &Spanned<String>) -> Result<Encoding, MappingError> {
+    value
+        .get_ref()
+        .parse()
+        .map_err(|e| source.error(value.span(), e))
+}
+
+fn check_input(
+    source: &Source,
+    input: &Spanned<RawInput>,
+    encoding: Encoding,
+    tables: &Tables,
+) -> Result<Input, MappingError> {
+    let raw = input.get_ref();
+    let kind = Kind::parse(raw.kind.get_ref()).ok_or_else(|| {
+        let known = Kind::ALL.map(Kind::as_str).join(", ");
+        source.error(
+            raw.kind.span(),
+            format!("unknown kind `{}` (known: {known})", raw.kind.get_ref()),
+        )
+    })?;
+    let format = check_format(source, raw)?;
+    let encoding = match &raw.encoding {
+        Some(e) => parse_encoding(source, e)?,
+        None => encoding,
+    };
+    let expression = |text: &Spanned<String>| {
+        Expr::parse(text.get_ref(), tables).map_err(|e| source.error(text.span(), e))
+    };
+    Ok(Input {
+        line: source.line(input.span().start),
+        kind,
+        files: raw.files.clone(),
+        format,
+        encoding,
+        filter: raw.filter.as_ref().map(expression).transpose()?,
+        tombstone: raw.tombstone.as_ref().map(expression).transpose()?,
+        fields: check_fields(source, kind, raw, tables, input.span())?,
+    })
+}
+
+fn check_format(source: &Source, raw: &RawInput) -> Result<Format, MappingError> {
+    let single_byte = |value: &Option<Spanned<String>>, default: u8| match value {
+        None => Ok(default),
+        Some(v) => match v.get_ref().as_bytes() {
+            [b] => Ok(*b),
+            _ if v.get_ref() == "\\t" => Ok(b'\t'),
+            _ => Err(source.error(
+                v.span(),
+                format!("`{}` must be one ASCII character", v.get_ref()),
+            )),
+        },
+    };
+    match raw.format.get_ref().as_str() {
+        "csv" => Ok(Format::Csv(CsvOptions {
+            delimiter: single_byte(&raw.delimiter, b',')?,
+            quote: single_byte(&raw.quote, b'"')?,
+            header: raw.header,
+        })),
+        "jsonl" => Ok(Format::JsonLines),
+        "xml" => {
+            let record = raw.record.clone().ok_or_else(|| {
+                source.error(
+                    raw.format.span(),
+                    "an xml input needs `record`, the path of the record element \
+                     (e.g. \"export/etudiants/etudiant\")",
+                )
+            })?;
+            Ok(Format::Xml(XmlOptions { record }))
+        }
+        other => Err(source.error(
+            raw.format.span(),
+            format!("unknown format `{other}` (known: csv, jsonl, xml)"),
+        )),
+    }
+}
+
+/// Every mapped field exists for the kind, its expression parses, and every required
+/// field without a default is mapped.
+fn check_fields(
+    source: &Source,
+    kind: Kind,
+    raw: &RawInput,
+    tables: &Tables,
+    span: std::ops::Range<usize>,
+) -> Result<Vec<(&'static Field, FieldExpr)>, MappingError> {
+    let mut mapped = Vec::new();
+    for (name, text) in &raw.fields {
+        let field = fields::field_of(kind, name.get_ref()).ok_or_else(|| {
+            let known: Vec<&str> = fields::fields(kind).iter().map(|f| f.name).collect();
+            source.error(
+                name.span(),
+                format!(
+                    "`{}` is not a field of a {kind} (its fields: {})",
+                    name.get_ref(),
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let expr = Expr::parse(text.get_ref(), tables)
+            .map_err(|e| source.error(text.span(), format!("field `{}`: {e}", name.get_ref())))?;
+        mapped.push((
+            field,
+            FieldExpr {
+                expr,
+                text: text.get_ref().clone(),
+            },
+        ));
+    }
+    let missing: Vec<&str> = fields::fields(kind)
+        .iter()
+        .filter(|f| f.required && f.default.is_none())
+        .filter(|f| !mapped.iter().any(|(m, _)| m.name == f.name))
+        .map(|f| f.name)
+        .collect();
+    if !missing.is_empty() {
+        return Err(source.error(
+            span,
+            format!(
+                "the {kind} input does not map its required field(s) {} \
+                 (give each an expression, or a constant such as 'active')",
+                missing.join(", ")
+            ),
+        ));
+    }
+    mapped.sort_by_key(|(f, _)| fields::fields(kind).iter().position(|g| g.name == f.name));
+    Ok(mapped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"name = "test"
+encoding = "iso-8859-1"
+
+[tables.regimes]
+"10" = "initial"
+
+[[inputs]]
+kind = "registration"
+files = "inscriptions.csv"
+format = "csv"
+delimiter = ";"
+[inputs.fields]
+year = "annee"
+student = "numero"
+step = "etape"
+status = "'active'"
+regime = "lookup(regime, regimes, 'other')"
+"#;
+
+    #[test]
+    fn a_good_mapping_loads_with_defaults_and_order() {
+        let mapping = MappingFile::parse("test.toml", GOOD).unwrap();
+        let input = &mapping.inputs[0];
+        assert_eq!((input.kind, input.line), (Kind::Registration, 7));
+        assert_eq!(input.encoding, Encoding::Iso8859_1);
+        assert!(matches!(&input.format, Format::Csv(o) if o.delimiter == b';' && o.header));
+        let names: Vec<&str> = input.fields.iter().map(|(f, _)| f.name).collect();
+        assert_eq!(names, ["year", "student", "step", "status", "regime"]);
+    }
+
+    fn error(text: &str) -> String {
+        MappingFile::parse("m.toml", text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_point_to_the_line_of_the_mapping() {
+        let typo = GOOD.replace("lookup(regime, regimes, 'other')", "lookp(regime)");
+        assert!(
+            error(&typo).starts_with("m.toml:17: field `regime`: unknown function `lookp`"),
+            "{}",
+            error(&typo)
+        );
+        let unknown_field = GOOD.replace("status = ", "statut = ");
+        let message = error(&unknown_field);
+        assert!(
+            message.starts_with("m.toml:16:") && message.contains("not a field of a registration"),
+            "{message}"
+        );
+        let missing = GOOD.replace("step = \"etape\"\n", "");
+        let message = error(&missing);
+        assert!(
+            message.starts_with("m.toml:7:") && message.contains("step"),
+            "{message}"
+        );
+        let bad_kind = GOOD.replace("kind = \"registration\"", "kind = \"inscription\"");
+        assert!(error(&bad_kind).starts_with("m.toml:8: unknown kind `inscription`"));
+        let bad_key = GOOD.replace("files =", "file =");
+        assert!(error(&bad_key).contains("m.toml:"), "{}", error(&bad_key));
+        let bad_encoding = GOOD.replace("iso-8859-1", "ebcdic");
+        assert!(
+            error(&bad_encoding).starts_with("m.toml:2:"),
+            "{}",
+            error(&bad_encoding)
+        );
+        let no_table = GOOD.replace(
+            "lookup(regime, regimes, 'other')",
+            "lookup(regime, regimess)",
+        );
+        assert!(error(&no_table).contains("no code table `regimess`"));
+    }
+}

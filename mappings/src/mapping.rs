@@ -1,0 +1,166 @@
+//! From a row to a canonical item, as an [`Input`] of a mapping file says: the row is
+//! skipped (filter), becomes a tombstone, a record, or — when a value cannot be computed
+//! or the record does not validate — a quarantined row naming its file, line, field and
+//! reason, with the row as its payload.
+
+use crate::expr::{Tables, Value};
+use crate::fields::{Field, FieldType};
+use crate::format::{FieldExpr, Input};
+use crate::row::Row;
+use conpere_core::model::{Item, Record, RecordKey, Rejected};
+use serde_json::{Map, Value as Json};
+
+/// What a row becomes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The filter skipped it.
+    Skipped,
+    /// A record, a tombstone or a quarantined row.
+    Item(Item),
+}
+
+impl Input {
+    /// Maps one row.
+    pub fn map(&self, row: &Row, tables: &Tables) -> Outcome {
+        match self.decide(row, tables) {
+            Ok(outcome) => outcome,
+            Err(reason) => Outcome::Item(Item::Rejected(self.reject(row, reason, None))),
+        }
+    }
+
+    fn decide(&self, row: &Row, tables: &Tables) -> Result<Outcome, String> {
+        if let Some(filter) = &self.filter {
+            let keep = filter
+                .eval(row, tables)
+                .map_err(|e| format!("filter: {e}"))?;
+            if !keep.is_true() {
+                return Ok(Outcome::Skipped);
+            }
+        }
+        let json = self.json(row, tables)?;
+        let tombstone = match &self.tombstone {
+            Some(test) => test
+                .eval(row, tables)
+                .map_err(|e| format!("tombstone: {e}"))?
+                .is_true(),
+            None => false,
+        };
+        if tombstone {
+            let key = RecordKey::from_json(self.kind, &Json::Object(json))?;
+            return Ok(Outcome::Item(Item::Tombstone(key)));
+        }
+        Ok(Outcome::Item(self.record(row, json)))
+    }
+
+    /// The record of `json`, or the row quarantined with why it is not one.
+    fn record(&self, row: &Row, json: Map<String, Json>) -> Item {
+        let value = Json::Object(json);
+        let key = RecordKey::from_json(self.kind, &value).ok();
+        let record = serde_json::from_value::<Record>(value)
+            .map_err(|e| format!("not a valid {}: {e}", self.kind))
+            .and_then(|r| r.validate().map(|()| r).map_err(|e| e.to_string()));
+        match record {
+            Ok(record) => Item::Record(record),
+            Err(reason) => Item::Rejected(self.reject(row, reason, key)),
+        }
+    }
+
+    /// The canonical fields of the row as JSON (`type` included): each mapped field
+    /// computed and converted to its type, the others at their defaults.
+    fn json(&self, row: &Row, tables: &Tables) -> Result<Map<String, Json>, String> {
+        let mut json = Map::new();
+        json.insert("type".into(), Json::String(self.kind.as_str().into()));
+        for field in crate::fields::fields(self.kind) {
+            let value = match self.fields.iter().find(|(f, _)| f.name == field.name) {
+                Some((_, expr)) => convert(field, expr, row, tables)?,
+                None => default(field),
+            };
+            json.insert(field.name.into(), value);
+        }
+        Ok(json)
+    }
+
+    fn reject(&self, row: &Row, reason: String, key: Option<RecordKey>) -> Rejected {
+        Rejected {
+            kind: Some(self.kind),
+            key,
+            reason,
+            location: Some(row.location.to_string()),
+            payload: row.raw(),
+        }
+    }
+}
+
+fn default(field: &Field) -> Json {
+    field
+        .default
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or(Json::Null)
+}
+
+/// The field's value for `row`, as its canonical type.
+fn convert(field: &Field, expr: &FieldExpr, row: &Row, tables: &Tables) -> Result<Json, String> {
+    let context = |reason: String| format!("field `{}` (`{}`): {reason}", field.name, expr.text);
+    let value = expr.expr.eval(row, tables).map_err(context)?;
+    let text = match value {
+        Value::Absent => return absent(field, row, expr).map_err(context),
+        Value::List(items) if field.kind == FieldType::List => {
+            return Ok(Json::Array(items.into_iter().map(Json::String).collect()))
+        }
+        Value::List(items) => items.join(" "),
+        Value::Text(text) => text,
+    };
+    typed(field.kind, text.trim()).map_err(context)
+}
+
+/// An absent value: the field's default, else null (a required field then fails the
+/// record's validation, naming the field). A column missing from the file altogether is
+/// said so, with the columns it has: usually a typo in the mapping or a changed export.
+fn absent(field: &Field, row: &Row, expr: &FieldExpr) -> Result<Json, String> {
+    let missing: Vec<&str> = expr
+        .expr
+        .columns()
+        .into_iter()
+        .filter(|c| row.get(c).is_none() && !row.names().any(|n| n == *c))
+        .collect();
+    if field.required && field.default.is_none() && !missing.is_empty() {
+        let names: Vec<&str> = row.names().collect();
+        return Err(format!(
+            "the row has no column {} (it has: {})",
+            missing.join(", "),
+            names.join(", ")
+        ));
+    }
+    Ok(default(field))
+}
+
+/// `text` as JSON of `kind`; empty text is null (an optional field left blank).
+fn typed(kind: FieldType, text: &str) -> Result<Json, String> {
+    if text.is_empty() {
+        return Ok(match kind {
+            FieldType::List => Json::Array(Vec::new()),
+            _ => Json::Null,
+        });
+    }
+    match kind {
+        FieldType::Text | FieldType::Date => Ok(Json::String(text.to_string())),
+        FieldType::Integer => text
+            .parse::<i64>()
+            .map(Json::from)
+            .map_err(|_| format!("`{text}` is not a whole number")),
+        FieldType::Decimal => text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Json::Number)
+            .ok_or_else(|| {
+                format!("`{text}` is not a number (a decimal comma needs number(x, ','))")
+            }),
+        FieldType::Boolean => match text {
+            "true" => Ok(Json::Bool(true)),
+            "false" => Ok(Json::Bool(false)),
+            other => Err(format!("`{other}` is not true or false (use bool(x))")),
+        },
+        FieldType::List => Ok(Json::Array(vec![Json::String(text.to_string())])),
+    }
+}

@@ -1,0 +1,79 @@
+//! A file-drop source through the binary: `conpere sync` of a canonical-csv drop
+//! (ISO-8859-1, `;`, decimal commas) then `conpere export` equals the generated
+//! university; the same drop again is "nothing new" and makes no run; a damaged drop
+//! fails the run and applies nothing.
+
+use super::{assert_code, text, Site};
+use conpere_core::model::Record;
+use conpere_mappings::canonical_csv::write_drop;
+use conpere_mappings::encoding::Encoding;
+use conpere_tests::{assert_same_export, export_text, scalar};
+
+/// A site whose source `drop` reads a canonical-csv drop directory.
+async fn drop_site() -> Site {
+    let site = Site::new().await;
+    let text = format!(
+        "[database]\nurl = {:?}\n\n[sources.drop]\nkind = \"export\"\npath = {:?}\n\
+         mapping = \"canonical-csv\"\nstable_seconds = 0\n",
+        site.db.connection_string,
+        site.input().display().to_string()
+    );
+    std::fs::write(site.config(), text).unwrap();
+    site
+}
+
+/// A generated university as a Latin-1 SIS holds it (no `œ`, no long dashes).
+fn latin1_university(seed: u64, students: usize) -> Vec<Record> {
+    conpere_tests::university(seed, students)
+        .into_iter()
+        .map(|record| {
+            let text = serde_json::to_string(&record)
+                .unwrap()
+                .replace('œ', "oe")
+                .replace('Œ', "OE")
+                .replace(['–', '—'], "-");
+            serde_json::from_str(&text).unwrap()
+        })
+        .collect()
+}
+
+fn export(site: &Site) -> String {
+    let out = site.dir.path().join("drop.jsonl");
+    let output = site.run(&["export", "--source", "drop", "--out", out.to_str().unwrap()]);
+    assert_code(&output, 0);
+    std::fs::read_to_string(out).unwrap()
+}
+
+#[tokio::test]
+async fn a_drop_syncs_once_and_its_export_equals_the_university() {
+    let site = drop_site().await;
+    let records = latin1_university(51, 40);
+    write_drop(&site.input(), records.clone(), Encoding::Iso8859_1).unwrap();
+    let output = site.run(&["sync", "--source", "drop"]);
+    assert_code(&output, 0);
+    assert_same_export(
+        &export(&site),
+        &export_text("drop", &records),
+        "drop export",
+    );
+
+    let output = site.run(&["sync", "--source", "drop"]);
+    assert_code(&output, 0);
+    assert!(text(&output).contains("nothing new"), "{}", text(&output));
+    let runs: i64 = scalar(&site.db, "SELECT count(*) FROM sync_run").await;
+    assert_eq!(runs, 1);
+
+    // Tonight's drop is damaged: the run fails, last night's contracts stay.
+    let nodes = site.input().join("nodes.csv");
+    let mut bytes = std::fs::read(&nodes).unwrap();
+    bytes.splice(0..0, b"\"".iter().copied());
+    std::fs::write(&nodes, bytes).unwrap();
+    let output = site.run(&["sync", "--source", "drop"]);
+    assert_code(&output, 1);
+    assert!(text(&output).contains("nodes.csv:1"), "{}", text(&output));
+    assert_same_export(
+        &export(&site),
+        &export_text("drop", &records),
+        "after a failed run",
+    );
+}
