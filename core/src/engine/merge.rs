@@ -46,18 +46,35 @@ pub(crate) async fn merge_kind(
             .batch_execute("ANALYZE delta")
             .await
             .map_err(EngineError::db("comparing with the store"))?;
-        for (year, op, n) in query(client, &insert_sql(spec), params).await? {
-            debug_assert_eq!(op, "insert");
-            *merge.inserted.entry(year).or_default() += n;
-        }
-        for (year, op, n) in query(client, &update_sql(spec), params).await? {
-            match op.as_str() {
-                "restore" => *merge.inserted.entry(year).or_default() += n,
-                _ => merge.updated += n,
+        let ops = op_counts(client).await?;
+        let count = |op: &str| ops.get(op).copied().unwrap_or(0);
+        if count("insert") > 0 {
+            for (year, _, n) in query(client, &insert_sql(spec), params).await? {
+                *merge.inserted.entry(year).or_default() += n;
             }
         }
-        for (year, _, n) in query(client, &delete_sql(spec), params).await? {
-            *merge.deleted.entry(year).or_default() += n;
+        let (changed, gone) = (count("update") + count("restore"), count("delete"));
+        if count("insert") > 0 && changed + gone > 0 {
+            // The table's statistics predate the rows just inserted: planned on them, the
+            // update below can take the new rows for a handful and loop over the delta
+            // for each (measured: minutes at 300 000 rows instead of a second).
+            client
+                .batch_execute(&format!("ANALYZE {}", spec.table()))
+                .await
+                .map_err(EngineError::db("merging"))?;
+        }
+        if changed > 0 {
+            for (year, op, n) in query(client, &update_sql(spec), params).await? {
+                match op.as_str() {
+                    "restore" => *merge.inserted.entry(year).or_default() += n,
+                    _ => merge.updated += n,
+                }
+            }
+        }
+        if gone > 0 {
+            for (year, _, n) in query(client, &delete_sql(spec), params).await? {
+                *merge.deleted.entry(year).or_default() += n;
+            }
         }
     }
     client
@@ -65,6 +82,15 @@ pub(crate) async fn merge_kind(
         .await
         .map_err(EngineError::db("merging"))?;
     Ok(merge)
+}
+
+/// How many delta rows of each operation.
+async fn op_counts(client: &Client) -> Result<std::collections::HashMap<String, i64>, EngineError> {
+    let rows = client
+        .query("SELECT op, count(*) FROM delta GROUP BY op", &[])
+        .await
+        .map_err(EngineError::db("comparing with the store"))?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 async fn query(
