@@ -239,6 +239,10 @@ pub struct BenchArgs {
     /// process (so the figures are conpere's own CPU).
     #[arg(long)]
     pub pegase: bool,
+    /// Measure a sync of a canonical-csv export drop (`kind = "export"`) of the generated
+    /// university (--enrolments), against a plain binary COPY of the same rows.
+    #[arg(long, conflicts_with_all = ["apogee", "pegase"])]
+    pub export: bool,
     /// With --apogee or --pegase: students of the generated university.
     #[arg(long, default_value_t = 10_000)]
     pub students: usize,

@@ -56,6 +56,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Db(args) => commands::db_command(&config, args.command).await,
         Command::Bench(args) if args.apogee => commands::bench_apogee::bench(&config, args).await,
         Command::Bench(args) if args.pegase => commands::bench_pegase::bench(&config, args).await,
+        Command::Bench(args) if args.export => commands::bench_export::bench(&config, args).await,
         Command::Bench(args) => commands::bench::bench(&config, args).await,
     }
 }

@@ -22,7 +22,8 @@ pub async fn bench(config: &Config, args: BenchArgs) -> anyhow::Result<i32> {
     Ok(super::exit::OK)
 }
 
-fn university(seed: u64, enrolments: usize) -> Arc<University> {
+/// A university of about `enrolments` enrolments (the other records come with them).
+pub(crate) fn university(seed: u64, enrolments: usize) -> Arc<University> {
     Arc::new(University::generate(SynthConfig::new(
         seed,
         students_for_enrolments(enrolments, 2).max(10),

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_apogee;
+pub mod bench_export;
 pub mod bench_pegase;
 mod bench_sis;
 pub mod demo;
