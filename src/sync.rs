@@ -1,8 +1,10 @@
 //! One sync of one source: connector → engine, the wiring shared by `conpere sync`,
 //! `conpere demo` (and the daemon).
 
-use conpere_connectors::{Capabilities, Connector, ReadRequest, SourceConfig};
-use conpere_core::engine::{Coverage, Engine, HoldPolicy, Mode, Progress, RunReport, RunRequest};
+use conpere_connectors::{Capabilities, Connector, ReadRequest, RunEnd, SourceConfig};
+use conpere_core::engine::{
+    Coverage, Engine, EngineError, HoldPolicy, Mode, Progress, RunReport, RunRequest, RunStatus,
+};
 use conpere_core::model::Kind;
 use futures::StreamExt;
 use std::io::Write;
@@ -99,11 +101,45 @@ pub async fn run_source(
         Err(e) => {
             let message = format!("source `{}`: {e}", source.name);
             run.fail(&message).await?;
+            tell(source, connector, RunEnd::Refused(e.to_string()), options).await;
             anyhow::bail!("{message} (run failed, nothing applied)");
         }
     };
     let batches = batches.map(|b| b.map_err(|e| e.to_string()));
-    Ok(SyncOutcome::Ran(run.apply(batches, progress, diff).await?))
+    match run.apply(batches, progress, diff).await {
+        Ok(report) => {
+            let end = match report.status {
+                RunStatus::Held => Some(RunEnd::Held),
+                RunStatus::Succeeded | RunStatus::SucceededWithWarnings => Some(RunEnd::Applied),
+                _ => None,
+            };
+            if let Some(end) = end {
+                tell(source, connector, end, options).await;
+            }
+            Ok(SyncOutcome::Ran(report))
+        }
+        Err(error) => {
+            if let EngineError::Read { message, .. } = &error {
+                tell(source, connector, RunEnd::Refused(message.clone()), options).await;
+            }
+            Err(error.into())
+        }
+    }
+}
+
+/// Tells the connector how its run ended (not for dry runs: nothing happened).
+async fn tell(
+    source: &SourceConfig,
+    connector: &dyn Connector,
+    end: RunEnd,
+    options: &SyncOptions,
+) {
+    if options.dry_run {
+        return;
+    }
+    if let Err(error) = connector.run_ended(&end).await {
+        tracing::warn!(source = %source.name, %error, "after the run");
+    }
 }
 
 /// The kinds a read returns whole: all it declares when full; when incremental, only

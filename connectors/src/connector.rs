@@ -37,6 +37,17 @@ impl ConnectorError {
     }
 }
 
+/// How a run that read a source ended (see [`Connector::run_ended`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Applied: what was read is in the store.
+    Applied,
+    /// Held for a person's decision: nothing is applied yet.
+    Held,
+    /// Refused because of what was read (a damaged file…): nothing applied; the message.
+    Refused(String),
+}
+
 /// What `check` verified.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckReport {
@@ -109,6 +120,13 @@ pub trait Connector: Send + Sync {
 
     /// Reads records (full snapshot or changes since the cursor) as a stream of batches.
     async fn read(&self, request: ReadRequest) -> Result<BatchStream, ConnectorError>;
+
+    /// Told how the run that read this source ended, once it is committed or abandoned,
+    /// for sources that act on it (an export drop archived once applied, set aside when
+    /// refused). Most sources do nothing. An error here is logged: the run stands.
+    async fn run_ended(&self, _end: &RunEnd) -> Result<(), ConnectorError> {
+        Ok(())
+    }
 
     /// Why there is nothing to read since `cursor` (the last applied run's), if the
     /// source can tell: an export drop already applied, or not complete yet. The sync

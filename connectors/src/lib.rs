@@ -40,7 +40,7 @@ pub mod xml;
 
 pub use config::{CommonSettings, ConfigError, Secret, SourceConfig};
 pub use connector::{
-    BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ReadRequest,
+    BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ReadRequest, RunEnd,
 };
 pub use registry::{ConnectorFactory, Registry};
 pub use spec::{ConnectorSpec, FieldSpec};

@@ -11,6 +11,8 @@
 //! stable_seconds = 60               # … once no file changed for this long
 //! encoding = "iso-8859-1"           # overrides the mapping's
 //! tables = { regimes = { "FI" = "initial" } }   # entries added to the mapping's tables
+//! archive = "/srv/exports/archive"  # applied drops moved to archive/applied/…, refused
+//!                                   # ones to archive/failed/… with the reason
 //! ```
 //!
 //! A run reads a drop only when it is complete, and never the same content twice: the
@@ -26,14 +28,14 @@ use crate::readers::{self, ErrorScope};
 use conpere_connectors::canonical::FileMode;
 use conpere_connectors::{
     BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
-    ConnectorFactory, ConnectorSpec, FieldSpec, ReadRequest, SourceConfig,
+    ConnectorFactory, ConnectorSpec, FieldSpec, ReadRequest, RunEnd, SourceConfig,
 };
 use conpere_core::engine::Batch;
 use conpere_core::model::{Item, Rejected};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -88,6 +90,14 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
             "\"iso-8859-1\"",
         ),
         FieldSpec::new(
+            "archive",
+            false,
+            false,
+            "where drops go once read: applied/<time>-<hash>/ when applied, failed/<time>-<hash>/ \
+             (with reason.txt) when refused; without it they stay in place",
+            "\"/srv/exports/archive\"",
+        ),
+        FieldSpec::new(
             "tables",
             false,
             false,
@@ -112,6 +122,8 @@ struct Settings {
     encoding: Option<String>,
     #[serde(default)]
     tables: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    archive: Option<PathBuf>,
 }
 
 fn default_stable() -> u64 {
@@ -138,6 +150,9 @@ pub struct ExportConnector {
     mapping: Arc<MappingFile>,
     mode: FileMode,
     readiness: Readiness,
+    archive: Option<PathBuf>,
+    /// What the last read read, for `run_ended` to move exactly those files.
+    last_read: Arc<Mutex<Option<Fingerprint>>>,
 }
 
 impl ExportConnector {
@@ -167,6 +182,8 @@ impl ExportConnector {
             mapping: Arc::new(mapping),
             mode: settings.mode,
             readiness,
+            archive: settings.archive,
+            last_read: Arc::default(),
         })
     }
 
@@ -195,6 +212,15 @@ impl ExportConnector {
             }
         }
         Ok(files)
+    }
+}
+
+/// Where a drop goes once its run ended: applied or failed (held drops stay).
+fn archive_outcome(end: &RunEnd) -> Option<&'static str> {
+    match end {
+        RunEnd::Applied => Some("applied"),
+        RunEnd::Refused(_) => Some("failed"),
+        RunEnd::Held => None,
     }
 }
 
@@ -262,14 +288,37 @@ impl Connector for ExportConnector {
         })
     }
 
+    async fn run_ended(&self, end: &RunEnd) -> Result<(), ConnectorError> {
+        let Some(archive) = &self.archive else {
+            return Ok(());
+        };
+        let read = self
+            .last_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let (Some(read), Some(outcome)) = (read, archive_outcome(end)) else {
+            return Ok(());
+        };
+        let moved = drop_dir::archive(&self.dir, archive, outcome, &read, &self.readiness).await?;
+        if let RunEnd::Refused(reason) = end {
+            std::fs::write(moved.join("reason.txt"), format!("{reason}\n"))
+                .map_err(|e| ConnectorError::failed(format!("writing {}", moved.display()), e))?;
+        }
+        tracing::info!(to = %moved.display(), "drop archived");
+        Ok(())
+    }
+
     async fn nothing_new(
         &self,
         cursor: Option<&serde_json::Value>,
     ) -> Result<Option<String>, ConnectorError> {
-        let files = self.files()?;
-        if files.is_empty() {
-            return Ok(Some(format!("no file in {}", self.dir.display())));
+        // An empty inbox is the usual state between drops (once archived): nothing new.
+        // A drop missing some input's file is an error (`files`), not a quiet night.
+        if drop_dir::list(&self.dir, &self.mapping)?.is_empty() {
+            return Ok(Some(format!("no drop in {}", self.dir.display())));
         }
+        let files = self.files()?;
         if let Some(why) = drop_dir::incomplete(&self.dir, &files, &self.readiness) {
             return Ok(Some(why));
         }
@@ -296,6 +345,10 @@ impl Connector for ExportConnector {
         }
         let cursor = serde_json::to_value(&fingerprint)
             .map_err(|e| ConnectorError::failed("writing the cursor", e))?;
+        *self
+            .last_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(fingerprint);
         let (sender, receiver) = mpsc::channel(2);
         let reading = DropReading {
             mapping: Arc::clone(&self.mapping),

@@ -134,3 +134,43 @@ impl Fingerprint {
         cursor.and_then(|c| serde_json::from_value(c.clone()).ok())
     }
 }
+
+/// Moves the files of `dir` whose content is the one `read` (and the ready marker) into
+/// `archive/<outcome>/<time>-<hash>/`; returns that directory. Files that arrived or
+/// changed since the read stay: they are the next drop.
+pub async fn archive(
+    dir: &Path,
+    archive: &Path,
+    outcome: &str,
+    read: &Fingerprint,
+    readiness: &Readiness,
+) -> Result<PathBuf, ConnectorError> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let short = read.drop.get(..12).unwrap_or(&read.drop);
+    let target = archive.join(outcome).join(format!("{stamp}-{short}"));
+    let failed = |what: &Path, e: std::io::Error| {
+        ConnectorError::failed(format!("archiving the drop to {}", what.display()), e)
+    };
+    std::fs::create_dir_all(&target).map_err(|e| failed(&target, e))?;
+    for (name, hash) in &read.files {
+        let path = dir.join(name);
+        if path.exists() && sha256(&path).await? == *hash {
+            move_file(&path, &target.join(name)).map_err(|e| failed(&path, e))?;
+        }
+    }
+    if let Readiness::Marker(marker) = readiness {
+        let path = dir.join(marker);
+        if path.exists() {
+            move_file(&path, &target.join(marker)).map_err(|e| failed(&path, e))?;
+        }
+    }
+    Ok(target)
+}
+
+/// Renames, or copies then removes across file systems.
+fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::rename(from, to).or_else(|_| {
+        std::fs::copy(from, to)?;
+        std::fs::remove_file(from)
+    })
+}

@@ -9,12 +9,13 @@ use conpere_mappings::canonical_csv::write_drop;
 use conpere_mappings::encoding::Encoding;
 use conpere_tests::{assert_same_export, export_text, scalar};
 
-/// A site whose source `drop` reads a canonical-csv drop directory.
-async fn drop_site() -> Site {
+/// A site whose source `drop` reads a canonical-csv drop directory (`extra`: more
+/// settings of the source).
+async fn drop_site(extra: &str) -> Site {
     let site = Site::new().await;
     let text = format!(
         "[database]\nurl = {:?}\n\n[sources.drop]\nkind = \"export\"\npath = {:?}\n\
-         mapping = \"canonical-csv\"\nstable_seconds = 0\n",
+         mapping = \"canonical-csv\"\nstable_seconds = 0\n{extra}",
         site.db.connection_string,
         site.input().display().to_string()
     );
@@ -46,7 +47,7 @@ fn export(site: &Site) -> String {
 
 #[tokio::test]
 async fn a_drop_syncs_once_and_its_export_equals_the_university() {
-    let site = drop_site().await;
+    let site = drop_site("").await;
     let records = latin1_university(51, 40);
     write_drop(&site.input(), records.clone(), Encoding::Iso8859_1).unwrap();
     let output = site.run(&["sync", "--source", "drop"]);
@@ -75,5 +76,50 @@ async fn a_drop_syncs_once_and_its_export_equals_the_university() {
         &export(&site),
         &export_text("drop", &records),
         "after a failed run",
+    );
+}
+
+#[tokio::test]
+async fn applied_and_refused_drops_are_archived_apart() {
+    let archive = tempfile::tempdir().unwrap();
+    let site = drop_site(&format!(
+        "archive = {:?}\n",
+        archive.path().display().to_string()
+    ))
+    .await;
+    let records = latin1_university(52, 20);
+    write_drop(&site.input(), records.clone(), Encoding::Iso8859_1).unwrap();
+    assert_code(&site.run(&["sync", "--source", "drop"]), 0);
+    let entries = |dir: &str| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(archive.path().join(dir))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    let applied = entries("applied");
+    assert_eq!(applied.len(), 1);
+    assert!(applied[0].join("students.csv").exists());
+    assert_eq!(
+        std::fs::read_dir(site.input()).unwrap().count(),
+        0,
+        "the drop left the inbox"
+    );
+    let output = site.run(&["sync", "--source", "drop"]);
+    assert!(text(&output).contains("nothing new"), "{}", text(&output));
+
+    // The next drop is damaged: refused, set aside with the reason, the store unchanged.
+    write_drop(&site.input(), records.clone(), Encoding::Iso8859_1).unwrap();
+    let nodes = site.input().join("nodes.csv");
+    let mut bytes = std::fs::read(&nodes).unwrap();
+    bytes.splice(0..0, b"\"".iter().copied());
+    std::fs::write(&nodes, bytes).unwrap();
+    assert_code(&site.run(&["sync", "--source", "drop"]), 1);
+    let failed = entries("failed");
+    assert_eq!(failed.len(), 1);
+    let reason = std::fs::read_to_string(failed[0].join("reason.txt")).unwrap();
+    assert!(reason.contains("nodes.csv:1"), "{reason}");
+    assert_same_export(
+        &export(&site),
+        &export_text("drop", &records),
+        "after a refused drop",
     );
 }
