@@ -123,3 +123,34 @@ async fn applied_and_refused_drops_are_archived_apart() {
         "after a refused drop",
     );
 }
+
+#[tokio::test]
+async fn check_points_to_the_line_of_a_mapping_typo() {
+    let site = drop_site("").await;
+    let mapping = site.dir.path().join("my-sis.toml");
+    let mapping_text = conpere_mappings::shipped::get("canonical-csv")
+        .unwrap()
+        .replace(
+            "given_name = \"given_name\"",
+            "given_name = \"trimm(given_name)\"",
+        );
+    std::fs::write(&mapping, &mapping_text).unwrap();
+    let line = mapping_text
+        .lines()
+        .position(|l| l.contains("trimm("))
+        .unwrap()
+        + 1;
+    let config = std::fs::read_to_string(site.config()).unwrap().replace(
+        "\"canonical-csv\"",
+        &format!("{:?}", mapping.display().to_string()),
+    );
+    std::fs::write(site.config(), config).unwrap();
+    let output = site.run(&["check", "--source", "drop"]);
+    assert_code(&output, 2);
+    let message = text(&output);
+    assert!(
+        message.contains(&format!("my-sis.toml:{line}"))
+            && message.contains("unknown function `trimm`"),
+        "{message}"
+    );
+}
