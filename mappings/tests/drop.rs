@@ -167,22 +167,33 @@ fn break_line(dir: &Path, file: &str, line: usize, change: impl Fn(&str) -> Stri
     std::fs::write(&path, Encoding::Iso8859_1.encode(&joined).unwrap()).unwrap();
 }
 
+/// Every item of a full read of the drop in `dir`.
+async fn read_drop(dir: &Path) -> Vec<Item> {
+    read_all(connector(&source(dir, "")).as_ref(), full(None))
+        .await
+        .unwrap()
+        .0
+}
+
+/// The quarantined rows among `items`.
+fn rejected(items: &[Item]) -> Vec<&conpere_core::model::Rejected> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Rejected(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn a_bad_date_quarantines_its_row_naming_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let records = university(10);
     write_drop(dir.path(), records.clone(), Encoding::Iso8859_1).unwrap();
     break_line(dir.path(), "students.csv", 3, |l| l.replacen('/', "-", 1));
-    let (items, _) = read_all(connector(&source(dir.path(), "")).as_ref(), full(None))
-        .await
-        .unwrap();
-    let rejected: Vec<_> = items
-        .iter()
-        .filter_map(|i| match i {
-            Item::Rejected(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let items = read_drop(dir.path()).await;
+    let rejected = rejected(&items);
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     let reject = rejected[0];
     assert_eq!(reject.location.as_deref(), Some("students.csv:3"));
@@ -230,16 +241,8 @@ async fn a_renamed_column_quarantines_every_row_naming_the_columns_it_has() {
     break_line(dir.path(), "edges.csv", 1, |l| {
         l.replacen("parent", "parnet", 1)
     });
-    let (items, _) = read_all(connector(&source(dir.path(), "")).as_ref(), full(None))
-        .await
-        .unwrap();
-    let rejected: Vec<_> = items
-        .iter()
-        .filter_map(|i| match i {
-            Item::Rejected(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let items = read_drop(dir.path()).await;
+    let rejected = rejected(&items);
     assert!(!rejected.is_empty());
     assert!(rejected
         .iter()
