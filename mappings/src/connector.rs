@@ -20,11 +20,13 @@
 //! sync finds "nothing new" while it matches. A drop that is much smaller than the
 //! previous one is a snapshot that deletes much: the engine holds it for a person.
 
-use crate::drop_dir::{self, DropFile, Fingerprint, Readiness};
+use crate::drop_dir::{self, DropFile, Fingerprint, Readiness, Role};
 use crate::encoding::Encoding;
+use crate::expr::Tables;
 use crate::format::MappingFile;
+use crate::manifest::{self, Presence};
 use crate::mapping::Outcome;
-use crate::readers::{self, ErrorScope};
+use crate::readers::{self, ErrorScope, Format, ReadError, Rows};
 use conpere_connectors::canonical::FileMode;
 use conpere_connectors::{
     BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
@@ -192,27 +194,82 @@ impl ExportConnector {
         &self.mapping
     }
 
-    /// The drop's files; in a snapshot, every input must have one (a missing file would
-    /// read as "everything of that kind is gone").
+    /// The drop's files to read: its manifest, references and the inputs the manifest
+    /// does not say absent. In a snapshot every such input must have a file (a missing
+    /// one would read as "everything of that kind is gone"), and no file may be a delta.
     fn files(&self) -> Result<Vec<DropFile>, ConnectorError> {
-        let files = drop_dir::list(&self.dir, &self.mapping)?;
+        let mut files = drop_dir::list(&self.dir, &self.mapping)?;
+        let absent = self.absent_inputs(&files)?;
+        files.retain(|f| !matches!(f.role, Role::Input(i) if absent.contains(&i)));
+        // A reference without a file is an empty table: the rows that look it up are
+        // quarantined, saying which row they name (a manifest may say a file is absent).
+        let has = |role: Role| files.iter().any(|f| f.role == role);
         if self.mode == FileMode::Snapshot {
-            if let Some(input) =
-                (0..self.mapping.inputs.len()).find(|i| !files.iter().any(|f| f.input == *i))
-            {
-                let input = &self.mapping.inputs[input];
-                return Err(ConnectorError::failed(
-                    format!("reading the drop in {}", self.dir.display()),
-                    format!(
-                        "no file matches `{}` ({} input, {}:{}): the drop is incomplete, and \
-                         reading it would delete every {} of this source",
-                        input.files, input.kind, self.mapping.origin, input.line, input.kind
-                    ),
-                ));
+            let inputs = self.mapping.inputs.iter().enumerate();
+            for (index, input) in inputs.filter(|(i, _)| !absent.contains(i)) {
+                if !has(Role::Input(index)) {
+                    let what = format!("{} input", input.kind);
+                    return Err(self.incomplete(&input.files, &what, input.line));
+                }
             }
         }
         Ok(files)
     }
+
+    /// The inputs the manifest says absent; an error for a delta in a snapshot source.
+    fn absent_inputs(&self, files: &[DropFile]) -> Result<Vec<usize>, ConnectorError> {
+        let Some(manifest) = &self.mapping.manifest else {
+            return Ok(Vec::new());
+        };
+        let file = files
+            .iter()
+            .find(|f| f.role == Role::Manifest)
+            .ok_or_else(|| self.incomplete(&manifest.file, "manifest", 1))?;
+        let properties = manifest::read(&file.path, manifest)?;
+        let mut absent = Vec::new();
+        for (index, input) in self.mapping.inputs.iter().enumerate() {
+            match manifest::presence(&properties, manifest, input)? {
+                Presence::Absent => absent.push(index),
+                Presence::Delta if self.mode == FileMode::Snapshot => {
+                    return Err(ConnectorError::failed(
+                        format!("reading {}", manifest.file),
+                        format!(
+                            "it says the {} file is a delta, but this source reads whole \
+                             snapshots: set `mode = \"changes\"` for drops of changes",
+                            input.name.as_deref().unwrap_or("?")
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(absent)
+    }
+
+    fn incomplete(&self, pattern: &str, what: &str, line: usize) -> ConnectorError {
+        ConnectorError::failed(
+            format!("reading the drop in {}", self.dir.display()),
+            format!(
+                "no file matches `{pattern}` ({what}, {}:{line}): the drop is incomplete, and \
+                 reading it would lose or delete what that file holds",
+                self.mapping.origin
+            ),
+        )
+    }
+}
+
+/// The rows of a drop file.
+fn open(file: &DropFile, format: &Format, encoding: Encoding) -> Result<Rows, ConnectorError> {
+    readers::open(&file.path, &file.name, format, encoding)
+        .map_err(|e| ConnectorError::failed(format!("reading {}", file.name), e))
+}
+
+/// A file-level problem: the whole drop is refused.
+fn refused(file: &DropFile, error: &ReadError) -> ConnectorError {
+    ConnectorError::failed(
+        format!("reading {}", file.name),
+        format!("{error}; nothing of this drop is applied"),
+    )
 }
 
 /// Where a drop goes once its run ended: applied or failed (held drops stay).
@@ -255,7 +312,7 @@ impl Connector for ExportConnector {
         for (index, input) in self.mapping.inputs.iter().enumerate() {
             let names: Vec<&str> = files
                 .iter()
-                .filter(|f| f.input == index)
+                .filter(|f| f.role == Role::Input(index))
                 .map(|f| f.name.as_str())
                 .collect();
             details.push(format!(
@@ -375,11 +432,15 @@ struct DropReading {
 impl DropReading {
     fn run(self, cursor: serde_json::Value) {
         let mut items = Vec::with_capacity(self.request.batch_size);
-        for file in &self.files {
-            if let Err(error) = self.read_file(file, &mut items) {
-                let _ = self.sender.blocking_send(Err(error));
-                return;
-            }
+        let read = self.tables().and_then(|tables| {
+            self.files.iter().try_for_each(|file| match file.role {
+                Role::Input(input) => self.read_file(file, input, &tables, &mut items),
+                _ => Ok(()),
+            })
+        });
+        if let Err(error) = read {
+            let _ = self.sender.blocking_send(Err(error));
+            return;
         }
         let last = Batch {
             items,
@@ -388,15 +449,56 @@ impl DropReading {
         let _ = self.sender.blocking_send(Ok(last));
     }
 
-    /// Maps every row of `file`; a file-level problem fails the whole read.
-    fn read_file(&self, file: &DropFile, items: &mut Vec<Item>) -> Result<(), ConnectorError> {
-        let input = &self.mapping.inputs[file.input];
-        let rows = readers::open(&file.path, &file.name, &input.format, input.encoding)
-            .map_err(|e| ConnectorError::failed(format!("reading {}", file.name), e))?;
+    /// The mapping's code tables, with the columns of its references loaded from the
+    /// drop (`<reference>.<column>`: key → value). A reference row without its key is
+    /// left out with a warning: the rows that name it are quarantined, saying so.
+    fn tables(&self) -> Result<Tables, ConnectorError> {
+        let mut tables = self.mapping.tables.clone();
+        for file in &self.files {
+            let Role::Reference(index) = file.role else {
+                continue;
+            };
+            let reference = &self.mapping.references[index];
+            for row in open(file, &reference.format, reference.encoding)? {
+                let row = match row {
+                    Ok(row) => row,
+                    Err(error) if error.scope == ErrorScope::Row => {
+                        tracing::warn!(%error, "a reference row cannot be read");
+                        continue;
+                    }
+                    Err(error) => return Err(refused(file, &error)),
+                };
+                let Some(key) = row.get(&reference.key).map(str::trim) else {
+                    tracing::warn!(at = %row.location, key = %reference.key, "reference row without its key");
+                    continue;
+                };
+                for column in &reference.columns {
+                    if let Some(value) = row.get(column) {
+                        tables
+                            .entry(format!("{}.{column}", reference.name))
+                            .or_default()
+                            .insert(key.to_string(), value.to_string());
+                    }
+                }
+            }
+        }
+        Ok(tables)
+    }
+
+    /// Maps every row of `file` through input `index`; a file-level problem fails the
+    /// whole read.
+    fn read_file(
+        &self,
+        file: &DropFile,
+        index: usize,
+        tables: &Tables,
+        items: &mut Vec<Item>,
+    ) -> Result<(), ConnectorError> {
+        let input = &self.mapping.inputs[index];
         let mut skipped = 0_u64;
-        for row in rows {
+        for row in open(file, &input.format, input.encoding)? {
             let item = match row {
-                Ok(row) => match input.map(&row, &self.mapping.tables) {
+                Ok(row) => match input.map(&row, tables) {
                     Outcome::Skipped => {
                         skipped += 1;
                         continue;
@@ -410,12 +512,7 @@ impl DropReading {
                     location: Some(error.location.to_string()),
                     payload: String::new(),
                 }),
-                Err(error) => {
-                    return Err(ConnectorError::failed(
-                        format!("reading {}", file.name),
-                        format!("{error}; nothing of this drop is applied"),
-                    ))
-                }
+                Err(error) => return Err(refused(file, &error)),
             };
             if self.request.wants(&item) {
                 items.push(item);

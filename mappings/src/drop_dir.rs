@@ -12,11 +12,22 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// One file of a drop, for one input of the mapping.
+/// What a file of a drop is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Read by the mapping input of this index.
+    Input(usize),
+    /// Loaded by the reference of this index.
+    Reference(usize),
+    /// The drop's manifest.
+    Manifest,
+}
+
+/// One file of a drop.
 #[derive(Debug, Clone)]
 pub struct DropFile {
-    /// The index of the mapping input that reads it.
-    pub input: usize,
+    /// What it is for.
+    pub role: Role,
     /// Where it is.
     pub path: PathBuf,
     /// Its name in the drop directory (messages, cursor).
@@ -43,9 +54,48 @@ pub struct Fingerprint {
     pub files: BTreeMap<String, String>,
 }
 
-/// The files each input of `mapping` names in `dir`, inputs in mapping order, each
-/// input's files by name.
+/// The files of `dir` the mapping names: its manifest, its references' files, its
+/// inputs' files, in mapping order, each glob's files by name.
 pub fn list(dir: &Path, mapping: &MappingFile) -> Result<Vec<DropFile>, ConnectorError> {
+    let entries = entries(dir)?;
+    let mut globs: Vec<(Role, &str, usize)> = Vec::new();
+    if let Some(manifest) = &mapping.manifest {
+        globs.push((Role::Manifest, manifest.file.as_str(), 1));
+    }
+    for (index, reference) in mapping.references.iter().enumerate() {
+        globs.push((
+            Role::Reference(index),
+            reference.files.as_str(),
+            reference.line,
+        ));
+    }
+    for (index, input) in mapping.inputs.iter().enumerate() {
+        globs.push((Role::Input(index), input.files.as_str(), input.line));
+    }
+    let mut files = Vec::new();
+    for (role, pattern, line) in globs {
+        let glob = Glob::new(pattern)
+            .map_err(|e| {
+                ConnectorError::failed(
+                    format!("{}:{line}", mapping.origin),
+                    format!("`{pattern}` is not a valid glob: {e}"),
+                )
+            })?
+            .compile_matcher();
+        files.extend(entries.iter().filter(|(name, ..)| glob.is_match(name)).map(
+            |(name, path, modified)| DropFile {
+                role,
+                path: path.clone(),
+                name: name.clone(),
+                modified: *modified,
+            },
+        ));
+    }
+    Ok(files)
+}
+
+/// The regular files of `dir`: name, path, last modification; by name.
+fn entries(dir: &Path) -> Result<Vec<(String, PathBuf, SystemTime)>, ConnectorError> {
     let listing = |e: std::io::Error| {
         ConnectorError::failed(
             format!("listing the drop directory {}", dir.display()),
@@ -62,26 +112,7 @@ pub fn list(dir: &Path, mapping: &MappingFile) -> Result<Vec<DropFile>, Connecto
         }
     }
     entries.sort();
-    let mut files = Vec::new();
-    for (index, input) in mapping.inputs.iter().enumerate() {
-        let glob = Glob::new(&input.files)
-            .map_err(|e| {
-                ConnectorError::failed(
-                    format!("{}:{}", mapping.origin, input.line),
-                    format!("`files = {:?}` is not a valid glob: {e}", input.files),
-                )
-            })?
-            .compile_matcher();
-        files.extend(entries.iter().filter(|(name, ..)| glob.is_match(name)).map(
-            |(name, path, modified)| DropFile {
-                input: index,
-                path: path.clone(),
-                name: name.clone(),
-                modified: *modified,
-            },
-        ));
-    }
-    Ok(files)
+    Ok(entries)
 }
 
 /// Why the drop is not complete yet, if it is not.

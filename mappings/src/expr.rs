@@ -13,6 +13,10 @@
 //! bool(x)                              1/0, true/false, oui/non, o/n, yes/no, y/n
 //! lookup(x, regimes)                   through code table `regimes` (unknown: error)
 //! lookup(x, regimes, 'other')          … with a fallback for unknown codes
+//! lookup(x, classes.courseSourcedId)   a column of another file of the drop, by its key
+//!                                      (a `[[references]]` of the mapping)
+//! add(x, '-1')                         whole numbers added (constants are quoted: a bare
+//!                                      `1` is column 1 of a file without a header)
 //! split(x, '|')                        a list (special statuses), empty parts dropped
 //! default(x, y)                        x, or y when x is absent or empty
 //! eq(x, y)  ne(x, y)  in(x, 'a', 'b')  comparisons (filters)
@@ -77,11 +81,13 @@ pub enum Function {
     And,
     /// Disjunction.
     Or,
+    /// Whole-number addition.
+    Add,
 }
 
 impl Function {
     /// Every function with its name and arity (`min`, `max`; `None`: any).
-    const ALL: [(&'static str, Function, usize, Option<usize>); 18] = [
+    const ALL: [(&'static str, Function, usize, Option<usize>); 19] = [
         ("concat", Function::Concat, 1, None),
         ("trim", Function::Trim, 1, Some(1)),
         ("upper", Function::Upper, 1, Some(1)),
@@ -100,6 +106,7 @@ impl Function {
         ("not", Function::Not, 1, Some(1)),
         ("and", Function::And, 1, None),
         ("or", Function::Or, 1, None),
+        ("add", Function::Add, 2, Some(2)),
     ];
 
     fn named(name: &str) -> Option<(Function, usize, Option<usize>)> {
@@ -263,7 +270,22 @@ fn call(
         Function::Not => Ok(Value::truth(!values[0].is_true())),
         Function::And => Ok(Value::truth(values.iter().all(Value::is_true))),
         Function::Or => Ok(Value::truth(values.iter().any(Value::is_true))),
+        Function::Add => add(text(0), text(1)),
     }
+}
+
+fn add(a: Option<&str>, b: Option<&str>) -> Result<Value, String> {
+    let (Some(a), Some(b)) = (a.map(str::trim), b.map(str::trim)) else {
+        return Ok(Value::Absent);
+    };
+    let whole = |t: &str| {
+        t.parse::<i64>()
+            .map_err(|_| format!("`{t}` is not a whole number"))
+    };
+    let sum = whole(a)?
+        .checked_add(whole(b)?)
+        .ok_or_else(|| format!("{a} + {b} is too large"))?;
+    Ok(Value::Text(sum.to_string()))
 }
 
 fn date(value: Option<&str>, format: &str) -> Result<Value, String> {
@@ -326,10 +348,17 @@ fn lookup(
     match (entries.get(value), fallback) {
         (Some(found), _) => Ok(Value::Text(found.clone())),
         (None, Some(fallback)) => Ok(Value::Text(fallback.to_string())),
-        (None, None) => Err(format!(
-            "code `{value}` is not in table `{name}` (add it to [tables.{name}] or give \
-             lookup a fallback)"
-        )),
+        (None, None) => match name.split_once('.') {
+            // A reference to another file of the drop: the row it names is not there.
+            Some((file, _)) => Err(format!(
+                "no row of reference `{file}` has the key `{value}` (a row of another file \
+                 names it: is the drop complete?)"
+            )),
+            None => Err(format!(
+                "code `{value}` is not in table `{name}` (add it to [tables.{name}] or give \
+                 lookup a fallback)"
+            )),
+        },
     }
 }
 
@@ -551,6 +580,8 @@ mod tests {
                 .is_true()
         );
         assert_eq!(eval("replace(numero, '00', '')").unwrap(), text("123"));
+        assert_eq!(eval("add(regime, '-1')").unwrap(), text("9"));
+        assert!(eval("add(nom, '1')").unwrap_err().contains("whole number"));
         assert_eq!(eval("'it''s'").unwrap(), text("it's"));
     }
 

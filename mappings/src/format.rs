@@ -10,7 +10,20 @@
 //! [tables.regimes]                   # code tables for lookup(x, regimes)
 //! "10" = "initial"
 //!
+//! [manifest]                         # optional: a propertyName,value file of the drop
+//! file = "manifest.csv"
+//! require = { "oneroster.version" = "1.1" }
+//! input_property = "file.{name}"     # per named input: bulk | delta | absent
+//!
+//! [[references]]                     # another file of the drop, looked up by key:
+//! name = "classes"                   # lookup(classSourcedId, classes.courseSourcedId)
+//! files = "classes.csv"
+//! format = "csv"
+//! key = "sourcedId"
+//! columns = ["courseSourcedId", "classCode"]
+//!
 //! [[inputs]]
+//! name = "users"                     # optional, for the manifest
 //! kind = "student"                   # the canonical record kind produced
 //! files = "students*.csv"            # a file name or glob, in the drop directory
 //! format = "csv"                     # csv | jsonl | xml
@@ -49,6 +62,47 @@ pub struct MappingFile {
     pub tables: Tables,
     /// Where each kind's rows come from, in file order.
     pub inputs: Vec<Input>,
+    /// Other files of the drop, loaded first and looked up by key.
+    pub references: Vec<Reference>,
+    /// The drop's manifest, when the format has one.
+    pub manifest: Option<Manifest>,
+}
+
+/// A file of the drop whose rows other rows look up by key (a dimension: classes,
+/// courses, sessions). Its `columns` become the code tables `<name>.<column>`, key →
+/// value; it is held in memory, so it should be the small side of a join.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// The mapping line where it starts.
+    pub line: usize,
+    /// Its name in expressions.
+    pub name: String,
+    /// File name or glob.
+    pub files: String,
+    /// How the files are read.
+    pub format: Format,
+    /// Their encoding.
+    pub encoding: Encoding,
+    /// The column whose value identifies a row.
+    pub key: String,
+    /// The columns looked up.
+    pub columns: Vec<String>,
+}
+
+/// A `propertyName,value` CSV file of the drop that says what the drop holds
+/// (OneRoster's `manifest.csv`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Its file name.
+    pub file: String,
+    /// Properties that must have these values (the format's version).
+    #[serde(default)]
+    pub require: BTreeMap<String, String>,
+    /// The property giving each named input's presence (`{name}` replaced):
+    /// `bulk`, `delta` or `absent`.
+    #[serde(default)]
+    pub input_property: Option<String>,
 }
 
 /// One input: rows of one kind of record.
@@ -56,6 +110,8 @@ pub struct MappingFile {
 pub struct Input {
     /// The mapping line where it starts (`[[inputs]]`).
     pub line: usize,
+    /// Its name, for the manifest (`users`, `enrollments`).
+    pub name: Option<String>,
     /// The record kind produced.
     pub kind: Kind,
     /// File name or glob, relative to the drop directory.
@@ -106,11 +162,59 @@ struct RawMapping {
     tables: Tables,
     #[serde(default)]
     inputs: Vec<Spanned<RawInput>>,
+    #[serde(default)]
+    references: Vec<Spanned<RawReference>>,
+    #[serde(default)]
+    manifest: Option<Manifest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReference {
+    name: String,
+    key: String,
+    columns: Vec<String>,
+    files: String,
+    format: Spanned<String>,
+    #[serde(default)]
+    encoding: Option<Spanned<String>>,
+    #[serde(default)]
+    delimiter: Option<Spanned<String>>,
+    #[serde(default)]
+    quote: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    header: bool,
+    #[serde(default)]
+    record: Option<String>,
+}
+
+/// How files are read, as written in an input or a reference (serde's `flatten` would
+/// lose the spans that give errors their line).
+struct RawRead<'a> {
+    format: &'a Spanned<String>,
+    delimiter: &'a Option<Spanned<String>>,
+    quote: &'a Option<Spanned<String>>,
+    header: bool,
+    record: &'a Option<String>,
+}
+
+macro_rules! raw_read {
+    ($raw:expr) => {
+        RawRead {
+            format: &$raw.format,
+            delimiter: &$raw.delimiter,
+            quote: &$raw.quote,
+            header: $raw.header,
+            record: &$raw.record,
+        }
+    };
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawInput {
+    #[serde(default)]
+    name: Option<String>,
     kind: Spanned<String>,
     files: String,
     format: Spanned<String>,
@@ -173,10 +277,22 @@ impl MappingFile {
             Some(e) => parse_encoding(&source, e)?,
             None => Encoding::Utf8,
         };
+        let references = raw
+            .references
+            .iter()
+            .map(|reference| check_reference(&source, reference, encoding))
+            .collect::<Result<Vec<_>, _>>()?;
+        // A reference's columns are looked up as code tables, filled when a drop is read.
+        let mut tables = raw.tables;
+        for reference in &references {
+            for column in &reference.columns {
+                tables.insert(format!("{}.{column}", reference.name), BTreeMap::new());
+            }
+        }
         let inputs = raw
             .inputs
             .iter()
-            .map(|input| check_input(&source, input, encoding, &raw.tables))
+            .map(|input| check_input(&source, input, encoding, &tables))
             .collect::<Result<Vec<_>, _>>()?;
         if inputs.is_empty() {
             return Err(source.error(0..0, "the mapping has no [[inputs]]: nothing to read"));
@@ -186,8 +302,10 @@ impl MappingFile {
             name: raw.name,
             description: raw.description,
             encoding,
-            tables: raw.tables,
+            tables,
             inputs,
+            references,
+            manifest: raw.manifest,
         })
     }
 }
@@ -197,6 +315,35 @@ fn parse_encoding(source: &Source, value: &Spanned<String>) -> Result<Encoding, 
         .get_ref()
         .parse()
         .map_err(|e| source.error(value.span(), e))
+}
+
+fn check_reference(
+    source: &Source,
+    reference: &Spanned<RawReference>,
+    encoding: Encoding,
+) -> Result<Reference, MappingError> {
+    let raw = reference.get_ref();
+    if raw.columns.is_empty() || raw.name.contains('.') {
+        return Err(source.error(
+            reference.span(),
+            format!(
+                "reference `{}` needs a name without `.` and the `columns` looked up",
+                raw.name
+            ),
+        ));
+    }
+    Ok(Reference {
+        line: source.line(reference.span().start),
+        name: raw.name.clone(),
+        files: raw.files.clone(),
+        format: check_format(source, &raw_read!(raw))?,
+        encoding: match &raw.encoding {
+            Some(e) => parse_encoding(source, e)?,
+            None => encoding,
+        },
+        key: raw.key.clone(),
+        columns: raw.columns.clone(),
+    })
 }
 
 fn check_input(
@@ -213,7 +360,7 @@ fn check_input(
             format!("unknown kind `{}` (known: {known})", raw.kind.get_ref()),
         )
     })?;
-    let format = check_format(source, raw)?;
+    let format = check_format(source, &raw_read!(raw))?;
     let encoding = match &raw.encoding {
         Some(e) => parse_encoding(source, e)?,
         None => encoding,
@@ -223,6 +370,7 @@ fn check_input(
     };
     Ok(Input {
         line: source.line(input.span().start),
+        name: raw.name.clone(),
         kind,
         files: raw.files.clone(),
         format,
@@ -233,7 +381,7 @@ fn check_input(
     })
 }
 
-fn check_format(source: &Source, raw: &RawInput) -> Result<Format, MappingError> {
+fn check_format(source: &Source, raw: &RawRead) -> Result<Format, MappingError> {
     let single_byte = |value: &Option<Spanned<String>>, default: u8| match value {
         None => Ok(default),
         Some(v) => match v.get_ref().as_bytes() {
@@ -247,8 +395,8 @@ fn check_format(source: &Source, raw: &RawInput) -> Result<Format, MappingError>
     };
     match raw.format.get_ref().as_str() {
         "csv" => Ok(Format::Csv(CsvOptions {
-            delimiter: single_byte(&raw.delimiter, b',')?,
-            quote: single_byte(&raw.quote, b'"')?,
+            delimiter: single_byte(raw.delimiter, b',')?,
+            quote: single_byte(raw.quote, b'"')?,
             header: raw.header,
         })),
         "jsonl" => Ok(Format::JsonLines),

@@ -2,10 +2,16 @@
 //! a path.
 
 /// `(name, text)` of every shipped mapping.
-pub const SHIPPED: [(&str, &str); 1] = [(
-    "canonical-csv",
-    include_str!("../shipped/canonical-csv.toml"),
-)];
+pub const SHIPPED: [(&str, &str); 2] = [
+    (
+        "canonical-csv",
+        include_str!("../shipped/canonical-csv.toml"),
+    ),
+    (
+        "oneroster-1.1",
+        include_str!("../shipped/oneroster-1.1.toml"),
+    ),
+];
 
 /// The text of the shipped mapping `name`.
 pub fn get(name: &str) -> Option<&'static str> {

@@ -151,7 +151,7 @@ async fn an_incomplete_drop_is_not_read() {
         .unwrap_err()
         .to_string();
     assert!(
-        message.contains("edges.csv") && message.contains("delete every edge"),
+        message.contains("edges.csv") && message.contains("lose or delete"),
         "{message}"
     );
 }

@@ -1,0 +1,129 @@
+//! The shipped OneRoster 1.1 mapping: a generated university written as a OneRoster CSV
+//! package reads back as `oneroster::readable` says; the manifest is honoured.
+
+use conpere_connectors::conformance::read_all;
+use conpere_connectors::{Connector, ConnectorFactory, ReadRequest, SourceConfig};
+use conpere_core::engine::Mode;
+use conpere_core::model::{export_order, Item, Record};
+use conpere_core::synth::{SynthConfig, University};
+use conpere_mappings::connector::ExportFactory;
+use conpere_mappings::oneroster;
+use std::path::Path;
+
+fn connector(dir: &Path, extra: &str) -> Box<dyn Connector> {
+    let toml = format!(
+        "[sources.roster]\nkind = \"export\"\npath = {:?}\nmapping = \"oneroster-1.1\"\n\
+         stable_seconds = 0\n{extra}",
+        dir.display().to_string()
+    );
+    ExportFactory
+        .build(&SourceConfig::from_toml("roster", &toml).unwrap())
+        .unwrap()
+}
+
+fn full() -> ReadRequest {
+    ReadRequest {
+        mode: Mode::Full,
+        years: None,
+        cursor: None,
+        batch_size: 200,
+    }
+}
+
+/// Records in export order, as comparable text.
+fn sorted(mut records: Vec<Record>) -> Vec<String> {
+    records.sort_by(export_order);
+    records.dedup();
+    records.iter().map(|r| format!("{r:?}")).collect()
+}
+
+fn package(students: usize) -> (tempfile::TempDir, Vec<Record>) {
+    let dir = tempfile::tempdir().unwrap();
+    let records: Vec<Record> = University::generate(SynthConfig::new(61, students))
+        .records()
+        .collect();
+    oneroster::write_drop(dir.path(), &records).unwrap();
+    (dir, records)
+}
+
+#[tokio::test]
+async fn a_oneroster_package_reads_back_as_the_mapping_promises() {
+    let (dir, records) = package(40);
+    let (items, _) = read_all(connector(dir.path(), "").as_ref(), full())
+        .await
+        .unwrap();
+    let read: Vec<Record> = items
+        .iter()
+        .map(|item| match item {
+            Item::Record(record) => record.clone(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    let expected = oneroster::readable(&records);
+    assert!(!expected.is_empty());
+    let (read, expected) = (sorted(read), sorted(expected));
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|e| !read.contains(e))
+        .take(3)
+        .collect();
+    let extra: Vec<_> = read
+        .iter()
+        .filter(|r| !expected.contains(r))
+        .take(3)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:#?}\nextra {extra:#?}"
+    );
+}
+
+/// Rewrites the manifest's `property` to `value`.
+fn set_manifest(dir: &Path, property: &str, value: &str) {
+    let path = dir.join("manifest.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let changed: Vec<String> = text
+        .lines()
+        .map(|l| match l.split_once(',') {
+            Some((p, _)) if p == property => format!("{p},{value}"),
+            _ => l.to_string(),
+        })
+        .collect();
+    std::fs::write(&path, changed.join("\n") + "\n").unwrap();
+}
+
+#[tokio::test]
+async fn the_manifest_is_honoured() {
+    let (dir, _) = package(10);
+    set_manifest(dir.path(), "oneroster.version", "1.2");
+    let message = read_all(connector(dir.path(), "").as_ref(), full())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("manifest.csv") && message.contains("1.2"),
+        "{message}"
+    );
+
+    set_manifest(dir.path(), "oneroster.version", "1.1");
+    set_manifest(dir.path(), "file.enrollments", "delta");
+    let message = read_all(connector(dir.path(), "").as_ref(), full())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("mode = \"changes\""), "{message}");
+
+    // Absent: not read, and not required.
+    set_manifest(dir.path(), "file.enrollments", "absent");
+    std::fs::remove_file(dir.path().join("enrollments.csv")).unwrap();
+    let (items, _) = read_all(connector(dir.path(), "").as_ref(), full())
+        .await
+        .unwrap();
+    assert!(items.iter().all(|i| !matches!(
+        i,
+        Item::Record(Record::Enrolment(_)) | Item::Record(Record::Registration(_))
+    )));
+    assert!(items
+        .iter()
+        .any(|i| matches!(i, Item::Record(Record::Student(_)))));
+}
