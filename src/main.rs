@@ -23,6 +23,7 @@ pub fn registry() -> Registry {
     registry.register(Box::new(conpere_apogee::connector::ApogeeFactory));
     registry.register(Box::new(conpere_pegase::PegaseFactory));
     registry.register(Box::new(conpere_mappings::connector::ExportFactory));
+    registry.register(Box::new(conpere_cocktail::CocktailFactory));
     registry
 }
 

@@ -1,10 +1,18 @@
-//! # conpere-cocktail: Cocktail adapter (SQL views)
+//! # conpere-cocktail: SQL views through ODBC (Cocktail, and any SIS database)
 //!
-//! Placeholder until its issue lands: the crate exists so the workspace layout and the
-//! dependency rule of DESIGN.md (adapters use `conpere-connectors`, never the store) hold
-//! from the start. See this crate's README.
+//! [`connector::CocktailConnector`] (`kind = "cocktail"`) reads a published set of SQL
+//! views through ODBC — by default the view contract (`V_CONPERE_STUDENT`, `_NODE`,
+//! `_EDGE`, `_REGISTRATION`, `_ENROLMENT`: one view per canonical record kind, columns
+//! named as the canonical fields) — and maps their rows with `conpere-mappings`, so a
+//! site can also publish views of its own shape and map them declaratively. [`odbc`]
+//! fetches rows in bounded batches on a blocking thread.
+//!
+//! Dependency rule (DESIGN.md): this crate uses `conpere-connectors`, the mapping engine
+//! of `conpere-mappings` and the canonical model of `conpere-core`, never the store.
 
 #![forbid(unsafe_code)]
 
-/// The connector SDK this adapter will be built on.
-pub use conpere_connectors as sdk;
+pub mod connector;
+pub mod odbc;
+
+pub use connector::{CocktailConnector, CocktailFactory};

@@ -163,6 +163,12 @@ impl ExportConnector {
     pub fn from_source(source: &SourceConfig) -> Result<ExportConnector, ConfigError> {
         let settings: Settings = source.settings()?;
         let mut mapping = load_mapping(&settings.mapping).map_err(|e| source.invalid(e))?;
+        if mapping.reads_sql() {
+            return Err(source.invalid(format!(
+                "mapping `{}` reads SQL views: use it in a SQL source (kind = \"cocktail\")",
+                mapping.name
+            )));
+        }
         if let Some(encoding) = &settings.encoding {
             let encoding: Encoding = encoding
                 .parse()

@@ -26,7 +26,7 @@
 //! name = "users"                     # optional, for the manifest
 //! kind = "student"                   # the canonical record kind produced
 //! files = "students*.csv"            # a file name or glob, in the drop directory
-//! format = "csv"                     # csv | jsonl | xml
+//! format = "csv"                     # csv | jsonl | xml | sql (with `view`, for SQL sources)
 //! delimiter = ";"                    # csv: delimiter, quote, header (default true)
 //! # record = "export/etudiant"      # xml: path of the record element
 //! filter = "ne(statut, 'test')"      # rows for which this is false are skipped
@@ -40,7 +40,7 @@
 use crate::encoding::Encoding;
 use crate::expr::{Expr, Tables};
 use crate::fields::{self, Field};
-use crate::readers::{CsvOptions, Format, XmlOptions};
+use crate::readers::{CsvOptions, Format, SqlOptions, XmlOptions};
 use conpere_core::model::Kind;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -174,7 +174,10 @@ struct RawReference {
     name: String,
     key: String,
     columns: Vec<String>,
+    #[serde(default)]
     files: String,
+    #[serde(default)]
+    view: Option<String>,
     format: Spanned<String>,
     #[serde(default)]
     encoding: Option<Spanned<String>>,
@@ -191,6 +194,8 @@ struct RawReference {
 /// How files are read, as written in an input or a reference (serde's `flatten` would
 /// lose the spans that give errors their line).
 struct RawRead<'a> {
+    files: &'a str,
+    view: &'a Option<String>,
     format: &'a Spanned<String>,
     delimiter: &'a Option<Spanned<String>>,
     quote: &'a Option<Spanned<String>>,
@@ -201,6 +206,8 @@ struct RawRead<'a> {
 macro_rules! raw_read {
     ($raw:expr) => {
         RawRead {
+            files: &$raw.files,
+            view: &$raw.view,
             format: &$raw.format,
             delimiter: &$raw.delimiter,
             quote: &$raw.quote,
@@ -216,7 +223,10 @@ struct RawInput {
     #[serde(default)]
     name: Option<String>,
     kind: Spanned<String>,
+    #[serde(default)]
     files: String,
+    #[serde(default)]
+    view: Option<String>,
     format: Spanned<String>,
     #[serde(default)]
     encoding: Option<Spanned<String>>,
@@ -265,6 +275,18 @@ impl Source<'_> {
 }
 
 impl MappingFile {
+    /// Whether an input or a reference reads a SQL view (the mapping is then for a SQL
+    /// source, not for file drops).
+    pub fn reads_sql(&self) -> bool {
+        self.inputs
+            .iter()
+            .any(|i| matches!(i.format, Format::Sql(_)))
+            || self
+                .references
+                .iter()
+                .any(|r| matches!(r.format, Format::Sql(_)))
+    }
+
     /// Parses and checks the mapping `text` read from `origin`.
     pub fn parse(origin: &str, text: &str) -> Result<MappingFile, MappingError> {
         let source = Source { origin, text };
@@ -393,7 +415,27 @@ fn check_format(source: &Source, raw: &RawRead) -> Result<Format, MappingError> 
             )),
         },
     };
-    match raw.format.get_ref().as_str() {
+    let format = raw.format.get_ref().as_str();
+    if format != "sql" && raw.files.is_empty() {
+        return Err(source.error(
+            raw.format.span(),
+            format!("a {format} input needs `files`, the file name or glob it reads"),
+        ));
+    }
+    match format {
+        "sql" => {
+            let view = raw.view.clone().unwrap_or_default();
+            if !SqlOptions::is_identifier(&view) {
+                return Err(source.error(
+                    raw.format.span(),
+                    format!(
+                        "a sql input needs `view`, the name of the view it reads (letters, \
+                         digits, `_`, `$`, schema-qualified with `.`), not {view:?}"
+                    ),
+                ));
+            }
+            Ok(Format::Sql(SqlOptions { view }))
+        }
         "csv" => Ok(Format::Csv(CsvOptions {
             delimiter: single_byte(raw.delimiter, b',')?,
             quote: single_byte(raw.quote, b'"')?,
@@ -412,7 +454,7 @@ fn check_format(source: &Source, raw: &RawRead) -> Result<Format, MappingError> 
         }
         other => Err(source.error(
             raw.format.span(),
-            format!("unknown format `{other}` (known: csv, jsonl, xml)"),
+            format!("unknown format `{other}` (known: csv, jsonl, xml, sql)"),
         )),
     }
 }

@@ -35,6 +35,31 @@ pub enum Format {
     JsonLines,
     /// An XML document whose record elements are read one at a time.
     Xml(XmlOptions),
+    /// A SQL view, read by a SQL source (`kind = "cocktail"`), not from a file.
+    Sql(SqlOptions),
+}
+
+/// Which view a SQL input reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlOptions {
+    /// The view (or table), possibly schema-qualified: `SCOLARITE.V_CONPERE_STUDENT`.
+    /// Checked to be a plain identifier when the mapping loads: it is written into the
+    /// query, so it must not be able to carry SQL.
+    pub view: String,
+}
+
+impl SqlOptions {
+    /// Whether `name` is a plain, possibly schema-qualified identifier.
+    pub fn is_identifier(name: &str) -> bool {
+        !name.is_empty()
+            && name.split('.').all(|part| {
+                let mut chars = part.chars();
+                chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+            })
+    }
 }
 
 /// How a CSV file is written.
@@ -174,6 +199,15 @@ pub fn from_reader(
         Format::Csv(options) => Box::new(csv::rows(reader, file, *options, encoding)),
         Format::JsonLines => Box::new(jsonl::rows(reader, file, encoding)),
         Format::Xml(options) => Box::new(xml::rows(reader, file, options, encoding)?),
+        Format::Sql(options) => {
+            return Err(ReadError::file(
+                Location::new(file, 0),
+                format!(
+                    "view {} is read by a SQL source (kind = \"cocktail\"), not from a file",
+                    options.view
+                ),
+            ))
+        }
     };
     Ok(Box::new(StopAfterFileError { rows, done: false }))
 }

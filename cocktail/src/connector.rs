@@ -1,0 +1,240 @@
+//! `kind = "cocktail"`: a SQL source reading a published set of views through ODBC, by
+//! default the view contract (`V_CONPERE_*`, one view per canonical record kind), or any
+//! mapping file whose inputs are `format = "sql"`.
+//!
+//! ```toml
+//! [sources.cocktail]
+//! kind = "cocktail"
+//! connection_env = "COCKTAIL_ODBC"   # the ODBC connection string: a secret (it holds the
+//!                                    # password), from the environment or a file
+//! # mapping = "view-contract"        # or the path of a mapping over your own views
+//! ```
+
+use crate::odbc::{self, Database};
+use conpere_connectors::{
+    BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
+    ConnectorFactory, ConnectorSpec, FieldSpec, ReadRequest, Secret, SourceConfig,
+};
+use conpere_core::engine::Batch;
+use conpere_core::model::Item;
+use conpere_mappings::format::{Input, MappingFile};
+use conpere_mappings::mapping::Outcome;
+use conpere_mappings::readers::Format;
+use serde::Deserialize;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// The shipped view contract.
+pub const VIEW_CONTRACT: &str = include_str!("../shipped/view-contract.toml");
+
+/// The configuration keys of a Cocktail (SQL views) source.
+pub static SPEC: ConnectorSpec = ConnectorSpec {
+    kind: "cocktail",
+    description:
+        "Cocktail, or any SIS database publishing the V_CONPERE_* views, read through ODBC",
+    fields: &[
+        FieldSpec::new(
+            "connection",
+            true,
+            true,
+            "the ODBC connection string (Driver=…;Server=…;Uid=…;Pwd=…): it holds the \
+             password, so it comes from the environment or a file",
+            "\"COCKTAIL_ODBC\"",
+        ),
+        FieldSpec::new(
+            "mapping",
+            false,
+            false,
+            "view-contract (default: the V_CONPERE_* views) or the path of a mapping file \
+             whose inputs are format = \"sql\"",
+            "\"view-contract\"",
+        ),
+    ],
+    shared_fields: &[],
+};
+
+#[derive(Deserialize)]
+struct Settings {
+    #[serde(default)]
+    mapping: Option<String>,
+}
+
+/// Builds [`CocktailConnector`]s.
+pub struct CocktailFactory;
+
+impl ConnectorFactory for CocktailFactory {
+    fn spec(&self) -> &'static ConnectorSpec {
+        &SPEC
+    }
+
+    fn build(&self, source: &SourceConfig) -> Result<Box<dyn Connector>, ConfigError> {
+        Ok(Box::new(CocktailConnector::from_source(source)?))
+    }
+}
+
+/// Reads SQL views through ODBC and a mapping.
+#[derive(Debug, Clone)]
+pub struct CocktailConnector {
+    connection: Secret,
+    mapping: Arc<MappingFile>,
+}
+
+impl CocktailConnector {
+    /// The connector of `source`: its mapping loaded and checked (every input a SQL view),
+    /// contacting nothing.
+    pub fn from_source(source: &SourceConfig) -> Result<CocktailConnector, ConfigError> {
+        let settings: Settings = source.settings()?;
+        let mapping = match settings.mapping.as_deref() {
+            None | Some("view-contract") => {
+                MappingFile::parse("shipped:view-contract", VIEW_CONTRACT)
+            }
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    source.invalid(format!("`mapping = {path:?}` cannot be read: {e}"))
+                })?;
+                MappingFile::parse(path, &text)
+            }
+        }
+        .map_err(|e| source.invalid(e.to_string()))?;
+        if let Some(input) = mapping.inputs.iter().find(|i| view(i).is_none()) {
+            return Err(source.invalid(format!(
+                "{}:{}: this source reads SQL views: every input needs format = \"sql\"",
+                mapping.origin, input.line
+            )));
+        }
+        Ok(CocktailConnector {
+            connection: source.required_secret("connection")?,
+            mapping: Arc::new(mapping),
+        })
+    }
+}
+
+/// The view an input reads (SQL inputs only).
+fn view(input: &Input) -> Option<&str> {
+    match &input.format {
+        Format::Sql(options) => Some(&options.view),
+        _ => None,
+    }
+}
+
+/// Runs `work` with a connection, on a blocking thread (ODBC calls block).
+async fn with_connection<T: Send + 'static>(
+    connection: &Secret,
+    work: impl FnOnce(&odbc_api::Connection<'_>) -> Result<T, String> + Send + 'static,
+) -> Result<T, ConnectorError> {
+    let connection = connection.clone();
+    tokio::task::spawn_blocking(move || {
+        let database = Database::new()?;
+        let open = database.connect(connection.expose())?;
+        work(&open)
+    })
+    .await
+    .map_err(|e| ConnectorError::failed("reading the views", e))?
+    .map_err(|message| ConnectorError::failed("reading the views", message))
+}
+
+#[async_trait::async_trait]
+impl Connector for CocktailConnector {
+    fn spec(&self) -> &'static ConnectorSpec {
+        &SPEC
+    }
+
+    async fn check(&self) -> Result<CheckReport, ConnectorError> {
+        let mapping = Arc::clone(&self.mapping);
+        with_connection(&self.connection, move |connection| {
+            let mut details = vec![format!("connected; mapping `{}`", mapping.name)];
+            for input in &mapping.inputs {
+                let view = view(input).unwrap_or_default();
+                let columns = odbc::columns(connection, view)?;
+                let missing: Vec<&str> = input
+                    .fields
+                    .iter()
+                    .flat_map(|(_, e)| e.expr.columns())
+                    .filter(|c| !columns.iter().any(|k| k == c))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(format!(
+                        "{view} has no column {} (it has: {})",
+                        missing.join(", "),
+                        columns.join(", ")
+                    ));
+                }
+                details.push(format!(
+                    "{view}: {} columns, as the mapping reads",
+                    columns.len()
+                ));
+            }
+            Ok(CheckReport { details })
+        })
+        .await
+    }
+
+    async fn discover(&self) -> Result<Capabilities, ConnectorError> {
+        let mut kinds: Vec<_> = self.mapping.inputs.iter().map(|i| i.kind).collect();
+        kinds.sort_by_key(|k| k.as_str());
+        kinds.dedup();
+        Ok(Capabilities {
+            kinds,
+            full: true,
+            incremental: false,
+            snapshot_kinds: Vec::new(),
+            years: Vec::new(),
+        })
+    }
+
+    async fn read(&self, request: ReadRequest) -> Result<BatchStream, ConnectorError> {
+        let (sender, receiver) = mpsc::channel(2);
+        let mapping = Arc::clone(&self.mapping);
+        let connection = self.connection.clone();
+        tokio::task::spawn_blocking(move || {
+            let outcome = read_views(&connection, &mapping, &request, &sender);
+            let last = outcome.map(|items| Batch {
+                items,
+                cursor: None,
+            });
+            let _ = sender.blocking_send(last);
+        });
+        Ok(Box::pin(futures::stream::unfold(
+            receiver,
+            |mut rx| async { rx.recv().await.map(|batch| (batch, rx)) },
+        )))
+    }
+}
+
+type Sender = mpsc::Sender<Result<Batch, ConnectorError>>;
+
+/// Reads every input's view, sending full batches; returns the last, partial one.
+fn read_views(
+    connection: &Secret,
+    mapping: &MappingFile,
+    request: &ReadRequest,
+    sender: &Sender,
+) -> Result<Vec<Item>, ConnectorError> {
+    let failed = |message: String| ConnectorError::failed("reading the views", message);
+    let database = Database::new().map_err(failed)?;
+    let open = database.connect(connection.expose()).map_err(failed)?;
+    let size = request.batch_size.max(1);
+    let mut items = Vec::with_capacity(size);
+    for input in &mapping.inputs {
+        let view = view(input).unwrap_or_default();
+        odbc::read_view(&open, view, size, |row| {
+            if let Outcome::Item(item) = input.map(&row, &mapping.tables) {
+                if request.wants(&item) {
+                    items.push(item);
+                }
+            }
+            if items.len() >= size {
+                let batch = Batch {
+                    items: std::mem::take(&mut items),
+                    cursor: None,
+                };
+                sender
+                    .blocking_send(Ok(batch))
+                    .map_err(|_| "the run was abandoned".to_string())?;
+            }
+            Ok(())
+        })
+        .map_err(failed)?;
+    }
+    Ok(items)
+}

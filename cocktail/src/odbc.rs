@@ -1,0 +1,136 @@
+//! Reading a view through ODBC, blocking (run it on a blocking thread): rows fetched in
+//! bounded batches into text buffers, each handed over as a [`Row`] whose column names
+//! are lower-cased (Oracle answers `STUDENT` for a column created as `student`).
+//!
+//! Read-only: the only statements sent are `SELECT * FROM <view>` (the view name is a
+//! checked identifier, never a value); the account should be read-only too (README).
+
+use conpere_mappings::row::{Location, Row};
+use odbc_api::buffers::TextRowSet;
+use odbc_api::{Connection, ConnectionOptions, Cursor, Environment, ResultSetMetadata};
+use std::sync::Arc;
+
+/// Longest text value read (longer ones fail the read rather than being cut).
+const MAX_TEXT: usize = 4096;
+
+/// What went wrong, with what to do.
+pub type OdbcError = String;
+
+/// An open ODBC connection.
+pub struct Database {
+    environment: Environment,
+}
+
+impl Database {
+    /// The ODBC environment (the driver manager).
+    pub fn new() -> Result<Database, OdbcError> {
+        Environment::new()
+            .map(|environment| Database { environment })
+            .map_err(|e| {
+                format!("the ODBC driver manager cannot start: {e} (is unixODBC installed?)")
+            })
+    }
+
+    /// Connects with `connection_string` (a secret: it is never shown).
+    pub fn connect(&self, connection_string: &str) -> Result<Connection<'_>, OdbcError> {
+        self.environment
+            .connect_with_connection_string(connection_string, ConnectionOptions::default())
+            .map_err(|e| {
+                format!(
+                    "cannot connect with the configured connection string: {} (check the \
+                     driver name against `odbcinst -q -d`, the server, the account)",
+                    without_secrets(&e.to_string())
+                )
+            })
+    }
+}
+
+/// Diagnostic text without the connection string (drivers sometimes echo it).
+fn without_secrets(message: &str) -> String {
+    message
+        .split(';')
+        .filter(|part| !part.to_ascii_lowercase().contains("pwd="))
+        .filter(|part| !part.to_ascii_lowercase().contains("password="))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// The column names of `view` (lower-cased), without reading any row.
+pub fn columns(connection: &Connection<'_>, view: &str) -> Result<Vec<String>, OdbcError> {
+    let query = format!("SELECT * FROM {view} WHERE 1 = 0");
+    let failed = |e: odbc_api::Error| format!("{view}: {e}");
+    match connection.execute(&query, (), None).map_err(failed)? {
+        Some(mut cursor) => names(&mut cursor).map_err(failed),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn names(cursor: &mut impl ResultSetMetadata) -> Result<Vec<String>, odbc_api::Error> {
+    cursor
+        .column_names()?
+        .map(|name| name.map(|n| n.to_lowercase()))
+        .collect()
+}
+
+/// Reads every row of `view`, `batch` rows at a time, calling `each` on each; stops at the
+/// first error `each` returns.
+pub fn read_view(
+    connection: &Connection<'_>,
+    view: &str,
+    batch: usize,
+    mut each: impl FnMut(Row) -> Result<(), OdbcError>,
+) -> Result<(), OdbcError> {
+    let failed = |e: odbc_api::Error| format!("reading {view}: {e}");
+    let query = format!("SELECT * FROM {view}");
+    let Some(mut cursor) = connection.execute(&query, (), None).map_err(failed)? else {
+        return Ok(());
+    };
+    let names: Vec<Arc<str>> = names(&mut cursor)
+        .map_err(failed)?
+        .into_iter()
+        .map(Arc::from)
+        .collect();
+    let buffer =
+        TextRowSet::for_cursor(batch.max(1), &mut cursor, Some(MAX_TEXT)).map_err(failed)?;
+    let mut rows = cursor.bind_buffer(buffer).map_err(failed)?;
+    let file: Arc<str> = Arc::from(view);
+    let mut number = 0_u64;
+    // A value longer than the buffer is an error, never a silently cut value.
+    while let Some(fetched) = rows.fetch_with_truncation_check(true).map_err(failed)? {
+        for index in 0..fetched.num_rows() {
+            number += 1;
+            let row = row(
+                fetched,
+                index,
+                &names,
+                Location::new(Arc::clone(&file), number),
+            )?;
+            each(row)?;
+        }
+    }
+    Ok(())
+}
+
+/// One fetched row as a [`Row`]; NULL columns are absent.
+fn row(
+    fetched: &TextRowSet,
+    index: usize,
+    names: &[Arc<str>],
+    location: Location,
+) -> Result<Row, OdbcError> {
+    let mut fields = Vec::with_capacity(names.len());
+    for (column, name) in names.iter().enumerate() {
+        let value = fetched
+            .at_as_str(column, index)
+            .map_err(|e| format!("{location}: column {name} is not UTF-8 text: {e}"))?;
+        if let Some(value) = value {
+            fields.push((Arc::clone(name), value.to_string()));
+        }
+    }
+    let raw = fields
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok(Row::new(location, fields, raw))
+}

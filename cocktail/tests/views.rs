@@ -1,0 +1,195 @@
+//! The SQL source against real views on the embedded PostgreSQL, read through the
+//! PostgreSQL ODBC driver (`odbc-postgresql` + `unixodbc`, installed by `.ci/run`): the
+//! view contract over a generated university reads back as that university (results
+//! aside), `check` names a missing column, and a connection that fails says what to
+//! check without showing the connection string.
+
+use conpere_cocktail::CocktailFactory;
+use conpere_connectors::conformance::{read_all, Conformance};
+use conpere_connectors::{ConnectorFactory, ReadRequest, SourceConfig};
+use conpere_core::engine::Mode;
+use conpere_core::model::{export_order, to_export_line, Item, Kind, Record};
+use conpere_core::synth::{SynthConfig, University};
+use conpere_core::testing::TestDatabase;
+
+/// The fixture: one table per kind, typed as a SIS would type it, and the contract's
+/// views over them.
+const SCHEMA: &str = "
+CREATE TABLE fixture_student (student text, ine text, family_name text, usual_name text,
+    given_name text, birth_date date, email text, login text);
+CREATE TABLE fixture_node (year int, node text, kind text, code text, version text,
+    label text, ects numeric, period text);
+CREATE TABLE fixture_edge (year int, parent text, child text, mandatory boolean, min int,
+    max int, position int);
+CREATE TABLE fixture_registration (year int, student text, step text, diploma text,
+    status text, regime text, main boolean, special_statuses text[]);
+CREATE TABLE fixture_enrolment (year int, student text, step text, node text, via text,
+    carried_over boolean, exempted boolean);
+CREATE VIEW V_CONPERE_STUDENT AS SELECT * FROM fixture_student;
+CREATE VIEW V_CONPERE_NODE AS SELECT * FROM fixture_node;
+CREATE VIEW V_CONPERE_EDGE AS SELECT * FROM fixture_edge;
+CREATE VIEW V_CONPERE_REGISTRATION AS SELECT year, student, step, diploma, status, regime,
+    main, array_to_string(special_statuses, '|') AS special_statuses FROM fixture_registration;
+CREATE VIEW V_CONPERE_ENROLMENT AS SELECT * FROM fixture_enrolment;
+";
+
+/// The records the views serve: a generated university without results.
+fn university() -> Vec<Record> {
+    University::generate(SynthConfig::new(71, 30))
+        .records()
+        .filter(|r| r.kind() != Kind::Result)
+        .collect()
+}
+
+async fn fixture(records: &[Record]) -> TestDatabase {
+    let db = TestDatabase::new().await;
+    let client = db.pool.get().await.unwrap();
+    client.batch_execute(SCHEMA).await.unwrap();
+    for kind in [
+        Kind::Student,
+        Kind::Node,
+        Kind::Edge,
+        Kind::Registration,
+        Kind::Enrolment,
+    ] {
+        let lines: Vec<String> = records
+            .iter()
+            .filter(|r| r.kind() == kind)
+            .map(|r| to_export_line("s", r))
+            .collect();
+        let sql = format!(
+            "INSERT INTO fixture_{kind} SELECT * FROM json_populate_recordset(null::fixture_{kind}, $1::text::json)"
+        );
+        client
+            .execute(&sql, &[&format!("[{}]", lines.join(","))])
+            .await
+            .unwrap();
+    }
+    db
+}
+
+/// The ODBC connection string of a test database (unix socket, trust authentication).
+fn odbc_connection(db: &TestDatabase) -> String {
+    let part = |key: &str| {
+        db.connection_string
+            .split_whitespace()
+            .find_map(|p| p.strip_prefix(&format!("{key}=")))
+            .unwrap_or_default()
+            .trim_matches('\'')
+            .to_string()
+    };
+    format!(
+        "Driver={{PostgreSQL Unicode}};Servername={};Port={};Database={};Username={};",
+        part("host"),
+        part("port"),
+        part("dbname"),
+        part("user")
+    )
+}
+
+fn source(variable: &str, connection: &str) -> SourceConfig {
+    std::env::set_var(variable, connection);
+    let toml =
+        format!("[sources.cocktail]\nkind = \"cocktail\"\nconnection_env = \"{variable}\"\n");
+    SourceConfig::from_toml("cocktail", &toml).unwrap()
+}
+
+fn full() -> ReadRequest {
+    ReadRequest {
+        mode: Mode::Full,
+        years: None,
+        cursor: None,
+        batch_size: 100,
+    }
+}
+
+/// Records as sorted comparable text (special statuses sorted, as the engine keeps them).
+fn sorted(records: impl IntoIterator<Item = Record>) -> Vec<String> {
+    let mut records: Vec<Record> = records
+        .into_iter()
+        .map(|mut r| {
+            if let Record::Registration(g) = &mut r {
+                g.special_statuses.sort();
+            }
+            r
+        })
+        .collect();
+    records.sort_by(export_order);
+    records.iter().map(|r| format!("{r:?}")).collect()
+}
+
+#[tokio::test]
+async fn the_view_contract_reads_back_as_the_university() {
+    let records = university();
+    let db = fixture(&records).await;
+    let source = source("CONPERE_TEST_ODBC_READ", &odbc_connection(&db));
+    let connector = CocktailFactory.build(&source).unwrap();
+    let report = connector.check().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.details.len(), 6, "{:?}", report.details);
+    let (items, _) = read_all(connector.as_ref(), full()).await.unwrap();
+    let read: Vec<Record> = items
+        .into_iter()
+        .map(|item| match item {
+            Item::Record(r) => r,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(sorted(read), sorted(records));
+}
+
+#[tokio::test]
+async fn check_names_a_missing_column_and_a_failed_connection_keeps_its_secret() {
+    let db = fixture(&university()).await;
+    let client = db.pool.get().await.unwrap();
+    client
+        .batch_execute(
+            "DROP VIEW V_CONPERE_STUDENT; CREATE VIEW V_CONPERE_STUDENT AS SELECT student, ine,
+             family_name, usual_name, given_name AS prenom, birth_date, email, login
+             FROM fixture_student",
+        )
+        .await
+        .unwrap();
+    let source = source("CONPERE_TEST_ODBC_CHECK", &odbc_connection(&db));
+    let message = CocktailFactory
+        .build(&source)
+        .unwrap()
+        .check()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("given_name") && message.contains("prenom"),
+        "{message}"
+    );
+
+    let secret = "Driver={No Such Driver};Server=x;Pwd=hunter2;";
+    let source = self::source("CONPERE_TEST_ODBC_BAD", secret);
+    let message = CocktailFactory
+        .build(&source)
+        .unwrap()
+        .check()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("odbcinst") && !message.contains("hunter2"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn the_conformance_kit_passes() {
+    let db = fixture(&university()).await;
+    let report = Conformance {
+        factory: &CocktailFactory,
+        valid: source("CONPERE_TEST_ODBC_KIT", &odbc_connection(&db)),
+        broken: vec![source(
+            "CONPERE_TEST_ODBC_KIT_BAD",
+            "Driver={No Such Driver};",
+        )],
+    }
+    .run()
+    .await
+    .unwrap_or_else(|failure| panic!("{failure}"));
+    assert!(report.records > 0);
+}
