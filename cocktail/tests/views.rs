@@ -137,6 +137,12 @@ async fn the_view_contract_reads_back_as_the_university() {
     assert_eq!(sorted(read), sorted(records));
 }
 
+/// The error `check` gives for `source`.
+async fn check_error(source: &SourceConfig) -> String {
+    let connector = CocktailFactory.build(source).unwrap();
+    connector.check().await.unwrap_err().to_string()
+}
+
 #[tokio::test]
 async fn check_names_a_missing_column_and_a_failed_connection_keeps_its_secret() {
     let db = fixture(&university()).await;
@@ -150,13 +156,7 @@ async fn check_names_a_missing_column_and_a_failed_connection_keeps_its_secret()
         .await
         .unwrap();
     let source = source("CONPERE_TEST_ODBC_CHECK", &odbc_connection(&db));
-    let message = CocktailFactory
-        .build(&source)
-        .unwrap()
-        .check()
-        .await
-        .unwrap_err()
-        .to_string();
+    let message = check_error(&source).await;
     assert!(
         message.contains("given_name") && message.contains("prenom"),
         "{message}"
@@ -164,13 +164,7 @@ async fn check_names_a_missing_column_and_a_failed_connection_keeps_its_secret()
 
     let secret = "Driver={No Such Driver};Server=x;Pwd=hunter2;";
     let source = self::source("CONPERE_TEST_ODBC_BAD", secret);
-    let message = CocktailFactory
-        .build(&source)
-        .unwrap()
-        .check()
-        .await
-        .unwrap_err()
-        .to_string();
+    let message = check_error(&source).await;
     assert!(
         message.contains("odbcinst") && !message.contains("hunter2"),
         "{message}"

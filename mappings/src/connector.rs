@@ -339,11 +339,8 @@ impl Connector for ExportConnector {
     }
 
     async fn discover(&self) -> Result<Capabilities, ConnectorError> {
-        let mut kinds: Vec<_> = self.mapping.inputs.iter().map(|i| i.kind).collect();
-        kinds.sort_by_key(|k| k.as_str());
-        kinds.dedup();
         Ok(Capabilities {
-            kinds,
+            kinds: self.mapping.kinds(),
             full: self.mode == FileMode::Snapshot,
             incremental: self.mode == FileMode::Changes,
             snapshot_kinds: Vec::new(),

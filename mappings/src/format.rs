@@ -275,6 +275,14 @@ impl Source<'_> {
 }
 
 impl MappingFile {
+    /// The record kinds the inputs produce, each once.
+    pub fn kinds(&self) -> Vec<Kind> {
+        let mut kinds: Vec<Kind> = self.inputs.iter().map(|i| i.kind).collect();
+        kinds.sort_by_key(|k| k.as_str());
+        kinds.dedup();
+        kinds
+    }
+
     /// Whether an input or a reference reads a SQL view (the mapping is then for a SQL
     /// source, not for file drops).
     pub fn reads_sql(&self) -> bool {
