@@ -13,6 +13,8 @@
 #![forbid(unsafe_code)]
 
 pub mod connector;
+pub mod fixture;
 pub mod odbc;
+pub mod projection;
 
 pub use connector::{CocktailConnector, CocktailFactory};
