@@ -202,14 +202,6 @@ impl<'a> Index<'a> {
             .filter(|n| n.kind == NodeKind::Step)
     }
 
-    /// The step node `id` of `year`, if there is one of kind `step`.
-    fn step(&self, year: i32, id: &str) -> Option<&'a Node> {
-        self.nodes
-            .get(&(year, id))
-            .copied()
-            .filter(|n| n.kind == NodeKind::Step)
-    }
-
     /// The label of node `id` of `year`; blank when there is no such node.
     fn label(&self, year: i32, id: &str) -> &'a str {
         self.nodes.get(&(year, id)).map_or("", |n| n.label.as_str())
@@ -477,14 +469,12 @@ fn readable_students<'a>(index: &'a Index<'_>) -> impl Iterator<Item = Record> +
         })
 }
 
-/// Steps first, so that a node both a step and enrolled stays a step.
+/// Every step (each is a course of `courses.csv`, enrolled in or not) first, so that a
+/// node both a step and enrolled stays a step; then the enrolled nodes (the classes).
 fn readable_nodes<'a>(index: &Index<'a>) -> impl Iterator<Item = Record> + 'a {
     let classes = index.classes();
     let mut nodes: BTreeMap<(i32, &'a str), Node> = BTreeMap::new();
-    for step in classes
-        .iter()
-        .filter_map(|&(y, step, _)| index.step(y, step))
-    {
+    for step in index.steps() {
         let node = plain_node(step.year, &step.node, NodeKind::Step, &step.label);
         nodes.insert((step.year, &step.node), node);
     }

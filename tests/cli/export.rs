@@ -154,3 +154,20 @@ async fn check_points_to_the_line_of_a_mapping_typo() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn a_oneroster_package_syncs_and_exports_what_the_mapping_reads() {
+    let site = drop_site("").await;
+    let config = std::fs::read_to_string(site.config())
+        .unwrap()
+        .replace("\"canonical-csv\"", "\"oneroster-1.1\"");
+    std::fs::write(site.config(), config).unwrap();
+    let records = conpere_tests::university(53, 30);
+    conpere_mappings::oneroster::write_drop(&site.input(), &records).unwrap();
+    assert_code(&site.run(&["sync", "--source", "drop"]), 0);
+    assert_same_export(
+        &export(&site),
+        &export_text("drop", &conpere_mappings::oneroster::readable(&records)),
+        "oneroster export",
+    );
+}

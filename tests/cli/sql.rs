@@ -1,0 +1,76 @@
+//! The SQL-view source through the binary: a Cocktail-shaped database on the test server
+//! with the reference views, read through the PostgreSQL ODBC driver by `conpere sync`;
+//! `conpere export` equals what the views carry of the generated university.
+
+use super::{assert_code, Site};
+use conpere_cocktail::{fixture, projection};
+use conpere_core::model::{Kind, Record};
+use conpere_tests::{assert_same_export, export_text};
+
+const CONNECTION_VARIABLE: &str = "CONPERE_TEST_COCKTAIL_ODBC";
+
+/// The ODBC connection string of the site's database, views' schema first in the path.
+fn odbc_connection(site: &Site) -> String {
+    let part = |key: &str| {
+        site.db
+            .connection_string
+            .split_whitespace()
+            .find_map(|p| p.strip_prefix(&format!("{key}=")))
+            .unwrap_or_default()
+            .trim_matches('\'')
+            .to_string()
+    };
+    format!(
+        "Driver={{PostgreSQL Unicode}};Servername={};Port={};Database={};Username={};\
+         ConnSettings=SET search_path TO conpere,public;",
+        part("host"),
+        part("port"),
+        part("dbname"),
+        part("user")
+    )
+}
+
+#[tokio::test]
+async fn cocktail_sync_then_export_equals_what_the_reference_views_carry() {
+    let site = Site::new().await;
+    let records: Vec<Record> = conpere_tests::university(91, 30)
+        .into_iter()
+        .filter(|r| r.kind() != Kind::Result)
+        .collect();
+    let client = site.db.pool.get().await.unwrap();
+    client
+        .batch_execute(&fixture::script(&records))
+        .await
+        .unwrap();
+    drop(client);
+    let config = format!(
+        "[database]\nurl = {:?}\n\n[sources.cocktail]\nkind = \"cocktail\"\n\
+         connection_env = \"{CONNECTION_VARIABLE}\"\n",
+        site.db.connection_string
+    );
+    std::fs::write(site.config(), config).unwrap();
+    let run = |args: &[&str]| {
+        site.command(args)
+            .env(CONNECTION_VARIABLE, odbc_connection(&site))
+            .output()
+            .unwrap()
+    };
+    assert_code(&run(&["check", "--source", "cocktail"]), 0);
+    assert_code(&run(&["sync", "--source", "cocktail"]), 0);
+    let out = site.dir.path().join("cocktail.jsonl");
+    assert_code(
+        &run(&[
+            "export",
+            "--source",
+            "cocktail",
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        0,
+    );
+    assert_same_export(
+        &std::fs::read_to_string(out).unwrap(),
+        &export_text("cocktail", &projection::readable(&records)),
+        "cocktail export",
+    );
+}
