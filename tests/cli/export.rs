@@ -171,3 +171,35 @@ async fn a_oneroster_package_syncs_and_exports_what_the_mapping_reads() {
         "oneroster export",
     );
 }
+
+#[tokio::test]
+async fn a_drop_much_smaller_than_the_last_is_held_not_purged() {
+    let site = drop_site("").await;
+    let records = latin1_university(54, 40);
+    write_drop(&site.input(), records.clone(), Encoding::Iso8859_1).unwrap();
+    assert_code(&site.run(&["sync", "--source", "drop"]), 0);
+    // Tonight's export stopped a quarter of the way through the students.
+    let keep: std::collections::BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Student(s) => Some(s.student.clone()),
+            _ => None,
+        })
+        .take(10)
+        .collect();
+    let smaller: Vec<Record> = records
+        .iter()
+        .filter(|r| match r {
+            Record::Student(s) => keep.contains(&s.student),
+            Record::Registration(g) => keep.contains(&g.student),
+            Record::Enrolment(e) => keep.contains(&e.student),
+            Record::Result(r) => keep.contains(&r.student),
+            _ => true,
+        })
+        .cloned()
+        .collect();
+    write_drop(&site.input(), smaller, Encoding::Iso8859_1).unwrap();
+    let output = site.run(&["sync", "--source", "drop"]);
+    assert_code(&output, 3);
+    assert_same_export(&export(&site), &export_text("drop", &records), "while held");
+}
