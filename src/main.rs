@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod progress;
 mod report;
+mod schedule;
 mod store;
 mod sync;
 

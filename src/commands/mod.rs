@@ -13,6 +13,7 @@ use crate::cli::{CheckArgs, DbCommand, ExportArgs, InitArgs, RunsCommand, SyncAr
 use crate::config::{usage, Config};
 use crate::progress::RunProgress;
 use crate::report;
+use crate::schedule::Schedule;
 use crate::store::{Schema, Store};
 use crate::sync::{run_source, SyncOptions, SyncOutcome};
 use anyhow::Context;
@@ -316,6 +317,29 @@ pub fn init(args: InitArgs) -> anyhow::Result<i32> {
     Ok(exit::OK)
 }
 
+/// The source's `schedule`, when it has one, parsed in the institution's time zone; its
+/// next run is shown.
+fn check_schedule(config: &Config, name: &str) -> anyhow::Result<()> {
+    let source = config.source(name)?;
+    let Some(expression) = &source.common.schedule else {
+        return Ok(());
+    };
+    let zone = &config.institution.timezone;
+    let schedule =
+        Schedule::parse(expression, zone).map_err(|e| usage(format!("`schedule`: {e}")))?;
+    let next = schedule
+        .next_after(chrono::Utc::now())
+        .map(|t| {
+            format!(
+                "next run {}",
+                schedule.local(t).format("%Y-%m-%d %H:%M:%S %Z")
+            )
+        })
+        .unwrap_or_else(|| "never runs".into());
+    println!("ok      source `{name}`: schedule `{expression}` ({zone}): {next}");
+    Ok(())
+}
+
 /// `conpere check`.
 pub async fn check(config: &Config, args: CheckArgs) -> anyhow::Result<i32> {
     let registry = crate::registry();
@@ -365,6 +389,11 @@ pub async fn check(config: &Config, args: CheckArgs) -> anyhow::Result<i32> {
         println!("warn    no source configured: add a [sources.<name>] table (see `conpere init`)");
     }
     for name in names {
+        if let Err(problem) = check_schedule(config, &name) {
+            println!("FAILED  source `{name}`: {problem}");
+            code = exit::USAGE;
+            continue;
+        }
         let built = config
             .source(&name)
             .and_then(|s| registry.build(&s).map_err(|e| usage(e.to_string())));

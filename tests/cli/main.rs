@@ -547,3 +547,20 @@ async fn check_tells_wrong_apogee_credentials_apart() {
         text(&output)
     );
 }
+
+#[tokio::test]
+async fn check_shows_the_next_scheduled_run_and_refuses_a_bad_schedule() {
+    let site = Site::new().await;
+    site.write_config("schedule = \"0 30 2 * * *\"\n");
+    let output = site.run(&["check", "--source", "files"]);
+    assert_code(&output, 0);
+    let out = text(&output);
+    assert!(
+        out.contains("next run") && out.contains("02:30:00"),
+        "{out}"
+    );
+    site.write_config("schedule = \"30 2 * * *\"\n");
+    let output = site.run(&["check", "--source", "files"]);
+    assert_code(&output, 2);
+    assert!(text(&output).contains("seconds"), "{}", text(&output));
+}
