@@ -13,6 +13,7 @@
 //! * [`testing`]: throw-away databases on a shared embedded server, for test suites.
 
 pub mod bench;
+pub mod claims;
 pub mod db;
 pub mod embedded;
 pub mod engine;
