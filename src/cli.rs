@@ -59,6 +59,17 @@ pub enum Command {
     /// Serve a generated university from a simulated SIS, to try a configuration
     /// against (`conpere check`, `conpere sync`) without touching a real one.
     Simulate(SimulateArgs),
+    /// Run the daemon: each source on its schedule, HTTP health endpoints, until
+    /// SIGTERM or SIGINT.
+    Serve(ServeArgs),
+}
+
+/// `conpere serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen address of the HTTP endpoints (over `[server] listen`; port 0: any free one).
+    #[arg(long)]
+    pub listen: Option<String>,
 }
 
 /// `conpere simulate`.

@@ -53,18 +53,35 @@ pub struct DatabaseSettings {
     pub pool_size: Option<usize>,
 }
 
-/// `[server]` (`conpere serve`): validated with the rest of the file today, read by the
-/// daemon.
-#[allow(dead_code)]
+/// `[server]` (`conpere serve`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
-    /// Listen address.
+    /// Listen address of the HTTP endpoints (default 127.0.0.1:8080).
     pub listen: Option<String>,
+    /// A run due while the daemon was down: `once` (default) runs it at start-up,
+    /// `skip` waits for the next one.
+    pub catch_up: Option<CatchUp>,
+    /// On SIGTERM, how long a run in progress may take to finish before it is abandoned
+    /// (nothing of it applied), in seconds (default 60).
+    pub shutdown_grace_seconds: Option<u64>,
     /// Environment variable holding the admin API token.
+    #[allow(dead_code)] // read by the admin API (issue 6, next increment)
     pub admin_token_env: Option<String>,
     /// File holding the admin API token.
+    #[allow(dead_code)] // read by the admin API (issue 6, next increment)
     pub admin_token_file: Option<PathBuf>,
+}
+
+/// What a daemon does with a run that was due while it was down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatchUp {
+    /// Run it once at start-up.
+    #[default]
+    Once,
+    /// Wait for the next one.
+    Skip,
 }
 
 /// The whole configuration.

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod config;
+mod daemon;
 mod progress;
 mod report;
 mod schedule;
@@ -60,6 +61,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Bench(args) if args.pegase => commands::bench_pegase::bench(&config, args).await,
         Command::Bench(args) if args.export => commands::bench_export::bench(&config, args).await,
         Command::Bench(args) => commands::bench::bench(&config, args).await,
+        Command::Serve(args) => daemon::serve(&config, args).await,
     }
 }
 

@@ -66,8 +66,6 @@ impl Schedule {
 
     /// The latest due instant in `(since, now]`, if any: the run that was due while the
     /// daemon was down (`catch_up = "once"` runs it once at start-up).
-    // The daemon's catch-up uses it (issue 6, next increment); tested here already.
-    #[allow(dead_code)]
     pub fn missed(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let mut last = None;
         let mut at = since;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 mod export;
 mod pegase;
+mod serve;
 mod sql;
 
 /// A configured conpere: a test database, an input directory, a conpere.toml.

@@ -1,0 +1,95 @@
+//! `conpere serve`: the daemon that runs each source on its schedule, unattended.
+//!
+//! * one scheduling task per source with a `schedule` ([`scheduler`]): due times from
+//!   [`crate::schedule`] (DST-safe), each run claimed once across daemons sharing the
+//!   store (`conpere_core::claims`), never two runs of a source at once (the engine's
+//!   advisory lock);
+//! * HTTP ([`http`]): `GET /health` (alive), `GET /ready` (database reachable, schema
+//!   current);
+//! * SIGTERM or SIGINT: no new run starts; a run in progress gets `shutdown_grace_seconds`
+//!   to finish, else it is abandoned — its transaction rolls back, nothing of it applied.
+//!
+//! Metrics, the admin API and notifications come next (issue 6).
+
+mod http;
+mod scheduler;
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+use crate::store::{Schema, Store};
+use anyhow::Context;
+use scheduler::ScheduledSource;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<i32> {
+    let store = Arc::new(Store::open(config, Schema::Ready).await?);
+    let sources = scheduler::scheduled_sources(config)?;
+    let listen = args
+        .listen
+        .or_else(|| config.server.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("listening on {listen} ([server] listen)"))?;
+    let address = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    let server = tokio::spawn(http::serve(listener, Arc::clone(&store), stopped.clone()));
+    // The first line says where the daemon listens (scripts and tests read it).
+    println!(
+        "conpere serve: listening on http://{address}, {} scheduled source(s)",
+        sources.len()
+    );
+    std::io::stdout().flush()?;
+    let tasks: Vec<_> = sources
+        .into_iter()
+        .map(|source: ScheduledSource| {
+            let context = scheduler::Context {
+                store: Arc::clone(&store),
+                catch_up: config.server.catch_up.unwrap_or_default(),
+                stopped: stopped.clone(),
+            };
+            tokio::spawn(source.run(context))
+        })
+        .collect();
+    wait_for_signal().await?;
+    tracing::info!("stopping: no new run starts");
+    let _ = stop.send(true);
+    let grace = Duration::from_secs(config.server.shutdown_grace_seconds.unwrap_or(60));
+    finish(tasks, grace).await;
+    let _ = server.await;
+    if let Ok(store) = Arc::try_unwrap(store) {
+        store.close().await;
+    }
+    Ok(super::commands::exit::OK)
+}
+
+/// SIGTERM (systemd, kill) or SIGINT (Ctrl-C).
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}
+
+/// Waits for the scheduling tasks (a run in progress finishes) up to `grace`, then
+/// abandons what is left: dropping a run closes its connection and PostgreSQL rolls it
+/// back.
+async fn finish(tasks: Vec<tokio::task::JoinHandle<()>>, grace: Duration) {
+    let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+    let all = futures::future::join_all(tasks);
+    if tokio::time::timeout(grace, all).await.is_err() {
+        tracing::warn!(
+            grace_seconds = grace.as_secs(),
+            "a run did not finish in time: abandoned, nothing of it applied"
+        );
+        for abort in aborts {
+            abort.abort();
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! `conpere serve`, as an operations team runs it: two daemons on one store with a
+//! schedule every two seconds run each scheduled run exactly once and never two at once;
+//! both answer `/health` and `/ready`; SIGTERM stops them cleanly.
+
+use super::Site;
+use conpere_tests::scalar;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// A daemon child process and the address it listens on.
+struct Daemon {
+    child: Child,
+    address: String,
+}
+
+fn start(site: &Site) -> Daemon {
+    let mut child = site
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start conpere serve");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    Daemon { child, address }
+}
+
+/// The status line and body of `GET path`.
+fn get(address: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// SIGTERM, then the exit code (the daemon must stop within `within`).
+fn stop(mut daemon: Daemon, within: Duration) -> Option<i32> {
+    let pid = nix::unistd::Pid::from_raw(daemon.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = daemon.child.kill();
+    let mut stderr = String::new();
+    let _ = daemon
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr);
+    panic!("the daemon did not stop within {within:?}: {stderr}");
+}
+
+#[tokio::test]
+async fn two_daemons_run_each_scheduled_run_once_and_stop_on_sigterm() {
+    let site = Site::new().await;
+    site.write_input(&conpere_tests::university(61, 20));
+    site.write_config("schedule = \"*/2 * * * * *\"\n");
+    let daemons = [start(&site), start(&site)];
+    for daemon in &daemons {
+        assert!(get(&daemon.address, "/health").starts_with("HTTP/1.0 200"));
+        let ready = get(&daemon.address, "/ready");
+        assert!(ready.starts_with("HTTP/1.0 200"), "{ready}");
+    }
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    for daemon in daemons {
+        assert_eq!(stop(daemon, Duration::from_secs(30)), Some(0));
+    }
+
+    let claims: i64 = scalar(
+        &site.db,
+        "SELECT count(*) FROM schedule_claim WHERE source = 'files'",
+    )
+    .await;
+    assert!(
+        (3..=6).contains(&claims),
+        "{claims} runs claimed in 9 s of a 2 s schedule"
+    );
+    let runs: i64 = scalar(&site.db, "SELECT count(*) FROM sync_run").await;
+    let claimed_runs: i64 = scalar(
+        &site.db,
+        "SELECT count(DISTINCT run_id) FROM schedule_claim WHERE run_id IS NOT NULL",
+    )
+    .await;
+    assert_eq!((runs, claimed_runs), (claims, claims), "one run per claim");
+    let overlapping: i64 = scalar(
+        &site.db,
+        "SELECT count(*) FROM sync_run a JOIN sync_run b ON a.id < b.id \
+         AND a.started_at < b.finished_at AND b.started_at < a.finished_at",
+    )
+    .await;
+    assert_eq!(overlapping, 0, "two runs of the source at once");
+    let failed: i64 = scalar(
+        &site.db,
+        "SELECT count(*) FROM sync_run WHERE status <> 'succeeded'",
+    )
+    .await;
+    assert_eq!(failed, 0);
+}
