@@ -1,6 +1,6 @@
 //! The daemon's HTTP endpoints: `GET /health` says the process answers; `GET /ready` that
 //! it can do its job (the database answers and its schema is current), for a load
-//! balancer or an orchestrator.
+//! balancer or an orchestrator; `GET /metrics` the Prometheus text ([`super::metrics`]).
 
 use crate::store::Store;
 use axum::extract::State;
@@ -19,6 +19,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .with_state(store);
     let shutdown = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
@@ -28,6 +29,16 @@ pub async fn serve(
         .await
     {
         tracing::error!(%error, "the HTTP endpoints stopped");
+    }
+}
+
+async fn metrics(State(store): State<Arc<Store>>) -> (StatusCode, String) {
+    match super::metrics::render(&store).await {
+        Ok(text) => (StatusCode::OK, text),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("# the store does not answer: {error:#}\n"),
+        ),
     }
 }
 

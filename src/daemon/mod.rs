@@ -5,13 +5,14 @@
 //!   store (`conpere_core::claims`), never two runs of a source at once (the engine's
 //!   advisory lock);
 //! * HTTP ([`http`]): `GET /health` (alive), `GET /ready` (database reachable, schema
-//!   current);
+//!   current), `GET /metrics` (Prometheus text, [`metrics`]);
 //! * SIGTERM or SIGINT: no new run starts; a run in progress gets `shutdown_grace_seconds`
 //!   to finish, else it is abandoned — its transaction rolls back, nothing of it applied.
 //!
-//! Metrics, the admin API and notifications come next (issue 6).
+//! The admin API and notifications come next (issue 6).
 
 mod http;
+mod metrics;
 mod scheduler;
 
 use crate::cli::ServeArgs;

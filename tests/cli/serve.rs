@@ -1,6 +1,7 @@
 //! `conpere serve`, as an operations team runs it: two daemons on one store with a
 //! schedule every two seconds run each scheduled run exactly once and never two at once;
-//! both answer `/health` and `/ready`; SIGTERM stops them cleanly.
+//! both answer `/health`, `/ready` and `/metrics` (Prometheus text whose counters move
+//! with the runs); SIGTERM stops them cleanly.
 
 use super::Site;
 use conpere_tests::scalar;
@@ -42,6 +43,30 @@ fn get(address: &str, path: &str) -> String {
     response
 }
 
+/// The value of `series` in `/metrics`, after checking every line is Prometheus text.
+fn metric(address: &str, series: &str) -> f64 {
+    let response = get(address, "/metrics");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+    let mut found = None;
+    for line in body.lines().filter(|l| !l.is_empty()) {
+        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") || line == "# EOF" {
+            continue;
+        }
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {line}"));
+        assert!(name.starts_with("conpere_"), "{line}");
+        if name == series {
+            found = Some(value);
+        }
+    }
+    found.unwrap_or_else(|| panic!("{series} not in:\n{body}"))
+}
+
 /// SIGTERM, then the exit code (the daemon must stop within `within`).
 fn stop(mut daemon: Daemon, within: Duration) -> Option<i32> {
     let pid = nix::unistd::Pid::from_raw(daemon.child.id() as i32);
@@ -75,7 +100,23 @@ async fn two_daemons_run_each_scheduled_run_once_and_stop_on_sigterm() {
         let ready = get(&daemon.address, "/ready");
         assert!(ready.starts_with("HTTP/1.0 200"), "{ready}");
     }
-    tokio::time::sleep(Duration::from_secs(9)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let early = metric(
+        &daemons[0].address,
+        "conpere_runs_total{source=\"files\",status=\"succeeded\"}",
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Both daemons report the store's figures, which moved with the runs.
+    let late = metric(
+        &daemons[1].address,
+        "conpere_runs_total{source=\"files\",status=\"succeeded\"}",
+    );
+    assert!(late > early && early >= 1.0, "runs {early} then {late}");
+    let inserted = metric(
+        &daemons[0].address,
+        "conpere_records_total{source=\"files\",change=\"inserted\"}",
+    );
+    assert!(inserted > 0.0);
     for daemon in daemons {
         assert_eq!(stop(daemon, Duration::from_secs(30)), Some(0));
     }
