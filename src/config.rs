@@ -66,10 +66,8 @@ pub struct ServerSettings {
     /// (nothing of it applied), in seconds (default 60).
     pub shutdown_grace_seconds: Option<u64>,
     /// Environment variable holding the admin API token.
-    #[allow(dead_code)] // read by the admin API (issue 6, next increment)
     pub admin_token_env: Option<String>,
     /// File holding the admin API token.
-    #[allow(dead_code)] // read by the admin API (issue 6, next increment)
     pub admin_token_file: Option<PathBuf>,
 }
 

@@ -1,6 +1,7 @@
 //! The daemon's HTTP endpoints: `GET /health` says the process answers; `GET /ready` that
 //! it can do its job (the database answers and its schema is current), for a load
-//! balancer or an orchestrator; `GET /metrics` the Prometheus text ([`super::metrics`]).
+//! balancer or an orchestrator; `GET /metrics` the Prometheus text ([`super::metrics`]);
+//! `/api/v1/…` the admin API ([`super::admin`]).
 
 use crate::store::Store;
 use axum::extract::State;
@@ -14,13 +15,15 @@ use tokio::sync::watch;
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<Store>,
+    admin: Arc<super::admin::Admin>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let app = Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .with_state(store);
+        .with_state(store)
+        .nest("/api/v1", super::admin::router(admin));
     let shutdown = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };

@@ -5,12 +5,14 @@
 //!   store (`conpere_core::claims`), never two runs of a source at once (the engine's
 //!   advisory lock);
 //! * HTTP ([`http`]): `GET /health` (alive), `GET /ready` (database reachable, schema
-//!   current), `GET /metrics` (Prometheus text, [`metrics`]);
+//!   current), `GET /metrics` (Prometheus text, [`metrics`]), and the admin API under
+//!   `/api/v1/` behind a bearer token ([`admin`]);
 //! * SIGTERM or SIGINT: no new run starts; a run in progress gets `shutdown_grace_seconds`
 //!   to finish, else it is abandoned — its transaction rolls back, nothing of it applied.
 //!
-//! The admin API and notifications come next (issue 6).
+//! Notifications, run timeouts and retries come next (issue 6).
 
+mod admin;
 mod http;
 mod metrics;
 mod scheduler;
@@ -38,7 +40,17 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<i32> {
         .with_context(|| format!("listening on {listen} ([server] listen)"))?;
     let address = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
-    let server = tokio::spawn(http::serve(listener, Arc::clone(&store), stopped.clone()));
+    let admin = Arc::new(admin::Admin {
+        config: Arc::new(config.clone()),
+        store: Arc::clone(&store),
+        token: admin::token(config)?,
+    });
+    let server = tokio::spawn(http::serve(
+        listener,
+        Arc::clone(&store),
+        admin,
+        stopped.clone(),
+    ));
     // The first line says where the daemon listens (scripts and tests read it).
     println!(
         "conpere serve: listening on http://{address}, {} scheduled source(s)",

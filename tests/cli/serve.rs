@@ -36,8 +36,20 @@ fn start(site: &Site) -> Daemon {
 
 /// The status line and body of `GET path`.
 fn get(address: &str, path: &str) -> String {
+    request(address, "GET", path, None)
+}
+
+/// The whole response to `method path`, with a bearer `token` when given.
+fn request(address: &str, method: &str, path: &str, token: Option<&str>) -> String {
     let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {address}\r\n{auth}Content-Length: 0\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
@@ -150,4 +162,68 @@ async fn two_daemons_run_each_scheduled_run_once_and_stop_on_sigterm() {
     )
     .await;
     assert_eq!(failed, 0);
+}
+
+const ADMIN_TOKEN_VARIABLE: &str = "CONPERE_TEST_ADMIN_TOKEN";
+
+#[tokio::test]
+async fn the_admin_api_refuses_calls_without_the_token_and_serves_those_with_it() {
+    let site = Site::new().await;
+    site.write_input(&conpere_tests::university(62, 10));
+    let config = std::fs::read_to_string(site.config()).unwrap();
+    let config = config.replacen(
+        "[sources.files]",
+        &format!("[server]\nadmin_token_env = \"{ADMIN_TOKEN_VARIABLE}\"\n\n[sources.files]"),
+        1,
+    );
+    std::fs::write(site.config(), config).unwrap();
+    let token = "s3cret-admin-token";
+    std::env::set_var(ADMIN_TOKEN_VARIABLE, token);
+    let daemon = start(&site);
+    let address = daemon.address.clone();
+
+    for given in [None, Some("wrong-token")] {
+        for (method, path) in [
+            ("GET", "/api/v1/runs"),
+            ("POST", "/api/v1/sources/files/run"),
+        ] {
+            let response = request(&address, method, path, given);
+            assert!(
+                response.starts_with("HTTP/1.0 401"),
+                "{method} {path}: {response}"
+            );
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let runs: i64 = scalar(&site.db, "SELECT count(*) FROM sync_run").await;
+    assert_eq!(runs, 0, "a refused call triggered a run");
+
+    let response = request(&address, "POST", "/api/v1/sources/files/run", Some(token));
+    assert!(response.starts_with("HTTP/1.0 202"), "{response}");
+    let started = Instant::now();
+    let mut listed = String::new();
+    while started.elapsed() < Duration::from_secs(20) {
+        listed = request(&address, "GET", "/api/v1/runs", Some(token));
+        if listed.contains("\"succeeded\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        listed.contains("\"source\":\"files\"") && listed.contains("\"succeeded\""),
+        "{listed}"
+    );
+    let shown = request(&address, "GET", "/api/v1/runs/1", Some(token));
+    assert!(
+        shown.starts_with("HTTP/1.0 200") && shown.contains("\"by_kind\""),
+        "{shown}"
+    );
+    let reject = request(&address, "POST", "/api/v1/runs/1/reject", Some(token));
+    assert!(
+        reject.starts_with("HTTP/1.0 409"),
+        "a succeeded run is not held: {reject}"
+    );
+    let unknown = request(&address, "POST", "/api/v1/sources/nope/run", Some(token));
+    assert!(unknown.starts_with("HTTP/1.0 404"), "{unknown}");
+    assert_eq!(stop(daemon, Duration::from_secs(30)), Some(0));
 }
