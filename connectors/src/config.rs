@@ -30,6 +30,10 @@ pub const COMMON_KEYS: &[&str] = &[
     "deletion_hold",
     "deletion_hold_min",
     "batch_size",
+    "run_timeout_seconds",
+    "run_retries",
+    "run_retry_delay_seconds",
+    "jitter_seconds",
 ];
 
 /// Configuration errors: each names the source, the key, where it was read and the fix.
@@ -140,6 +144,27 @@ pub struct CommonSettings {
     /// Items per batch (bounds memory; default 5000).
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// `conpere serve`: a run taking longer is abandoned, nothing of it applied (default
+    /// 6 hours).
+    #[serde(default = "default_run_timeout")]
+    pub run_timeout_seconds: u64,
+    /// `conpere serve`: how many times a failed scheduled run is tried again (default 0).
+    #[serde(default)]
+    pub run_retries: u32,
+    /// `conpere serve`: the wait before trying a failed run again (default 600).
+    #[serde(default = "default_retry_delay")]
+    pub run_retry_delay_seconds: u64,
+    /// `conpere serve`: a scheduled run starts up to this many seconds late, at random, so
+    /// that sources due at the same time do not all hit their SIS at once (default 0).
+    #[serde(default)]
+    pub jitter_seconds: u64,
+}
+
+fn default_run_timeout() -> u64 {
+    6 * 3600
+}
+fn default_retry_delay() -> u64 {
+    600
 }
 
 fn default_hold() -> f64 {

@@ -8,8 +8,9 @@ use crate::sync::{run_source, SyncOptions, SyncOutcome};
 use chrono::{DateTime, Utc};
 use conpere_connectors::{Connector, SourceConfig};
 use conpere_core::claims;
-use conpere_core::engine::{Engine, NoProgress};
+use conpere_core::engine::{Engine, NoProgress, RunStatus};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// A source with its schedule and its connector.
@@ -67,19 +68,15 @@ impl ScheduledSource {
         if context.catch_up == CatchUp::Once {
             if let Some(missed) = self.missed(&context.store, after).await {
                 tracing::info!(source = %name, due = %missed, "running the run missed while down");
-                self.claim_and_run(&context.store, missed).await;
+                self.claim_and_run(&context, missed).await;
             }
         }
         while let Some(due) = self.schedule.next_after(after) {
-            let wait = (due - Utc::now()).to_std().unwrap_or_default();
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = context.stopped.wait_for(|stop| *stop) => return,
-            }
-            if *context.stopped.borrow() {
+            let wait = (due - Utc::now()).to_std().unwrap_or_default() + self.jitter();
+            if !pause(&mut context.stopped, wait).await {
                 return;
             }
-            self.claim_and_run(&context.store, due).await;
+            self.claim_and_run(&context, due).await;
             after = due;
         }
         tracing::warn!(source = %name, "the schedule has no future run");
@@ -94,9 +91,19 @@ impl ScheduledSource {
         self.schedule.missed(last, now)
     }
 
-    /// Claims the run due at `due`; runs it when this daemon won the claim.
-    async fn claim_and_run(&self, store: &Store, due: DateTime<Utc>) {
-        let name = &self.source.name;
+    /// A random delay up to `jitter_seconds`.
+    fn jitter(&self) -> Duration {
+        let most = self.source.common.jitter_seconds;
+        Duration::from_millis(rand::Rng::gen_range(
+            &mut rand::thread_rng(),
+            0..=most * 1000,
+        ))
+    }
+
+    /// Claims the run due at `due`; when this daemon won the claim, runs it, trying a
+    /// failed run again `run_retries` times, `run_retry_delay_seconds` apart.
+    async fn claim_and_run(&self, context: &Context, due: DateTime<Utc>) {
+        let (name, store) = (&self.source.name, &context.store);
         match claims::claim(&store.pool, name, due, &claimant()).await {
             Ok(true) => {}
             Ok(false) => {
@@ -108,16 +115,43 @@ impl ScheduledSource {
                 return;
             }
         }
+        let common = &self.source.common;
+        let delay = Duration::from_secs(common.run_retry_delay_seconds);
+        let mut stopped = context.stopped.clone();
+        for attempt in 0..=common.run_retries {
+            if attempt > 0 {
+                tracing::info!(source = %name, attempt, "trying the failed run again");
+                if !pause(&mut stopped, delay).await {
+                    return;
+                }
+            }
+            if self.attempt(store, due).await {
+                return;
+            }
+        }
+    }
+
+    /// One run within `run_timeout_seconds`; whether it needs no retry (it succeeded, was
+    /// held for a person, or there was nothing new).
+    async fn attempt(&self, store: &Store, due: DateTime<Utc>) -> bool {
+        let name = &self.source.name;
         let engine = Engine::new(store.pool.clone());
-        let outcome = run_source(
+        let options = SyncOptions::default();
+        let run = run_source(
             &engine,
             &self.source,
             self.connector.as_ref(),
-            &SyncOptions::default(),
+            &options,
             &NoProgress,
             None,
-        )
-        .await;
+        );
+        let limit = Duration::from_secs(self.source.common.run_timeout_seconds);
+        // Past the limit the run is dropped: its connection closes, PostgreSQL rolls it
+        // back, and the next run marks it failed.
+        let Ok(outcome) = tokio::time::timeout(limit, run).await else {
+            tracing::error!(source = %name, limit_seconds = limit.as_secs(), "scheduled run timed out: abandoned, nothing applied");
+            return false;
+        };
         match outcome {
             Ok(SyncOutcome::Ran(report)) => {
                 tracing::info!(source = %name, run = report.run_id, status = report.status.as_str(), "scheduled run ended");
@@ -125,13 +159,25 @@ impl ScheduledSource {
                 {
                     tracing::warn!(source = %name, %error, "cannot record the run of a claim");
                 }
+                report.status != RunStatus::Failed
             }
             Ok(SyncOutcome::NothingNew(why)) => {
                 tracing::info!(source = %name, reason = %why, "nothing new: no run");
+                true
             }
             Err(error) => {
-                tracing::error!(source = %name, error = %format!("{error:#}"), "scheduled run failed")
+                tracing::error!(source = %name, error = %format!("{error:#}"), "scheduled run failed");
+                false
             }
         }
     }
+}
+
+/// Waits `wait`, unless the daemon stops first; whether to go on.
+async fn pause(stopped: &mut watch::Receiver<bool>, wait: Duration) -> bool {
+    let slept = tokio::select! {
+        _ = tokio::time::sleep(wait) => true,
+        _ = stopped.wait_for(|stop| *stop) => false,
+    };
+    slept && !*stopped.borrow()
 }

@@ -227,3 +227,49 @@ async fn the_admin_api_refuses_calls_without_the_token_and_serves_those_with_it(
     assert!(unknown.starts_with("HTTP/1.0 404"), "{unknown}");
     assert_eq!(stop(daemon, Duration::from_secs(30)), Some(0));
 }
+
+#[tokio::test]
+async fn a_failed_scheduled_run_is_tried_again_as_configured() {
+    let site = Site::new().await;
+    // An export drop with a broken quote: every attempt fails, nothing applied.
+    let records = conpere_tests::university(63, 10);
+    conpere_mappings::canonical_csv::write_drop(
+        &site.input(),
+        records,
+        conpere_mappings::encoding::Encoding::Utf8,
+    )
+    .unwrap();
+    let nodes = site.input().join("nodes.csv");
+    let mut bytes = std::fs::read(&nodes).unwrap();
+    bytes.splice(0..0, b"\"".iter().copied());
+    std::fs::write(&nodes, bytes).unwrap();
+    let config = format!(
+        "[database]\nurl = {:?}\n\n[sources.drop]\nkind = \"export\"\npath = {:?}\n\
+         mapping = \"canonical-csv\"\nencoding = \"utf-8\"\nstable_seconds = 0\n\
+         schedule = \"*/3 * * * * *\"\nrun_retries = 1\nrun_retry_delay_seconds = 1\n",
+        site.db.connection_string,
+        site.input().display().to_string()
+    );
+    std::fs::write(site.config(), config).unwrap();
+    let daemon = start(&site);
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(stop(daemon, Duration::from_secs(30)), Some(0));
+    let claims: i64 = scalar(&site.db, "SELECT count(*) FROM schedule_claim").await;
+    let failed: i64 = scalar(
+        &site.db,
+        "SELECT count(*) FROM sync_run WHERE status = 'failed'",
+    )
+    .await;
+    let other: i64 = scalar(
+        &site.db,
+        "SELECT count(*) FROM sync_run WHERE status <> 'failed'",
+    )
+    .await;
+    assert!(claims >= 2, "{claims} runs due in 7 s of a 3 s schedule");
+    // Each due run: the first attempt and one retry (the last one may be cut by the stop).
+    assert!(
+        failed == 2 * claims || failed == 2 * claims - 1,
+        "{claims} due, {failed} failed runs"
+    );
+    assert_eq!(other, 0);
+}
