@@ -49,8 +49,8 @@ pub async fn run_source(
     progress: &dyn Progress,
     diff: Option<&mut (dyn Write + Send)>,
 ) -> anyhow::Result<SyncOutcome> {
+    let cursor = engine.cursor(&source.name).await?;
     if !options.full {
-        let cursor = engine.cursor(&source.name).await?;
         let quiet = connector
             .nothing_new(cursor.as_ref())
             .await
@@ -64,7 +64,7 @@ pub async fn run_source(
         .discover()
         .await
         .map_err(|e| anyhow::anyhow!("source `{}`: {e}", source.name))?;
-    let has_cursor = engine.cursor(&source.name).await?.is_some();
+    let has_cursor = cursor.is_some();
     let mode = if capabilities.incremental && has_cursor && !options.full || !capabilities.full {
         Mode::Incremental
     } else {
