@@ -55,6 +55,32 @@ fn without_secrets(message: &str) -> String {
         .join(";")
 }
 
+/// The ODBC connection string (PostgreSQL's driver, `PostgreSQL Unicode`) of the database
+/// a libpq key=value `conninfo` names (`host=… port=… user=… dbname=…`; a unix socket
+/// directory works as `host`), with `settings` run at connection (e.g.
+/// `SET search_path TO conpere,public;`, for views in their own schema). For a site
+/// whose SIS database is PostgreSQL, and for the tests on the embedded server.
+pub fn postgresql_connection_string(conninfo: &str, settings: Option<&str>) -> String {
+    let part = |key: &str| {
+        conninfo
+            .split_whitespace()
+            .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or_default()
+            .trim_matches('\'')
+            .to_string()
+    };
+    let settings = settings
+        .map(|s| format!("ConnSettings={s}"))
+        .unwrap_or_default();
+    format!(
+        "Driver={{PostgreSQL Unicode}};Servername={};Port={};Database={};Username={};{settings}",
+        part("host"),
+        part("port"),
+        part("dbname"),
+        part("user")
+    )
+}
+
 /// The column names of `view` (lower-cased), without reading any row.
 pub fn columns(connection: &Connection<'_>, view: &str) -> Result<Vec<String>, OdbcError> {
     let query = format!("SELECT * FROM {view} WHERE 1 = 0");

@@ -5,7 +5,7 @@
 //! give back, the site filters (`conpere.parametre`) leave out what they exclude, and an
 //! elective EC link reads as not mandatory.
 
-use conpere_cocktail::{fixture, projection, CocktailFactory};
+use conpere_cocktail::{fixture, odbc, projection, CocktailFactory};
 use conpere_connectors::conformance::read_all;
 use conpere_connectors::{ConnectorFactory, ReadRequest, SourceConfig};
 use conpere_core::engine::Mode;
@@ -29,28 +29,6 @@ async fn cocktail() -> (Vec<Record>, TestDatabase) {
     (records, db)
 }
 
-/// The ODBC connection string of a test database (unix socket, trust authentication),
-/// with the views' schema first in the search path: the shipped mapping names them
-/// unqualified.
-fn odbc_connection(db: &TestDatabase) -> String {
-    let part = |key: &str| {
-        db.connection_string
-            .split_whitespace()
-            .find_map(|p| p.strip_prefix(&format!("{key}=")))
-            .unwrap_or_default()
-            .trim_matches('\'')
-            .to_string()
-    };
-    format!(
-        "Driver={{PostgreSQL Unicode}};Servername={};Port={};Database={};Username={};\
-         ConnSettings=SET search_path TO conpere,public;",
-        part("host"),
-        part("port"),
-        part("dbname"),
-        part("user")
-    )
-}
-
 fn source(variable: &str, connection: &str) -> SourceConfig {
     std::env::set_var(variable, connection);
     let toml =
@@ -60,7 +38,13 @@ fn source(variable: &str, connection: &str) -> SourceConfig {
 
 /// Everything the default view contract reads from `db`.
 async fn read(db: &TestDatabase, variable: &str) -> Vec<Record> {
-    let source = source(variable, &odbc_connection(db));
+    let source = source(
+        variable,
+        &odbc::postgresql_connection_string(
+            &db.connection_string,
+            Some("SET search_path TO conpere,public;"),
+        ),
+    );
     let connector = CocktailFactory.build(&source).unwrap();
     connector.check().await.unwrap_or_else(|e| panic!("{e}"));
     let request = ReadRequest {

@@ -4,7 +4,7 @@
 //! aside), `check` names a missing column, and a connection that fails says what to
 //! check without showing the connection string.
 
-use conpere_cocktail::CocktailFactory;
+use conpere_cocktail::{odbc, CocktailFactory};
 use conpere_connectors::conformance::{read_all, Conformance};
 use conpere_connectors::{ConnectorFactory, ReadRequest, SourceConfig};
 use conpere_core::engine::Mode;
@@ -68,25 +68,6 @@ async fn fixture(records: &[Record]) -> TestDatabase {
     db
 }
 
-/// The ODBC connection string of a test database (unix socket, trust authentication).
-fn odbc_connection(db: &TestDatabase) -> String {
-    let part = |key: &str| {
-        db.connection_string
-            .split_whitespace()
-            .find_map(|p| p.strip_prefix(&format!("{key}=")))
-            .unwrap_or_default()
-            .trim_matches('\'')
-            .to_string()
-    };
-    format!(
-        "Driver={{PostgreSQL Unicode}};Servername={};Port={};Database={};Username={};",
-        part("host"),
-        part("port"),
-        part("dbname"),
-        part("user")
-    )
-}
-
 fn source(variable: &str, connection: &str) -> SourceConfig {
     std::env::set_var(variable, connection);
     let toml =
@@ -122,7 +103,10 @@ fn sorted(records: impl IntoIterator<Item = Record>) -> Vec<String> {
 async fn the_view_contract_reads_back_as_the_university() {
     let records = university();
     let db = fixture(&records).await;
-    let source = source("CONPERE_TEST_ODBC_READ", &odbc_connection(&db));
+    let source = source(
+        "CONPERE_TEST_ODBC_READ",
+        &odbc::postgresql_connection_string(&db.connection_string, None),
+    );
     let connector = CocktailFactory.build(&source).unwrap();
     let report = connector.check().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.details.len(), 6, "{:?}", report.details);
@@ -155,7 +139,10 @@ async fn check_names_a_missing_column_and_a_failed_connection_keeps_its_secret()
         )
         .await
         .unwrap();
-    let source = source("CONPERE_TEST_ODBC_CHECK", &odbc_connection(&db));
+    let source = source(
+        "CONPERE_TEST_ODBC_CHECK",
+        &odbc::postgresql_connection_string(&db.connection_string, None),
+    );
     let message = check_error(&source).await;
     assert!(
         message.contains("given_name") && message.contains("prenom"),
@@ -176,7 +163,10 @@ async fn the_conformance_kit_passes() {
     let db = fixture(&university()).await;
     let report = Conformance {
         factory: &CocktailFactory,
-        valid: source("CONPERE_TEST_ODBC_KIT", &odbc_connection(&db)),
+        valid: source(
+            "CONPERE_TEST_ODBC_KIT",
+            &odbc::postgresql_connection_string(&db.connection_string, None),
+        ),
         broken: vec![source(
             "CONPERE_TEST_ODBC_KIT_BAD",
             "Driver={No Such Driver};",

@@ -3,32 +3,11 @@
 //! `conpere export` equals what the views carry of the generated university.
 
 use super::{assert_code, Site};
-use conpere_cocktail::{fixture, projection};
+use conpere_cocktail::{fixture, odbc, projection};
 use conpere_core::model::{Kind, Record};
 use conpere_tests::{assert_same_export, export_text};
 
 const CONNECTION_VARIABLE: &str = "CONPERE_TEST_COCKTAIL_ODBC";
-
-/// The ODBC connection string of the site's database, views' schema first in the path.
-fn odbc_connection(site: &Site) -> String {
-    let part = |key: &str| {
-        site.db
-            .connection_string
-            .split_whitespace()
-            .find_map(|p| p.strip_prefix(&format!("{key}=")))
-            .unwrap_or_default()
-            .trim_matches('\'')
-            .to_string()
-    };
-    format!(
-        "Driver={{PostgreSQL Unicode}};Servername={};Port={};Database={};Username={};\
-         ConnSettings=SET search_path TO conpere,public;",
-        part("host"),
-        part("port"),
-        part("dbname"),
-        part("user")
-    )
-}
 
 #[tokio::test]
 async fn cocktail_sync_then_export_equals_what_the_reference_views_carry() {
@@ -51,7 +30,13 @@ async fn cocktail_sync_then_export_equals_what_the_reference_views_carry() {
     std::fs::write(site.config(), config).unwrap();
     let run = |args: &[&str]| {
         site.command(args)
-            .env(CONNECTION_VARIABLE, odbc_connection(&site))
+            .env(
+                CONNECTION_VARIABLE,
+                odbc::postgresql_connection_string(
+                    &site.db.connection_string,
+                    Some("SET search_path TO conpere,public;"),
+                ),
+            )
             .output()
             .unwrap()
     };
