@@ -155,7 +155,22 @@ pub struct ExportConnector {
     archive: Option<PathBuf>,
     /// What the last read read, for `run_ended` to move exactly those files.
     last_read: Arc<Mutex<Option<Fingerprint>>>,
+    /// The last fingerprint computed, with the files' names, sizes and modification
+    /// times and when: `nothing_new` hashes the drop, and the `read` that follows in the
+    /// same sync reuses it rather than reading every byte again.
+    hashed: Arc<Mutex<Option<Hashed>>>,
 }
+
+/// A fingerprint and what it was computed from.
+#[derive(Debug)]
+struct Hashed {
+    stamps: Vec<(String, u64, std::time::SystemTime)>,
+    at: std::time::Instant,
+    fingerprint: Fingerprint,
+}
+
+/// How long a fingerprint is reused for unchanged files: the time of one sync, no more.
+const HASH_REUSE: Duration = Duration::from_secs(600);
 
 impl ExportConnector {
     /// The connector of `source`: its mapping loaded and checked (a shipped one by name,
@@ -192,6 +207,7 @@ impl ExportConnector {
             readiness,
             archive: settings.archive,
             last_read: Arc::default(),
+            hashed: Arc::default(),
         })
     }
 
@@ -250,6 +266,30 @@ impl ExportConnector {
             }
         }
         Ok(absent)
+    }
+
+    /// The drop's fingerprint, reused when computed moments ago for the same files (same
+    /// names, sizes and modification times).
+    async fn fingerprint(&self, files: &[DropFile]) -> Result<Fingerprint, ConnectorError> {
+        let stamps: Vec<_> = files
+            .iter()
+            .map(|f| (f.name.clone(), f.len, f.modified))
+            .collect();
+        {
+            let hashed = self.hashed.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(h) = hashed.as_ref() {
+                if h.stamps == stamps && h.at.elapsed() < HASH_REUSE {
+                    return Ok(h.fingerprint.clone());
+                }
+            }
+        }
+        let fingerprint = drop_dir::fingerprint(files).await?;
+        *self.hashed.lock().unwrap_or_else(PoisonError::into_inner) = Some(Hashed {
+            stamps,
+            at: std::time::Instant::now(),
+            fingerprint: fingerprint.clone(),
+        });
+        Ok(fingerprint)
     }
 
     fn incomplete(&self, pattern: &str, what: &str, line: usize) -> ConnectorError {
@@ -383,7 +423,7 @@ impl Connector for ExportConnector {
             return Ok(Some(why));
         }
         let applied = Fingerprint::from_cursor(cursor);
-        let current = drop_dir::fingerprint(&files).await?;
+        let current = self.fingerprint(&files).await?;
         Ok((applied.as_ref() == Some(&current))
             .then(|| "this drop (same content) was already applied".to_string()))
     }
@@ -393,7 +433,7 @@ impl Connector for ExportConnector {
         if let Some(why) = drop_dir::incomplete(&self.dir, &files, &self.readiness) {
             return Err(ConnectorError::failed("reading the drop", why));
         }
-        let fingerprint = drop_dir::fingerprint(&files).await?;
+        let fingerprint = self.fingerprint(&files).await?;
         if self.mode == FileMode::Changes
             && Fingerprint::from_cursor(request.cursor.as_ref()).as_ref() == Some(&fingerprint)
         {

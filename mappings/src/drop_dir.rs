@@ -34,6 +34,8 @@ pub struct DropFile {
     pub name: String,
     /// Last modification.
     pub modified: SystemTime,
+    /// Size in bytes.
+    pub len: u64,
 }
 
 /// When a drop counts as complete.
@@ -83,19 +85,20 @@ pub fn list(dir: &Path, mapping: &MappingFile) -> Result<Vec<DropFile>, Connecto
             })?
             .compile_matcher();
         files.extend(entries.iter().filter(|(name, ..)| glob.is_match(name)).map(
-            |(name, path, modified)| DropFile {
+            |(name, path, modified, len)| DropFile {
                 role,
                 path: path.clone(),
                 name: name.clone(),
                 modified: *modified,
+                len: *len,
             },
         ));
     }
     Ok(files)
 }
 
-/// The regular files of `dir`: name, path, last modification; by name.
-fn entries(dir: &Path) -> Result<Vec<(String, PathBuf, SystemTime)>, ConnectorError> {
+/// The regular files of `dir`: name, path, last modification, size; by name.
+fn entries(dir: &Path) -> Result<Vec<(String, PathBuf, SystemTime, u64)>, ConnectorError> {
     let listing = |e: std::io::Error| {
         ConnectorError::failed(
             format!("listing the drop directory {}", dir.display()),
@@ -108,7 +111,8 @@ fn entries(dir: &Path) -> Result<Vec<(String, PathBuf, SystemTime)>, ConnectorEr
         let metadata = entry.metadata().map_err(listing)?;
         if metadata.is_file() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            entries.push((name, entry.path(), metadata.modified().map_err(listing)?));
+            let modified = metadata.modified().map_err(listing)?;
+            entries.push((name, entry.path(), modified, metadata.len()));
         }
     }
     entries.sort();
