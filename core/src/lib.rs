@@ -20,6 +20,7 @@ pub mod engine;
 pub mod export;
 pub mod mask;
 pub mod model;
+pub mod notifications;
 pub mod runs;
 pub mod synth;
 pub mod testing;

@@ -378,6 +378,46 @@ async fn two_runs_of_one_source_never_overlap() {
 }
 
 #[tokio::test]
+async fn reaping_marks_abandoned_runs_failed_and_leaves_live_ones_alone() {
+    let db = TestDatabase::new().await;
+    let engine = Engine::new(db.pool.clone());
+    let live = engine.start(full("live")).await.unwrap();
+    let abandoned = engine.start(full("gone")).await.unwrap();
+    let abandoned_id = abandoned.id();
+    drop(abandoned);
+    // The dropped run's connection closes asynchronously: reap until it is seen.
+    let mut reaped = Vec::new();
+    for _ in 0..50 {
+        reaped = engine.reap_abandoned().await.unwrap();
+        if !reaped.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(reaped, vec![abandoned_id]);
+    let statuses: String = scalar(
+        &db,
+        "SELECT string_agg(status || ':' || coalesce(error, ''), ',' ORDER BY id) FROM sync_run",
+    )
+    .await;
+    assert!(
+        statuses.starts_with("running:,failed:abandoned"),
+        "{statuses}"
+    );
+    // The live run still holds its lock, is not reaped, and can still finish.
+    assert!(engine.reap_abandoned().await.unwrap().is_empty());
+    let report = live
+        .apply(
+            futures::stream::iter(batches(vec![], 10)),
+            &NoProgress,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.status, RunStatus::Succeeded);
+}
+
+#[tokio::test]
 async fn incremental_runs_apply_changes_and_tombstones_only() {
     let db = TestDatabase::new().await;
     let records = university(8, 50);

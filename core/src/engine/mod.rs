@@ -404,15 +404,7 @@ impl Engine {
         watch_client(&client).await?;
         let source_id = register_source(&client, &request).await?;
         lock_source(&client, source_id, &request.source).await?;
-        client
-            .execute(
-                "UPDATE sync_run SET status = 'failed', finished_at = now(), error = \
-                 'abandoned: the process running it stopped before it finished; nothing was applied' \
-                 WHERE source_id = $1 AND status = 'running'",
-                &[&source_id],
-            )
-            .await
-            .map_err(EngineError::db("marking abandoned runs"))?;
+        mark_abandoned(&client, source_id).await?;
         let years = request.coverage.years.clone();
         let kinds: Vec<&str> = request.coverage.kinds.iter().map(|k| k.as_str()).collect();
         let row = client
@@ -449,6 +441,40 @@ impl Engine {
             },
             cursor,
         })
+    }
+
+    /// Marks `failed` the runs left `running` by a process that stopped (killed, timed
+    /// out, power cut) and returns their ids. A source whose lock is held has a live run:
+    /// its runs are left alone. `conpere serve` calls this at start-up, so an abandoned
+    /// run shows as failed at once rather than at its source's next run.
+    pub async fn reap_abandoned(&self) -> Result<Vec<i64>, EngineError> {
+        let client = Object::take(self.pool.get().await?);
+        let sources: Vec<i32> = client
+            .query(
+                "SELECT DISTINCT source_id FROM sync_run WHERE status = 'running'",
+                &[],
+            )
+            .await
+            .map_err(EngineError::db("finding abandoned runs"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut reaped = Vec::new();
+        for source_id in sources {
+            if !try_lock(&client, source_id).await? {
+                continue;
+            }
+            let marked = mark_abandoned(&client, source_id).await;
+            client
+                .execute(
+                    "SELECT pg_advisory_unlock($1, $2)",
+                    &[&RUN_LOCK_CLASS, &source_id],
+                )
+                .await
+                .map_err(EngineError::db("unlocking the source"))?;
+            reaped.extend(marked?);
+        }
+        Ok(reaped)
     }
 
     /// Applies a held run as it was read (same snapshot, same cursor), on an operator's
@@ -563,20 +589,41 @@ async fn register_source(client: &ClientWrapper, request: &RunRequest) -> Result
     Ok(row.get(0))
 }
 
-async fn lock_source(
-    client: &ClientWrapper,
-    source_id: i32,
-    source: &str,
-) -> Result<(), EngineError> {
-    let locked: bool = client
+/// Marks `failed` the runs of a source left `running`; the caller holds the source's
+/// lock, so none of them is alive.
+async fn mark_abandoned(client: &ClientWrapper, source_id: i32) -> Result<Vec<i64>, EngineError> {
+    Ok(client
+        .query(
+            "UPDATE sync_run SET status = 'failed', finished_at = now(), error = \
+             'abandoned: the process running it stopped before it finished; nothing was applied' \
+             WHERE source_id = $1 AND status = 'running' RETURNING id",
+            &[&source_id],
+        )
+        .await
+        .map_err(EngineError::db("marking abandoned runs"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// Takes the run lock of a source if free (session-level: it goes with the connection).
+async fn try_lock(client: &ClientWrapper, source_id: i32) -> Result<bool, EngineError> {
+    Ok(client
         .query_one(
             "SELECT pg_try_advisory_lock($1, $2)",
             &[&RUN_LOCK_CLASS, &source_id],
         )
         .await
         .map_err(EngineError::db("locking the source"))?
-        .get(0);
-    if locked {
+        .get(0))
+}
+
+async fn lock_source(
+    client: &ClientWrapper,
+    source_id: i32,
+    source: &str,
+) -> Result<(), EngineError> {
+    if try_lock(client, source_id).await? {
         return Ok(());
     }
     let running = client
