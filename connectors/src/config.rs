@@ -34,6 +34,7 @@ pub const COMMON_KEYS: &[&str] = &[
     "run_retries",
     "run_retry_delay_seconds",
     "jitter_seconds",
+    "notify",
 ];
 
 /// Configuration errors: each names the source, the key, where it was read and the fix.
@@ -158,6 +159,10 @@ pub struct CommonSettings {
     /// that sources due at the same time do not all hit their SIS at once (default 0).
     #[serde(default)]
     pub jitter_seconds: u64,
+    /// `conpere serve`: the channels (`[notifications.<name>]`) told when a run of this
+    /// source fails or is held; none: `[server] notify`, the daemon's default.
+    #[serde(default)]
+    pub notify: Option<Vec<String>>,
 }
 
 fn default_run_timeout() -> u64 {
@@ -185,6 +190,13 @@ impl Secret {
     /// The value, for the one place that sends it (an auth header, a login form).
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<String> for Secret {
+    /// A secret read by a caller of its own (e.g. a daemon-wide setting).
+    fn from(value: String) -> Secret {
+        Secret(value)
     }
 }
 

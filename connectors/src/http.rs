@@ -442,6 +442,8 @@ pub struct RequestSpec {
     operation: String,
     /// This request's own credentials, over the client's.
     auth: Option<Auth>,
+    /// The URL is itself a secret (a webhook's carries its token): never shown.
+    secret_url: bool,
 }
 
 impl RequestSpec {
@@ -461,6 +463,7 @@ impl RequestSpec {
             body: None,
             operation: operation.into(),
             auth: None,
+            secret_url: false,
         }
     }
 
@@ -530,6 +533,29 @@ impl RequestSpec {
         self
     }
 
+    /// Marks the URL as a secret (a chat webhook's URL carries its token): logs and
+    /// `Debug` then show `<secret URL>` instead of its path.
+    ///
+    /// ```
+    /// use conpere_connectors::http::{RequestSpec, Url};
+    /// let url = Url::parse("https://chat.example.fr/hooks/x7kq9rj3pbnw8").unwrap();
+    /// let request = RequestSpec::post(url, "webhook `ops`").secret_url();
+    /// assert!(!format!("{request:?}").contains("x7kq9rj3pbnw8"));
+    /// ```
+    pub fn secret_url(mut self) -> RequestSpec {
+        self.secret_url = true;
+        self
+    }
+
+    /// The URL's path as logs may show it.
+    fn log_path(&self) -> String {
+        if self.secret_url {
+            "<secret URL>".into()
+        } else {
+            log_path(&self.url)
+        }
+    }
+
     /// The operation label.
     pub fn operation(&self) -> &str {
         &self.operation
@@ -551,7 +577,7 @@ impl fmt::Debug for RequestSpec {
         // No query string, no header values, no body: they may carry identifiers.
         f.debug_struct("RequestSpec")
             .field("method", &self.method)
-            .field("path", &log_path(&self.url))
+            .field("path", &self.log_path())
             .field("operation", &self.operation)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("body_bytes", &self.body.as_ref().map(Vec::len))
@@ -1206,7 +1232,7 @@ impl HttpClient {
             .min(self.inner.max_delay);
         tracing::warn!(
             operation = %request.operation,
-            path = %log_path(&request.url),
+            path = %request.log_path(),
             attempt,
             reason = %retryable.reason,
             delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -1378,7 +1404,7 @@ fn log_attempt(
     tracing::debug!(
         operation = %request.operation,
         method = %request.method,
-        path = %log_path(&request.url),
+        path = %request.log_path(),
         attempt,
         status = %status,
         elapsed_ms,
