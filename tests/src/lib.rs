@@ -16,6 +16,9 @@ use std::path::Path;
 
 pub use conpere_core::testing::TestDatabase;
 
+pub mod smtp;
+pub mod webhook;
+
 /// The records of a generated university, in export order.
 pub fn university(seed: u64, students: usize) -> Vec<Record> {
     let mut records: Vec<Record> = University::generate(SynthConfig::new(seed, students))
