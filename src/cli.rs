@@ -62,6 +62,20 @@ pub enum Command {
     /// Run the daemon: each source on its schedule, HTTP health endpoints, until
     /// SIGTERM or SIGINT.
     Serve(ServeArgs),
+    /// Send a test notice through the notification channels, to see they work.
+    Notify(NotifyArgs),
+}
+
+/// `conpere notify`.
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// Send a test notice (the only action for now: required, so that the command is
+    /// never run by mistake).
+    #[arg(long, required = true)]
+    pub test: bool,
+    /// Only this channel (`[notifications.<name>]`); default: every channel.
+    #[arg(long)]
+    pub channel: Option<String>,
 }
 
 /// `conpere serve`.

@@ -1,14 +1,22 @@
 //! `conpere.toml`: loading, environment overrides (`CONPERE_<SECTION>__<KEY>`), and
 //! errors that name the file, the key and the fix.
 
+use crate::notify::settings::ChannelSettings;
 use anyhow::{anyhow, bail, Context};
 use conpere_connectors::SourceConfig;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const SECTIONS: [&str; 4] = ["institution", "database", "server", "sources"];
+const SECTIONS: [&str; 5] = [
+    "institution",
+    "database",
+    "server",
+    "notifications",
+    "sources",
+];
 
 /// `[institution]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +77,11 @@ pub struct ServerSettings {
     pub admin_token_env: Option<String>,
     /// File holding the admin API token.
     pub admin_token_file: Option<PathBuf>,
+    /// The channels (`[notifications.<name>]`) told about sources that name none.
+    pub notify: Option<Vec<String>>,
+    /// The address operators reach the admin API at (e.g. `https://conpere.univ.fr`),
+    /// used for links in notifications; none: the messages give commands only.
+    pub public_url: Option<String>,
 }
 
 /// What a daemon does with a run that was due while it was down.
@@ -90,8 +103,9 @@ pub struct Config {
     /// `[database]`.
     pub database: DatabaseSettings,
     /// `[server]`.
-    #[allow(dead_code)]
     pub server: ServerSettings,
+    /// `[notifications.<name>]`: where run failures and holds are told.
+    pub notifications: BTreeMap<String, ChannelSettings>,
     /// Source names, sorted.
     pub source_names: Vec<String>,
     /// The file it came from.
@@ -174,6 +188,7 @@ impl Config {
         let institution = section(&figment, "institution", &file)?;
         let database = section(&figment, "database", &file)?;
         let server = section(&figment, "server", &file)?;
+        let notifications = section(&figment, "notifications", &file)?;
         let source_names = figment
             .find_value("sources")
             .ok()
@@ -184,6 +199,7 @@ impl Config {
             institution,
             database,
             server,
+            notifications,
             source_names,
             path,
             figment,
@@ -265,4 +281,32 @@ impl Config {
         }
         Ok(None)
     }
+}
+
+/// A daemon-wide secret named by `<what>_env` (a variable) or `<what>_file` (a path), as
+/// `[server] admin_token_*` and the notification channels give them; `None` when neither
+/// is set. `what` names the setting in errors (e.g. `[server] admin_token`).
+pub fn secret_setting(
+    what: &str,
+    variable: Option<&String>,
+    file: Option<&PathBuf>,
+) -> anyhow::Result<Option<String>> {
+    let value = if let Some(variable) = variable {
+        std::env::var(variable).map_err(|_| {
+            usage(format!(
+                "{what}_env names the environment variable {variable}, which is not set; \
+                 export it before starting conpere (e.g. in the systemd unit's EnvironmentFile)"
+            ))
+        })?
+    } else if let Some(path) = file {
+        std::fs::read_to_string(path).map_err(|e| {
+            usage(format!(
+                "{what}_file: {} cannot be read: {e}",
+                path.display()
+            ))
+        })?
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(value.trim().to_string()).filter(|v| !v.is_empty()))
 }

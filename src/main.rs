@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod daemon;
+mod notify;
 mod progress;
 mod report;
 mod schedule;
@@ -62,6 +63,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Bench(args) if args.export => commands::bench_export::bench(&config, args).await,
         Command::Bench(args) => commands::bench::bench(&config, args).await,
         Command::Serve(args) => daemon::serve(&config, args).await,
+        Command::Notify(args) => commands::notify::notify(&config, args).await,
     }
 }
 

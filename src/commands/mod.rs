@@ -6,6 +6,7 @@ pub mod bench_export;
 pub mod bench_pegase;
 mod bench_sis;
 pub mod demo;
+pub mod notify;
 pub mod secret_file;
 pub mod simulate;
 
@@ -383,6 +384,20 @@ pub async fn check(config: &Config, args: CheckArgs) -> anyhow::Result<i32> {
         Err(e) => {
             println!("FAILED  database: {e:#}");
             code = exit::FAILED;
+        }
+    }
+    match crate::notify::Channels::new(config) {
+        Ok(channels) if channels.names().is_empty() => println!(
+            "warn    notifications: no channel: nobody is told when a scheduled run fails or is held \
+             (add a [notifications.<name>] table)"
+        ),
+        Ok(channels) => println!(
+            "ok      notifications: {} (send a test notice with `conpere notify --test`)",
+            channels.names().join(", ")
+        ),
+        Err(e) => {
+            println!("FAILED  notifications: {e:#}");
+            code = exit::USAGE;
         }
     }
     if names.is_empty() {

@@ -4,9 +4,10 @@
 //! `[server] admin_token_env` or `admin_token_file`; without a configured token every
 //! call is refused (401), so an admin API is never open by accident.
 
+use super::scheduler;
 use crate::config::Config;
+use crate::notify::{Notifier, RunEnded, Trigger};
 use crate::store::Store;
-use crate::sync::{run_source, SyncOptions};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -14,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use conpere_core::engine::{Engine, EngineError, NoProgress};
+use conpere_core::notifications;
 use conpere_core::runs::{self, RunSummary};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -27,27 +29,18 @@ pub struct Admin {
     pub store: Arc<Store>,
     /// The expected bearer token; `None`: the admin API refuses everything.
     pub token: Option<String>,
+    /// Tells a triggered run's failure or hold, like a scheduled one's.
+    pub notifier: Arc<Notifier>,
 }
 
 /// The token of `[server]`: from the environment variable or the file named there.
 pub fn token(config: &Config) -> anyhow::Result<Option<String>> {
     let server = &config.server;
-    if let Some(variable) = &server.admin_token_env {
-        let value = std::env::var(variable).map_err(|_| {
-            anyhow::anyhow!("[server] admin_token_env: the variable `{variable}` is not set")
-        })?;
-        return Ok(Some(value.trim().to_string()).filter(|t| !t.is_empty()));
-    }
-    if let Some(path) = &server.admin_token_file {
-        let value = std::fs::read_to_string(path).map_err(|e| {
-            anyhow::anyhow!(
-                "[server] admin_token_file: {} cannot be read: {e}",
-                path.display()
-            )
-        })?;
-        return Ok(Some(value.trim().to_string()).filter(|t| !t.is_empty()));
-    }
-    Ok(None)
+    crate::config::secret_setting(
+        "[server] admin_token",
+        server.admin_token_env.as_ref(),
+        server.admin_token_file.as_ref(),
+    )
 }
 
 /// The `/api/v1` routes.
@@ -132,6 +125,16 @@ async fn show(State(admin): State<Arc<Admin>>, Path(id): Path<i64>) -> Response 
                            "location": q.location, "payload": q.payload})
                 })
                 .collect();
+            let told = notifications::of_run(&admin.store.pool, id)
+                .await
+                .unwrap_or_default();
+            body["notifications"] = told
+                .iter()
+                .map(|n| {
+                    json!({"event": n.event, "channel": n.channel, "delivered": n.delivered,
+                           "error": n.error})
+                })
+                .collect();
             Json(body).into_response()
         }
         Ok(None) => failure(StatusCode::NOT_FOUND, format!("no run #{id}")),
@@ -149,22 +152,18 @@ async fn trigger(State(admin): State<Arc<Admin>>, Path(name): Path<String>) -> R
         Ok(connector) => connector,
         Err(error) => return failure(StatusCode::UNPROCESSABLE_ENTITY, error),
     };
-    let store = Arc::clone(&admin.store);
+    let (store, notifier) = (Arc::clone(&admin.store), Arc::clone(&admin.notifier));
+    let next_run = scheduler::next_run(&admin.config, &source);
     tokio::spawn(async move {
-        let engine = Engine::new(store.pool.clone());
-        let options = SyncOptions::default();
-        let outcome = run_source(
-            &engine,
-            &source,
-            connector.as_ref(),
-            &options,
-            &NoProgress,
-            None,
-        )
-        .await;
-        if let Err(error) = outcome {
-            tracing::error!(source = %source.name, error = %format!("{error:#}"), "triggered run failed");
-        }
+        let ending = scheduler::attempt(&store, &source, connector.as_ref()).await;
+        let ended = RunEnded {
+            source: &source,
+            ending,
+            attempts: 1,
+            trigger: Trigger::AdminApi,
+            next_run,
+        };
+        notifier.run_ended(ended).await;
     });
     (
         StatusCode::ACCEPTED,

@@ -6,7 +6,9 @@
 //!   quarantined by applied runs;
 //! * `conpere_last_success_timestamp_seconds{source}`: when the last applied run ended;
 //! * `conpere_last_run_duration_seconds{source}`: how long the last finished run took;
-//! * `conpere_held_runs{source}`: runs waiting for a person (`conpere runs approve`).
+//! * `conpere_held_runs{source}`: runs waiting for a person (`conpere runs approve`);
+//! * `conpere_notifications_total{channel,event,outcome}`: notices delivered or not —
+//!   alert on `outcome="failed"`: nobody was told of a failure.
 
 use crate::store::Store;
 use anyhow::Context;
@@ -61,6 +63,23 @@ pub async fn render(store: &Store) -> anyhow::Result<String> {
         records,
     );
 
+    let notices = Family::<Labels, Counter>::default();
+    for row in query(NOTIFICATIONS).await? {
+        let labels = vec![
+            ("channel".into(), row.get(0)),
+            ("event".into(), row.get(1)),
+            ("outcome".into(), row.get(2)),
+        ];
+        notices
+            .get_or_create(&labels)
+            .inc_by(row.get::<_, i64>(3) as u64);
+    }
+    registry.register(
+        "conpere_notifications",
+        "Notifications by channel, event and outcome (delivered or failed)",
+        notices,
+    );
+
     let gauges: [(&str, &str, &'static str); 3] = [
         (
             "conpere_last_success_timestamp_seconds",
@@ -107,6 +126,10 @@ const LAST_DURATION: &str = "SELECT DISTINCT ON (r.source_id) s.name::text, \
     extract(epoch FROM r.finished_at - r.started_at)::float8 FROM sync_run r \
     JOIN source s ON s.id = r.source_id WHERE r.finished_at IS NOT NULL \
     ORDER BY r.source_id, r.id DESC";
+
+const NOTIFICATIONS: &str = "SELECT channel, event, \
+    CASE WHEN delivered THEN 'delivered' ELSE 'failed' END, count(*) FROM notification \
+    GROUP BY 1, 2, 3";
 
 const HELD: &str = "SELECT s.name::text, count(*)::float8 FROM sync_run r \
     JOIN source s ON s.id = r.source_id WHERE r.status = 'held' GROUP BY 1";

@@ -7,10 +7,11 @@
 //! * HTTP ([`http`]): `GET /health` (alive), `GET /ready` (database reachable, schema
 //!   current), `GET /metrics` (Prometheus text, [`metrics`]), and the admin API under
 //!   `/api/v1/` behind a bearer token ([`admin`]);
+//! * at start-up, runs left `running` by a killed process are marked failed;
 //! * SIGTERM or SIGINT: no new run starts; a run in progress gets `shutdown_grace_seconds`
-//!   to finish, else it is abandoned — its transaction rolls back, nothing of it applied.
-//!
-//! Notifications, run timeouts and retries come next (issue 6).
+//!   to finish, else it is abandoned — its transaction rolls back, nothing of it applied;
+//! * per source: a run timeout, retries of a failed run, start jitter; and notifications
+//!   ([`crate::notify`]) when a run fails or is held, by webhook or e-mail.
 
 mod admin;
 mod http;
@@ -19,8 +20,10 @@ mod scheduler;
 
 use crate::cli::ServeArgs;
 use crate::config::Config;
+use crate::notify::Notifier;
 use crate::store::{Schema, Store};
 use anyhow::Context;
+use conpere_core::engine::Engine;
 use scheduler::ScheduledSource;
 use std::io::Write;
 use std::sync::Arc;
@@ -31,6 +34,15 @@ use tokio::sync::watch;
 pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<i32> {
     let store = Arc::new(Store::open(config, Schema::Ready).await?);
     let sources = scheduler::scheduled_sources(config)?;
+    let notifier = Arc::new(Notifier::new(config, store.pool.clone())?);
+    // Runs left `running` by a daemon that was killed show as failed from now on.
+    match Engine::new(store.pool.clone()).reap_abandoned().await {
+        Ok(reaped) if !reaped.is_empty() => {
+            tracing::warn!(runs = ?reaped, "runs abandoned by a stopped process marked failed (nothing of them was applied)")
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "cannot mark abandoned runs"),
+    }
     let listen = args
         .listen
         .or_else(|| config.server.listen.clone())
@@ -44,6 +56,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<i32> {
         config: Arc::new(config.clone()),
         store: Arc::clone(&store),
         token: admin::token(config)?,
+        notifier: Arc::clone(&notifier),
     });
     let server = tokio::spawn(http::serve(
         listener,
@@ -64,6 +77,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<i32> {
                 store: Arc::clone(&store),
                 catch_up: config.server.catch_up.unwrap_or_default(),
                 stopped: stopped.clone(),
+                notifier: Arc::clone(&notifier),
             };
             tokio::spawn(source.run(context))
         })
@@ -72,7 +86,10 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<i32> {
     tracing::info!("stopping: no new run starts");
     let _ = stop.send(true);
     let grace = Duration::from_secs(config.server.shutdown_grace_seconds.unwrap_or(60));
-    finish(tasks, grace).await;
+    if !finish(tasks, grace).await {
+        // What was abandoned shows as failed at once, not at its source's next run.
+        scheduler::reap_soon(&Engine::new(store.pool.clone())).await;
+    }
     let _ = server.await;
     if let Ok(store) = Arc::try_unwrap(store) {
         store.close().await;
@@ -92,8 +109,8 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 
 /// Waits for the scheduling tasks (a run in progress finishes) up to `grace`, then
 /// abandons what is left: dropping a run closes its connection and PostgreSQL rolls it
-/// back.
-async fn finish(tasks: Vec<tokio::task::JoinHandle<()>>, grace: Duration) {
+/// back. Whether every task finished in time.
+async fn finish(tasks: Vec<tokio::task::JoinHandle<()>>, grace: Duration) -> bool {
     let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
     let all = futures::future::join_all(tasks);
     if tokio::time::timeout(grace, all).await.is_err() {
@@ -104,5 +121,7 @@ async fn finish(tasks: Vec<tokio::task::JoinHandle<()>>, grace: Duration) {
         for abort in aborts {
             abort.abort();
         }
+        return false;
     }
+    true
 }

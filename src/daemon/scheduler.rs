@@ -2,13 +2,14 @@
 //! daemons), run the sync, repeat; at start-up, the run missed while down (`catch_up`).
 
 use crate::config::{CatchUp, Config};
+use crate::notify::{Ending, Notifier, RunEnded, Trigger};
 use crate::schedule::Schedule;
 use crate::store::Store;
 use crate::sync::{run_source, SyncOptions, SyncOutcome};
 use chrono::{DateTime, Utc};
 use conpere_connectors::{Connector, SourceConfig};
-use conpere_core::claims;
 use conpere_core::engine::{Engine, NoProgress, RunStatus};
+use conpere_core::{claims, runs};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -28,6 +29,8 @@ pub struct Context {
     pub catch_up: CatchUp,
     /// Turns true when the daemon stops.
     pub stopped: watch::Receiver<bool>,
+    /// Where failures and holds are told.
+    pub notifier: Arc<Notifier>,
 }
 
 /// The sources that have a `schedule`, checked (a bad schedule or source stops the
@@ -50,6 +53,14 @@ pub fn scheduled_sources(config: &Config) -> anyhow::Result<Vec<ScheduledSource>
         });
     }
     Ok(scheduled)
+}
+
+/// The next scheduled run of `source`, if it has a (valid) schedule.
+pub fn next_run(config: &Config, source: &SourceConfig) -> Option<DateTime<Utc>> {
+    let expression = source.common.schedule.as_deref()?;
+    Schedule::parse(expression, &config.institution.timezone)
+        .ok()?
+        .next_after(Utc::now())
 }
 
 /// This daemon's name in claims: host and process.
@@ -101,7 +112,8 @@ impl ScheduledSource {
     }
 
     /// Claims the run due at `due`; when this daemon won the claim, runs it, trying a
-    /// failed run again `run_retries` times, `run_retry_delay_seconds` apart.
+    /// failed run again `run_retries` times, `run_retry_delay_seconds` apart, then tells
+    /// the source's notification channels how it ended.
     async fn claim_and_run(&self, context: &Context, due: DateTime<Utc>) {
         let (name, store) = (&self.source.name, &context.store);
         match claims::claim(&store.pool, name, due, &claimant()).await {
@@ -118,56 +130,109 @@ impl ScheduledSource {
         let common = &self.source.common;
         let delay = Duration::from_secs(common.run_retry_delay_seconds);
         let mut stopped = context.stopped.clone();
-        for attempt in 0..=common.run_retries {
-            if attempt > 0 {
-                tracing::info!(source = %name, attempt, "trying the failed run again");
-                if !pause(&mut stopped, delay).await {
-                    return;
-                }
-            }
-            if self.attempt(store, due).await {
-                return;
-            }
-        }
-    }
-
-    /// One run within `run_timeout_seconds`; whether it needs no retry (it succeeded, was
-    /// held for a person, or there was nothing new).
-    async fn attempt(&self, store: &Store, due: DateTime<Utc>) -> bool {
-        let name = &self.source.name;
-        let engine = Engine::new(store.pool.clone());
-        let options = SyncOptions::default();
-        let run = run_source(
-            &engine,
-            &self.source,
-            self.connector.as_ref(),
-            &options,
-            &NoProgress,
-            None,
-        );
-        let limit = Duration::from_secs(self.source.common.run_timeout_seconds);
-        // Past the limit the run is dropped: its connection closes, PostgreSQL rolls it
-        // back, and the next run marks it failed.
-        let Ok(outcome) = tokio::time::timeout(limit, run).await else {
-            tracing::error!(source = %name, limit_seconds = limit.as_secs(), "scheduled run timed out: abandoned, nothing applied");
-            return false;
-        };
-        match outcome {
-            Ok(SyncOutcome::Ran(report)) => {
-                tracing::info!(source = %name, run = report.run_id, status = report.status.as_str(), "scheduled run ended");
-                if let Err(error) = claims::attach_run(&store.pool, name, due, report.run_id).await
-                {
+        let mut attempts = 0;
+        let ending = loop {
+            attempts += 1;
+            let ending = attempt(store, &self.source, self.connector.as_ref()).await;
+            if let Some(run_id) = ending.run_id() {
+                if let Err(error) = claims::attach_run(&store.pool, name, due, run_id).await {
                     tracing::warn!(source = %name, %error, "cannot record the run of a claim");
                 }
-                report.status != RunStatus::Failed
             }
-            Ok(SyncOutcome::NothingNew(why)) => {
-                tracing::info!(source = %name, reason = %why, "nothing new: no run");
-                true
+            if !matches!(ending, Ending::Failed { .. }) || attempts > common.run_retries {
+                break ending;
             }
+            tracing::info!(source = %name, attempt = attempts + 1, "trying the failed run again");
+            if !pause(&mut stopped, delay).await {
+                break ending;
+            }
+        };
+        let ended = RunEnded {
+            source: &self.source,
+            ending,
+            attempts,
+            trigger: Trigger::Schedule(due),
+            next_run: self.schedule.next_after(Utc::now()),
+        };
+        context.notifier.run_ended(ended).await;
+    }
+}
+
+/// One run of `source` within its `run_timeout_seconds`, and how it ended.
+pub async fn attempt(store: &Store, source: &SourceConfig, connector: &dyn Connector) -> Ending {
+    let name = &source.name;
+    let engine = Engine::new(store.pool.clone());
+    let before = latest_run(store, name).await;
+    let options = SyncOptions::default();
+    let run = run_source(&engine, source, connector, &options, &NoProgress, None);
+    let limit = Duration::from_secs(source.common.run_timeout_seconds);
+    // Past the limit the run is dropped: its connection closes, PostgreSQL rolls it back,
+    // and the run is marked failed (reaped).
+    let outcome = match tokio::time::timeout(limit, run).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            let error = format!(
+                "timed out after {} s (run_timeout_seconds): abandoned, nothing applied",
+                limit.as_secs()
+            );
+            tracing::error!(source = %name, %error, "run timed out");
+            reap_soon(&engine).await;
+            let run_id = latest_run(store, name)
+                .await
+                .filter(|id| Some(*id) != before);
+            return Ending::Failed { run_id, error };
+        }
+    };
+    match outcome {
+        Ok(SyncOutcome::Ran(report)) => {
+            tracing::info!(source = %name, run = report.run_id, status = report.status.as_str(), "run ended");
+            let run_id = report.run_id;
+            match report.status {
+                RunStatus::Held => Ending::Held { run_id },
+                RunStatus::Succeeded | RunStatus::SucceededWithWarnings => {
+                    Ending::Applied { run_id }
+                }
+                other => Ending::Failed {
+                    run_id: Some(run_id),
+                    error: format!("the run ended {}", other.as_str()),
+                },
+            }
+        }
+        Ok(SyncOutcome::NothingNew(why)) => {
+            tracing::info!(source = %name, reason = %why, "nothing new: no run");
+            Ending::NothingNew
+        }
+        Err(error) => {
+            let error = format!("{error:#}");
+            tracing::error!(source = %name, %error, "run failed");
+            let run_id = latest_run(store, name)
+                .await
+                .filter(|id| Some(*id) != before);
+            Ending::Failed { run_id, error }
+        }
+    }
+}
+
+/// The id of the latest run of `source` (to find the run an attempt recorded, if any,
+/// when it failed with an error rather than a report).
+async fn latest_run(store: &Store, source: &str) -> Option<i64> {
+    runs::list(&store.pool, Some(source), None, 1)
+        .await
+        .ok()?
+        .first()
+        .map(|run| run.id)
+}
+
+/// Marks a dropped run failed once PostgreSQL has seen its connection close (it takes a
+/// moment); if it has not yet, the source's next run will.
+pub async fn reap_soon(engine: &Engine) {
+    for _ in 0..10 {
+        match engine.reap_abandoned().await {
+            Ok(reaped) if !reaped.is_empty() => return,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             Err(error) => {
-                tracing::error!(source = %name, error = %format!("{error:#}"), "scheduled run failed");
-                false
+                tracing::warn!(%error, "cannot mark abandoned runs");
+                return;
             }
         }
     }

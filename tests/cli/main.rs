@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod export;
+mod notify;
 mod pegase;
 mod serve;
 mod sql;

@@ -15,10 +15,10 @@ use conpere_tests::{assert_same_export, export_text, scalar};
 use std::process::Output;
 use std::time::Duration;
 
-const PASSWORD_VARIABLE: &str = "CONPERE_TEST_PEGASE_PASSWORD";
+pub(super) const PASSWORD_VARIABLE: &str = "CONPERE_TEST_PEGASE_PASSWORD";
 
 /// A site whose source `pegase` reads a simulated Pégase serving `records`.
-async fn pegase_site(records: &[Record], token_lifetime: Duration) -> (Site, Simulator) {
+pub(super) async fn pegase_site(records: &[Record], token_lifetime: Duration) -> (Site, Simulator) {
     let site = Site::new().await;
     let mut config = SimulatorConfig::new(records.to_vec());
     config.token_lifetime = token_lifetime;
@@ -51,7 +51,7 @@ fn with_password(site: &Site, password: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn sync(site: &Site, pegase: &Simulator) -> Output {
+pub(super) fn sync(site: &Site, pegase: &Simulator) -> Output {
     with_password(
         site,
         pegase.credentials().1,
@@ -59,7 +59,7 @@ fn sync(site: &Site, pegase: &Simulator) -> Output {
     )
 }
 
-fn export(site: &Site) -> String {
+pub(super) fn export(site: &Site) -> String {
     let out = site.dir.path().join("pegase.jsonl");
     let output = site.run(&[
         "export",
