@@ -52,16 +52,19 @@ pub async fn record(pool: &Pool, delivery: &Delivery) -> Result<(), EngineError>
     Ok(())
 }
 
-/// The event of the latest notice about `source` and when it was sent, if any.
+/// The event of the latest notice about `source` (on `channel` only, when given) and
+/// when it was sent, if any.
 pub async fn last_event(
     pool: &Pool,
     source: &str,
+    channel: Option<&str>,
 ) -> Result<Option<(String, DateTime<Utc>)>, EngineError> {
     let client = pool.get().await?;
     Ok(client
         .query_opt(
-            "SELECT event, sent_at FROM notification WHERE source = $1 ORDER BY id DESC LIMIT 1",
-            &[&source],
+            "SELECT event, sent_at FROM notification WHERE source = $1 \
+             AND ($2::text IS NULL OR channel = $2) ORDER BY id DESC LIMIT 1",
+            &[&source, &channel],
         )
         .await
         .map_err(failed("reading the last notification"))?

@@ -86,6 +86,7 @@ enum Transport {
 
 struct Channel {
     events: Vec<Event>,
+    repeat_after: chrono::Duration,
     transport: Transport,
 }
 
@@ -209,7 +210,7 @@ impl Notifier {
         };
         let mut failing_since = None;
         if event == Event::Recovered {
-            match notifications::last_event(&self.pool, source).await? {
+            match notifications::last_event(&self.pool, source, None).await? {
                 Some((last, at)) if last == Event::Failed.as_str() => failing_since = Some(at),
                 _ => return Ok(None),
             }
@@ -231,21 +232,44 @@ impl Notifier {
         }))
     }
 
-    /// Sends `notice` to each of the source's channels that wants its event, all at once,
-    /// and records each delivery.
-    pub async fn send(&self, source: &SourceConfig, notice: &Notice) {
-        let channels = &self.channels;
-        let deliveries = channels
-            .routes(source)
-            .iter()
-            .filter(|name| {
-                channels
-                    .channels
-                    .get(*name)
-                    .is_some_and(|channel| channel.events.contains(&notice.event))
-            })
-            .map(|name| self.deliver(name, notice));
+    /// Sends `notice` to each of the source's channels that wants it, all at once, and
+    /// records each delivery.
+    async fn send(&self, source: &SourceConfig, notice: &Notice) {
+        let mut wanted = Vec::new();
+        for name in self.channels.routes(source) {
+            if self.wants(name, notice).await {
+                wanted.push(name);
+            }
+        }
+        let deliveries = wanted.into_iter().map(|name| self.deliver(name, notice));
         futures::future::join_all(deliveries).await;
+    }
+
+    /// Whether channel `name` wants `notice`: its event, and for a failure, not while the
+    /// failure it was last told is younger than its `repeat_after_hours`.
+    async fn wants(&self, name: &str, notice: &Notice) -> bool {
+        let Some(channel) = self.channels.channels.get(name) else {
+            return false;
+        };
+        if !channel.events.contains(&notice.event) {
+            return false;
+        }
+        if notice.event != Event::Failed || channel.repeat_after.is_zero() {
+            return true;
+        }
+        match notifications::last_event(&self.pool, &notice.source, Some(name)).await {
+            Ok(Some((event, at)))
+                if event == Event::Failed.as_str() && Utc::now() - at < channel.repeat_after =>
+            {
+                tracing::info!(source = %notice.source, channel = name, told_at = %at, "still failing: already told");
+                false
+            }
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(source = %notice.source, channel = name, %error, "cannot read the last notification: telling anyway");
+                true
+            }
+        }
     }
 
     async fn deliver(&self, name: &str, notice: &Notice) {
@@ -315,6 +339,7 @@ fn channel(name: &str, settings: &ChannelSettings) -> anyhow::Result<Channel> {
     };
     Ok(Channel {
         events: settings.events().to_vec(),
+        repeat_after: settings.repeat_after(),
         transport,
     })
 }

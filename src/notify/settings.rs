@@ -24,6 +24,19 @@ impl ChannelSettings {
             ChannelSettings::Email(e) => &e.events,
         }
     }
+
+    /// How long a source that keeps failing is not told about again on this channel.
+    pub fn repeat_after(&self) -> chrono::Duration {
+        let hours = match self {
+            ChannelSettings::Webhook(w) => w.repeat_after_hours,
+            ChannelSettings::Email(e) => e.repeat_after_hours,
+        };
+        chrono::Duration::milliseconds((hours.max(0.0) * 3_600_000.0) as i64)
+    }
+}
+
+fn default_repeat_after_hours() -> f64 {
+    12.0
 }
 
 /// What happened to a run, as notified.
@@ -72,6 +85,11 @@ pub struct WebhookSettings {
     pub events: Vec<Event>,
     /// Time allowed for each POST, in seconds (default 10).
     pub timeout_seconds: Option<u64>,
+    /// A source still failing is told again only this many hours after the failure last
+    /// told (default 12: once a night for a nightly schedule, twice a day at most for a
+    /// frequent one); 0 tells every failure.
+    #[serde(default = "default_repeat_after_hours")]
+    pub repeat_after_hours: f64,
 }
 
 /// How the SMTP connection is secured.
@@ -126,4 +144,8 @@ pub struct EmailSettings {
     pub events: Vec<Event>,
     /// Time allowed for sending, in seconds (default 30).
     pub timeout_seconds: Option<u64>,
+    /// As for a webhook: a source still failing is told again only after this many hours
+    /// (default 12; 0 tells every failure).
+    #[serde(default = "default_repeat_after_hours")]
+    pub repeat_after_hours: f64,
 }
