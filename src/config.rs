@@ -2,8 +2,9 @@
 //! errors that name the file, the key and the fix.
 
 use crate::notify::settings::ChannelSettings;
-use anyhow::{anyhow, bail, Context};
-use conpere_connectors::SourceConfig;
+use anyhow::{anyhow, bail};
+use conpere_connectors::config::{read_secret, SecretReadError};
+use conpere_connectors::{Secret, SourceConfig};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
@@ -264,49 +265,32 @@ impl Config {
 
     /// The database password from `password_env` / `password_file`, if configured.
     pub fn database_password(&self) -> anyhow::Result<Option<String>> {
-        if let Some(var) = &self.database.password_env {
-            let value = std::env::var(var).map_err(|_| {
-                usage(format!(
-                    "[database] password_env names the environment variable {var}, which is not set; \
-                     export it before running conpere"
-                ))
-            })?;
-            return Ok(Some(value));
-        }
-        if let Some(path) = &self.database.password_file {
-            let value = std::fs::read_to_string(path)
-                .with_context(|| format!("[database] password_file {}", path.display()))
-                .map_err(|e| usage(format!("{e:#}")))?;
-            return Ok(Some(value.trim_end().to_string()));
-        }
-        Ok(None)
+        let database = &self.database;
+        let password = secret_setting(
+            "[database] password",
+            database.password_env.as_ref(),
+            database.password_file.as_ref(),
+        )?;
+        Ok(password.map(|p| p.expose().to_string()))
     }
 }
 
 /// A daemon-wide secret named by `<what>_env` (a variable) or `<what>_file` (a path), as
-/// `[server] admin_token_*` and the notification channels give them; `None` when neither
-/// is set. `what` names the setting in errors (e.g. `[server] admin_token`).
+/// `[database] password_*`, `[server] admin_token_*` and the notification channels give
+/// them; `None` when neither is set. `what` names the setting in errors (e.g. `[server]
+/// admin_token`).
 pub fn secret_setting(
     what: &str,
     variable: Option<&String>,
     file: Option<&PathBuf>,
-) -> anyhow::Result<Option<String>> {
-    let value = if let Some(variable) = variable {
-        std::env::var(variable).map_err(|_| {
-            usage(format!(
-                "{what}_env names the environment variable {variable}, which is not set; \
-                 export it before starting conpere (e.g. in the systemd unit's EnvironmentFile)"
-            ))
-        })?
-    } else if let Some(path) = file {
-        std::fs::read_to_string(path).map_err(|e| {
-            usage(format!(
-                "{what}_file: {} cannot be read: {e}",
-                path.display()
-            ))
-        })?
-    } else {
-        return Ok(None);
-    };
-    Ok(Some(value.trim().to_string()).filter(|v| !v.is_empty()))
+) -> anyhow::Result<Option<Secret>> {
+    read_secret(variable.map(String::as_str), file.map(PathBuf::as_path)).map_err(|error| {
+        usage(match error {
+            SecretReadError::Variable(_) => format!(
+                "{what}_env: {error}; export it before starting conpere \
+                 (e.g. in the systemd unit's EnvironmentFile)"
+            ),
+            SecretReadError::File { .. } => format!("{what}_file: {error}"),
+        })
+    })
 }

@@ -16,6 +16,7 @@
 
 use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
+use conpere_connectors::SourceConfig;
 use std::str::FromStr;
 
 /// A source's schedule in a time zone.
@@ -39,6 +40,16 @@ impl Schedule {
             format!("`{zone}` is not a time zone name of the tz database (e.g. Europe/Paris)")
         })?;
         Ok(Schedule { cron, zone })
+    }
+
+    /// The schedule of `source` in the time zone `zone`, if it has one.
+    pub fn of_source(source: &SourceConfig, zone: &str) -> Result<Option<Schedule>, String> {
+        source
+            .common
+            .schedule
+            .as_deref()
+            .map(|expression| Schedule::parse(expression, zone))
+            .transpose()
     }
 
     /// The first due instant strictly after `after`.

@@ -20,7 +20,7 @@ use figment::Figment;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Keys every source accepts, whatever its kind.
 pub const COMMON_KEYS: &[&str] = &[
@@ -193,13 +193,6 @@ impl Secret {
     }
 }
 
-impl From<String> for Secret {
-    /// A secret read by a caller of its own (e.g. a daemon-wide setting).
-    fn from(value: String) -> Secret {
-        Secret(value)
-    }
-}
-
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
@@ -210,6 +203,55 @@ impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
     }
+}
+
+/// Why a secret named by a variable or a file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretReadError {
+    /// The variable is not set, or empty.
+    #[error("the environment variable {0} is not set")]
+    Variable(String),
+    /// The file cannot be read.
+    #[error("{path} cannot be read: {error}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Reads a secret from the environment variable `variable`, else from `file` (without
+/// its trailing line break); `None` when neither is named. Every `<key>_env` /
+/// `<key>_file` pair of the configuration, sources' and daemon-wide, is read here.
+///
+/// ```
+/// use conpere_connectors::config::{read_secret, SecretReadError};
+/// assert!(read_secret(None, None).unwrap().is_none());
+/// assert_eq!(
+///     read_secret(Some("CONPERE_DOC_NO_SUCH_VARIABLE"), None).unwrap_err(),
+///     SecretReadError::Variable("CONPERE_DOC_NO_SUCH_VARIABLE".into())
+/// );
+/// ```
+pub fn read_secret(
+    variable: Option<&str>,
+    file: Option<&Path>,
+) -> Result<Option<Secret>, SecretReadError> {
+    if let Some(variable) = variable {
+        return match std::env::var(variable) {
+            Ok(value) if !value.is_empty() => Ok(Some(Secret(value))),
+            _ => Err(SecretReadError::Variable(variable.to_string())),
+        };
+    }
+    let Some(path) = file else {
+        return Ok(None);
+    };
+    std::fs::read_to_string(path)
+        .map(|v| Some(Secret(v.trim_end_matches(['\n', '\r']).to_string())))
+        .map_err(|e| SecretReadError::File {
+            path: path.display().to_string(),
+            error: e.to_string(),
+        })
 }
 
 /// One `[sources.<name>]` table.
@@ -311,27 +353,21 @@ impl SourceConfig {
                 key: key.to_string(),
             });
         }
-        if let Some(variable) = self.string_key(&format!("{key}_env")) {
-            return match std::env::var(&variable) {
-                Ok(value) if !value.is_empty() => Ok(Some(Secret(value))),
-                _ => Err(ConfigError::MissingSecretVariable {
-                    source_name: self.name.clone(),
-                    key: key.to_string(),
-                    variable,
-                }),
-            };
-        }
-        if let Some(path) = self.string_key(&format!("{key}_file")) {
-            return std::fs::read_to_string(&path)
-                .map(|v| Some(Secret(v.trim_end_matches(['\n', '\r']).to_string())))
-                .map_err(|e| ConfigError::SecretFile {
-                    source_name: self.name.clone(),
-                    key: key.to_string(),
-                    path,
-                    error: e.to_string(),
-                });
-        }
-        Ok(None)
+        let variable = self.string_key(&format!("{key}_env"));
+        let file = self.string_key(&format!("{key}_file")).map(PathBuf::from);
+        read_secret(variable.as_deref(), file.as_deref()).map_err(|error| match error {
+            SecretReadError::Variable(variable) => ConfigError::MissingSecretVariable {
+                source_name: self.name.clone(),
+                key: key.to_string(),
+                variable,
+            },
+            SecretReadError::File { path, error } => ConfigError::SecretFile {
+                source_name: self.name.clone(),
+                key: key.to_string(),
+                path,
+                error,
+            },
+        })
     }
 
     /// Like [`SourceConfig::secret`], but the secret must be configured.

@@ -322,12 +322,13 @@ pub fn init(args: InitArgs) -> anyhow::Result<i32> {
 /// next run is shown.
 fn check_schedule(config: &Config, name: &str) -> anyhow::Result<()> {
     let source = config.source(name)?;
-    let Some(expression) = &source.common.schedule else {
+    let zone = &config.institution.timezone;
+    let Some(schedule) =
+        Schedule::of_source(&source, zone).map_err(|e| usage(format!("`schedule`: {e}")))?
+    else {
         return Ok(());
     };
-    let zone = &config.institution.timezone;
-    let schedule =
-        Schedule::parse(expression, zone).map_err(|e| usage(format!("`schedule`: {e}")))?;
+    let expression = source.common.schedule.as_deref().unwrap_or_default();
     let next = schedule
         .next_after(chrono::Utc::now())
         .map(|t| {

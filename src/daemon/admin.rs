@@ -36,11 +36,14 @@ pub struct Admin {
 /// The token of `[server]`: from the environment variable or the file named there.
 pub fn token(config: &Config) -> anyhow::Result<Option<String>> {
     let server = &config.server;
-    crate::config::secret_setting(
+    let token = crate::config::secret_setting(
         "[server] admin_token",
         server.admin_token_env.as_ref(),
         server.admin_token_file.as_ref(),
-    )
+    )?;
+    Ok(token
+        .map(|t| t.expose().trim().to_string())
+        .filter(|t| !t.is_empty()))
 }
 
 /// The `/api/v1` routes.

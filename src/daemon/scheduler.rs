@@ -8,7 +8,7 @@ use crate::store::Store;
 use crate::sync::{run_source, SyncOptions, SyncOutcome};
 use chrono::{DateTime, Utc};
 use conpere_connectors::{Connector, SourceConfig};
-use conpere_core::engine::{Engine, NoProgress, RunStatus};
+use conpere_core::engine::{hostname, Engine, NoProgress, RunStatus};
 use conpere_core::{claims, runs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,11 +40,11 @@ pub fn scheduled_sources(config: &Config) -> anyhow::Result<Vec<ScheduledSource>
     let mut scheduled = Vec::new();
     for name in &config.source_names {
         let source = config.source(name)?;
-        let Some(expression) = source.common.schedule.clone() else {
+        let Some(schedule) = Schedule::of_source(&source, &config.institution.timezone)
+            .map_err(|e| anyhow::anyhow!("source `{name}`: `schedule`: {e}"))?
+        else {
             continue;
         };
-        let schedule = Schedule::parse(&expression, &config.institution.timezone)
-            .map_err(|e| anyhow::anyhow!("source `{name}`: `schedule`: {e}"))?;
         let connector = registry.build(&source)?;
         scheduled.push(ScheduledSource {
             source,
@@ -57,18 +57,14 @@ pub fn scheduled_sources(config: &Config) -> anyhow::Result<Vec<ScheduledSource>
 
 /// The next scheduled run of `source`, if it has a (valid) schedule.
 pub fn next_run(config: &Config, source: &SourceConfig) -> Option<DateTime<Utc>> {
-    let expression = source.common.schedule.as_deref()?;
-    Schedule::parse(expression, &config.institution.timezone)
-        .ok()?
+    Schedule::of_source(source, &config.institution.timezone)
+        .ok()??
         .next_after(Utc::now())
 }
 
 /// This daemon's name in claims: host and process.
 fn claimant() -> String {
-    let host = nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "unknown-host".into());
-    format!("{host}:{}", std::process::id())
+    format!("{}:{}", hostname(), std::process::id())
 }
 
 impl ScheduledSource {

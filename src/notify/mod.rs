@@ -136,7 +136,7 @@ impl Channels {
             defaults,
             origin: Origin {
                 institution: config.institution.name.clone(),
-                host: hostname(),
+                host: conpere_core::engine::hostname(),
                 public_url: config.server.public_url.clone(),
             },
         })
@@ -317,8 +317,8 @@ fn channel(name: &str, settings: &ChannelSettings) -> anyhow::Result<Channel> {
             let timeout = Duration::from_secs(w.timeout_seconds.unwrap_or(10));
             Transport::Webhook(webhook::Webhook::new(
                 name,
-                &url,
-                token.as_deref(),
+                url.expose().trim(),
+                token.as_ref().map(|t| t.expose().trim()),
                 timeout,
             )?)
         }
@@ -334,7 +334,11 @@ fn channel(name: &str, settings: &ChannelSettings) -> anyhow::Result<Channel> {
                 e.password_env.as_ref(),
                 e.password_file.as_ref(),
             )?;
-            Transport::Email(email::Email::new(name, e, password)?)
+            Transport::Email(email::Email::new(
+                name,
+                e,
+                password.map(|p| p.expose().to_string()),
+            )?)
         }
     };
     Ok(Channel {
@@ -342,12 +346,6 @@ fn channel(name: &str, settings: &ChannelSettings) -> anyhow::Result<Channel> {
         repeat_after: settings.repeat_after(),
         transport,
     })
-}
-
-fn hostname() -> String {
-    nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "unknown-host".into())
 }
 
 #[cfg(test)]

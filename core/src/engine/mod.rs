@@ -562,11 +562,12 @@ async fn watch_client(client: &ClientWrapper) -> Result<(), EngineError> {
         .map_err(EngineError::db("configuring the session"))
 }
 
-fn hostname() -> String {
+/// This machine's name, as runs record it (and daemons name themselves in claims and
+/// notices); `unknown-host` when the system does not say.
+pub fn hostname() -> String {
     nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown-host".into())
 }
 
 async fn register_source(client: &ClientWrapper, request: &RunRequest) -> Result<i32, EngineError> {
