@@ -146,7 +146,7 @@ pub fn enrolments(
     entry
         .liste_apprenants
         .iter()
-        .map(|raw| match serde_json::from_value::<Learner>(raw.clone()) {
+        .map(|raw| match Learner::deserialize(raw) {
             Ok(learner) => {
                 Record::Enrolment(enrolment(&learner, node, &path, period, tables)).into()
             }

@@ -313,8 +313,6 @@ impl CodeTables {
 /// A checked Pégase configuration, secrets resolved. `Debug` never shows the password.
 #[derive(Debug, Clone)]
 pub struct PegaseConfig {
-    /// The source's name.
-    pub source: String,
     /// The CAS token endpoint.
     pub auth_url: Url,
     /// Base URL of the INS module.
@@ -374,7 +372,6 @@ impl PegaseConfig {
         tables.object_types.extend(raw.object_types.clone());
         tables.adjustments.extend(raw.adjustments.clone());
         Ok(PegaseConfig {
-            source: source.name.clone(),
             auth_url: parse_url("auth_url", &raw.auth_url).map_err(invalid)?,
             ins_url: module_url(&raw, MODULE_INS).map_err(invalid)?,
             odf_url: module_url(&raw, MODULE_ODF).map_err(invalid)?,

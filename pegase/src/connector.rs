@@ -81,11 +81,6 @@ impl PegaseConnector {
         })
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &PegaseConfig {
-        &self.config
-    }
-
     /// The HTTP client of every call (its counters: requests sent, retries…).
     pub fn client(&self) -> &HttpClient {
         &self.client

@@ -118,27 +118,21 @@ impl Cursor {
     }
 }
 
-/// Walks the feed of the configured periods, emitting each registration once and each
+/// Walks the feed of the periods read, emitting each registration once and each
 /// student once per run.
 pub struct FeedWalk<'a> {
     feed: &'a FeedClient,
     config: &'a PegaseConfig,
-    years: Option<&'a [i32]>,
     students: HashSet<String>,
     registrations: HashSet<String>,
 }
 
 impl<'a> FeedWalk<'a> {
-    /// A walk of `feed`, keeping only entries of `years` when set.
-    pub fn new(
-        feed: &'a FeedClient,
-        config: &'a PegaseConfig,
-        years: Option<&'a [i32]>,
-    ) -> FeedWalk<'a> {
+    /// A walk of `feed`.
+    pub fn new(feed: &'a FeedClient, config: &'a PegaseConfig) -> FeedWalk<'a> {
         FeedWalk {
             feed,
             config,
-            years,
             students: HashSet::new(),
             registrations: HashSet::new(),
         }
@@ -191,12 +185,12 @@ impl<'a> FeedWalk<'a> {
         position: &mut PeriodCursor,
         out: &mut Output<'_>,
     ) -> Result<(), ConnectorError> {
+        let location = format!("INS flux-inscriptions (period {})", window.period);
         let mut page = 0;
         loop {
             let answer = self.feed.page(window, page, MAX_PAGE_SIZE).await?;
             for raw in &answer.resultats {
-                self.entry(raw, window.period, previous, position, out)
-                    .await?;
+                self.entry(raw, &location, previous, position, out).await?;
             }
             page += 1;
             if page >= answer.total_pages || answer.resultats.is_empty() {
@@ -209,45 +203,41 @@ impl<'a> FeedWalk<'a> {
     async fn entry(
         &mut self,
         raw: &serde_json::Value,
-        period: &str,
+        location: &str,
         previous: &PeriodCursor,
         position: &mut PeriodCursor,
         out: &mut Output<'_>,
     ) -> Result<(), ConnectorError> {
-        let location = format!("INS flux-inscriptions (period {period})");
-        let entry: Entry = match serde_json::from_value(raw.clone()) {
+        let entry = match Entry::deserialize(raw) {
             Ok(entry) => entry,
             Err(e) => {
                 let reason = format!("a feed entry cannot be read: {e}");
-                let rejected = mapping::rejected(Kind::Registration, reason, &location, raw);
+                let rejected = mapping::rejected(Kind::Registration, reason, location, raw);
                 return out.push(Item::Rejected(rejected)).await;
             }
         };
         let modified = entry.derniere_modification;
-        let fingerprint = fingerprint(&entry.key(), modified);
+        let key = entry.key();
+        let fingerprint = fingerprint(&key, modified);
         position.mark = position.mark.max(Some(modified));
         position.seen.insert(fingerprint.clone(), modified);
-        if previous.seen.contains_key(&fingerprint) || !self.wanted(&entry) {
+        if previous.seen.contains_key(&fingerprint) {
             return Ok(());
         }
-        self.emit(&entry, &location, raw, out).await
-    }
-
-    fn wanted(&self, entry: &Entry) -> bool {
-        self.years
-            .is_none_or(|years| years.contains(&entry.annee_universitaire))
+        self.emit(&entry, key, location, raw, out).await
     }
 
     /// Queues the entry's student (once a run) and registration (once per key).
     async fn emit(
         &mut self,
         entry: &Entry,
+        key: String,
         location: &str,
         raw: &serde_json::Value,
         out: &mut Output<'_>,
     ) -> Result<(), ConnectorError> {
         // A registration modified during the run can show up in two windows: keep one.
-        if !self.registrations.insert(entry.key()) {
+        if !self.registrations.insert(key) {
             return Ok(());
         }
         let registration = match entry.registration(&self.config.tables) {

@@ -88,20 +88,26 @@ async fn run(plan: &ReadPlan, sender: &Sender) -> Result<(), ConnectorError> {
         items: Vec::new(),
     };
     let spaces = plan.odf.periods().await?;
-    let years = plan.years.as_deref();
-    let mut feed = FeedWalk::new(&plan.feed, &plan.config, years);
+    let mut feed = FeedWalk::new(&plan.feed, &plan.config);
     let mut cursor = Cursor::default();
     for code in &plan.config.periods {
         let space = period_space(&spaces, code, &plan.config.structure)?;
+        let stored = plan.cursor.periods.get(code);
+        // A period of a year not asked for is not read at all, and keeps its position:
+        // advancing it would skip its changes at the next run that reads it.
+        if !plan.years.as_ref().is_none_or(|y| y.contains(&space.year)) {
+            if let Some(stored) = stored {
+                cursor.periods.insert(code.clone(), stored.clone());
+            }
+            continue;
+        }
         let previous = match plan.mode {
             Mode::Full => PeriodCursor::default(),
-            Mode::Incremental => plan.cursor.periods.get(code).cloned().unwrap_or_default(),
+            Mode::Incremental => stored.cloned().unwrap_or_default(),
         };
         let next = feed.period(code, previous, now, &mut out).await?;
         cursor.periods.insert(code.clone(), next);
-        let whole =
-            plan.mode == Mode::Full || plan.config.incremental_scope == IncrementalScope::All;
-        if whole && years.is_none_or(|years| years.contains(&space.year)) {
+        if plan.mode == Mode::Full || plan.config.incremental_scope == IncrementalScope::All {
             read_period(plan, space, &mut out).await?;
         }
     }

@@ -185,18 +185,21 @@ impl OdfClient {
         let roots = self.listing(url, &filters, &operation).await?;
         let mut structure = PeriodStructure::default();
         let mut groupements = HashMap::new();
-        for root in &roots {
-            let Some(id) = root.get("id").and_then(Value::as_str) else {
-                continue;
-            };
-            let tree = self.tree(id, &period.code).await?;
+        // Trees are fetched `concurrency` at a time and added in the listing's order.
+        let fetches: Vec<_> = roots
+            .iter()
+            .filter_map(|root| root.get("id").and_then(Value::as_str))
+            .map(|id| self.tree(id, &period.code))
+            .collect();
+        let mut trees = futures::stream::iter(fetches).buffered(concurrency.max(1));
+        while let Some(tree) = trees.next().await {
             let mut builder = TreeBuilder {
                 year: period.year,
                 tables,
                 structure: &mut structure,
                 groupements: &mut groupements,
             };
-            builder.add(&tree);
+            builder.add(&tree?);
         }
         let ranges = self.ranges(groupements, concurrency).await?;
         apply_ranges(&mut structure, &ranges);

@@ -249,6 +249,54 @@ async fn an_incremental_read_returns_exactly_the_changes() {
 }
 
 #[tokio::test]
+async fn a_read_limited_to_one_year_keeps_the_other_periods_changes_for_later() {
+    let records = records();
+    let pegase = start(&records, Duration::from_secs(60)).await;
+    let source = source(
+        &pegase,
+        "CONPERE_TEST_PEGASE_YEARS",
+        pegase.credentials().1,
+        "",
+    );
+    let connector = connector(&source);
+    let (_, cursor) = read_all(connector.as_ref(), request(Mode::Full, None))
+        .await
+        .expect("full read");
+    // One registration changes in each year.
+    let mut changed: Vec<(i32, String)> = Vec::new();
+    pegase.update_registrations(|r| {
+        if r.status == RegistrationStatus::Active && !changed.iter().any(|(y, _)| *y == r.year) {
+            r.status = RegistrationStatus::Cancelled;
+            changed.push((r.year, canonical(&Record::Registration(r.clone()))));
+            return true;
+        }
+        false
+    });
+    changed.sort();
+    assert_eq!(changed.len(), 2, "{changed:?}");
+    let registrations = |items: &[Item]| -> Vec<String> {
+        read_records(items)
+            .into_iter()
+            .filter(|r| r.starts_with("Registration"))
+            .collect()
+    };
+    let only_2024 = ReadRequest {
+        years: Some(vec![2024]),
+        ..request(Mode::Incremental, cursor)
+    };
+    let (items, cursor) = read_all(connector.as_ref(), only_2024)
+        .await
+        .expect("incremental read of 2024");
+    assert_eq!(registrations(&items), [changed[1].1.clone()]);
+    // The next read of every year still finds 2023's change: its period's position did
+    // not move while it was not read.
+    let (items, _) = read_all(connector.as_ref(), request(Mode::Incremental, cursor))
+        .await
+        .expect("incremental read of every year");
+    assert_eq!(registrations(&items), [changed[0].1.clone()]);
+}
+
+#[tokio::test]
 async fn a_backlog_is_walked_in_windows_of_pages_of_at_most_500() {
     let records = records();
     let pegase = start(&records, Duration::from_secs(60)).await;
