@@ -188,10 +188,7 @@ impl ExportConnector {
             let encoding: Encoding = encoding
                 .parse()
                 .map_err(|e| source.invalid(format!("`encoding`: {e}")))?;
-            mapping.encoding = encoding;
-            for input in &mut mapping.inputs {
-                input.encoding = encoding;
-            }
+            mapping.read_every_file_in(encoding);
         }
         for (table, entries) in settings.tables {
             mapping.tables.entry(table).or_default().extend(entries);

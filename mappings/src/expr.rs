@@ -38,6 +38,8 @@ pub enum Expr {
     Column(String),
     /// A constant.
     Text(String),
+    /// The name of a code table (`lookup`'s second argument): not a column of the row.
+    Table(String),
     /// A function applied to arguments.
     Call(Function, Vec<Expr>),
 }
@@ -198,7 +200,7 @@ impl Expr {
     pub fn columns(&self) -> Vec<&str> {
         match self {
             Expr::Column(name) => vec![name.as_str()],
-            Expr::Text(_) => Vec::new(),
+            Expr::Text(_) | Expr::Table(_) => Vec::new(),
             Expr::Call(_, args) => args.iter().flat_map(Expr::columns).collect(),
         }
     }
@@ -211,6 +213,8 @@ impl Expr {
                 .get(name)
                 .map_or(Value::Absent, |v| Value::Text(v.to_string()))),
             Expr::Text(text) => Ok(Value::Text(text.clone())),
+            // Read by `lookup` from its argument, never as a value.
+            Expr::Table(_) => Ok(Value::Absent),
             Expr::Call(function, args) => {
                 let values = args
                     .iter()
@@ -339,7 +343,7 @@ fn lookup(
         return Ok(Value::Absent);
     };
     // The parser checked that the table is named and exists.
-    let Expr::Column(name) = table else {
+    let Expr::Table(name) = table else {
         return Err("lookup: the table must be named".into());
     };
     let entries = tables
@@ -449,7 +453,7 @@ impl Parser<'_> {
                 args.len()
             )));
         }
-        self.check_table(function, &args, start)?;
+        let args = self.check_table(function, args, start)?;
         Ok(Expr::Call(function, args))
     }
 
@@ -475,18 +479,22 @@ impl Parser<'_> {
         }
     }
 
-    /// `lookup`'s second argument names an existing code table.
+    /// `lookup`'s second argument names an existing code table: it becomes an
+    /// [`Expr::Table`].
     fn check_table(
         &mut self,
         function: Function,
-        args: &[Expr],
+        mut args: Vec<Expr>,
         start: usize,
-    ) -> Result<(), ParseError> {
+    ) -> Result<Vec<Expr>, ParseError> {
         if function != Function::Lookup {
-            return Ok(());
+            return Ok(args);
         }
         match &args[1] {
-            Expr::Column(name) if self.tables.contains_key(name) => Ok(()),
+            Expr::Column(name) if self.tables.contains_key(name) => {
+                args[1] = Expr::Table(name.clone());
+                Ok(args)
+            }
             Expr::Column(name) => {
                 self.at = start;
                 let known: Vec<&str> = self.tables.keys().map(String::as_str).collect();
@@ -611,5 +619,12 @@ mod tests {
         assert!(error("concat('a', ").contains("expression is missing"));
         assert!(error("'open").contains("never closed"));
         assert!(error("trim(a) b").contains("after the expression"));
+    }
+
+    #[test]
+    fn a_lookup_reads_its_value_column_not_its_table() {
+        let tables = tables();
+        let expr = Expr::parse("lookup(regime, regimes)", &tables).unwrap();
+        assert_eq!(expr.columns(), ["regime"]);
     }
 }

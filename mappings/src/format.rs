@@ -54,10 +54,6 @@ pub struct MappingFile {
     pub origin: String,
     /// Its name.
     pub name: String,
-    /// What it maps.
-    pub description: String,
-    /// Encoding of the inputs that do not declare one.
-    pub encoding: Encoding,
     /// Code tables.
     pub tables: Tables,
     /// Where each kind's rows come from, in file order.
@@ -154,7 +150,9 @@ pub struct MappingError {
 #[serde(deny_unknown_fields)]
 struct RawMapping {
     name: String,
+    /// For the people who read the mapping: accepted, not used.
     #[serde(default)]
+    #[allow(dead_code)]
     description: String,
     #[serde(default)]
     encoding: Option<Spanned<String>>,
@@ -295,6 +293,17 @@ impl MappingFile {
                 .any(|r| matches!(r.format, Format::Sql(_)))
     }
 
+    /// Reads every file of the drop — inputs and references — in `encoding`, whatever the
+    /// mapping says (a source's `encoding` setting).
+    pub fn read_every_file_in(&mut self, encoding: Encoding) {
+        for input in &mut self.inputs {
+            input.encoding = encoding;
+        }
+        for reference in &mut self.references {
+            reference.encoding = encoding;
+        }
+    }
+
     /// Parses and checks the mapping `text` read from `origin`.
     pub fn parse(origin: &str, text: &str) -> Result<MappingFile, MappingError> {
         let source = Source { origin, text };
@@ -330,8 +339,6 @@ impl MappingFile {
         Ok(MappingFile {
             origin: origin.to_string(),
             name: raw.name,
-            description: raw.description,
-            encoding,
             tables,
             inputs,
             references,

@@ -7,6 +7,7 @@ use conpere_core::engine::Mode;
 use conpere_core::model::{export_order, Item, Record};
 use conpere_core::synth::{SynthConfig, University};
 use conpere_mappings::connector::ExportFactory;
+use conpere_mappings::encoding::Encoding;
 use conpere_mappings::oneroster;
 use std::path::Path;
 
@@ -126,4 +127,36 @@ async fn the_manifest_is_honoured() {
     assert!(items
         .iter()
         .any(|i| matches!(i, Item::Record(Record::Student(_)))));
+}
+
+#[tokio::test]
+async fn the_sources_encoding_applies_to_the_reference_files_too() {
+    let (dir, _) = package(20);
+    let utf8 = read_all(connector(dir.path(), "").as_ref(), full())
+        .await
+        .unwrap()
+        .0;
+    // The whole package re-encoded in windows-1252, as an older SIS export would be.
+    let mut accented_references = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "csv") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !text.is_ascii() && ["classes.csv", "courses.csv"].contains(&name.as_str()) {
+                accented_references += 1;
+            }
+            let encoded = Encoding::Windows1252.encode(&text).unwrap();
+            std::fs::write(&path, encoded).unwrap();
+        }
+    }
+    assert!(accented_references > 0, "no accent in the reference files");
+    let windows = read_all(
+        connector(dir.path(), "encoding = \"windows-1252\"\n").as_ref(),
+        full(),
+    )
+    .await
+    .expect("every file read as windows-1252")
+    .0;
+    assert_eq!(format!("{windows:?}"), format!("{utf8:?}"));
 }
