@@ -107,13 +107,6 @@ impl Row {
             .map(|(_, (name, _))| &**name)
     }
 
-    /// The `(name, value)` pairs in source order, repeated names included.
-    pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.fields
-            .iter()
-            .map(|(name, value)| (&**name, value.as_str()))
-    }
-
     /// The row as source text, for quarantine: CSV the record's line(s) decoded, JSON Lines
     /// the line, XML the record element with the indentation between tags removed.
     pub fn raw(&self) -> String {

@@ -70,17 +70,16 @@ async fn measure(config: &Config, store: &Store, args: &BenchArgs) -> anyhow::Re
     let rss_small = peak_rss_kib();
 
     let u = university(args.seed, args.enrolments);
-    let rows = u.records().count();
     let (dir, bytes) = write(config, "export", &u)?;
+    let started = Instant::now();
+    let rows = baseline_copy(&store.pool, u.records()).await? as usize;
+    let copy = started.elapsed();
     println!(
         "conpere bench --export: {rows} rows in {:.0} MB of canonical-csv (windows-1252, `;`, \
          decimal commas), {} students",
         bytes as f64 / 1e6,
         u.config().students
     );
-    let started = Instant::now();
-    baseline_copy(&store.pool, u.records()).await?;
-    let copy = started.elapsed();
     let (took, report) = sync(&engine, "bench-export", &dir).await?;
     anyhow::ensure!(
         report.totals.inserted as usize == rows,

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use ::csv::{ByteRecord, Reader, ReaderBuilder};
 
-use super::{CsvOptions, ReadError, Unmarked};
+use super::{count_newlines, CsvOptions, ReadError, Unmarked};
 use crate::encoding::Encoding;
 use crate::row::{Location, Row};
 
@@ -211,13 +211,13 @@ impl<R: Read> CsvRows<R> {
             .decode(bytes)
             .map(|text| text.into_owned())
             .map_err(|error| {
-                let before: usize = (0..index)
+                let before: u64 = (0..index)
                     .filter_map(|i| self.record.get(i))
                     .chain(bytes.get(..error.offset))
                     .map(count_newlines)
                     .sum();
                 let reason = format!("{what} (field {}) is {error}", index + 1);
-                ReadError::file(self.location(record.line + before as u64), reason)
+                ReadError::file(self.location(record.line + before), reason)
             })
     }
 
@@ -238,7 +238,7 @@ impl<R: Read> CsvRows<R> {
 
     /// Rule 1: a quote still open at the end of the file.
     fn unterminated(&self, record: &Record, opened: u64) -> ReadError {
-        let swallowed = count_newlines(&record.raw) as u64 - opened;
+        let swallowed = count_newlines(&record.raw) - opened;
         ReadError::file(
             self.location(record.line + opened),
             format!(
@@ -304,15 +304,11 @@ fn trim_record(bytes: &[u8]) -> (u64, &[u8]) {
         .iter()
         .rposition(|b| !is_eol(b))
         .map_or(start, |i| i + 1);
-    let skipped = count_newlines(&bytes[..start]) as u64;
+    let skipped = count_newlines(&bytes[..start]);
     (skipped, &bytes[start..end.max(start)])
 }
 
 /// The number of `\n` bytes in `bytes`.
-fn count_newlines(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|b| **b == b'\n').count()
-}
-
 /// What a record's quoting looks like; lines are 0-based offsets from the record's line.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Quoting {

@@ -98,6 +98,11 @@ pub struct XmlOptions {
     pub record: String,
 }
 
+/// Line breaks in `bytes`: how many lines a piece of a file spans, for `file:line`.
+pub(crate) fn count_newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|b| **b == b'\n').count() as u64
+}
+
 impl XmlOptions {
     /// Options reading the records at `record` (a path from the root, or a bare name).
     pub fn new(record: impl Into<String>) -> Self {

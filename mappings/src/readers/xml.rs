@@ -24,7 +24,7 @@ use quick_xml::escape::{unescape, EscapeError};
 use quick_xml::events::{BytesDecl, BytesStart, Event};
 use quick_xml::Reader;
 
-use super::{ReadError, Unmarked, XmlOptions};
+use super::{count_newlines, ReadError, Unmarked, XmlOptions};
 use crate::encoding::Encoding;
 use crate::row::{Location, Row};
 
@@ -528,10 +528,6 @@ fn is_xml_space(c: char) -> bool {
 }
 
 /// The number of `\n` bytes in `bytes`.
-fn count_newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|b| **b == b'\n').count() as u64
-}
-
 /// The record's source on one line: indentation between tags removed, other line breaks
 /// turned into a space.
 fn compact(text: &str) -> String {
