@@ -4,18 +4,17 @@
 use crate::connector::ConnectorError;
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use tokio::io::{AsyncReadExt, BufReader};
+use tokio::io::AsyncReadExt;
 
 /// The SHA-256 of the file at `path`, in lower-case hex, read in 256 KiB blocks.
 pub async fn sha256(path: &Path) -> Result<String, ConnectorError> {
     let failed =
         |e: std::io::Error| ConnectorError::failed(format!("reading {}", path.display()), e);
-    let file = tokio::fs::File::open(path).await.map_err(failed)?;
-    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut file = tokio::fs::File::open(path).await.map_err(failed)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0; 256 * 1024];
     loop {
-        let n = reader.read(&mut buffer).await.map_err(failed)?;
+        let n = file.read(&mut buffer).await.map_err(failed)?;
         if n == 0 {
             break;
         }

@@ -3,16 +3,9 @@
 //! (source, due instant); the daemon whose insert succeeds runs it. Claims outlive the
 //! daemons, so one that starts late knows which run was last due.
 
-use crate::engine::{pg_message, EngineError};
+use crate::engine::EngineError;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-
-fn failed(context: &'static str) -> impl Fn(tokio_postgres::Error) -> EngineError {
-    move |e| EngineError::Db {
-        context,
-        message: pg_message(&e),
-    }
-}
 
 /// Claims the run of `source` due at `due_at` for `claimant` (host:pid); `true` when this
 /// call won it, `false` when another daemon (or an earlier call) already had.
@@ -30,7 +23,7 @@ pub async fn claim(
             &[&source, &due_at, &claimant],
         )
         .await
-        .map_err(failed("claiming a scheduled run"))?;
+        .map_err(EngineError::db("claiming a scheduled run"))?;
     Ok(inserted == 1)
 }
 
@@ -48,7 +41,7 @@ pub async fn attach_run(
             &[&source, &due_at, &run_id],
         )
         .await
-        .map_err(failed("recording a scheduled run"))?;
+        .map_err(EngineError::db("recording a scheduled run"))?;
     Ok(())
 }
 
@@ -61,6 +54,6 @@ pub async fn last_claimed(pool: &Pool, source: &str) -> Result<Option<DateTime<U
             &[&source],
         )
         .await
-        .map_err(failed("reading scheduled runs"))?;
+        .map_err(EngineError::db("reading scheduled runs"))?;
     Ok(row.get(0))
 }

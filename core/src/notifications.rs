@@ -3,16 +3,9 @@
 //! `/metrics` read them, and whether a source's last notice was a failure decides whether
 //! its next success is announced as a recovery, whichever daemon sent that failure.
 
-use crate::engine::{pg_message, EngineError};
+use crate::engine::EngineError;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-
-fn failed(context: &'static str) -> impl Fn(tokio_postgres::Error) -> EngineError {
-    move |e| EngineError::Db {
-        context,
-        message: pg_message(&e),
-    }
-}
 
 /// One delivery attempt, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +41,7 @@ pub async fn record(pool: &Pool, delivery: &Delivery) -> Result<(), EngineError>
             ],
         )
         .await
-        .map_err(failed("recording a notification"))?;
+        .map_err(EngineError::db("recording a notification"))?;
     Ok(())
 }
 
@@ -67,7 +60,7 @@ pub async fn last_event(
             &[&source, &channel],
         )
         .await
-        .map_err(failed("reading the last notification"))?
+        .map_err(EngineError::db("reading the last notification"))?
         .map(|row| (row.get(0), row.get(1))))
 }
 
@@ -81,7 +74,7 @@ pub async fn of_run(pool: &Pool, run_id: i64) -> Result<Vec<Delivery>, EngineErr
             &[&run_id],
         )
         .await
-        .map_err(failed("reading notifications"))?
+        .map_err(EngineError::db("reading notifications"))?
         .iter()
         .map(|row| Delivery {
             source: row.get(0),

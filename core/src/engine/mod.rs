@@ -760,14 +760,14 @@ where
     }
     let mut by_kind = std::mem::take(&mut stager.counts);
     let unknown_quarantined = stager.unknown_quarantined;
-    let coverage = ctx.request.coverage.clone();
+    let coverage = &ctx.request.coverage;
     progress.phase("checking");
     for kind in Kind::ALL {
         client
             .batch_execute(&format!("ANALYZE {}", table::TableSpec::of(kind).stage()))
             .await
             .map_err(EngineError::db("analyzing the stage"))?;
-        let quarantined = checks::check_kind(client, kind, &coverage, &params).await?;
+        let quarantined = checks::check_kind(client, kind, coverage, &params).await?;
         by_kind.entry(kind).or_default().quarantined += quarantined;
     }
     client
@@ -779,7 +779,7 @@ where
         progress.phase(&format!("merging {kind}"));
         merges.insert(
             kind,
-            merge::merge_kind(client, kind, &coverage, &params).await?,
+            merge::merge_kind(client, kind, coverage, &params).await?,
         );
     }
     let hold_reason = match &ctx.approval {
