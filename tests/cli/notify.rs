@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 const URL_VARIABLE: &str = "CONPERE_TEST_WEBHOOK_URL";
 const TOKEN_VARIABLE: &str = "CONPERE_TEST_WEBHOOK_TOKEN";
 const ADMIN_VARIABLE: &str = "CONPERE_TEST_NOTIFY_ADMIN_TOKEN";
+const SMTP_PASSWORD_VARIABLE: &str = "CONPERE_TEST_SMTP_PASSWORD";
 /// The secret part of the webhook's URL, which must never be logged.
 const URL_SECRET: &str = "hooks/T0K3N-s3cr3t";
 
@@ -36,7 +37,7 @@ fn write_input(site: &Site, records: Vec<Record>, broken: bool) {
 }
 
 /// conpere.toml: channels `chat` (webhook, every event, a failure told again after the
-/// default 12 hours) and `dsi` (e-mail to `mail`, failures and holds, every failure told),
+/// default 12 hours) and `dsi` (e-mail to `mail` with a login, failures and holds, every failure told),
 /// and the export source `drop` telling both, with `source_extra`.
 fn write_config(site: &Site, mail: &SmtpSink, server_extra: &str, source_extra: &str) {
     let text = format!(
@@ -47,6 +48,7 @@ fn write_config(site: &Site, mail: &SmtpSink, server_extra: &str, source_extra: 
          [notifications.dsi]\nkind = \"email\"\nsmtp_host = {host:?}\nsmtp_port = {port}\n\
          security = \"none\"\nfrom = \"conpere <conpere@univ.example.fr>\"\n\
          to = [\"dsi-scolarite@univ.example.fr\", \"astreinte@univ.example.fr\"]\n\
+         username = \"conpere\"\npassword_env = \"{SMTP_PASSWORD_VARIABLE}\"\n\
          repeat_after_hours = 0\n\n\
          [sources.drop]\nkind = \"export\"\npath = {input:?}\nmapping = \"canonical-csv\"\n\
          encoding = \"utf-8\"\nstable_seconds = 0\nnotify = [\"chat\", \"dsi\"]\n{source_extra}",
@@ -63,6 +65,7 @@ fn environment(hooks: &WebhookReceiver) -> Vec<(&'static str, String)> {
         (URL_VARIABLE, hooks.url(&format!("/{URL_SECRET}"))),
         (TOKEN_VARIABLE, "webhook-bearer".into()),
         (ADMIN_VARIABLE, "admin-token".into()),
+        (SMTP_PASSWORD_VARIABLE, "mot de passe SMTP".into()),
     ]
 }
 
@@ -136,6 +139,11 @@ async fn a_failed_run_is_told_once_after_its_retries_and_its_recovery_after() {
     );
     let mails = mail.wait_for(1, Duration::from_secs(20)).await;
     let first = &mails[0];
+    assert_eq!(
+        first.auth,
+        Some(("conpere".to_string(), "mot de passe SMTP".to_string())),
+        "logged in to the SMTP server"
+    );
     assert_eq!(
         first.to,
         ["dsi-scolarite@univ.example.fr", "astreinte@univ.example.fr"]

@@ -658,70 +658,16 @@ fn decode_encoded_word(text: &str) -> Option<(String, usize)> {
     Some((decoded, text.len() - rest[end + 2..].len()))
 }
 
-/// The "Q" encoding of RFC 2047: quoted-printable where `_` stands for a space.
+/// Decodes an RFC 2047 `Q` encoded word: quoted-printable where `_` is a space.
 fn decode_q(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'_' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'=' if bytes.get(i + 1..i + 3).and_then(hex_byte).is_some() => {
-                out.extend(bytes.get(i + 1..i + 3).and_then(hex_byte));
-                i += 3;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
+    decode_quoted_printable(&text.replace('_', " "))
 }
 
-/// A quoted-printable text (RFC 2045 §6.7) decoded: `=XX` escapes, soft line breaks
-/// (`=` at the end of a line) removed, as is the white space that ends encoded lines.
+/// Decodes a quoted-printable text (the `quoted_printable` crate, robust: a malformed
+/// sequence is kept as it is).
 fn decode_quoted_printable(text: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let content = line.trim_end_matches(['\r', '\n']);
-        let ending = &line[content.len()..];
-        let content = content.trim_end_matches([' ', '\t']);
-        let (content, soft) = match content.strip_suffix('=') {
-            Some(content) => (content, true),
-            None => (content, false),
-        };
-        let bytes = content.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes.get(i + 1..i + 3).and_then(hex_byte) {
-                Some(byte) if bytes[i] == b'=' => {
-                    out.push(byte);
-                    i += 3;
-                }
-                _ => {
-                    out.push(bytes[i]);
-                    i += 1;
-                }
-            }
-        }
-        if !soft {
-            out.extend_from_slice(ending.as_bytes());
-        }
-    }
-    out
-}
-
-/// The byte written as two hexadecimal digits.
-fn hex_byte(digits: &[u8]) -> Option<u8> {
-    let digit = |d: u8| char::from(d).to_digit(16);
-    match digits {
-        [high, low] => Some((digit(*high)? * 16 + digit(*low)?) as u8),
-        _ => None,
-    }
+    quoted_printable::decode(text, quoted_printable::ParseMode::Robust)
+        .unwrap_or_else(|_| text.as_bytes().to_vec())
 }
 
 #[cfg(test)]

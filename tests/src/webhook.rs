@@ -24,11 +24,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use conpere_connectors::simulation::SimulatorServer;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 /// How often [`WebhookReceiver::wait_for`] looks at what has been received.
 const POLL: Duration = Duration::from_millis(10);
@@ -98,27 +97,23 @@ impl Shared {
 pub struct WebhookReceiver {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    task: JoinHandle<()>,
+    _server: SimulatorServer,
 }
 
 impl WebhookReceiver {
     /// Starts a receiver that answers every request `200 OK` (until
     /// [`WebhookReceiver::fail_next`] says otherwise).
     pub async fn start() -> WebhookReceiver {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .expect("bind the webhook receiver on 127.0.0.1");
-        let addr = listener
-            .local_addr()
-            .expect("address of the webhook receiver");
         let shared = Arc::new(Shared::default());
         let app = Router::new().fallback(record).with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .await
-                .expect("serve the webhook receiver");
-        });
-        WebhookReceiver { addr, shared, task }
+        let server = SimulatorServer::start(app, "webhook receiver")
+            .await
+            .expect("bind the webhook receiver on 127.0.0.1");
+        WebhookReceiver {
+            addr: server.address(),
+            shared,
+            _server: server,
+        }
     }
 
     /// The URL of `path` on this receiver, e.g. `url("/hooks/abc")` is
@@ -168,13 +163,6 @@ impl WebhookReceiver {
             .failures
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = (count, status);
-    }
-}
-
-impl Drop for WebhookReceiver {
-    /// Stops accepting connections.
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
