@@ -13,6 +13,10 @@ use std::sync::Arc;
 /// Longest text value read (longer ones fail the read rather than being cut).
 const MAX_TEXT: usize = 4096;
 
+/// Rows fetched at a time, at most: the driver's buffer holds `MAX_TEXT` bytes per column
+/// per row (about 1 MiB per column at 256 rows), whatever the engine's batch size.
+const FETCH_ROWS: usize = 256;
+
 /// What went wrong, with what to do.
 pub type OdbcError = String;
 
@@ -98,8 +102,8 @@ fn names(cursor: &mut impl ResultSetMetadata) -> Result<Vec<String>, odbc_api::E
         .collect()
 }
 
-/// Reads every row of `view`, `batch` rows at a time, calling `each` on each; stops at the
-/// first error `each` returns.
+/// Reads every row of `view`, `batch` rows at a time (at most 256), calling `each` on
+/// each; stops at the first error `each` returns.
 pub fn read_view(
     connection: &Connection<'_>,
     view: &str,
@@ -116,8 +120,8 @@ pub fn read_view(
         .into_iter()
         .map(Arc::from)
         .collect();
-    let buffer =
-        TextRowSet::for_cursor(batch.max(1), &mut cursor, Some(MAX_TEXT)).map_err(failed)?;
+    let buffer = TextRowSet::for_cursor(batch.clamp(1, FETCH_ROWS), &mut cursor, Some(MAX_TEXT))
+        .map_err(failed)?;
     let mut rows = cursor.bind_buffer(buffer).map_err(failed)?;
     let file: Arc<str> = Arc::from(view);
     let mut number = 0_u64;
@@ -145,18 +149,16 @@ fn row(
     location: Location,
 ) -> Result<Row, OdbcError> {
     let mut fields = Vec::with_capacity(names.len());
+    let mut raw = String::new();
     for (column, name) in names.iter().enumerate() {
         let value = fetched
             .at_as_str(column, index)
             .map_err(|e| format!("{location}: column {name} is not UTF-8 text: {e}"))?;
         if let Some(value) = value {
+            let separator = if raw.is_empty() { "" } else { "; " };
+            raw.extend([separator, name, "=", value]);
             fields.push((Arc::clone(name), value.to_string()));
         }
     }
-    let raw = fields
-        .iter()
-        .map(|(n, v)| format!("{n}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
     Ok(Row::new(location, fields, raw))
 }

@@ -5,20 +5,16 @@
 //! give back, the site filters (`conpere.parametre`) leave out what they exclude, and an
 //! elective EC link reads as not mandatory.
 
-use conpere_cocktail::{fixture, odbc, projection, CocktailFactory};
-use conpere_connectors::conformance::read_all;
-use conpere_connectors::{ConnectorFactory, ReadRequest, SourceConfig};
-use conpere_core::engine::Mode;
-use conpere_core::model::{export_order, Edge, Item, Kind, Record, RegistrationStatus};
-use conpere_core::synth::{SynthConfig, University};
+mod common;
+
+use common::{read_checked, sorted, source};
+use conpere_cocktail::{fixture, odbc, projection};
+use conpere_core::model::{Edge, Kind, Record, RegistrationStatus};
 use conpere_core::testing::TestDatabase;
 
 /// A generated university without results, stored in a Cocktail-shaped database.
 async fn cocktail() -> (Vec<Record>, TestDatabase) {
-    let records: Vec<Record> = University::generate(SynthConfig::new(81, 30))
-        .records()
-        .filter(|r| r.kind() != Kind::Result)
-        .collect();
+    let records = common::university(81);
     let db = TestDatabase::new().await;
     let client = db.pool.get().await.unwrap();
     client
@@ -29,45 +25,13 @@ async fn cocktail() -> (Vec<Record>, TestDatabase) {
     (records, db)
 }
 
-fn source(variable: &str, connection: &str) -> SourceConfig {
-    std::env::set_var(variable, connection);
-    let toml =
-        format!("[sources.cocktail]\nkind = \"cocktail\"\nconnection_env = \"{variable}\"\n");
-    SourceConfig::from_toml("cocktail", &toml).unwrap()
-}
-
 /// Everything the default view contract reads from `db`.
 async fn read(db: &TestDatabase, variable: &str) -> Vec<Record> {
-    let source = source(
-        variable,
-        &odbc::postgresql_connection_string(
-            &db.connection_string,
-            Some("SET search_path TO conpere,public;"),
-        ),
+    let connection = odbc::postgresql_connection_string(
+        &db.connection_string,
+        Some("SET search_path TO conpere,public;"),
     );
-    let connector = CocktailFactory.build(&source).unwrap();
-    connector.check().await.unwrap_or_else(|e| panic!("{e}"));
-    let request = ReadRequest {
-        mode: Mode::Full,
-        years: None,
-        cursor: None,
-        batch_size: 100,
-    };
-    let (items, _) = read_all(connector.as_ref(), request).await.unwrap();
-    items
-        .into_iter()
-        .map(|item| match item {
-            Item::Record(r) => r,
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect()
-}
-
-/// Records as sorted comparable text.
-fn sorted(records: impl IntoIterator<Item = Record>) -> Vec<String> {
-    let mut records: Vec<Record> = records.into_iter().collect();
-    records.sort_by(export_order);
-    records.iter().map(|r| format!("{r:?}")).collect()
+    read_checked(&source(variable, &connection)).await
 }
 
 fn count(records: &[Record], kind: Kind) -> usize {

@@ -4,12 +4,13 @@
 //! aside), `check` names a missing column, and a connection that fails says what to
 //! check without showing the connection string.
 
+mod common;
+
+use common::{read_checked, sorted, source};
 use conpere_cocktail::{odbc, CocktailFactory};
-use conpere_connectors::conformance::{read_all, Conformance};
-use conpere_connectors::{ConnectorFactory, ReadRequest, SourceConfig};
-use conpere_core::engine::Mode;
-use conpere_core::model::{export_order, to_export_line, Item, Kind, Record};
-use conpere_core::synth::{SynthConfig, University};
+use conpere_connectors::conformance::Conformance;
+use conpere_connectors::{ConnectorFactory, SourceConfig};
+use conpere_core::model::{to_export_line, Kind, Record};
 use conpere_core::testing::TestDatabase;
 
 /// The fixture: one table per kind, typed as a SIS would type it, and the contract's
@@ -35,10 +36,7 @@ CREATE VIEW V_CONPERE_ENROLMENT AS SELECT * FROM fixture_enrolment;
 
 /// The records the views serve: a generated university without results.
 fn university() -> Vec<Record> {
-    University::generate(SynthConfig::new(71, 30))
-        .records()
-        .filter(|r| r.kind() != Kind::Result)
-        .collect()
+    common::university(71)
 }
 
 async fn fixture(records: &[Record]) -> TestDatabase {
@@ -68,37 +66,6 @@ async fn fixture(records: &[Record]) -> TestDatabase {
     db
 }
 
-fn source(variable: &str, connection: &str) -> SourceConfig {
-    std::env::set_var(variable, connection);
-    let toml =
-        format!("[sources.cocktail]\nkind = \"cocktail\"\nconnection_env = \"{variable}\"\n");
-    SourceConfig::from_toml("cocktail", &toml).unwrap()
-}
-
-fn full() -> ReadRequest {
-    ReadRequest {
-        mode: Mode::Full,
-        years: None,
-        cursor: None,
-        batch_size: 100,
-    }
-}
-
-/// Records as sorted comparable text (special statuses sorted, as the engine keeps them).
-fn sorted(records: impl IntoIterator<Item = Record>) -> Vec<String> {
-    let mut records: Vec<Record> = records
-        .into_iter()
-        .map(|mut r| {
-            if let Record::Registration(g) = &mut r {
-                g.special_statuses.sort();
-            }
-            r
-        })
-        .collect();
-    records.sort_by(export_order);
-    records.iter().map(|r| format!("{r:?}")).collect()
-}
-
 #[tokio::test]
 async fn the_view_contract_reads_back_as_the_university() {
     let records = university();
@@ -110,14 +77,7 @@ async fn the_view_contract_reads_back_as_the_university() {
     let connector = CocktailFactory.build(&source).unwrap();
     let report = connector.check().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.details.len(), 6, "{:?}", report.details);
-    let (items, _) = read_all(connector.as_ref(), full()).await.unwrap();
-    let read: Vec<Record> = items
-        .into_iter()
-        .map(|item| match item {
-            Item::Record(r) => r,
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect();
+    let read = read_checked(&source).await;
     assert_eq!(sorted(read), sorted(records));
 }
 
