@@ -22,17 +22,12 @@
 use crate::client::{ApogeeClient, Call, CallError};
 use crate::config::{ApogeeConfig, StepScope};
 use crate::mapping::{self, DeeperStructure, StepCode, Structure, StudentYear};
+use conpere_connectors::batches::{self, BatchSender, Stopped};
 use conpere_connectors::{BatchStream, ConnectorError};
-use conpere_core::engine::Batch;
 use conpere_core::model::{Item, Kind, Record, Registration, RegistrationStatus, Rejected};
 use futures::{stream, StreamExt};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use tokio::sync::mpsc;
-
-/// Batches waiting for the engine: two, so reading and staging overlap while memory
-/// stays bounded.
-const CHANNEL_DEPTH: usize = 2;
 
 /// What one read covers.
 #[derive(Debug, Clone)]
@@ -50,18 +45,22 @@ pub struct ReadPlan {
 /// Starts reading in a task and returns the stream of its batches. The last batch
 /// carries no cursor: Apogée's web services have no change feed.
 pub fn start(plan: ReadPlan) -> BatchStream {
-    let (sender, receiver) = mpsc::channel(CHANNEL_DEPTH);
+    let (mut out, batches) = batches::channel(plan.batch_size);
     tokio::spawn(async move {
-        let mut out = Emitter::new(sender, plan.batch_size);
         match read(&plan, &mut out).await {
-            Ok(()) => out.finish().await,
-            Err(Halt::Failed(error)) => out.fail(error).await,
+            Ok(()) => {
+                if let Ok(items) = out.finish(None).await {
+                    tracing::info!(items, "Apogée read complete");
+                }
+            }
+            Err(Halt::Failed(error)) => {
+                tracing::error!(%error, "Apogée read failed");
+                out.fail(error).await;
+            }
             Err(Halt::Stopped) => {}
         }
     });
-    Box::pin(stream::unfold(receiver, |mut receiver| async {
-        receiver.recv().await.map(|batch| (batch, receiver))
-    }))
+    batches
 }
 
 /// Why reading stopped early.
@@ -84,65 +83,16 @@ impl From<CallError> for Halt {
     }
 }
 
-type Sender = mpsc::Sender<Result<Batch, ConnectorError>>;
-
-/// Gathers items into batches of `batch_size` and sends them.
-struct Emitter {
-    sender: Sender,
-    items: Vec<Item>,
-    batch_size: usize,
-    sent: u64,
-}
-
-impl Emitter {
-    fn new(sender: Sender, batch_size: usize) -> Emitter {
-        let batch_size = batch_size.max(1);
-        Emitter {
-            sender,
-            items: Vec::with_capacity(batch_size),
-            batch_size,
-            sent: 0,
-        }
-    }
-
-    async fn extend(&mut self, items: impl IntoIterator<Item = Item>) -> Result<(), Halt> {
-        for item in items {
-            self.items.push(item);
-            if self.items.len() >= self.batch_size {
-                let items = std::mem::replace(&mut self.items, Vec::with_capacity(self.batch_size));
-                self.send(items).await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn send(&mut self, items: Vec<Item>) -> Result<(), Halt> {
-        self.sent += items.len() as u64;
-        let batch = Batch {
-            items,
-            cursor: None,
-        };
-        self.sender.send(Ok(batch)).await.map_err(|_| Halt::Stopped)
-    }
-
-    async fn finish(mut self) {
-        let items = std::mem::take(&mut self.items);
-        if self.send(items).await.is_ok() {
-            tracing::info!(items = self.sent, "Apogée read complete");
-        }
-    }
-
-    async fn fail(self, error: ConnectorError) {
-        tracing::error!(%error, "Apogée read failed");
-        // If nobody listens any more, nobody needs the error either.
-        let _ = self.sender.send(Err(error)).await;
+impl From<Stopped> for Halt {
+    fn from(_: Stopped) -> Halt {
+        Halt::Stopped
     }
 }
 
 /// Students to read: number → the years they were listed in.
 type Students = BTreeMap<String, BTreeSet<i32>>;
 
-async fn read(plan: &ReadPlan, out: &mut Emitter) -> Result<(), Halt> {
+async fn read(plan: &ReadPlan, out: &mut BatchSender) -> Result<(), Halt> {
     let mut structures = HashMap::new();
     for &year in &plan.years {
         let mut structure = read_structure(plan, year).await?;
@@ -164,7 +114,7 @@ async fn read(plan: &ReadPlan, out: &mut Emitter) -> Result<(), Halt> {
         }
         out.extend(read.items).await?;
     }
-    out.extend(deeper.into_items()).await
+    Ok(out.extend(deeper.into_items()).await?)
 }
 
 /// The first-level structure of `year`.

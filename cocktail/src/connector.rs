@@ -11,18 +11,16 @@
 //! ```
 
 use crate::odbc::{self, Database};
+use conpere_connectors::batches::{self, BatchSender};
 use conpere_connectors::{
     BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
     ConnectorFactory, ConnectorSpec, FieldSpec, ReadRequest, Secret, SourceConfig,
 };
-use conpere_core::engine::Batch;
-use conpere_core::model::Item;
 use conpere_mappings::format::{Input, MappingFile};
 use conpere_mappings::mapping::Outcome;
 use conpere_mappings::readers::Format;
 use serde::Deserialize;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// The shipped view contract.
 pub const VIEW_CONTRACT: &str = include_str!("../shipped/view-contract.toml");
@@ -180,58 +178,46 @@ impl Connector for CocktailConnector {
     }
 
     async fn read(&self, request: ReadRequest) -> Result<BatchStream, ConnectorError> {
-        let (sender, receiver) = mpsc::channel(2);
+        let (mut sender, stream) = batches::channel(request.batch_size);
         let mapping = Arc::clone(&self.mapping);
         let connection = self.connection.clone();
         tokio::task::spawn_blocking(move || {
-            let outcome = read_views(&connection, &mapping, &request, &sender);
-            let last = outcome.map(|items| Batch {
-                items,
-                cursor: None,
-            });
-            let _ = sender.blocking_send(last);
+            // Once the run stopped listening, nobody gets the outcome.
+            match read_views(&connection, &mapping, &request, &mut sender) {
+                Ok(()) => {
+                    let _ = sender.finish_blocking(None);
+                }
+                Err(error) => sender.fail_blocking(error),
+            }
         });
-        Ok(Box::pin(futures::stream::unfold(
-            receiver,
-            |mut rx| async { rx.recv().await.map(|batch| (batch, rx)) },
-        )))
+        Ok(stream)
     }
 }
 
-type Sender = mpsc::Sender<Result<Batch, ConnectorError>>;
-
-/// Reads every input's view, sending full batches; returns the last, partial one.
+/// Reads every input's view, sending full batches (the last, partial one is left to send).
 fn read_views(
     connection: &Secret,
     mapping: &MappingFile,
     request: &ReadRequest,
-    sender: &Sender,
-) -> Result<Vec<Item>, ConnectorError> {
+    sender: &mut BatchSender,
+) -> Result<(), ConnectorError> {
     let failed = |message: String| ConnectorError::failed("reading the views", message);
     let database = Database::new().map_err(failed)?;
     let open = database.connect(connection.expose()).map_err(failed)?;
     let size = request.batch_size.max(1);
-    let mut items = Vec::with_capacity(size);
     for input in &mapping.inputs {
         let view = view(input).unwrap_or_default();
         odbc::read_view(&open, view, size, |row| {
             if let Outcome::Item(item) = input.map(&row, &mapping.tables) {
                 if request.wants(&item) {
-                    items.push(item);
+                    sender
+                        .push_blocking(item)
+                        .map_err(|stopped| stopped.to_string())?;
                 }
-            }
-            if items.len() >= size {
-                let batch = Batch {
-                    items: std::mem::take(&mut items),
-                    cursor: None,
-                };
-                sender
-                    .blocking_send(Ok(batch))
-                    .map_err(|_| "the run was abandoned".to_string())?;
             }
             Ok(())
         })
         .map_err(failed)?;
     }
-    Ok(items)
+    Ok(())
 }

@@ -20,20 +20,19 @@
 //! * A line that does not parse is rejected with `file:line` and its text, and the
 //!   stored version of that record (when its key is readable) is kept as it is.
 
+use crate::batches::{self, BatchSender};
 use crate::config::{ConfigError, SourceConfig};
 use crate::connector::{
     BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ReadRequest,
 };
 use crate::registry::ConnectorFactory;
 use crate::spec::{ConnectorSpec, FieldSpec};
-use conpere_core::engine::{Batch, Mode};
+use conpere_core::engine::Mode;
 use conpere_core::model::{parse_line, Item, Kind, Rejected};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-use tokio::sync::mpsc;
 
 static SPEC: ConnectorSpec = ConnectorSpec {
     kind: "canonical",
@@ -193,12 +192,9 @@ impl Connector for CanonicalConnector {
             })
             .collect();
         let cursor = serde_json::json!({ "files": hashes });
-        let (sender, receiver) = mpsc::channel(2);
+        let (sender, stream) = batches::channel(request.batch_size);
         tokio::spawn(read_files(to_read, request, cursor, sender));
-        Ok(Box::pin(futures::stream::unfold(
-            receiver,
-            |mut rx| async { rx.recv().await.map(|batch| (batch, rx)) },
-        )))
+        Ok(stream)
     }
 }
 
@@ -222,36 +218,27 @@ async fn open(path: &Path) -> Result<BufReader<tokio::fs::File>, ConnectorError>
         .map_err(|e| ConnectorError::failed(format!("opening {}", path.display()), e))
 }
 
-type Sender = mpsc::Sender<Result<Batch, ConnectorError>>;
-
 /// The reading task: files → batches of `batch_size` items → channel (2 batches deep, so
 /// memory stays bounded whatever the file sizes). The last batch carries the cursor.
 async fn read_files(
     files: Vec<PathBuf>,
     request: ReadRequest,
     cursor: serde_json::Value,
-    sender: Sender,
+    mut out: BatchSender,
 ) {
-    let mut items = Vec::with_capacity(request.batch_size);
     for file in &files {
-        if let Err(e) = read_file(file, &request, &mut items, &sender).await {
-            let _ = sender.send(Err(e)).await;
-            return;
+        // Once the run stopped listening, the error (`Stopped`) goes nowhere.
+        if let Err(e) = read_file(file, &request, &mut out).await {
+            return out.fail(e).await;
         }
     }
-    let _ = sender
-        .send(Ok(Batch {
-            items,
-            cursor: Some(cursor),
-        }))
-        .await;
+    let _ = out.finish(Some(cursor)).await;
 }
 
 async fn read_file(
     file: &Path,
     request: &ReadRequest,
-    items: &mut Vec<Item>,
-    sender: &Sender,
+    out: &mut BatchSender,
 ) -> Result<(), ConnectorError> {
     let mut reader = open(file).await?;
     let mut buffer = Vec::new();
@@ -269,16 +256,7 @@ async fn read_file(
         let location = || format!("{}:{line_number}", file.display());
         if let Some(item) = line_item(&buffer, location) {
             if request.wants(&item) {
-                items.push(item);
-            }
-        }
-        if items.len() >= request.batch_size {
-            let batch = Batch {
-                items: std::mem::replace(items, Vec::with_capacity(request.batch_size)),
-                cursor: None,
-            };
-            if sender.send(Ok(batch)).await.is_err() {
-                return Ok(()); // the run stopped listening
+                out.push(item).await?;
             }
         }
     }

@@ -14,6 +14,8 @@
 //! * [`http`], [`soap`], [`xml`]: what adapters to web services share — an HTTP client
 //!   with authentication, bounded concurrency, rate cap and retries with backoff; SOAP 1.1
 //!   envelopes and faults; an XML reader that honours declared encodings;
+//! * [`batches`]: the channel every reading task sends its batches through — items
+//!   gathered into batches of `batch_size`, two batches deep, the last one with the cursor;
 //! * [`bearer`]: bearer tokens for REST adapters (Pégase's CAS token flow) — obtained with a
 //!   login form, kept until shortly before their `exp`, renewed once for all concurrent
 //!   callers, renewed and retried once when an API refuses them;
@@ -25,6 +27,7 @@
 //! A connector knows nothing of the store: it yields [`conpere_core::engine::Batch`]es and
 //! the engine does the rest.
 
+pub mod batches;
 pub mod bearer;
 pub mod canonical;
 pub mod config;

@@ -27,19 +27,18 @@ use crate::format::MappingFile;
 use crate::manifest::{self, Presence};
 use crate::mapping::Outcome;
 use crate::readers::{self, ErrorScope, Format, ReadError, Rows};
+use conpere_connectors::batches::{self, BatchSender};
 use conpere_connectors::canonical::FileMode;
 use conpere_connectors::{
     BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
     ConnectorFactory, ConnectorSpec, FieldSpec, ReadRequest, RunEnd, SourceConfig,
 };
-use conpere_core::engine::Batch;
 use conpere_core::model::{Item, Rejected};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// The configuration keys of an export source.
 pub static SPEC: ConnectorSpec = ConnectorSpec {
@@ -446,18 +445,14 @@ impl Connector for ExportConnector {
             .last_read
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(fingerprint);
-        let (sender, receiver) = mpsc::channel(2);
+        let (sender, stream) = batches::channel(request.batch_size);
         let reading = DropReading {
             mapping: Arc::clone(&self.mapping),
             files,
             request,
-            sender,
         };
-        tokio::task::spawn_blocking(move || reading.run(cursor));
-        Ok(Box::pin(futures::stream::unfold(
-            receiver,
-            |mut rx| async { rx.recv().await.map(|batch| (batch, rx)) },
-        )))
+        tokio::task::spawn_blocking(move || reading.run(sender, cursor));
+        Ok(stream)
     }
 }
 
@@ -466,27 +461,24 @@ struct DropReading {
     mapping: Arc<MappingFile>,
     files: Vec<DropFile>,
     request: ReadRequest,
-    sender: mpsc::Sender<Result<Batch, ConnectorError>>,
 }
 
 impl DropReading {
-    fn run(self, cursor: serde_json::Value) {
-        let mut items = Vec::with_capacity(self.request.batch_size);
+    /// Reads, sending batches through `out`; the last one carries `cursor`. Once the run
+    /// stopped listening, sending fails and so does the read: nobody gets that error.
+    fn run(self, mut out: BatchSender, cursor: serde_json::Value) {
         let read = self.tables().and_then(|tables| {
             self.files.iter().try_for_each(|file| match file.role {
-                Role::Input(input) => self.read_file(file, input, &tables, &mut items),
+                Role::Input(input) => self.read_file(file, input, &tables, &mut out),
                 _ => Ok(()),
             })
         });
-        if let Err(error) = read {
-            let _ = self.sender.blocking_send(Err(error));
-            return;
+        match read {
+            Ok(()) => {
+                let _ = out.finish_blocking(Some(cursor));
+            }
+            Err(error) => out.fail_blocking(error),
         }
-        let last = Batch {
-            items,
-            cursor: Some(cursor),
-        };
-        let _ = self.sender.blocking_send(Ok(last));
     }
 
     /// The mapping's code tables, with the columns of its references loaded from the
@@ -532,7 +524,7 @@ impl DropReading {
         file: &DropFile,
         index: usize,
         tables: &Tables,
-        items: &mut Vec<Item>,
+        out: &mut BatchSender,
     ) -> Result<(), ConnectorError> {
         let input = &self.mapping.inputs[index];
         let mut skipped = 0_u64;
@@ -555,24 +547,12 @@ impl DropReading {
                 Err(error) => return Err(refused(file, &error)),
             };
             if self.request.wants(&item) {
-                items.push(item);
-            }
-            if items.len() >= self.request.batch_size.max(1) {
-                self.send(std::mem::take(items))?;
+                out.push_blocking(item)?;
             }
         }
         if skipped > 0 {
             tracing::info!(file = %file.name, skipped, "rows skipped by the mapping's filter");
         }
         Ok(())
-    }
-
-    fn send(&self, items: Vec<Item>) -> Result<(), ConnectorError> {
-        self.sender
-            .blocking_send(Ok(Batch {
-                items,
-                cursor: None,
-            }))
-            .map_err(|_| ConnectorError::failed("reading the drop", "the run was abandoned"))
     }
 }

@@ -20,7 +20,6 @@ use conpere_connectors::{
     ConnectorFactory, ConnectorSpec, ReadRequest, SourceConfig,
 };
 use conpere_core::model::Kind;
-use futures::StreamExt;
 use std::sync::Arc;
 
 /// Builds [`PegaseConnector`]s.
@@ -149,17 +148,6 @@ impl Connector for PegaseConnector {
             years: request.years,
             batch_size: request.batch_size,
         };
-        let receiver = read::start(plan);
-        Ok(tokio_stream_of(receiver))
+        Ok(read::start(plan))
     }
-}
-
-/// The channel as a stream.
-fn tokio_stream_of(
-    receiver: tokio::sync::mpsc::Receiver<Result<conpere_core::engine::Batch, ConnectorError>>,
-) -> BatchStream {
-    futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|batch| (batch, receiver))
-    })
-    .boxed()
 }

@@ -10,7 +10,7 @@
 use crate::api::{self, PegaseApi};
 use crate::config::PegaseConfig;
 use crate::mapping::{self, Entry};
-use crate::read::Output;
+use conpere_connectors::batches::BatchSender;
 use conpere_connectors::http::Url;
 use conpere_connectors::ConnectorError;
 use conpere_core::model::{Item, Kind, Record};
@@ -145,7 +145,7 @@ impl<'a> FeedWalk<'a> {
         period: &str,
         previous: PeriodCursor,
         now: i64,
-        out: &mut Output<'_>,
+        out: &mut BatchSender,
     ) -> Result<PeriodCursor, ConnectorError> {
         let config = self.config;
         // `jusqua` is exclusive: now + 1 includes what changed this very second.
@@ -183,7 +183,7 @@ impl<'a> FeedWalk<'a> {
         window: Window<'_>,
         previous: &PeriodCursor,
         position: &mut PeriodCursor,
-        out: &mut Output<'_>,
+        out: &mut BatchSender,
     ) -> Result<(), ConnectorError> {
         let location = format!("INS flux-inscriptions (period {})", window.period);
         let mut page = 0;
@@ -206,14 +206,14 @@ impl<'a> FeedWalk<'a> {
         location: &str,
         previous: &PeriodCursor,
         position: &mut PeriodCursor,
-        out: &mut Output<'_>,
+        out: &mut BatchSender,
     ) -> Result<(), ConnectorError> {
         let entry = match Entry::deserialize(raw) {
             Ok(entry) => entry,
             Err(e) => {
                 let reason = format!("a feed entry cannot be read: {e}");
                 let rejected = mapping::rejected(Kind::Registration, reason, location, raw);
-                return out.push(Item::Rejected(rejected)).await;
+                return Ok(out.push(Item::Rejected(rejected)).await?);
             }
         };
         let modified = entry.derniere_modification;
@@ -234,7 +234,7 @@ impl<'a> FeedWalk<'a> {
         key: String,
         location: &str,
         raw: &serde_json::Value,
-        out: &mut Output<'_>,
+        out: &mut BatchSender,
     ) -> Result<(), ConnectorError> {
         // A registration modified during the run can show up in two windows: keep one.
         if !self.registrations.insert(key) {
@@ -244,13 +244,13 @@ impl<'a> FeedWalk<'a> {
             Ok(registration) => registration,
             Err(reason) => {
                 let rejected = mapping::rejected(Kind::Registration, reason, location, raw);
-                return out.push(Item::Rejected(rejected)).await;
+                return Ok(out.push(Item::Rejected(rejected)).await?);
             }
         };
         if self.students.insert(entry.code_apprenant.clone()) {
             out.push(Record::Student(entry.student()).into()).await?;
         }
-        out.push(Record::Registration(registration).into()).await
+        Ok(out.push(Record::Registration(registration).into()).await?)
     }
 }
 

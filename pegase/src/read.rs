@@ -11,13 +11,13 @@ use crate::choices::{self, ChcClient};
 use crate::config::{IncrementalScope, PegaseConfig};
 use crate::feed::{Cursor, FeedClient, FeedWalk, PeriodCursor};
 use crate::structure::{OdfClient, PeriodSpace, PeriodStructure};
-use conpere_connectors::ConnectorError;
-use conpere_core::engine::{Batch, Mode};
-use conpere_core::model::{Item, Record};
+use conpere_connectors::batches::{self, BatchSender};
+use conpere_connectors::{BatchStream, ConnectorError};
+use conpere_core::engine::Mode;
+use conpere_core::model::Record;
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// What a read does.
 pub struct ReadPlan {
@@ -39,54 +39,25 @@ pub struct ReadPlan {
     pub batch_size: usize,
 }
 
-type Sender = mpsc::Sender<Result<Batch, ConnectorError>>;
-
-/// Starts the reading task; batches arrive on the returned channel, the last one carrying
+/// Starts the reading task and returns the stream of its batches, the last one carrying
 /// the new cursor. An error ends the stream (the engine then applies nothing).
-pub fn start(plan: ReadPlan) -> mpsc::Receiver<Result<Batch, ConnectorError>> {
-    let (sender, receiver) = mpsc::channel(2);
+pub fn start(plan: ReadPlan) -> BatchStream {
+    let (mut out, batches) = batches::channel(plan.batch_size);
     tokio::spawn(async move {
-        if let Err(error) = run(&plan, &sender).await {
-            // The receiver may be gone (the run was abandoned): nothing left to tell.
-            let _ = sender.send(Err(error)).await;
+        // The receiver may be gone (the run was abandoned): nothing left to tell.
+        match run(&plan, &mut out).await {
+            Ok(cursor) => {
+                let _ = out.finish(Some(cursor)).await;
+            }
+            Err(error) => out.fail(error).await,
         }
     });
-    receiver
+    batches
 }
 
-/// The batch being filled, sent when full.
-pub struct Output<'a> {
-    sender: &'a Sender,
-    batch_size: usize,
-    items: Vec<Item>,
-}
-
-impl Output<'_> {
-    /// Adds an item; sends a full batch.
-    pub async fn push(&mut self, item: Item) -> Result<(), ConnectorError> {
-        self.items.push(item);
-        if self.items.len() >= self.batch_size {
-            self.send(None).await?;
-        }
-        Ok(())
-    }
-
-    async fn send(&mut self, cursor: Option<serde_json::Value>) -> Result<(), ConnectorError> {
-        let items = std::mem::take(&mut self.items);
-        self.sender
-            .send(Ok(Batch { items, cursor }))
-            .await
-            .map_err(|_| ConnectorError::failed("reading Pégase", "the run was abandoned"))
-    }
-}
-
-async fn run(plan: &ReadPlan, sender: &Sender) -> Result<(), ConnectorError> {
+/// Reads every period; returns the new cursor, for the last batch.
+async fn run(plan: &ReadPlan, out: &mut BatchSender) -> Result<serde_json::Value, ConnectorError> {
     let now = chrono::Utc::now().timestamp();
-    let mut out = Output {
-        sender,
-        batch_size: plan.batch_size.max(1),
-        items: Vec::new(),
-    };
     let spaces = plan.odf.periods().await?;
     let mut feed = FeedWalk::new(&plan.feed, &plan.config);
     let mut cursor = Cursor::default();
@@ -105,15 +76,14 @@ async fn run(plan: &ReadPlan, sender: &Sender) -> Result<(), ConnectorError> {
             Mode::Full => PeriodCursor::default(),
             Mode::Incremental => stored.cloned().unwrap_or_default(),
         };
-        let next = feed.period(code, previous, now, &mut out).await?;
+        let next = feed.period(code, previous, now, out).await?;
         cursor.periods.insert(code.clone(), next);
         if plan.mode == Mode::Full || plan.config.incremental_scope == IncrementalScope::All {
-            read_period(plan, space, &mut out).await?;
+            read_period(plan, space, out).await?;
         }
     }
-    let cursor = serde_json::to_value(&cursor)
-        .map_err(|e| ConnectorError::failed("writing the Pégase cursor", e))?;
-    out.send(Some(cursor)).await
+    serde_json::to_value(&cursor)
+        .map_err(|e| ConnectorError::failed("writing the Pégase cursor", e))
 }
 
 /// A configured period ODF knows, or an error listing those it does.
@@ -139,7 +109,7 @@ pub(crate) fn period_space<'a>(
 async fn read_period(
     plan: &ReadPlan,
     space: &PeriodSpace,
-    out: &mut Output<'_>,
+    out: &mut BatchSender,
 ) -> Result<(), ConnectorError> {
     let config = &plan.config;
     let concurrency = config.http.concurrency;
@@ -159,7 +129,7 @@ async fn read_choices(
     plan: &ReadPlan,
     space: &PeriodSpace,
     structure: &PeriodStructure,
-    out: &mut Output<'_>,
+    out: &mut BatchSender,
 ) -> Result<(), ConnectorError> {
     let config = &plan.config;
     let targets = choices::targets(config.choices_by, structure, &config.tables);
