@@ -15,7 +15,9 @@ use crate::store::Store;
 use anyhow::Context;
 use conpere_core::engine::Engine;
 use conpere_core::synth::SynthConfig;
-use conpere_pegase::simulator::{routes, DEFAULT_PASSWORD, DEFAULT_STRUCTURE, DEFAULT_USERNAME};
+use conpere_pegase::simulator::{
+    self, routes, DEFAULT_PASSWORD, DEFAULT_STRUCTURE, DEFAULT_USERNAME,
+};
 use conpere_pegase::{PegaseConfig, PegaseConnector};
 
 /// Registrations changed between the two syncs, per thousand.
@@ -38,7 +40,7 @@ fn settings(args: &BenchArgs, base_url: &str) -> String {
     let periods: Vec<String> = SynthConfig::new(args.seed, args.students)
         .years
         .iter()
-        .map(|year| format!("PER-{year}"))
+        .map(|year| simulator::default_period_code(*year))
         .collect();
     let auth_url = format!("{base_url}{}", routes::TOKEN);
     format!(

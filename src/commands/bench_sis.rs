@@ -127,13 +127,8 @@ pub fn bench_source(
     password: &str,
 ) -> anyhow::Result<SourceConfig> {
     let dir = embedded_dir(config).with_file_name("bench");
-    let password_file = super::secret_file::write(&dir, &format!("{kind}-password"), password)?;
-    let toml = format!(
-        "[sources.{kind}]\nkind = {kind:?}\n{settings}password_file = {:?}\nconcurrency = {}\n",
-        password_file.display().to_string(),
-        args.concurrency
-    );
-    Ok(SourceConfig::from_toml(kind, &toml)?)
+    let settings = format!("{settings}concurrency = {}\n", args.concurrency);
+    super::secret_file::source_with_password_file(&dir, kind, kind, &settings, password)
 }
 
 /// The figures of one measured sync.

@@ -175,17 +175,14 @@ fn source_of(
 ) -> anyhow::Result<SourceConfig> {
     let name = simulated.name();
     let (username, password) = simulated.credentials();
-    let password_file =
-        super::secret_file::write(&demo_dir(config), &format!("{name}-password"), password)?;
-    Ok(SourceConfig::from_toml(
+    let settings = format!("{}username = {username:?}\n", simulated.settings(years));
+    super::secret_file::source_with_password_file(
+        &demo_dir(config),
         name,
-        &format!(
-            "[sources.{name}]\nkind = \"{name}\"\n{}username = {username:?}\n\
-             password_file = {:?}\n",
-            simulated.settings(years),
-            password_file.display().to_string()
-        ),
-    )?)
+        name,
+        &settings,
+        password,
+    )
 }
 
 /// What the store should hold of a source: the part of the generated university its

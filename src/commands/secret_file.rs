@@ -22,3 +22,20 @@ pub fn write(dir: &Path, name: &str, secret: &str) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
+
+/// The source `name` of `kind` for a simulated SIS: its `settings` (TOML lines), and
+/// `password` in a file `<name>-password` under `dir`, named by `password_file`.
+pub fn source_with_password_file(
+    dir: &Path,
+    name: &str,
+    kind: &str,
+    settings: &str,
+    password: &str,
+) -> anyhow::Result<conpere_connectors::SourceConfig> {
+    let password_file = write(dir, &format!("{name}-password"), password)?;
+    let toml = format!(
+        "[sources.{name}]\nkind = {kind:?}\n{settings}password_file = {:?}\n",
+        password_file.display().to_string()
+    );
+    Ok(conpere_connectors::SourceConfig::from_toml(name, &toml)?)
+}

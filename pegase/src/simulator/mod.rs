@@ -127,6 +127,12 @@ pub struct SimulatorConfig {
     pub token_lifetime: Duration,
 }
 
+/// The code the simulator gives by default to the period of academic year `year`
+/// (`PER-2024`).
+pub fn default_period_code(year: i32) -> String {
+    format!("PER-{year}")
+}
+
 impl SimulatorConfig {
     /// Serves `records` with the default credentials and structure, one period
     /// `PER-<year>` per year found in the records, tokens living 60 s.
@@ -144,7 +150,7 @@ impl SimulatorConfig {
             periods: years
                 .into_iter()
                 .map(|year| Period {
-                    code: format!("PER-{year}"),
+                    code: default_period_code(year),
                     year,
                 })
                 .collect(),
