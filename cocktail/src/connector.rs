@@ -94,6 +94,14 @@ impl CocktailConnector {
             }
         }
         .map_err(|e| source.invalid(e.to_string()))?;
+        // References are joined files of a drop; over SQL, the view does the join.
+        if let Some(reference) = mapping.references.first() {
+            return Err(source.invalid(format!(
+                "{}:{}: reference `{}`: a SQL source does not load references (lookups through \
+                 it would find nothing); join it in the view instead",
+                mapping.origin, reference.line, reference.name
+            )));
+        }
         if let Some(input) = mapping.inputs.iter().find(|i| view(i).is_none()) {
             return Err(source.invalid(format!(
                 "{}:{}: this source reads SQL views: every input needs format = \"sql\"",

@@ -137,3 +137,30 @@ async fn the_conformance_kit_passes() {
     .unwrap_or_else(|failure| panic!("{failure}"));
     assert!(report.records > 0);
 }
+
+#[test]
+fn a_mapping_with_references_is_refused_rather_than_read_with_empty_lookups() {
+    let dir = tempfile::tempdir().unwrap();
+    let contract = include_str!("../shipped/view-contract.toml");
+    let mapping = format!(
+        "{contract}\n[[references]]\nname = \"diplomas\"\nkey = \"code\"\n\
+         columns = [\"label\"]\nformat = \"sql\"\nview = \"V_DIPLOMA\"\n"
+    );
+    let path = dir.path().join("with-references.toml");
+    std::fs::write(&path, mapping).unwrap();
+    std::env::set_var("CONPERE_TEST_ODBC_REFERENCES", "DSN=unused");
+    let toml = format!(
+        "[sources.cocktail]\nkind = \"cocktail\"\nconnection_env = \"CONPERE_TEST_ODBC_REFERENCES\"\n\
+         mapping = {:?}\n",
+        path.display().to_string()
+    );
+    let source = SourceConfig::from_toml("cocktail", &toml).unwrap();
+    let Err(error) = CocktailFactory.build(&source) else {
+        panic!("a mapping with references was accepted");
+    };
+    let error = error.to_string();
+    assert!(
+        error.contains("reference `diplomas`") && error.contains("join it in the view"),
+        "{error}"
+    );
+}
