@@ -207,16 +207,16 @@ impl ExportConnector {
         })
     }
 
-    /// The mapping in use.
-    pub fn mapping(&self) -> &MappingFile {
-        &self.mapping
+    /// The drop's files to read (see [`ExportConnector::to_read`]).
+    fn files(&self) -> Result<Vec<DropFile>, ConnectorError> {
+        self.to_read(drop_dir::list(&self.dir, &self.mapping)?)
     }
 
-    /// The drop's files to read: its manifest, references and the inputs the manifest
-    /// does not say absent. In a snapshot every such input must have a file (a missing
-    /// one would read as "everything of that kind is gone"), and no file may be a delta.
-    fn files(&self) -> Result<Vec<DropFile>, ConnectorError> {
-        let mut files = drop_dir::list(&self.dir, &self.mapping)?;
+    /// Of the `files` listed, those to read: the manifest, references and the inputs the
+    /// manifest does not say absent. In a snapshot every such input must have a file (a
+    /// missing one would read as "everything of that kind is gone"), and no file may be a
+    /// delta.
+    fn to_read(&self, mut files: Vec<DropFile>) -> Result<Vec<DropFile>, ConnectorError> {
         let absent = self.absent_inputs(&files)?;
         files.retain(|f| !matches!(f.role, Role::Input(i) if absent.contains(&i)));
         // A reference without a file is an empty table: the rows that look it up are
@@ -411,10 +411,11 @@ impl Connector for ExportConnector {
     ) -> Result<Option<String>, ConnectorError> {
         // An empty inbox is the usual state between drops (once archived): nothing new.
         // A drop missing some input's file is an error (`files`), not a quiet night.
-        if drop_dir::list(&self.dir, &self.mapping)?.is_empty() {
+        let listed = drop_dir::list(&self.dir, &self.mapping)?;
+        if listed.is_empty() {
             return Ok(Some(format!("no drop in {}", self.dir.display())));
         }
-        let files = self.files()?;
+        let files = self.to_read(listed)?;
         if let Some(why) = drop_dir::incomplete(&self.dir, &files, &self.readiness) {
             return Ok(Some(why));
         }

@@ -8,6 +8,7 @@ use crate::fields::{Field, FieldType};
 use crate::format::{FieldExpr, Input};
 use crate::row::Row;
 use conpere_core::model::{Item, Record, RecordKey, Rejected};
+use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
 /// What a row becomes.
@@ -55,13 +56,16 @@ impl Input {
     /// The record of `json`, or the row quarantined with why it is not one.
     fn record(&self, row: &Row, json: Map<String, Json>) -> Item {
         let value = Json::Object(json);
-        let key = RecordKey::from_json(self.kind, &value).ok();
-        let record = serde_json::from_value::<Record>(value)
+        let record = Record::deserialize(&value)
             .map_err(|e| format!("not a valid {}: {e}", self.kind))
             .and_then(|r| r.validate().map(|()| r).map_err(|e| e.to_string()));
         match record {
             Ok(record) => Item::Record(record),
-            Err(reason) => Item::Rejected(self.reject(row, reason, key)),
+            // The key, when the row has one, is worked out only for the rows rejected.
+            Err(reason) => {
+                let key = RecordKey::from_json(self.kind, &value).ok();
+                Item::Rejected(self.reject(row, reason, key))
+            }
         }
     }
 
