@@ -26,7 +26,7 @@
 
 use crate::client::Service;
 use crate::mapping::{CodeTables, StepCode};
-use conpere_connectors::http::{HttpSettings, Url};
+use conpere_connectors::http::{http_url, HttpSettings, Url};
 use conpere_connectors::{ConfigError, ConnectorSpec, FieldSpec, Secret, SourceConfig};
 use conpere_core::model::{NodeKind, Regime, RegistrationStatus};
 use serde::Deserialize;
@@ -377,7 +377,7 @@ fn endpoints(source: &SourceConfig, raw: &RawSettings) -> Result<Vec<Endpoint>, 
             Some(url) => (format!("services.{service}"), url.trim().to_string()),
             None => ("base_url".to_string(), format!("{base}/{}", service.name())),
         };
-        let url = parse_url(&text)
+        let url = http_url(&text)
             .map_err(|reason| invalid(format!("`{key}`: {text} is not a usable URL: {reason}")))?;
         urls.push((service, url));
     }
@@ -393,14 +393,6 @@ fn endpoints(source: &SourceConfig, raw: &RawSettings) -> Result<Vec<Endpoint>, 
         });
     }
     Ok(endpoints)
-}
-
-fn parse_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| e.to_string())?;
-    match url.scheme() {
-        "http" | "https" => Ok(url),
-        other => Err(format!("the scheme is `{other}`, expected https (or http)")),
-    }
 }
 
 /// The service's own account, else the source's (whose password is resolved once).

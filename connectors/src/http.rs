@@ -419,6 +419,22 @@ impl Outcome {
     }
 }
 
+/// `text` as an http(s) URL, or why it is not one (without the text itself, which may be
+/// a secret: the caller names the setting).
+///
+/// ```
+/// use conpere_connectors::http::http_url;
+/// assert!(http_url(" https://sis.example.fr/ws ").is_ok());
+/// assert!(http_url("ftp://sis.example.fr").unwrap_err().contains("`ftp`"));
+/// ```
+pub fn http_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text.trim()).map_err(|e| e.to_string())?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(format!("the scheme is `{other}`, expected https (or http)")),
+    }
+}
+
 /// One request to send: method, URL, headers, body and an operation label.
 ///
 /// The label names the call in errors and logs, so write it for an operator and mask

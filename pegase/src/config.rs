@@ -11,7 +11,7 @@
 //! password_env = "PEGASE_PASSWORD"
 //! ```
 
-use conpere_connectors::http::{HttpSettings, Url};
+use conpere_connectors::http::{http_url, HttpSettings, Url};
 use conpere_connectors::{ConfigError, ConnectorSpec, FieldSpec, Secret, SourceConfig};
 use conpere_core::model::{NodeKind, Regime};
 use serde::Deserialize;
@@ -399,13 +399,7 @@ fn module_url(raw: &RawSettings, module: &str) -> Result<Url, String> {
 }
 
 fn parse_url(key: &str, text: &str) -> Result<Url, String> {
-    let url =
-        Url::parse(text.trim()).map_err(|e| format!("`{key}` = {text:?} is not a URL ({e})"))?;
-    if url.scheme() == "http" || url.scheme() == "https" {
-        Ok(url)
-    } else {
-        Err(format!("`{key}` = {text:?} must be an http(s) URL"))
-    }
+    http_url(text).map_err(|reason| format!("`{key}` = {text:?} is not a usable URL: {reason}"))
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! institution's CA bundle and proxies honoured). The URL is a secret — chat webhooks
 //! carry their token in it — so it never shows in logs or errors.
 
-use conpere_connectors::http::{header, HttpClient, HttpSettings, Outcome, RequestSpec, Url};
+use conpere_connectors::http::{
+    header, http_url, HttpClient, HttpSettings, Outcome, RequestSpec, Url,
+};
 use std::time::Duration;
 
 /// A configured webhook.
@@ -21,12 +23,9 @@ impl Webhook {
         token: Option<&str>,
         timeout: Duration,
     ) -> anyhow::Result<Webhook> {
-        let url = Url::parse(url).map_err(|e| {
-            anyhow::anyhow!("[notifications.{name}]: the webhook URL is not a URL ({e})")
+        let url = http_url(url).map_err(|reason| {
+            anyhow::anyhow!("[notifications.{name}]: the webhook URL is not usable: {reason}")
         })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            anyhow::bail!("[notifications.{name}]: the webhook URL must be http or https");
-        }
         let settings = HttpSettings {
             connect_timeout: timeout.as_secs_f64(),
             request_timeout: timeout.as_secs_f64(),
