@@ -6,9 +6,8 @@
 
 use crate::encoding::Encoding;
 use crate::fields::{fields, Field, FieldType};
-use conpere_core::model::{to_export_line, Kind, Record};
+use conpere_core::model::{Kind, Record};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The file of each kind in a canonical-csv drop.
@@ -34,16 +33,19 @@ pub fn write_drop(
     let mut writers = BTreeMap::new();
     for kind in Kind::ALL {
         let path = dir.join(file_name(kind));
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
-        let header: Vec<&str> = fields(kind).iter().map(|f| f.name).collect();
-        write_line(&mut file, &header.join(";"), encoding)?;
+        let mut file = csv::WriterBuilder::new()
+            .delimiter(b';')
+            .terminator(csv::Terminator::CRLF)
+            .from_path(&path)?;
+        let header = fields(kind).iter().map(|f| f.name.to_string());
+        write_row(&mut file, header, encoding)?;
         writers.insert(kind, (path, file));
     }
     for record in records {
         let (_, file) = writers
             .get_mut(&record.kind())
             .ok_or_else(|| std::io::Error::other("every kind has a file"))?;
-        write_line(file, &line(&record), encoding)?;
+        write_row(file, cells(&record)?, encoding)?;
     }
     let mut paths = Vec::new();
     for (_, (path, mut file)) in writers {
@@ -53,21 +55,20 @@ pub fn write_drop(
     Ok(paths)
 }
 
-/// The CSV line of a record, fields in the header's order.
-fn line(record: &Record) -> String {
-    let json: serde_json::Value =
-        serde_json::from_str(&to_export_line("", record)).unwrap_or_default();
-    fields(record.kind())
+/// The cells of a record, in the header's order.
+fn cells(record: &Record) -> std::io::Result<impl Iterator<Item = String>> {
+    let json = serde_json::to_value(record)?;
+    let cells: Vec<String> = fields(record.kind())
         .iter()
         .map(|field| cell(field, json.get(field.name)))
-        .collect::<Vec<_>>()
-        .join(";")
+        .collect();
+    Ok(cells.into_iter())
 }
 
-/// One value in the canonical-csv conventions, quoted when it must be.
+/// One value in the canonical-csv conventions (the CSV writer quotes it when it must).
 fn cell(field: &Field, value: Option<&serde_json::Value>) -> String {
     use serde_json::Value as Json;
-    let text = match (field.kind, value) {
+    match (field.kind, value) {
         (_, None | Some(Json::Null)) => String::new(),
         (FieldType::Boolean, Some(Json::Bool(b))) => if *b { "O" } else { "N" }.to_string(),
         (FieldType::Decimal, Some(Json::Number(n))) => n.to_string().replace('.', ","),
@@ -79,11 +80,6 @@ fn cell(field: &Field, value: Option<&serde_json::Value>) -> String {
             .join("|"),
         (_, Some(Json::String(s))) => s.clone(),
         (_, Some(other)) => other.to_string(),
-    };
-    if text.contains([';', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
     }
 }
 
@@ -95,10 +91,20 @@ fn french_date(iso: &str) -> String {
     }
 }
 
-fn write_line(out: &mut impl Write, line: &str, encoding: Encoding) -> std::io::Result<()> {
-    let bytes = encoding
-        .encode(line)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    out.write_all(&bytes)?;
-    out.write_all(b"\r\n")
+/// One CSV row, each cell in `encoding`.
+fn write_row(
+    out: &mut csv::Writer<std::fs::File>,
+    cells: impl Iterator<Item = String>,
+    encoding: Encoding,
+) -> std::io::Result<()> {
+    let encoded = cells
+        .map(|cell| {
+            encoding
+                .encode(&cell)
+                .map(std::borrow::Cow::into_owned)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })
+        .collect::<std::io::Result<Vec<Vec<u8>>>>()?;
+    out.write_record(&encoded)?;
+    Ok(())
 }
