@@ -85,11 +85,12 @@ async fn pegase_sync_then_export_equals_what_pegase_carries_of_the_university() 
     let hard = University::generate(SynthConfig::new(31, 40))
         .hard_cases()
         .unwrap();
-    // Tokens live one second and trees come slowly: the run outlives several tokens.
+    // Tokens live one second and trees come slowly (0.6 s each, a few at a time): the
+    // run outlives several tokens.
     let (site, pegase) = pegase_site(&records, Duration::from_secs(1)).await;
     pegase
         .faults()
-        .inject(InjectedFault::latency(150).on_route(routes::ODF_TREE));
+        .inject(InjectedFault::latency(600).on_route(routes::ODF_TREE));
     let output = sync(&site, &pegase);
     assert_code(&output, 0);
     assert!(pegase.stats().tokens_issued >= 2, "{:?}", pegase.stats());

@@ -69,7 +69,9 @@ pub(crate) fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// Counting, injected faults, then the bearer check (every route but the token's).
+/// Counting, the bearer check on arrival (every route but the token's: like any API, a
+/// token valid when the request came is not refused for the time the answer takes),
+/// injected latency and faults.
 async fn layer(
     State(state): State<Shared>,
     route: MatchedPath,
@@ -78,6 +80,10 @@ async fn layer(
 ) -> Response {
     let route = route.as_str().to_owned();
     let _in_flight = state.counters.start(&route);
+    let bearer = match route == routes::TOKEN {
+        true => Ok(()),
+        false => state.tokens.check(request.headers()),
+    };
     let plan = faults::decide(&state.faults, &route);
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
@@ -89,8 +95,7 @@ async fn layer(
             "token.expire",
             "jeton expiré",
         )),
-        None if route == routes::TOKEN => None,
-        None => state.tokens.check(request.headers()).err(),
+        None => bearer.err(),
     };
     if let Some(error) = refused {
         state.counters.unauthorized();
