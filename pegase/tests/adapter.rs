@@ -202,20 +202,29 @@ async fn check_passes_and_reads_one_entry_per_period() {
     );
 }
 
-#[tokio::test]
-async fn an_incremental_read_returns_exactly_the_changes() {
+/// The university, its simulator, a connector to it (password in `variable`) and the
+/// cursor of a first, full read.
+async fn read_once(
+    variable: &str,
+) -> (
+    Vec<Record>,
+    Simulator,
+    Box<dyn Connector>,
+    Option<serde_json::Value>,
+) {
     let records = records();
     let pegase = start(&records, Duration::from_secs(60)).await;
-    let source = source(
-        &pegase,
-        "CONPERE_TEST_PEGASE_INCR",
-        pegase.credentials().1,
-        "",
-    );
+    let source = source(&pegase, variable, pegase.credentials().1, "");
     let connector = connector(&source);
     let (_, cursor) = read_all(connector.as_ref(), request(Mode::Full, None))
         .await
         .expect("full read");
+    (records, pegase, connector, cursor)
+}
+
+#[tokio::test]
+async fn an_incremental_read_returns_exactly_the_changes() {
+    let (records, pegase, connector, cursor) = read_once("CONPERE_TEST_PEGASE_INCR").await;
     let mut cancelled = Vec::new();
     pegase.update_registrations(|r| {
         if cancelled.len() < 3 && r.status == RegistrationStatus::Active {
@@ -250,18 +259,7 @@ async fn an_incremental_read_returns_exactly_the_changes() {
 
 #[tokio::test]
 async fn a_read_limited_to_one_year_keeps_the_other_periods_changes_for_later() {
-    let records = records();
-    let pegase = start(&records, Duration::from_secs(60)).await;
-    let source = source(
-        &pegase,
-        "CONPERE_TEST_PEGASE_YEARS",
-        pegase.credentials().1,
-        "",
-    );
-    let connector = connector(&source);
-    let (_, cursor) = read_all(connector.as_ref(), request(Mode::Full, None))
-        .await
-        .expect("full read");
+    let (_, pegase, connector, cursor) = read_once("CONPERE_TEST_PEGASE_YEARS").await;
     // One registration changes in each year.
     let mut changed: Vec<(i32, String)> = Vec::new();
     pegase.update_registrations(|r| {
