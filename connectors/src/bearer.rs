@@ -13,13 +13,18 @@
 //! * Concurrent callers share one renewal (single flight); when that renewal fails, the
 //!   callers that were waiting for it get its error instead of each posting the password
 //!   again (a wrong password repeated fifty times locks an account).
-//! * [`BearerProvider::send`] adds the `Authorization` header and, when the API answers
-//!   401/403, renews the token once and retries once.
+//! * [`BearerProvider::send`] adds the `Authorization` header to each attempt once the
+//!   attempt has its turn on the client (a permit and the rate cap), not before: a request
+//!   can wait for a permit, or back off after a 503, longer than a token lives, and must
+//!   not then leave with a token that expired on the way. When the API still answers
+//!   401/403, the token is renewed once and the request retried once.
 //!
 //! The token request goes through the adapter's [`HttpClient`], so the concurrency bound,
 //! the rate cap and the retries of transient failures (5xx, 429, network) cover it too.
-//! A request carrying the bearer token gets none of that client's own
-//! [`crate::http::Auth`] credentials.
+//! It goes on the permit of the attempt that needs the token (a [`Turn`]): waiting for
+//! another permit while every permit waits for the token would wait forever. A request
+//! carrying the bearer token gets none of that client's own [`crate::http::Auth`]
+//! credentials.
 //!
 //! ```no_run
 //! use conpere_connectors::bearer::{BearerProvider, BearerSettings};
@@ -33,10 +38,10 @@
 //!     "svc-conpere",
 //!     config.required_secret("password")?,
 //! );
-//! let tokens = BearerProvider::new(settings, client.clone())?;
+//! let tokens = BearerProvider::new(settings, client)?;
 //! let url = Url::parse("https://ref.univ.pc-scol.fr/api/ref/v1/etablissements")?;
 //! let response = tokens
-//!     .send(&client, RequestSpec::get(url, "REF établissements"), Outcome::by_status)
+//!     .send(RequestSpec::get(url, "REF établissements"), Outcome::by_status)
 //!     .await?;
 //! println!("{} bytes", response.body.len());
 //! # Ok(()) }
@@ -49,12 +54,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use tokio::sync::Mutex;
 
 use crate::config::Secret;
 use crate::connector::ConnectorError;
-use crate::http::{HttpClient, HttpError, Outcome, RequestSpec, Response, StatusCode, Url};
+use crate::http::{
+    Authorizer, HttpClient, HttpError, Outcome, RequestSpec, Response, SendError, StatusCode, Turn,
+    Url,
+};
 
 /// Default renew margin: a token is renewed this long before its `exp`.
 pub const DEFAULT_RENEW_MARGIN: Duration = Duration::from_secs(60);
@@ -381,12 +389,29 @@ impl BearerProvider {
         }
     }
 
-    /// The current token: the cached one until its renew time, else a new one.
+    /// The current token: the cached one until its renew time, else a new one. Waits for
+    /// a permit of the provider's client first, as every request does.
     ///
     /// Concurrent callers share one token request; if it fails, those that waited for it
     /// get its error without posting the credentials again.
     pub async fn token(&self) -> Result<BearerToken, BearerError> {
-        let seen = self.inner.requests_done.load(Ordering::Acquire);
+        let seen = self.requests_done();
+        let turn = self.inner.client.turn().await;
+        self.token_on(&turn, seen).await
+    }
+
+    /// Token requests finished so far. A caller reads it before it waits (for a permit,
+    /// then for the cache's lock): a request that finished, and failed, since then is
+    /// one it waited for, whose error it shares.
+    fn requests_done(&self) -> u64 {
+        self.inner.requests_done.load(Ordering::Acquire)
+    }
+
+    /// [`token`](BearerProvider::token) for an attempt that holds `turn`, of a caller
+    /// that started waiting when `seen` token requests were done: a token request goes on
+    /// that turn. Always a permit first, then the cache's lock: callers that wait for the
+    /// lock hold permits, so the lock's holder must not wait for one.
+    async fn token_on(&self, turn: &Turn<'_>, seen: u64) -> Result<BearerToken, BearerError> {
         let mut state = self.inner.state.lock().await;
         if let Some(cached) = &state.cached {
             if Instant::now() < cached.renew_at {
@@ -400,7 +425,7 @@ impl BearerProvider {
                 }
             }
         }
-        let result = self.request_token().await;
+        let result = self.request_token(turn).await;
         let request = self.inner.requests_done.fetch_add(1, Ordering::AcqRel) + 1;
         match result {
             Ok(cached) => {
@@ -435,7 +460,8 @@ impl BearerProvider {
         }
     }
 
-    /// Sends `request` through `client` with the `Authorization: Bearer …` header.
+    /// Sends `request` through the provider's client with the `Authorization: Bearer …`
+    /// header, worked out for each attempt once it has its turn (see the module's docs).
     ///
     /// On 401/403 the token is renewed once and the request retried once: tokens can be
     /// revoked or expire early. A second refusal is [`BearerError::TokenRefused`]. Other
@@ -443,30 +469,26 @@ impl BearerProvider {
     ///
     /// ```no_run
     /// use conpere_connectors::bearer::BearerProvider;
-    /// use conpere_connectors::http::{HttpClient, Outcome, RequestSpec, Url};
-    /// # async fn run(tokens: BearerProvider, client: HttpClient) -> Result<(), Box<dyn std::error::Error>> {
+    /// use conpere_connectors::http::{Outcome, RequestSpec, Url};
+    /// # async fn run(tokens: BearerProvider) -> Result<(), Box<dyn std::error::Error>> {
     /// let url = Url::parse("https://ins.univ.pc-scol.fr/api/ins/v5/etablissements/ETAB00/periodes")?;
     /// let response = tokens
-    ///     .send(&client, RequestSpec::get(url, "INS périodes"), Outcome::by_status)
+    ///     .send(RequestSpec::get(url, "INS périodes"), Outcome::by_status)
     ///     .await?;
     /// # drop(response); Ok(()) }
     /// ```
-    pub async fn send<F>(
-        &self,
-        client: &HttpClient,
-        request: RequestSpec,
-        classify: F,
-    ) -> Result<Response, BearerError>
+    pub async fn send<F>(&self, request: RequestSpec, classify: F) -> Result<Response, BearerError>
     where
         F: Fn(&Response) -> Outcome,
     {
-        let token = self.token().await?;
-        let first = client
-            .send(with_token(request.clone(), &token), &classify)
-            .await;
-        let status = match first {
-            Err(HttpError::AuthRefused { status, .. }) => status,
-            other => return Ok(other?),
+        let client = &self.inner.client;
+        let first = Carrier::new(self);
+        let status = match client
+            .send_authorized(request.clone(), &classify, &first)
+            .await
+        {
+            Err(SendError::Http(HttpError::AuthRefused { status, .. })) => status,
+            other => return other.map_err(BearerError::from),
         };
         tracing::info!(
             operation = %request.operation(),
@@ -474,20 +496,24 @@ impl BearerProvider {
             "the API refused the bearer token; renewing it and retrying once"
         );
         self.inner.refusals_renewed.fetch_add(1, Ordering::Relaxed);
-        self.invalidate(&token).await;
-        let fresh = self.token().await?;
-        match client.send(with_token(request, &fresh), &classify).await {
-            Err(HttpError::AuthRefused { operation, status }) => Err(BearerError::TokenRefused {
-                operation,
-                status,
-                username: self.inner.settings.username.clone(),
-            }),
-            other => Ok(other?),
+        if let Some(refused) = first.carried() {
+            self.invalidate(&refused).await;
+        }
+        let retry = Carrier::new(self);
+        match client.send_authorized(request, &classify, &retry).await {
+            Err(SendError::Http(HttpError::AuthRefused { operation, status })) => {
+                Err(BearerError::TokenRefused {
+                    operation,
+                    status,
+                    username: self.inner.settings.username.clone(),
+                })
+            }
+            other => other.map_err(BearerError::from),
         }
     }
 
     /// One token request (with the client's retries of transient failures).
-    async fn request_token(&self) -> Result<Cached, BearerError> {
+    async fn request_token(&self, turn: &Turn<'_>) -> Result<Cached, BearerError> {
         let settings = &self.inner.settings;
         let request = RequestSpec::post(settings.auth_url.clone(), TOKEN_OPERATION)
             .header(
@@ -495,10 +521,8 @@ impl BearerProvider {
                 HeaderValue::from_static("application/x-www-form-urlencoded"),
             )
             .body(login_form(&settings.username, &settings.password));
-        let response = self
-            .inner
-            .client
-            .send(request, classify_token_answer)
+        let response = turn
+            .send(&self.inner.client, request, classify_token_answer)
             .await
             .map_err(|error| self.request_error(error))?;
         if is_credentials_refusal(response.status) {
@@ -662,8 +686,50 @@ fn is_credentials_refusal(status: StatusCode) -> bool {
     )
 }
 
-fn with_token(request: RequestSpec, token: &BearerToken) -> RequestSpec {
-    request.header(AUTHORIZATION, token.header_value())
+/// The provider as the authorizer of one request's attempts. It remembers the token the
+/// last attempt carried, so that a refusal drops that token and no newer one.
+struct Carrier<'a> {
+    provider: &'a BearerProvider,
+    /// Token requests done when the request started.
+    seen: u64,
+    carried: std::sync::Mutex<Option<BearerToken>>,
+}
+
+impl<'a> Carrier<'a> {
+    fn new(provider: &'a BearerProvider) -> Carrier<'a> {
+        Carrier {
+            provider,
+            seen: provider.requests_done(),
+            carried: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn carried(&self) -> Option<BearerToken> {
+        let carried = self.carried.lock();
+        carried.unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl Authorizer for Carrier<'_> {
+    type Error = BearerError;
+
+    async fn authorization(&self, turn: &Turn<'_>) -> Result<HeaderValue, BearerError> {
+        let token = self.provider.token_on(turn, self.seen).await?;
+        let header = token.header_value();
+        let mut carried = self.carried.lock().unwrap_or_else(|e| e.into_inner());
+        *carried = Some(token);
+        Ok(header)
+    }
+}
+
+impl From<SendError<BearerError>> for BearerError {
+    fn from(error: SendError<BearerError>) -> BearerError {
+        match error {
+            SendError::Http(error) => BearerError::Http(error),
+            SendError::Authorization(error) => error,
+        }
+    }
 }
 
 /// The URL for errors and logs: no user info, query or fragment.
@@ -762,6 +828,13 @@ mod tests {
         /// The API accepts tokens with this serial or later.
         oldest_accepted: AtomicUsize,
         bodies: std::sync::Mutex<Vec<String>>,
+        /// Requests to `/api/held` that arrived; each waits for a `release`.
+        held: AtomicUsize,
+        release: tokio::sync::Notify,
+        /// Requests to `/api/busy-once` that arrived (the first is answered 503).
+        busy_once_calls: AtomicUsize,
+        /// Requests that arrived with an expired token.
+        expired_arrivals: AtomicUsize,
     }
 
     fn jwt(claims: serde_json::Value) -> String {
@@ -814,6 +887,40 @@ mod tests {
         }
     }
 
+    /// 403 for a token past its `exp` on arrival (counted), as Pégase answers.
+    fn refuse_expired(server: &Server, headers: &HeaderMap) -> Option<StatusCode> {
+        let value = headers.get("authorization")?.to_str().ok()?;
+        let exp = jwt_expiry(value.strip_prefix("Bearer ")?).ok()?;
+        if SystemTime::now() < exp {
+            return None;
+        }
+        server.expired_arrivals.fetch_add(1, Ordering::SeqCst);
+        Some(StatusCode::FORBIDDEN)
+    }
+
+    /// Waits for the test's `release`, then answers.
+    async fn held_api(Shared(server): Shared<Arc<Server>>) -> StatusCode {
+        server.held.fetch_add(1, Ordering::SeqCst);
+        server.release.notified().await;
+        StatusCode::OK
+    }
+
+    /// The first call is 503 with `Retry-After: 2`; the others check the token's expiry.
+    async fn busy_once_api(
+        Shared(server): Shared<Arc<Server>>,
+        headers: HeaderMap,
+    ) -> axum::response::Response {
+        if server.busy_once_calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            let busy = [("retry-after", "2")];
+            return (StatusCode::SERVICE_UNAVAILABLE, busy).into_response();
+        }
+        expiring_api(Shared(server), headers).await.into_response()
+    }
+
+    async fn expiring_api(Shared(server): Shared<Arc<Server>>, headers: HeaderMap) -> StatusCode {
+        refuse_expired(&server, &headers).unwrap_or(StatusCode::OK)
+    }
+
     async fn refusing_api(Shared(server): Shared<Arc<Server>>) -> impl IntoResponse {
         server.api_calls.fetch_add(1, Ordering::SeqCst);
         StatusCode::UNAUTHORIZED
@@ -834,6 +941,9 @@ mod tests {
             )
             .route("/api/data", get(api))
             .route("/api/refusing", get(refusing_api))
+            .route("/api/held", get(held_api))
+            .route("/api/busy-once", get(busy_once_api))
+            .route("/api/expiring", get(expiring_api))
             .with_state(server.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -863,6 +973,19 @@ mod tests {
         let toml = format!("[sources.pegase]\nkind = \"pegase\"\npassword_file = {path:?}\n");
         let config = SourceConfig::from_toml("pegase", &toml).unwrap();
         config.required_secret("password").unwrap()
+    }
+
+    /// A provider whose client has `settings`.
+    fn provider_with(address: SocketAddr, settings: HttpSettings) -> BearerProvider {
+        let url = url(address, "/cas/v1/tickets");
+        let bearer = BearerSettings::new(url, USER, secret(PASSWORD));
+        BearerProvider::new(bearer, HttpClient::new(&settings).unwrap()).unwrap()
+    }
+
+    /// Sleeps until `token` is past its `exp`, by the API's clock and ours.
+    async fn outlive(token: &BearerToken) {
+        let left = token.expires_at().duration_since(SystemTime::now());
+        tokio::time::sleep(left.unwrap_or_default() + Duration::from_millis(50)).await;
     }
 
     fn provider(address: SocketAddr, path: &str, password: &str) -> BearerProvider {
@@ -1067,15 +1190,11 @@ mod tests {
     async fn send_renews_a_refused_token_once_and_succeeds() {
         let (address, server) = serve(with_exp(3600)).await;
         let tokens = provider(address, "/cas/v1/tickets", PASSWORD);
-        let client = client();
         tokens.token().await.unwrap();
         // The API now refuses token 1 (revoked, or expired earlier than its `exp` says).
         server.oldest_accepted.store(2, Ordering::SeqCst);
         let request = RequestSpec::get(url(address, "/api/data"), "REF data");
-        let response = tokens
-            .send(&client, request, Outcome::by_status)
-            .await
-            .unwrap();
+        let response = tokens.send(request, Outcome::by_status).await.unwrap();
         assert_eq!(response.body, b"data");
         assert_eq!(server.posts.load(Ordering::SeqCst), 2);
         assert_eq!(server.api_calls.load(Ordering::SeqCst), 2);
@@ -1087,10 +1206,7 @@ mod tests {
         let (address, server) = serve(with_exp(3600)).await;
         let tokens = provider(address, "/cas/v1/tickets", PASSWORD);
         let request = RequestSpec::get(url(address, "/api/refusing"), "REF refusing");
-        let error = tokens
-            .send(&client(), request, Outcome::by_status)
-            .await
-            .unwrap_err();
+        let error = tokens.send(request, Outcome::by_status).await.unwrap_err();
         assert!(matches!(error, BearerError::TokenRefused { .. }), "{error}");
         let message = error.to_string();
         assert!(
@@ -1113,15 +1229,93 @@ mod tests {
         let tokens = provider(address, "/cas/v1/tickets", PASSWORD);
         tokens.token().await.unwrap();
         server.oldest_accepted.store(2, Ordering::SeqCst);
-        let client = client();
         let calls = (0..10).map(|_| {
             let request = RequestSpec::get(url(address, "/api/data"), "REF data");
-            tokens.send(&client, request, Outcome::by_status)
+            tokens.send(request, Outcome::by_status)
         });
         for result in futures::future::join_all(calls).await {
             assert_eq!(result.unwrap().body, b"data");
         }
         assert_eq!(server.posts.load(Ordering::SeqCst), 2);
+    }
+
+    // The race of a busy machine, held open: a token that was current when its request
+    // was made expires while the request waits for a permit. The token must be checked
+    // when the request gets its turn, not sent stale to be refused.
+    #[tokio::test]
+    async fn a_token_that_expires_while_its_request_waits_for_a_permit_is_renewed_first() {
+        // Tokens live between 1 and 2 s (`exp` is whole seconds).
+        let (address, server) = serve(with_exp(2)).await;
+        let one_at_a_time = HttpSettings {
+            concurrency: 1,
+            ..HttpSettings::default()
+        };
+        let tokens = provider_with(address, one_at_a_time);
+        let first = tokens.token().await.unwrap();
+        let held = tokio::spawn({
+            let tokens = tokens.clone();
+            let request = RequestSpec::get(url(address, "/api/held"), "REF held");
+            async move { tokens.send(request, Outcome::by_status).await }
+        });
+        while server.held.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The client's one permit is taken: this request waits, made while `first` is current.
+        let waiting = tokio::spawn({
+            let tokens = tokens.clone();
+            let request = RequestSpec::get(url(address, "/api/expiring"), "REF expiring");
+            async move { tokens.send(request, Outcome::by_status).await }
+        });
+        outlive(&first).await;
+        server.release.notify_one();
+        held.await.unwrap().unwrap();
+        assert_eq!(waiting.await.unwrap().unwrap().status, StatusCode::OK);
+        assert_eq!(server.expired_arrivals.load(Ordering::SeqCst), 0);
+        assert_eq!(tokens.stats().refusals_renewed, 0);
+        assert_eq!(tokens.stats().tokens_obtained, 2);
+    }
+
+    // The same race across a retry: the server asks to come back in 2 s, longer than the
+    // token has left; the retry must carry a renewed token.
+    #[tokio::test]
+    async fn a_token_that_expires_while_its_request_backs_off_is_renewed_for_the_retry() {
+        let (address, server) = serve(with_exp(2)).await;
+        let patient = HttpSettings {
+            retries: 2,
+            retry_initial_delay_ms: 1,
+            retry_max_delay_ms: 5_000,
+            ..HttpSettings::default()
+        };
+        let tokens = provider_with(address, patient);
+        let request = RequestSpec::get(url(address, "/api/busy-once"), "REF busy");
+        let response = tokens.send(request, Outcome::by_status).await.unwrap();
+        assert_eq!(response.status, StatusCode::OK);
+        assert_eq!(server.busy_once_calls.load(Ordering::SeqCst), 2);
+        assert_eq!(server.expired_arrivals.load(Ordering::SeqCst), 0);
+        assert_eq!(tokens.stats().refusals_renewed, 0);
+        assert_eq!(tokens.stats().tokens_obtained, 2);
+    }
+
+    // A renewal needs a permit, and every permit may be held by a request waiting for the
+    // renewal: the token request goes on the permit of the attempt that needs it.
+    #[tokio::test]
+    async fn renewing_with_every_permit_taken_does_not_deadlock() {
+        let (address, server) = serve(with_exp(3600)).await;
+        let two_at_a_time = HttpSettings {
+            concurrency: 2,
+            ..HttpSettings::default()
+        };
+        let tokens = provider_with(address, two_at_a_time);
+        let calls = (0..8).map(|_| {
+            let request = RequestSpec::get(url(address, "/api/expiring"), "REF expiring");
+            tokens.send(request, Outcome::by_status)
+        });
+        let all = futures::future::join_all(calls);
+        let results = tokio::time::timeout(Duration::from_secs(30), all).await;
+        for result in results.expect("no deadlock") {
+            assert_eq!(result.unwrap().status, StatusCode::OK);
+        }
+        assert_eq!(server.posts.load(Ordering::SeqCst), 1);
     }
 
     #[test]

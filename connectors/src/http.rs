@@ -13,6 +13,9 @@
 //!   the number of attempts, the last error and what to check;
 //! * never retries an authentication refusal (401/403): hammering a directory with a wrong
 //!   password locks accounts;
+//! * with an [`Authorizer`] (a bearer token), gives each attempt its `Authorization`
+//!   header once the attempt has its permit, so that a token that expired while the
+//!   request queued or backed off is renewed first ([`HttpClient::send_authorized`]);
 //! * reads bodies fully but never beyond `max_body_bytes`;
 //! * trusts an extra CA bundle (`ca_file`) and presents a client certificate
 //!   (`client_cert_file`) when the institution requires them;
@@ -1098,6 +1101,83 @@ impl fmt::Debug for HttpClient {
     }
 }
 
+/// Gives each attempt of a request its `Authorization` header once the attempt has its
+/// turn, so that a credential that expires (a bearer token) is current when the request
+/// leaves: a request can wait for a permit, or back off between attempts, longer than
+/// a token lives. See [`HttpClient::send_authorized`].
+#[async_trait::async_trait]
+pub trait Authorizer: Send + Sync {
+    /// Why no header could be given (the token endpoint refused, say).
+    type Error: Send;
+
+    /// The header for an attempt that holds `turn`. A request made to get it (a token
+    /// request through the same client) must go through `turn`: the attempt's permit
+    /// is taken, and waiting for another could wait forever.
+    async fn authorization(&self, turn: &Turn<'_>) -> Result<HeaderValue, Self::Error>;
+}
+
+/// The authorizer of requests that bring their own credentials.
+enum NoAuthorizer {}
+
+#[async_trait::async_trait]
+impl Authorizer for NoAuthorizer {
+    type Error = std::convert::Infallible;
+
+    async fn authorization(&self, _: &Turn<'_>) -> Result<HeaderValue, Self::Error> {
+        match *self {}
+    }
+}
+
+/// A request's turn on an [`HttpClient`]: one of its `concurrency` permits, held until
+/// the turn is dropped.
+pub struct Turn<'a> {
+    client: &'a HttpClient,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl Turn<'_> {
+    /// Sends `request` through `client` as [`HttpClient::send`] does. When `client` is the
+    /// client this turn belongs to, the request goes on this turn's permit (and keeps it
+    /// through its retries' backoff) instead of waiting for another.
+    pub async fn send<F>(
+        &self,
+        client: &HttpClient,
+        request: RequestSpec,
+        classify: F,
+    ) -> Result<Response, HttpError>
+    where
+        F: Fn(&Response) -> Outcome,
+    {
+        if !Arc::ptr_eq(&client.inner, &self.client.inner) {
+            return client.send(request, classify).await;
+        }
+        let on_this_turn = Some(self);
+        let result = client
+            .send_with_retries(&request, &classify, None::<&NoAuthorizer>, on_this_turn)
+            .await;
+        http_only(result)
+    }
+}
+
+/// The result of a send without an authorizer, whose errors can only be HTTP errors.
+fn http_only(
+    result: Result<Response, SendError<std::convert::Infallible>>,
+) -> Result<Response, HttpError> {
+    result.map_err(|error| match error {
+        SendError::Http(error) => error,
+        SendError::Authorization(never) => match never {},
+    })
+}
+
+/// Why [`HttpClient::send_authorized`] failed.
+#[derive(Debug)]
+pub enum SendError<E> {
+    /// The request failed (as [`HttpClient::send`] fails).
+    Http(HttpError),
+    /// The authorizer could not give a header: the request was not sent.
+    Authorization(E),
+}
+
 /// Why an attempt did not produce the final answer.
 enum Failure {
     /// Worth another attempt.
@@ -1193,47 +1273,88 @@ impl HttpClient {
     where
         F: Fn(&Response) -> Outcome,
     {
-        let result = self.send_with_retries(&request, &classify).await;
+        let result = self
+            .send_with_retries(&request, &classify, None::<&NoAuthorizer>, None)
+            .await;
+        http_only(result)
+    }
+
+    /// Sends `request` as [`send`](HttpClient::send) does, with the `Authorization` header
+    /// that `authorizer` gives each attempt once that attempt has its turn (a permit and
+    /// the rate cap): a bearer token that expired while the request waited for a permit
+    /// or backed off is renewed before the request leaves, not refused on arrival.
+    pub async fn send_authorized<F, A>(
+        &self,
+        request: RequestSpec,
+        classify: F,
+        authorizer: &A,
+    ) -> Result<Response, SendError<A::Error>>
+    where
+        F: Fn(&Response) -> Outcome,
+        A: Authorizer,
+    {
+        self.send_with_retries(&request, &classify, Some(authorizer), None)
+            .await
+    }
+
+    /// Waits for a permit: the turn of one request on the wire. Requests sent through the
+    /// turn ([`Turn::send`]) use its permit instead of waiting for another.
+    pub async fn turn(&self) -> Turn<'_> {
+        let permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        Turn {
+            client: self,
+            _permit: permit,
+        }
+    }
+
+    async fn send_with_retries<F, A>(
+        &self,
+        request: &RequestSpec,
+        classify: &F,
+        authorizer: Option<&A>,
+        turn: Option<&Turn<'_>>,
+    ) -> Result<Response, SendError<A::Error>>
+    where
+        F: Fn(&Response) -> Outcome,
+        A: Authorizer,
+    {
+        let mut delays = self.inner.backoff.build();
+        let mut attempt: u32 = 1;
+        let result = loop {
+            let outcome = match self.attempt(request, attempt, authorizer, turn).await {
+                Ok(Ok(response)) => judge(request, response, classify),
+                Ok(Err(failure)) => Err(failure),
+                Err(error) => break Err(SendError::Authorization(error)),
+            };
+            let retryable = match outcome {
+                Ok(response) => break Ok(response),
+                Err(Failure::Fatal(error)) => break Err(SendError::Http(error)),
+                Err(Failure::Retry(retryable)) => retryable,
+            };
+            let Some(backoff) = delays.next() else {
+                break Err(SendError::Http(HttpError::GaveUp {
+                    operation: request.operation.clone(),
+                    attempts: attempt,
+                    last: retryable.reason,
+                    status: retryable.status,
+                }));
+            };
+            self.pause(request, attempt, &retryable, backoff).await;
+            attempt = attempt.saturating_add(1);
+        };
         if result.is_err() {
             Counters::add(&self.inner.counters.failures, 1);
         }
         result
     }
 
-    async fn send_with_retries<F>(
-        &self,
-        request: &RequestSpec,
-        classify: &F,
-    ) -> Result<Response, HttpError>
-    where
-        F: Fn(&Response) -> Outcome,
-    {
-        let mut delays = self.inner.backoff.build();
-        let mut attempt: u32 = 1;
-        loop {
-            let outcome = match self.attempt(request, attempt).await {
-                Ok(response) => judge(request, response, classify),
-                Err(failure) => Err(failure),
-            };
-            let retryable = match outcome {
-                Ok(response) => return Ok(response),
-                Err(Failure::Fatal(error)) => return Err(error),
-                Err(Failure::Retry(retryable)) => retryable,
-            };
-            let Some(backoff) = delays.next() else {
-                return Err(HttpError::GaveUp {
-                    operation: request.operation.clone(),
-                    attempts: attempt,
-                    last: retryable.reason,
-                    status: retryable.status,
-                });
-            };
-            self.pause(request, attempt, &retryable, backoff).await;
-            attempt = attempt.saturating_add(1);
-        }
-    }
-
-    /// Sleeps before the next attempt, holding no permit.
+    /// Sleeps before the next attempt, holding no permit (unless the request is sent
+    /// through a [`Turn`], whose permit it keeps).
     async fn pause(
         &self,
         request: &RequestSpec,
@@ -1257,27 +1378,37 @@ impl HttpClient {
         tokio::time::sleep(delay).await;
     }
 
-    /// One attempt: a permit, the rate cap, the exchange.
-    async fn attempt(&self, request: &RequestSpec, attempt: u32) -> Result<Response, Failure> {
+    /// One attempt: a permit (unless `turn` holds one), the rate cap, the authorization,
+    /// the exchange. The outer error is the authorizer's.
+    async fn attempt<A: Authorizer>(
+        &self,
+        request: &RequestSpec,
+        attempt: u32,
+        authorizer: Option<&A>,
+        turn: Option<&Turn<'_>>,
+    ) -> Result<Result<Response, Failure>, A::Error> {
         // The permit bounds requests on the wire; it is released before any backoff sleep.
         // Taking it before the rate cap means a paced attempt goes out the moment the cap
         // allows, instead of being delayed again by a busy pool (and never adds load).
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
+        let own_turn = match turn {
+            Some(_) => None,
+            None => Some(self.turn().await),
+        };
         self.wait_for_rate().await;
+        // Authorized last, so that the credential is current when the request leaves.
+        let authorization = match (authorizer, turn.or(own_turn.as_ref())) {
+            (Some(authorizer), Some(turn)) => Some(authorizer.authorization(turn).await?),
+            _ => None,
+        };
         let counters = &self.inner.counters;
         Counters::add(&counters.requests, 1);
         if attempt > 1 {
             Counters::add(&counters.retries, 1);
         }
         let started = Instant::now();
-        let result = self.exchange(request).await;
+        let result = self.exchange(request, authorization).await;
         log_attempt(request, attempt, started.elapsed(), &result);
-        result
+        Ok(result)
     }
 
     async fn wait_for_rate(&self) {
@@ -1290,17 +1421,25 @@ impl HttpClient {
         }
     }
 
-    async fn exchange(&self, request: &RequestSpec) -> Result<Response, Failure> {
+    async fn exchange(
+        &self,
+        request: &RequestSpec,
+        authorization: Option<HeaderValue>,
+    ) -> Result<Response, Failure> {
         let mut builder = self
             .inner
             .client
             .request(request.method.clone(), request.url.clone())
             .headers(request.headers.clone());
-        // The request's own credentials win; a request that already carries an
-        // Authorization header (a bearer token) gets no other.
-        let auth = request.auth.as_ref().or(self.inner.auth.as_ref());
-        if let Some(auth) = auth.filter(|_| !request.headers.contains_key(header::AUTHORIZATION)) {
-            builder = auth.apply(builder);
+        // An authorizer's header wins, then the request's own credentials; a request that
+        // already carries an Authorization header (a bearer token) gets no other.
+        let carries_its_own = request.headers.contains_key(header::AUTHORIZATION);
+        if let Some(authorization) = authorization {
+            builder = builder.header(header::AUTHORIZATION, authorization);
+        } else if !carries_its_own {
+            if let Some(auth) = request.auth.as_ref().or(self.inner.auth.as_ref()) {
+                builder = auth.apply(builder);
+            }
         }
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());

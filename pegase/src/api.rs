@@ -4,21 +4,21 @@
 //! adapter.
 
 use conpere_connectors::bearer::BearerProvider;
-use conpere_connectors::http::{HttpClient, Outcome, RequestSpec, Response, Url};
+use conpere_connectors::http::{Outcome, RequestSpec, Response, Url};
 use conpere_connectors::ConnectorError;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
 /// The authenticated, GET-only client of every data call.
 #[derive(Debug, Clone)]
 pub struct PegaseApi {
-    client: HttpClient,
     tokens: BearerProvider,
 }
 
 impl PegaseApi {
-    /// Data calls through `client`, authenticated by `tokens`.
-    pub fn new(client: HttpClient, tokens: BearerProvider) -> PegaseApi {
-        PegaseApi { client, tokens }
+    /// Data calls through the client of `tokens` (one client for the token and the data
+    /// calls), authenticated by them.
+    pub fn new(tokens: BearerProvider) -> PegaseApi {
+        PegaseApi { tokens }
     }
 
     /// The token provider (`check` asks it for a token first).
@@ -36,7 +36,7 @@ impl PegaseApi {
         what: &str,
     ) -> Result<T, ConnectorError> {
         let request = RequestSpec::get(url, operation.clone());
-        let response = self.tokens.send(&self.client, request, classify).await?;
+        let response = self.tokens.send(request, classify).await?;
         serde_json::from_slice(&response.body).map_err(|e| {
             ConnectorError::failed(
                 operation,

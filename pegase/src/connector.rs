@@ -65,7 +65,7 @@ impl PegaseConnector {
         );
         let tokens =
             BearerProvider::new(settings, client.clone()).map_err(|e| invalid(e.to_string()))?;
-        let api = PegaseApi::new(client.clone(), tokens);
+        let api = PegaseApi::new(tokens);
         let feed =
             FeedClient::new(api.clone(), &config.ins_url).map_err(|e| invalid(e.to_string()))?;
         let odf = OdfClient::new(api.clone(), config.odf_url.clone(), &config.structure);

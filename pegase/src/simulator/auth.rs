@@ -40,7 +40,10 @@ impl Tokens {
     fn issue(&self) -> String {
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
         let issued_at = now();
-        let expiry = issued_at + i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX / 2);
+        // `exp` is whole seconds: rounded up, so that a token issued late in a second still
+        // lives its whole lifetime (one issued at 13.999 s with `exp` 14 would live 1 ms).
+        let lifetime = i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX / 2);
+        let expiry = issued_at.saturating_add(lifetime).saturating_add(1);
         let header = serde_json::json!({"alg": "HS256", "typ": "JWT"});
         let payload = serde_json::json!({
             "sub": self.username, "iss": "conpere-pegase-simulator",
