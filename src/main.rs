@@ -17,6 +17,7 @@ use cli::{Cli, Command, LogFormat};
 use commands::exit;
 use config::{Config, UsageError};
 use conpere_connectors::{ConfigError, Registry};
+use conpere_core::embedded::EmbeddedError;
 use conpere_core::engine::EngineError;
 
 /// Every connector kind conpere knows. Adding an SIS: one `register` line here.
@@ -67,7 +68,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-/// The exit code of an error: configuration and usage errors are 2, the rest 1.
+/// The exit code of an error: configuration and usage errors, and a machine without the
+/// PostgreSQL server binaries, are 2; the rest 1.
 fn error_code(error: &anyhow::Error) -> i32 {
     let usage = error.chain().any(|e| {
         e.is::<UsageError>()
@@ -75,6 +77,11 @@ fn error_code(error: &anyhow::Error) -> i32 {
             || matches!(
                 e.downcast_ref::<EngineError>(),
                 Some(EngineError::KindChanged { .. })
+            )
+            // The machine lacks what conpere needs: the message says what to install.
+            || matches!(
+                e.downcast_ref::<EmbeddedError>(),
+                Some(EmbeddedError::BinariesNotFound { .. })
             )
     });
     if usage {

@@ -5,7 +5,9 @@
 //! `_EDGE`, `_REGISTRATION`, `_ENROLMENT`: one view per canonical record kind, columns
 //! named as the canonical fields) — and maps their rows with `conpere-mappings`, so a
 //! site can also publish views of its own shape and map them declaratively. [`odbc`]
-//! fetches rows in bounded batches on a blocking thread.
+//! fetches rows in bounded batches on a blocking thread, through unixODBC's driver
+//! manager built into conpere; [`drivers`] finds the library of the driver a connection
+//! string names, and says where a missing driver comes from.
 //!
 //! Dependency rule (DESIGN.md): this crate uses `conpere-connectors`, the mapping engine
 //! of `conpere-mappings` and the canonical model of `conpere-core`, never the store.
@@ -13,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod connector;
+pub mod drivers;
 pub mod fixture;
 pub mod odbc;
 pub mod projection;

@@ -5,6 +5,7 @@
 //! Read-only: the only statements sent are `SELECT * FROM <view>` (the view name is a
 //! checked identifier, never a value); the account should be read-only too (README).
 
+use crate::drivers;
 use conpere_mappings::row::{Location, Row};
 use odbc_api::buffers::TextRowSet;
 use odbc_api::{Connection, ConnectionOptions, Cursor, Environment, ResultSetMetadata};
@@ -26,26 +27,42 @@ pub struct Database {
 }
 
 impl Database {
-    /// The ODBC environment (the driver manager).
+    /// The ODBC environment: unixODBC's driver manager, built into conpere, which reads
+    /// the drivers the system registered (`/etc/odbcinst.ini`, or `$ODBCSYSINI`).
     pub fn new() -> Result<Database, OdbcError> {
         Environment::new()
             .map(|environment| Database { environment })
-            .map_err(|e| {
-                format!("the ODBC driver manager cannot start: {e} (is unixODBC installed?)")
-            })
+            .map_err(|e| format!("the ODBC driver manager cannot start: {e}"))
     }
 
-    /// Connects with `connection_string` (a secret: it is never shown).
+    /// The names of the drivers the system registered (`odbcinst -q -d` lists the same).
+    pub fn drivers(&self) -> Result<Vec<String>, OdbcError> {
+        let drivers = self
+            .environment
+            .drivers()
+            .map_err(|e| format!("the registered ODBC drivers cannot be listed: {e}"))?;
+        Ok(drivers.into_iter().map(|d| d.description).collect())
+    }
+
+    /// Connects with `connection_string` (a secret: it is never shown), naming its
+    /// driver's library by full path where the system registered it by file name
+    /// ([`drivers::with_driver_library`]). When the driver is not installed, the error
+    /// says so, and which package provides it.
     pub fn connect(&self, connection_string: &str) -> Result<Connection<'_>, OdbcError> {
-        self.environment
-            .connect_with_connection_string(connection_string, ConnectionOptions::default())
-            .map_err(|e| {
-                format!(
-                    "cannot connect with the configured connection string: {} (check the \
-                     driver name against `odbcinst -q -d`, the server, the account)",
-                    without_secrets(&e.to_string())
-                )
-            })
+        let environment = &self.environment;
+        let resolved = drivers::with_driver_library(environment, connection_string);
+        environment
+            .connect_with_connection_string(&resolved, ConnectionOptions::default())
+            .map_err(
+                |e| match drivers::missing_driver(environment, connection_string) {
+                    Some(missing) => missing,
+                    None => format!(
+                        "cannot connect with the configured connection string: {} (check the \
+                         server, the account, and the driver name against `odbcinst -q -d`)",
+                        without_secrets(&e.to_string())
+                    ),
+                },
+            )
     }
 }
 

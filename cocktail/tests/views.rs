@@ -1,8 +1,9 @@
 //! The SQL source against real views on the embedded PostgreSQL, read through the
-//! PostgreSQL ODBC driver (`odbc-postgresql` + `unixodbc`, installed by `.ci/run`): the
-//! view contract over a generated university reads back as that university (results
-//! aside), `check` names a missing column, and a connection that fails says what to
-//! check without showing the connection string.
+//! PostgreSQL ODBC driver (`odbc-postgresql`, installed by `.ci/run`; the driver manager
+//! is built into conpere): the view contract over a generated university reads back as
+//! that university (results aside), `check` names a missing column and a driver that is
+//! not installed, and a connection that fails says what to check without showing the
+//! connection string.
 
 mod common;
 
@@ -113,9 +114,77 @@ async fn check_names_a_missing_column_and_a_failed_connection_keeps_its_secret()
     let source = self::source("CONPERE_TEST_ODBC_BAD", secret);
     let message = check_error(&source).await;
     assert!(
-        message.contains("odbcinst") && !message.contains("hunter2"),
+        message.contains("`No Such Driver` is not installed")
+            && message.contains("PostgreSQL Unicode")
+            && message.contains("odbcinst -q -d")
+            && !message.contains("hunter2"),
         "{message}"
     );
+}
+
+/// The driver manager is built into conpere (no unixODBC library needed to build or run
+/// it), and still finds the drivers the system registered in /etc/odbcinst.ini.
+#[test]
+fn the_built_in_driver_manager_finds_the_systems_postgresql_driver() {
+    let drivers = odbc::Database::new().unwrap().drivers().unwrap();
+    assert!(
+        drivers.iter().any(|d| d == "PostgreSQL Unicode"),
+        "{drivers:?}"
+    );
+}
+
+/// A site that names a DSN of its odbc.ini, whose driver Debian registered by bare file
+/// name (`psqlodbcw.so`): the built-in driver manager finds the library all the same.
+#[tokio::test]
+async fn a_dsn_whose_driver_is_registered_by_file_name_reads() {
+    let records = university();
+    let db = fixture(&records).await;
+    let settings = odbc::postgresql_connection_string(&db.connection_string, None);
+    let dir = tempfile::tempdir().unwrap();
+    let ini = dir.path().join("odbc.ini");
+    let mut dsn = String::from("[conpere_test_dsn]\nDriver = PostgreSQL Unicode\n");
+    for part in settings.split(';').filter(|p| !p.starts_with("Driver=")) {
+        if let Some((key, value)) = part.split_once('=') {
+            dsn.push_str(&format!("{key} = {value}\n"));
+        }
+    }
+    std::fs::write(&ini, dsn).unwrap();
+    // Only this test names a DSN: the user's odbc.ini is its own.
+    std::env::set_var("ODBCINI", &ini);
+    let source = source("CONPERE_TEST_ODBC_DSN", "DSN=conpere_test_dsn");
+    let read = read_checked(&source).await;
+    assert_eq!(sorted(read), sorted(records));
+}
+
+/// A connection string naming a driver that is not installed: `check` names the driver
+/// and where it comes from.
+#[tokio::test]
+async fn check_names_a_driver_that_is_not_installed_and_its_package() {
+    for (connection, expected) in [
+        (
+            "Driver={PostgreSQL Unicode(x64)};Server=db;Pwd=hunter2;",
+            "`PostgreSQL Unicode(x64)` is not installed",
+        ),
+        (
+            "Driver={PostgreSQL Unicode(x64)};Server=db;Pwd=hunter2;",
+            "apt-get install odbc-postgresql",
+        ),
+        (
+            "DRIVER={Oracle 19 ODBC driver};DBQ=sis;PWD=hunter2",
+            "Oracle Instant Client",
+        ),
+        (
+            "Driver=/opt/oracle/libsqora.so.19.1;DBQ=sis;PWD=hunter2",
+            "/opt/oracle/libsqora.so.19.1 (Driver= of the connection string) does not exist",
+        ),
+    ] {
+        let source = source("CONPERE_TEST_ODBC_NO_DRIVER", connection);
+        let message = check_error(&source).await;
+        assert!(
+            message.contains(expected) && !message.contains("hunter2"),
+            "{message}"
+        );
+    }
 }
 
 #[tokio::test]

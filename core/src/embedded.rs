@@ -205,25 +205,41 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Embe
 }
 
 fn binaries_not_found_message(searched: &[String], explicit: bool) -> String {
-    let mut msg = if explicit {
-        String::from("the PostgreSQL server binaries (initdb, pg_ctl, postgres) are not where [database] pg_bin_dir says:\n")
-    } else {
-        String::from("no PostgreSQL server binaries (initdb, pg_ctl, postgres) found; looked in:\n")
+    let what = "PostgreSQL server binaries (initdb, pg_ctl, postgres)";
+    let mut msg = match explicit {
+        true => format!("the {what} are not where [database] pg_bin_dir says."),
+        false => format!("no {what} found."),
     };
+    let _ = write!(
+        msg,
+        " Install them:\n\n    {}\n\nLooked in:\n",
+        server_install_command()
+    );
     for place in searched {
         let _ = writeln!(msg, "  {place}");
     }
     msg.push_str(
         "Without [database] url, conpere runs a private PostgreSQL server with the machine's \
-         PostgreSQL binaries. Either:\n  \
-         * install the PostgreSQL server (Debian/Ubuntu: `apt-get install postgresql`; \
-         RHEL/Fedora: `dnf install postgresql-server`), and if its binaries are elsewhere name \
-         their directory with `[database] pg_bin_dir = \"/path/to/bin\"` in conpere.toml \
-         (or CONPERE_DATABASE__PG_BIN_DIR);\n  \
-         * or use an existing PostgreSQL server: `[database] url = \"postgres://user@host/db\"` \
-         in conpere.toml, or the CONPERE_DATABASE__URL environment variable.",
+         PostgreSQL binaries. If they are installed elsewhere, name their directory with \
+         `[database] pg_bin_dir = \"/path/to/bin\"` in conpere.toml (or \
+         CONPERE_DATABASE__PG_BIN_DIR); or use an existing PostgreSQL server: `[database] url = \
+         \"postgres://user@host/db\"` in conpere.toml, or the CONPERE_DATABASE__URL environment \
+         variable.",
     );
     msg
+}
+
+/// The one command that installs the PostgreSQL server on this machine's distribution.
+fn server_install_command() -> &'static str {
+    if Path::new("/etc/debian_version").exists() {
+        "apt-get install postgresql"
+    } else if Path::new("/etc/redhat-release").exists() {
+        "dnf install postgresql-server"
+    } else if Path::new("/etc/alpine-release").exists() {
+        "apk add postgresql"
+    } else {
+        "apt-get install postgresql   (Debian/Ubuntu; RHEL/Fedora: dnf install postgresql-server)"
+    }
 }
 
 /// A directory holding the PostgreSQL server binaries `initdb`, `pg_ctl` and `postgres`.
@@ -1197,8 +1213,7 @@ mod tests {
         for expected in [
             &empty.path().display().to_string(),
             "initdb, pg_ctl, postgres",
-            "apt-get install postgresql",
-            "dnf install postgresql-server",
+            &format!("Install them:\n\n    {}\n", server_install_command()),
             "[database] url",
             "CONPERE_DATABASE__URL",
             "pg_bin_dir",

@@ -116,6 +116,43 @@ async fn the_demo_syncs_apogee_and_pegase_and_both_exports_check_out() {
     assert_eq!(stdout.matches("carries it: yes").count(), 2, "{stdout}");
 }
 
+/// A machine with Rust and no PostgreSQL server: the demo, and every command that needs
+/// the embedded server, say the one command that installs it, and exit 2.
+#[test]
+fn without_the_postgresql_server_each_command_says_what_to_install_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_server = dir.path().join("no-postgresql-here");
+    std::fs::create_dir(&no_server).unwrap();
+    let config = dir.path().join("conpere.toml");
+    let input = dir.path().join("input");
+    let source = format!("[sources.files]\nkind = \"canonical\"\npath = {input:?}\n");
+    std::fs::write(&config, source).unwrap();
+    let install = if Path::new("/etc/debian_version").exists() {
+        "\n\n    apt-get install postgresql\n\n"
+    } else {
+        "Install them:"
+    };
+    for args in [
+        &["demo", "--students", "3"][..],
+        &["sync", "--source", "files"],
+        &["db", "status"],
+        &["runs", "list"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_conpere"))
+            .args(args)
+            .env("CONPERE_CONFIG", &config)
+            .env("CONPERE_DATA_DIR", dir.path().join("data"))
+            .env("CONPERE_DATABASE__PG_BIN_DIR", &no_server)
+            .env_remove("CONPERE_DATABASE__URL")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run conpere");
+        assert_code(&output, 2);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(install), "{args:?}: {}", text(&output));
+    }
+}
+
 #[tokio::test]
 async fn sync_then_export_gives_the_input_back() {
     let site = Site::new().await;
