@@ -6,7 +6,11 @@
 //! a plain `dlopen`, without the module directory that a packaged unixODBC searches:
 //! Debian registers its drivers by bare file name (`Driver=psqlodbcw.so`, found in
 //! `/usr/lib/x86_64-linux-gnu/odbc`). [`with_driver_library`] therefore names the library
-//! by its full path in the connection string, which unixODBC prefers to a DSN's driver.
+//! by its full path in the connection string (before a `DSN=`: the first of the two
+//! decides which library unixODBC loads).
+//!
+//! Tests beware: once a process has loaded a library by full path, a `dlopen` of its bare
+//! file name finds it loaded; a test of this module must load the driver first.
 //!
 //! The connection string is a secret: it is parsed here, never shown; only the driver's
 //! name (no secret) appears in messages.
@@ -163,9 +167,9 @@ pub fn with_driver_library<'a>(
             replaced.replace_range(value, &path);
             replaced
         }
-        // A DSN's driver: unixODBC takes `Driver=` over the DSN's, and still hands the
-        // whole string, DSN included, to the driver.
-        None => format!("{};Driver={path}", connection_string.trim_end_matches(';')),
+        // A DSN's driver: the first of `Driver=` and `DSN=` decides which library
+        // unixODBC loads, and the driver still gets the whole string, DSN included.
+        None => format!("Driver={path};{connection_string}"),
     })
 }
 

@@ -21,16 +21,19 @@ const FETCH_ROWS: usize = 256;
 /// What went wrong, with what to do.
 pub type OdbcError = String;
 
-/// An open ODBC connection.
+/// The process's ODBC environment, through which every connection is opened.
+#[derive(Clone, Copy)]
 pub struct Database {
-    environment: Environment,
+    environment: &'static Environment,
 }
 
 impl Database {
     /// The ODBC environment: unixODBC's driver manager, built into conpere, which reads
-    /// the drivers the system registered (`/etc/odbcinst.ini`, or `$ODBCSYSINI`).
+    /// the drivers the system registered (`/etc/odbcinst.ini`, or `$ODBCSYSINI`). One for
+    /// the whole process, shared by every source and thread: the driver manager allows
+    /// no more (two environments at once race in its unguarded state).
     pub fn new() -> Result<Database, OdbcError> {
-        Environment::new()
+        odbc_api::environment()
             .map(|environment| Database { environment })
             .map_err(|e| format!("the ODBC driver manager cannot start: {e}"))
     }
@@ -49,7 +52,7 @@ impl Database {
     /// ([`drivers::with_driver_library`]). When the driver is not installed, the error
     /// says so, and which package provides it.
     pub fn connect(&self, connection_string: &str) -> Result<Connection<'_>, OdbcError> {
-        let environment = &self.environment;
+        let environment = self.environment;
         let resolved = drivers::with_driver_library(environment, connection_string);
         environment
             .connect_with_connection_string(&resolved, ConnectionOptions::default())
