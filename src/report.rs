@@ -26,6 +26,19 @@ pub fn counts_table(by_kind: &BTreeMap<String, Counts>, totals: &Counts) -> Stri
     lines.join("\n")
 }
 
+/// The deletions a run did not apply, one line each, with what to do.
+pub fn deferred_lines(deferred: &[String]) -> String {
+    let mut out = String::new();
+    for line in deferred {
+        out.push_str(&format!("{line}.\n"));
+    }
+    out.push_str(
+        "Deferred deletions are applied by the first run that reads the source whole \
+         (fix or remove the unreadable lines).\n",
+    );
+    out
+}
+
 /// The summary printed at the end of `conpere sync`.
 pub fn summary(report: &RunReport) -> String {
     let by_kind = report
@@ -63,6 +76,10 @@ fn next_steps(report: &RunReport) -> String {
                  or `conpere runs reject {id}`.\n"
             ));
         }
+    }
+    if !report.deferred.is_empty() {
+        out.push('\n');
+        out.push_str(&deferred_lines(&report.deferred));
     }
     if report.totals.quarantined > 0 {
         out.push_str(&format!(

@@ -31,6 +31,8 @@ pub struct RunSummary {
     pub hold_reason: Option<String>,
     /// Who approved or rejected it.
     pub decided_by: Option<String>,
+    /// Deletions it did not apply, and why, one line per kind and cause.
+    pub deferred: Vec<String>,
 }
 
 /// A quarantined record.
@@ -66,7 +68,7 @@ pub struct RunsError(String);
 
 const SUMMARY_COLUMNS: &str = "r.id, s.name, r.status, r.mode, r.dry_run, r.started_at, r.finished_at, \
     r.staged, r.inserted, r.updated, r.deleted, r.unchanged, r.quarantined, r.error, r.hold_reason, \
-    r.decided_by";
+    r.decided_by, r.deferred, r.deferred_notes";
 
 fn summary(row: &tokio_postgres::Row) -> RunSummary {
     let n = |i: usize| row.get::<_, i64>(i) as u64;
@@ -85,10 +87,12 @@ fn summary(row: &tokio_postgres::Row) -> RunSummary {
             deleted: n(10),
             unchanged: n(11),
             quarantined: n(12),
+            deferred: n(16),
         },
         error: row.get(13),
         hold_reason: row.get(14),
         decided_by: row.get(15),
+        deferred: row.get(17),
     }
 }
 
@@ -137,7 +141,7 @@ pub async fn show(
         return Ok(None);
     };
     let by_kind = row
-        .get::<_, Option<serde_json::Value>>(16)
+        .get::<_, Option<serde_json::Value>>("counts")
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
     let quarantine = client

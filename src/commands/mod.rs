@@ -202,6 +202,9 @@ async fn show_run(store: &Store, id: i64, quarantine: i64) -> anyhow::Result<i32
         println!("held: {h}");
     }
     println!("\n{}", report::counts_table(&detail.by_kind, &s.totals));
+    if !s.deferred.is_empty() {
+        print!("\n{}", report::deferred_lines(&s.deferred));
+    }
     if !detail.quarantine.is_empty() {
         println!("\nquarantined (first {}):", detail.quarantine.len());
         for q in &detail.quarantine {

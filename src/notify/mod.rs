@@ -444,6 +444,7 @@ mod tests {
             error: None,
             hold_reason: Some("would delete 120 of 1000 enrolments (12 %)".into()),
             decided_by: None,
+            deferred: Vec::new(),
         }
     }
 

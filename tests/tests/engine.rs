@@ -526,3 +526,170 @@ async fn a_student_who_could_not_be_read_keeps_everything_of_theirs() {
         "export",
     );
 }
+
+/// Records of the source `s` that refer to what the store does not hold live (a
+/// registration without its student…): the store must never hold one.
+async fn orphans(db: &TestDatabase) -> i64 {
+    scalar(
+        db,
+        "SELECT (SELECT count(*) FROM registration c WHERE c.deleted_at IS NULL AND NOT EXISTS \
+           (SELECT 1 FROM student p WHERE p.source_id = c.source_id AND p.student = c.student \
+            AND p.deleted_at IS NULL)) \
+         + (SELECT count(*) FROM enrolment c WHERE c.deleted_at IS NULL AND NOT EXISTS \
+           (SELECT 1 FROM registration p WHERE p.source_id = c.source_id AND p.year = c.year \
+            AND p.student = c.student AND p.step = c.step AND p.deleted_at IS NULL)) \
+         + (SELECT count(*) FROM edge c WHERE c.deleted_at IS NULL AND NOT EXISTS \
+           (SELECT 1 FROM node p WHERE p.source_id = c.source_id AND p.year = c.year \
+            AND p.node IN (c.parent, c.child) AND p.deleted_at IS NULL))",
+    )
+    .await
+}
+
+/// The records of `records` that belong to the first student, and that student's key.
+fn first_student(records: &[Record]) -> (String, Vec<Record>) {
+    let Some(Record::Student(first)) = records.iter().find(|r| r.kind() == Kind::Student) else {
+        panic!("no student")
+    };
+    let theirs = records
+        .iter()
+        .filter(|r| match r {
+            Record::Student(x) => x.student == first.student,
+            Record::Registration(x) => x.student == first.student,
+            Record::Enrolment(x) => x.student == first.student,
+            _ => false,
+        })
+        .cloned()
+        .collect();
+    (first.student.clone(), theirs)
+}
+
+/// A line whose key could not be read: `kind` when its type was readable.
+fn unreadable(kind: Option<Kind>, location: &str) -> Item {
+    Item::Rejected(Rejected {
+        kind,
+        key: None,
+        reason: "the line is cut off mid-record".into(),
+        location: Some(location.into()),
+        payload: "{\"type\":\"student\",\"stud".into(),
+    })
+}
+
+// A full read that could not read a line's key cannot vouch for the absence of any record
+// of that line's kind: those deletions wait, everything else applies, and the run says so.
+#[tokio::test]
+async fn an_unreadable_line_defers_the_deletions_of_its_kind_and_nothing_else() {
+    let db = TestDatabase::new().await;
+    let records = university(11, 40);
+    run(&db, full("s"), items(&records)).await;
+    let (student, theirs) = first_student(&records);
+    let mut input: Vec<Item> = records
+        .iter()
+        .filter(|r| !theirs.contains(r))
+        .cloned()
+        .map(Item::Record)
+        .collect();
+    input.push(unreadable(Some(Kind::Student), "/drop/students.jsonl:17"));
+    let report = run(&db, full("s"), input).await;
+    assert_eq!(report.status, RunStatus::SucceededWithWarnings);
+    let students = report.by_kind[&Kind::Student];
+    assert_eq!(
+        (students.deleted, students.deferred),
+        (0, 1),
+        "{students:?}"
+    );
+    let registrations = theirs
+        .iter()
+        .filter(|r| r.kind() == Kind::Registration)
+        .count();
+    assert_eq!(
+        report.by_kind[&Kind::Registration].deleted as usize,
+        registrations
+    );
+    assert_eq!(
+        report.deferred,
+        ["1 deletion of student deferred: 1 line of students.jsonl could not be read with their key"]
+    );
+    let kept: i64 = scalar(
+        &db,
+        &format!("SELECT count(*) FROM student WHERE student = '{student}' AND deleted_at IS NULL"),
+    )
+    .await;
+    assert_eq!(kept, 1);
+    assert_eq!(orphans(&db).await, 0);
+    let (deferred, notes): (i64, Vec<String>) = {
+        let client = db.pool.get().await.unwrap();
+        let row = client
+            .query_one(
+                "SELECT deferred, deferred_notes FROM sync_run WHERE id = $1",
+                &[&report.run_id],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!((deferred, notes), (1, report.deferred.clone()));
+
+    // A line whose very type could not be read vouches for no kind.
+    let mut input: Vec<Item> = records
+        .iter()
+        .filter(|r| !theirs.contains(r))
+        .cloned()
+        .map(Item::Record)
+        .collect();
+    input.push(unreadable(None, "/drop/university.jsonl:3"));
+    let report = run(&db, full("s"), input).await;
+    assert_eq!(report.totals.deleted, 0, "{:?}", report.by_kind);
+    assert_eq!(report.by_kind[&Kind::Student].deferred, 1);
+    assert_eq!(orphans(&db).await, 0);
+}
+
+// A record the source still refers to is not deleted, whether it is absent from a full
+// read or named by a tombstone: its children would be orphans.
+#[tokio::test]
+async fn what_live_records_refer_to_is_never_deleted() {
+    let db = TestDatabase::new().await;
+    let records = university(12, 30);
+    run(&db, full("s"), items(&records)).await;
+    let (student, theirs) = first_student(&records);
+
+    // Tonight's snapshot lacks the student but still has their registrations: those are
+    // quarantined (their student is unknown) and kept, so the student is kept too.
+    let input: Vec<Item> = records
+        .iter()
+        .filter(|r| !matches!(r, Record::Student(x) if x.student == student))
+        .cloned()
+        .map(Item::Record)
+        .collect();
+    let report = run(&db, full("s"), input).await;
+    assert_eq!(report.by_kind[&Kind::Student].deleted, 0);
+    assert_eq!(report.by_kind[&Kind::Student].deferred, 1);
+    assert!(
+        report.deferred[0].contains("still refer to them"),
+        "{:?}",
+        report.deferred
+    );
+    assert_eq!(orphans(&db).await, 0);
+
+    // A tombstone of the student alone waits for their registrations to go…
+    let student_key = theirs
+        .iter()
+        .find(|r| r.kind() == Kind::Student)
+        .unwrap()
+        .key();
+    let report = run(
+        &db,
+        RunRequest::incremental("s", "canonical"),
+        vec![Item::Tombstone(student_key.clone())],
+    )
+    .await;
+    assert_eq!(report.by_kind[&Kind::Student].deferred, 1);
+    assert_eq!(report.totals.deleted, 0);
+    assert_eq!(orphans(&db).await, 0);
+
+    // …and goes with them, children first, in one run.
+    let tombstones: Vec<Item> = theirs.iter().map(|r| Item::Tombstone(r.key())).collect();
+    let report = run(&db, RunRequest::incremental("s", "canonical"), tombstones).await;
+    assert_eq!(report.totals.deleted as usize, theirs.len());
+    assert_eq!(report.totals.deferred, 0);
+    assert_eq!(orphans(&db).await, 0);
+}

@@ -3,8 +3,9 @@
 //! * duplicates: identical copies of a record collapse to one; *conflicting* versions of
 //!   one key (two contents, or a record and its deletion) are quarantined and the stored
 //!   record is kept as it is — picking one would make the result depend on input order;
-//! * references: a registration's student, an enrolment's registration, an edge's nodes,
-//!   a result's student must exist after the run, else the record is quarantined.
+//! * references: a registration's student, an enrolment's registration and node, an
+//!   edge's nodes, a result's student must exist after the run, else the record is
+//!   quarantined.
 //!
 //! Rejected rows are not removed from the stage but flagged `skip`: the merge ignores
 //! them, and a full run does not take their absence for a deletion.
@@ -15,13 +16,25 @@ use crate::model::Kind;
 use tokio_postgres::Client;
 
 /// `child` rows must find a `parent` through these (child column, parent column) pairs.
-struct Reference {
-    child: Kind,
-    parent: Kind,
-    map: &'static [(&'static str, &'static str)],
+pub(crate) struct Reference {
+    pub child: Kind,
+    pub parent: Kind,
+    pub map: &'static [(&'static str, &'static str)],
 }
 
-const REFERENCES: &[Reference] = &[
+impl Reference {
+    /// SQL matching the `parent_alias` row with the `child_alias` row.
+    pub fn matches(&self, parent_alias: &str, child_alias: &str) -> String {
+        self.map
+            .iter()
+            .map(|(cc, pc)| format!("{parent_alias}.\"{pc}\" = {child_alias}.\"{cc}\""))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+}
+
+/// The references of the store: every one holds at every commit (no orphans).
+pub(crate) const REFERENCES: &[Reference] = &[
     Reference {
         child: Kind::Registration,
         parent: Kind::Student,
@@ -41,6 +54,11 @@ const REFERENCES: &[Reference] = &[
         child: Kind::Enrolment,
         parent: Kind::Registration,
         map: &[("year", "year"), ("student", "student"), ("step", "step")],
+    },
+    Reference {
+        child: Kind::Enrolment,
+        parent: Kind::Node,
+        map: &[("year", "year"), ("node", "node")],
     },
     Reference {
         child: Kind::Result,
@@ -162,14 +180,7 @@ async fn check_reference(
     let child = TableSpec::of(reference.child);
     let parent = TableSpec::of(reference.parent);
     let (stage, pstage) = (child.stage(), parent.stage());
-    let map = |p: &str, c: &str| {
-        reference
-            .map
-            .iter()
-            .map(|(cc, pc)| format!("{p}.\"{pc}\" = {c}.\"{cc}\""))
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    };
+    let map = |p: &str, c: &str| reference.matches(p, c);
     // First a plain anti-join against the staged parents: cheap, and usually empty.
     let orphans = client
         .execute(

@@ -1,11 +1,16 @@
 //! The set-based merge of one kind's stage into its table.
 //!
 //! One join of the stage with the stored records classifies every difference into a
-//! small `delta` table (`insert`, `restore`, `update`, `delete`); unchanged records (same
-//! content hash) never leave the join. Each class is then applied with one statement
-//! that also writes its history rows (typed `<kind>_record` values: cheap to write).
+//! small `delta_<kind>` table (`insert`, `restore`, `update`, `delete`); unchanged records
+//! (same content hash) never leave the join. Each class is then applied with one
+//! statement that also writes its history rows (typed `<kind>_record` values: cheap to
+//! write).
+//!
+//! Inserts and updates go parents first ([`merge_kind`]); deletions go children first,
+//! once every kind is merged ([`delete_kind`]), so that a record is deleted only when no
+//! live record still refers to it: the store never holds an orphan.
 
-use super::checks::covered_sql;
+use super::checks::{covered_sql, REFERENCES};
 use super::table::TableSpec;
 use super::{Coverage, EngineError};
 use crate::model::Kind;
@@ -23,9 +28,24 @@ pub(crate) struct KindMerge {
     pub inserted: PerYear,
     pub updated: u64,
     pub deleted: PerYear,
+    /// Deletions not applied: the read could not vouch for them (a line of this kind
+    /// whose key could not be read).
+    pub deferred_unread: u64,
+    /// Deletions not applied: live records still refer to them.
+    pub deferred_referenced: u64,
+    /// Deletions classified, for [`delete_kind`]: records absent from a full read, and
+    /// tombstones.
+    absent: u64,
+    tombstoned: u64,
 }
 
-/// Merges the stage of `kind` into its table.
+/// The delta table of `kind`.
+pub(crate) fn delta(kind: Kind) -> String {
+    format!("delta_{kind}")
+}
+
+/// Classifies the stage of `kind` against its table, then applies its inserts and
+/// updates; its deletions wait in its delta table for [`delete_kind`].
 pub(crate) async fn merge_kind(
     client: &Client,
     kind: Kind,
@@ -41,53 +61,159 @@ pub(crate) async fn merge_kind(
         )
         .await
         .map_err(EngineError::db("comparing with the store"))?;
-    if changes > 0 {
+    if changes == 0 {
+        return Ok(merge);
+    }
+    client
+        .batch_execute(&format!("ANALYZE {}", delta(kind)))
+        .await
+        .map_err(EngineError::db("comparing with the store"))?;
+    let ops = op_counts(client, kind).await?;
+    let count = |op: &str| ops.get(op).copied().unwrap_or(0);
+    if count("insert") > 0 {
+        for (year, _, n) in query(client, &insert_sql(spec), params).await? {
+            *merge.inserted.entry(year).or_default() += n;
+        }
+    }
+    merge.absent = count("absent") as u64;
+    merge.tombstoned = count("delete") as u64;
+    let (changed, gone) = (
+        count("update") + count("restore"),
+        count("absent") + count("delete"),
+    );
+    if count("insert") > 0 && changed + gone > 0 {
+        // The table's statistics predate the rows just inserted: planned on them, the
+        // update below can take the new rows for a handful and loop over the delta
+        // for each (measured: minutes at 300 000 rows instead of a second).
         client
-            .batch_execute("ANALYZE delta")
+            .batch_execute(&format!("ANALYZE {}", spec.table()))
             .await
-            .map_err(EngineError::db("comparing with the store"))?;
-        let ops = op_counts(client).await?;
-        let count = |op: &str| ops.get(op).copied().unwrap_or(0);
-        if count("insert") > 0 {
-            for (year, _, n) in query(client, &insert_sql(spec), params).await? {
-                *merge.inserted.entry(year).or_default() += n;
-            }
-        }
-        let (changed, gone) = (count("update") + count("restore"), count("delete"));
-        if count("insert") > 0 && changed + gone > 0 {
-            // The table's statistics predate the rows just inserted: planned on them, the
-            // update below can take the new rows for a handful and loop over the delta
-            // for each (measured: minutes at 300 000 rows instead of a second).
-            client
-                .batch_execute(&format!("ANALYZE {}", spec.table()))
-                .await
-                .map_err(EngineError::db("merging"))?;
-        }
-        if changed > 0 {
-            for (year, op, n) in query(client, &update_sql(spec), params).await? {
-                match op.as_str() {
-                    "restore" => *merge.inserted.entry(year).or_default() += n,
-                    _ => merge.updated += n,
-                }
-            }
-        }
-        if gone > 0 {
-            for (year, _, n) in query(client, &delete_sql(spec), params).await? {
-                *merge.deleted.entry(year).or_default() += n;
+            .map_err(EngineError::db("merging"))?;
+    }
+    if changed > 0 {
+        for (year, op, n) in query(client, &update_sql(spec), params).await? {
+            match op.as_str() {
+                "restore" => *merge.inserted.entry(year).or_default() += n,
+                _ => merge.updated += n,
             }
         }
     }
-    client
-        .batch_execute("DROP TABLE delta")
-        .await
-        .map_err(EngineError::db("merging"))?;
     Ok(merge)
 }
 
+/// Applies the deletions of `kind` that [`merge_kind`] classified, children first: those
+/// of records absent from a full read all deferred when the read cannot vouch for them
+/// (`unvouched`: a line of this kind could not be read with its key), and every one
+/// deferred while a live record of another kind refers to it. Adds to `merge`.
+pub(crate) async fn delete_kind(
+    client: &Client,
+    kind: Kind,
+    unvouched: bool,
+    merge: &mut KindMerge,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<(), EngineError> {
+    let spec = TableSpec::of(kind);
+    if unvouched && merge.absent > 0 {
+        merge.deferred_unread += merge.absent;
+        merge.absent = 0;
+        let keep = format!("UPDATE {} SET op = 'keep' WHERE op = 'absent'", delta(kind));
+        client
+            .execute(&keep, &[])
+            .await
+            .map_err(EngineError::db("deferring deletions"))?;
+    }
+    if merge.absent + merge.tombstoned == 0 {
+        return Ok(());
+    }
+    if let Some(referenced) = still_referenced_sql(kind) {
+        merge.deferred_referenced += client
+            .execute(&referenced, &params[1..])
+            .await
+            .map_err(EngineError::db("keeping what live records refer to"))?;
+    }
+    for (year, _, n) in query(client, &delete_sql(spec), params).await? {
+        *merge.deleted.entry(year).or_default() += n;
+    }
+    Ok(())
+}
+
+/// Marks `keep` the deletions of `kind` that a live record (after the deletions of the
+/// kinds that refer to it) still refers to; `None` when nothing refers to `kind`. Its
+/// one parameter is the source id.
+fn still_referenced_sql(kind: Kind) -> Option<String> {
+    let referrers: Vec<String> = REFERENCES
+        .iter()
+        .filter(|r| r.parent == kind)
+        .map(|r| {
+            format!(
+                "EXISTS (SELECT 1 FROM {child} c WHERE c.source_id = $1 \
+                 AND c.deleted_at IS NULL AND {m})",
+                child = TableSpec::of(r.child).table(),
+                m = r.matches("d", "c"),
+            )
+        })
+        .collect();
+    (!referrers.is_empty()).then(|| {
+        format!(
+            "UPDATE {delta} d SET op = 'keep' WHERE d.op IN ('absent', 'delete') AND ({any})",
+            delta = delta(kind),
+            any = referrers.join(" OR "),
+        )
+    })
+}
+
+/// Counts the records this run's changes would leave without what they refer to (a
+/// registration without its student…), per reference: none, unless the engine has a
+/// bug. Runs after every kind is merged and deleted, before the commit.
+pub(crate) async fn orphans(
+    client: &Client,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<String>, EngineError> {
+    let mut found = Vec::new();
+    for r in REFERENCES {
+        let (child, parent) = (TableSpec::of(r.child), TableSpec::of(r.parent));
+        let checks = [
+            // A child this run wrote, whose parent is not live.
+            format!(
+                "SELECT count(*) FROM {delta} d WHERE d.op IN ('insert', 'update', 'restore') \
+                 AND NOT EXISTS (SELECT 1 FROM {ptable} p WHERE p.source_id = $1 \
+                 AND p.deleted_at IS NULL AND {m})",
+                delta = delta(r.child),
+                ptable = parent.table(),
+                m = r.matches("p", "d"),
+            ),
+            // A parent this run deleted, that a live child refers to.
+            format!(
+                "SELECT count(*) FROM {delta} d WHERE d.op IN ('absent', 'delete') \
+                 AND EXISTS (SELECT 1 FROM {ctable} c WHERE c.source_id = $1 \
+                 AND c.deleted_at IS NULL AND {m})",
+                delta = delta(r.parent),
+                ctable = child.table(),
+                m = r.matches("d", "c"),
+            ),
+        ];
+        for sql in checks {
+            let row = client
+                .query_one(&sql, &params[1..])
+                .await
+                .map_err(EngineError::db("checking references"))?;
+            let n: i64 = row.get(0);
+            if n > 0 {
+                found.push(format!("{n} {} without their {}", r.child, r.parent));
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// How many delta rows of each operation.
-async fn op_counts(client: &Client) -> Result<std::collections::HashMap<String, i64>, EngineError> {
+async fn op_counts(
+    client: &Client,
+    kind: Kind,
+) -> Result<std::collections::HashMap<String, i64>, EngineError> {
+    let sql = format!("SELECT op, count(*) FROM {} GROUP BY op", delta(kind));
     let rows = client
-        .query("SELECT op, count(*) FROM delta GROUP BY op", &[])
+        .query(&sql, &[])
         .await
         .map_err(EngineError::db("comparing with the store"))?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
@@ -134,8 +260,8 @@ fn delta_sql(spec: &TableSpec, covered: &str) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "CREATE TEMP TABLE delta ON COMMIT DROP AS \
-         SELECT CASE WHEN s.tombstone IS NULL OR s.tombstone THEN 'delete' \
+        "CREATE TEMP TABLE {delta} ON COMMIT DROP AS \
+         SELECT CASE WHEN s.tombstone IS NULL THEN 'absent' WHEN s.tombstone THEN 'delete' \
                      WHEN t.hash IS NULL THEN 'insert' \
                      WHEN t.deleted_at IS NOT NULL THEN 'restore' ELSE 'update' END AS op, \
                 {keys}, s.hash, CASE WHEN t.hash IS NULL THEN NULL ELSE {before} END AS before \
@@ -144,6 +270,7 @@ fn delta_sql(spec: &TableSpec, covered: &str) -> String {
             OR (s.tombstone AND NOT s.skip AND t.hash IS NOT NULL AND t.deleted_at IS NULL) \
             OR (NOT s.tombstone AND NOT s.skip \
                 AND (t.hash IS NULL OR t.hash <> s.hash OR t.deleted_at IS NOT NULL))",
+        delta = delta(spec.kind),
         before = record(spec, "t"),
         stage = spec.stage(),
         table = spec.table(),
@@ -171,11 +298,12 @@ fn insert_sql(spec: &TableSpec) -> String {
         // History reads the delta itself: RETURNING whole rows would hold a copy of every
         // inserted record until the statement ends.
         "WITH ins AS (INSERT INTO {table} (source_id, {cols}, hash, created_run, changed_run) \
-         SELECT $2, {dcols}, d.hash, $1, $1 FROM delta d WHERE d.op = 'insert' RETURNING {year} AS year), \
+         SELECT $2, {dcols}, d.hash, $1, $1 FROM {delta} d WHERE d.op = 'insert' RETURNING {year} AS year), \
          h AS (INSERT INTO {kind}_history (run_id, source_id, op, after) \
-               SELECT $1, $2, 'insert', {after} FROM delta d WHERE d.op = 'insert') \
+               SELECT $1, $2, 'insert', {after} FROM {delta} d WHERE d.op = 'insert') \
          SELECT year, 'insert', count(*) FROM ins GROUP BY 1",
         table = spec.table(),
+        delta = delta(spec.kind),
         kind = spec.kind,
         cols = spec.all_list(None),
         dcols = spec.all_list(Some("d")),
@@ -194,13 +322,14 @@ fn update_sql(spec: &TableSpec) -> String {
         .join(", ");
     format!(
         "WITH upd AS (UPDATE {table} t SET {sets}, hash = d.hash, deleted_at = NULL, changed_run = $1 \
-         FROM delta d WHERE d.op IN ('update', 'restore') AND t.source_id = $2 AND {m} \
+         FROM {delta} d WHERE d.op IN ('update', 'restore') AND t.source_id = $2 AND {m} \
          RETURNING d.op, d.before, {after} AS after, {year} AS year), \
          h AS (INSERT INTO {kind}_history (run_id, source_id, op, before, after) \
                SELECT $1, $2, CASE op WHEN 'restore' THEN 'insert' ELSE 'update' END, \
                CASE op WHEN 'restore' THEN NULL ELSE before END, after FROM upd) \
          SELECT year, op, count(*) FROM upd GROUP BY 1, 2",
         table = spec.table(),
+        delta = delta(spec.kind),
         kind = spec.kind,
         m = spec.key_match("t", "d"),
         after = record(spec, "t"),
@@ -208,16 +337,17 @@ fn update_sql(spec: &TableSpec) -> String {
     )
 }
 
-/// Soft deletes: absent from a full read, or named by a tombstone.
+/// Soft deletes: absent from a full read (`absent`), or named by a tombstone (`delete`).
 fn delete_sql(spec: &TableSpec) -> String {
     format!(
         "WITH gone AS (UPDATE {table} t SET deleted_at = now(), changed_run = $1 \
-         FROM delta d WHERE d.op = 'delete' AND t.source_id = $2 AND {m} \
+         FROM {delta} d WHERE d.op IN ('absent', 'delete') AND t.source_id = $2 AND {m} \
          RETURNING d.before, {year} AS year), \
          h AS (INSERT INTO {kind}_history (run_id, source_id, op, before) \
                SELECT $1, $2, 'delete', before FROM gone) \
          SELECT year, 'delete', count(*) FROM gone GROUP BY 1",
         table = spec.table(),
+        delta = delta(spec.kind),
         kind = spec.kind,
         m = spec.key_match("t", "d"),
         year = spec.year_expr("t"),

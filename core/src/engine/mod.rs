@@ -113,6 +113,13 @@ pub enum EngineError {
     /// No such run.
     #[error("there is no run #{0} (see `conpere runs list`)")]
     NoSuchRun(i64),
+    /// The run would leave records without what they refer to: a bug of the engine, which
+    /// the last check before the commit caught. Nothing was applied.
+    #[error(
+        "the run would leave {0}; nothing was applied. This is a bug of conpere: please \
+         report it with the run's log"
+    )]
+    Orphans(String),
 }
 
 impl EngineError {
@@ -333,6 +340,10 @@ pub struct Counts {
     pub unchanged: u64,
     /// Records quarantined.
     pub quarantined: u64,
+    /// Deletions not applied: the read could not vouch for them, or records kept in the
+    /// store still refer to them (the run's `deferred` lines say which).
+    #[serde(default)]
+    pub deferred: u64,
 }
 
 impl Counts {
@@ -343,6 +354,7 @@ impl Counts {
         self.deleted += other.deleted;
         self.unchanged += other.unchanged;
         self.quarantined += other.quarantined;
+        self.deferred += other.deferred;
     }
 }
 
@@ -363,6 +375,9 @@ pub struct RunReport {
     pub by_kind: BTreeMap<Kind, Counts>,
     /// Why the run is held.
     pub hold_reason: Option<String>,
+    /// Deletions the run did not apply, and why, one line per kind and cause
+    /// (`12 deletions of student deferred: 1 line of students.jsonl could not be read…`).
+    pub deferred: Vec<String>,
 }
 
 /// The engine: starts runs, approves and rejects held ones.
@@ -782,6 +797,17 @@ where
             merge::merge_kind(client, kind, coverage, &params).await?,
         );
     }
+    let unread = Unread::of_run(client, ctx.run_id).await?;
+    for kind in Kind::ALL.into_iter().rev() {
+        let merge = merges.get_mut(&kind).expect("every kind is merged");
+        let unvouched = unread.unvouches(kind);
+        merge::delete_kind(client, kind, unvouched, merge, &params).await?;
+    }
+    let orphans = merge::orphans(client, &params).await?;
+    if !orphans.is_empty() {
+        return Err(EngineError::Orphans(orphans.join(", ")));
+    }
+    let deferred = deferred_deletions(&merges, &unread);
     let hold_reason = match &ctx.approval {
         Some(_) => None,
         None => hold_reason(client, ctx, &merges).await?,
@@ -791,6 +817,7 @@ where
         counts.inserted = merge.inserted.values().sum();
         counts.updated = merge.updated;
         counts.deleted = merge.deleted.values().sum();
+        counts.deferred = merge.deferred_unread + merge.deferred_referenced;
         counts.unchanged = live_staged(client, *kind)
             .await?
             .saturating_sub(counts.inserted + counts.updated);
@@ -816,9 +843,97 @@ where
         totals,
         by_kind,
         hold_reason,
+        deferred,
     };
     finish(client, ctx, &report, cursor.as_ref()).await?;
     Ok(report)
+}
+
+/// The lines of a run that could not be read with their key, per kind (`None`: not even
+/// the kind could be read): the read cannot vouch for the absence of any record of such a
+/// kind. Read back from the run's quarantine, so that a held run approved later defers
+/// the same deletions.
+struct Unread {
+    /// Lines, and the file of the first one, per kind.
+    by_kind: BTreeMap<Option<Kind>, (u64, String)>,
+}
+
+impl Unread {
+    async fn of_run(client: &ClientWrapper, run_id: i64) -> Result<Unread, EngineError> {
+        let rows = client
+            .query(
+                "SELECT kind, count(*), min(location) FROM quarantine \
+                 WHERE run_id = $1 AND key IS NULL GROUP BY kind",
+                &[&run_id],
+            )
+            .await
+            .map_err(EngineError::db("reading the run's quarantine"))?;
+        let by_kind = rows
+            .iter()
+            .map(|row| {
+                let kind = row.get::<_, Option<&str>>(0).and_then(Kind::parse);
+                let lines = row.get::<_, i64>(1) as u64;
+                let location: Option<&str> = row.get(2);
+                (kind, (lines, file_of(location.unwrap_or("the input"))))
+            })
+            .collect();
+        Ok(Unread { by_kind })
+    }
+
+    /// Whether the read cannot vouch for the absence of records of `kind`.
+    fn unvouches(&self, kind: Kind) -> bool {
+        self.by_kind.contains_key(&Some(kind)) || self.by_kind.contains_key(&None)
+    }
+
+    /// Why, in words: `1 line of students.jsonl could not be read with its key`.
+    fn why(&self, kind: Kind) -> String {
+        [Some(kind), None]
+            .iter()
+            .filter_map(|k| self.by_kind.get(k))
+            .map(|(lines, file)| {
+                let lines = match lines {
+                    1 => "1 line".to_string(),
+                    n => format!("{n} lines"),
+                };
+                format!("{lines} of {file} could not be read with their key")
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The file of a location `path:line` (its name, without the directory).
+fn file_of(location: &str) -> String {
+    let path = match location.rsplit_once(':') {
+        Some((path, line)) if line.chars().all(|c| c.is_ascii_digit()) => path,
+        _ => location,
+    };
+    std::path::Path::new(path)
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string())
+}
+
+/// What the run did not delete, and why, one line per kind and cause.
+fn deferred_deletions(merges: &BTreeMap<Kind, KindMerge>, unread: &Unread) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (kind, merge) in merges {
+        let deletions = |n: u64| match n {
+            1 => format!("1 deletion of {kind} deferred"),
+            n => format!("{n} deletions of {kind} deferred"),
+        };
+        if merge.deferred_unread > 0 {
+            let why = unread.why(*kind);
+            lines.push(format!("{}: {why}", deletions(merge.deferred_unread)));
+        }
+        if merge.deferred_referenced > 0 {
+            lines.push(format!(
+                "{}: records kept in the store still refer to them",
+                deletions(merge.deferred_referenced)
+            ));
+        }
+    }
+    lines
 }
 
 /// Records of the stage that are read as they are now (not tombstones, not held back).
@@ -991,7 +1106,8 @@ async fn finish(
             "UPDATE sync_run SET status = $2, finished_at = CASE WHEN $2 = 'held' THEN NULL ELSE now() END, \
              staged = $3, inserted = $4, updated = $5, deleted = $6, unchanged = $7, quarantined = $8, \
              counts = $9, hold_reason = $10, cursor_after = $11, decided_by = $12, \
-             decided_at = CASE WHEN $12::text IS NULL THEN NULL ELSE now() END WHERE id = $1",
+             decided_at = CASE WHEN $12::text IS NULL THEN NULL ELSE now() END, \
+             deferred = $13, deferred_notes = $14 WHERE id = $1",
             &[
                 &ctx.run_id,
                 &report.status.as_str(),
@@ -1005,6 +1121,8 @@ async fn finish(
                 &report.hold_reason,
                 &cursor,
                 &ctx.approval,
+                &(t.deferred as i64),
+                &report.deferred,
             ],
         )
         .await
