@@ -18,7 +18,10 @@
 //!   `{"type":"registration","year":2024,"student":"…","step":"…","deleted":true}` is a
 //!   tombstone. `conpere sync --full` still reads everything as a snapshot.
 //! * A line that does not parse is rejected with `file:line` and its text, and the
-//!   stored version of that record (when its key is readable) is kept as it is.
+//!   stored version of that record (when its key is readable) is kept as it is. When its
+//!   key is not readable, the engine defers the deletions of its kind (of every kind, when
+//!   not even its type is readable): the read cannot vouch for them.
+//! * A byte order mark at the start of a file is skipped.
 
 use crate::batches::{self, BatchSender};
 use crate::config::{ConfigError, SourceConfig};
@@ -254,7 +257,12 @@ async fn read_file(
         }
         line_number += 1;
         let location = || format!("{}:{line_number}", file.display());
-        if let Some(item) = line_item(&buffer, location) {
+        // A byte order mark some editors write at the start of a UTF-8 file.
+        let line = match line_number {
+            1 => buffer.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&buffer),
+            _ => &buffer,
+        };
+        if let Some(item) = line_item(line, location) {
             if request.wants(&item) {
                 out.push(item).await?;
             }
@@ -295,7 +303,21 @@ fn line_item(raw: &[u8], location: impl Fn() -> String) -> Option<Item> {
     if text.trim().is_empty() {
         return None;
     }
+    // Records are checked here, where the line is known, rather than by the engine.
     Some(match parse_line(text) {
+        Ok(Item::Record(mut record)) => {
+            record.normalize();
+            let kind = Some(record.kind());
+            match (record.validate_key(), record.validate()) {
+                (Err(reason), _) => reject(kind, None, reason, text.to_string()),
+                (Ok(()), Err(reason)) => reject(kind, Some(record.key()), reason, text.to_string()),
+                (Ok(()), Ok(())) => Item::Record(record),
+            }
+        }
+        Ok(Item::Tombstone(key)) => match key.problem() {
+            Some(reason) => reject(Some(key.kind), None, reason, text.to_string()),
+            None => Item::Tombstone(key),
+        },
         Ok(item) => item,
         Err(e) => reject(e.kind, e.key, e.message, text.to_string()),
     })

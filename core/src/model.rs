@@ -12,7 +12,7 @@
 //! assert_eq!(record.kind().as_str(), "student");
 //! ```
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -431,13 +431,10 @@ impl Record {
     /// sane numbers). Referential checks (a registration's student exists…) are the
     /// engine's, because they need the whole snapshot.
     pub fn validate(&self) -> Result<(), String> {
-        let (year, texts) = self.key_refs();
-        if texts.iter().any(|s| s.trim().is_empty()) {
-            return Err(format!("{}: a key field is empty", self.kind()));
-        }
-        if let Some(y) = year.filter(|y| !(1900..=2200).contains(y)) {
+        self.validate_key()?;
+        if let Some((field, _)) = self.text_fields().find(|(_, text)| text.contains('\0')) {
             return Err(format!(
-                "{}: year {y} is out of range (expected the start year, e.g. 2024)",
+                "{}: {field} holds a NUL character (U+0000), which the store cannot hold",
                 self.kind()
             ));
         }
@@ -445,6 +442,11 @@ impl Record {
             Record::Student(r) => {
                 if r.family_name.trim().is_empty() {
                     return Err("student: family_name is empty".into());
+                }
+                if let Some(date) = r.birth_date.filter(|d| !(1900..=2100).contains(&d.year())) {
+                    return Err(format!(
+                        "student: birth_date {date} is out of range (1900 to 2100)"
+                    ));
                 }
             }
             Record::Node(r) => {
@@ -481,6 +483,114 @@ impl Record {
         }
         Ok(())
     }
+}
+
+impl Record {
+    /// Every text of the record, with its field name (special statuses each as one).
+    pub fn text_fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let mut fields: Vec<(&'static str, &str)> = Vec::with_capacity(8);
+        match self {
+            Record::Student(r) => {
+                fields.extend([
+                    ("student", r.student.as_str()),
+                    ("family_name", &r.family_name),
+                    ("given_name", &r.given_name),
+                ]);
+                let optional = [
+                    ("ine", &r.ine),
+                    ("usual_name", &r.usual_name),
+                    ("email", &r.email),
+                    ("login", &r.login),
+                ];
+                for (name, text) in optional {
+                    fields.extend(text.as_deref().map(|t| (name, t)));
+                }
+            }
+            Record::Node(r) => {
+                fields.extend([
+                    ("node", r.node.as_str()),
+                    ("code", &r.code),
+                    ("label", &r.label),
+                ]);
+                for (name, text) in [("version", &r.version), ("period", &r.period)] {
+                    fields.extend(text.as_deref().map(|t| (name, t)));
+                }
+            }
+            Record::Edge(r) => fields.extend([("parent", r.parent.as_str()), ("child", &r.child)]),
+            Record::Registration(r) => {
+                fields.extend([("student", r.student.as_str()), ("step", &r.step)]);
+                fields.extend(r.diploma.as_deref().map(|t| ("diploma", t)));
+                fields.extend(
+                    r.special_statuses
+                        .iter()
+                        .map(|t| ("special_statuses", t.as_str())),
+                );
+            }
+            Record::Enrolment(r) => {
+                fields.extend([
+                    ("student", r.student.as_str()),
+                    ("step", &r.step),
+                    ("node", &r.node),
+                ]);
+                fields.extend(r.via.as_deref().map(|t| ("via", t)));
+            }
+            Record::Result(r) => {
+                fields.extend([
+                    ("student", r.student.as_str()),
+                    ("node", &r.node),
+                    ("session", &r.session),
+                ]);
+                fields.extend(r.outcome.as_deref().map(|t| ("outcome", t)));
+            }
+        }
+        fields.into_iter()
+    }
+
+    /// Whether the key can be told: no key field empty or holding a NUL character, the
+    /// year in range. A record whose key cannot be told is no record of the store: the
+    /// engine cannot keep its stored version, and a full read that met one cannot vouch
+    /// for the absence of any record of its kind.
+    pub fn validate_key(&self) -> Result<(), String> {
+        let (year, texts) = self.key_refs();
+        key_problem(self.kind(), year, &texts).map_or(Ok(()), Err)
+    }
+}
+
+impl RecordKey {
+    /// What makes this key unusable (see [`Record::validate_key`]), if anything.
+    pub fn problem(&self) -> Option<String> {
+        let year = self.parts.iter().find_map(|p| match p {
+            KeyPart::Year(y) => Some(*y),
+            KeyPart::Text(_) => None,
+        });
+        let texts: Vec<&str> = self
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                KeyPart::Text(t) => Some(t.as_str()),
+                KeyPart::Year(_) => None,
+            })
+            .collect();
+        key_problem(self.kind, year, &texts)
+    }
+}
+
+fn key_problem(kind: Kind, year: Option<i32>, texts: &[&str]) -> Option<String> {
+    let names = RecordKey::field_names(kind)
+        .iter()
+        .filter(|n| **n != "year");
+    for (name, text) in names.zip(texts) {
+        if text.trim().is_empty() {
+            return Some(format!("{kind}: key field `{name}` is empty"));
+        }
+        if text.contains('\0') {
+            return Some(format!(
+                "{kind}: key field `{name}` holds a NUL character (U+0000)"
+            ));
+        }
+    }
+    year.filter(|y| !(1900..=2200).contains(y))
+        .map(|y| format!("{kind}: year {y} is out of range (expected the start year, e.g. 2024)"))
 }
 
 fn check_number(field: &str, value: Option<f64>) -> Result<(), String> {
@@ -662,13 +772,61 @@ pub fn parse_line(line: &str) -> Result<Item, LineError> {
             message,
         });
     }
-    serde_json::from_value::<Record>(value)
+    typed_record(kind, &value)
         .map(Item::Record)
         .map_err(|e| LineError {
             kind: Some(kind),
             key: key.ok(),
-            message: format!("{kind} does not fit the canonical model: {e}"),
+            message: field_error(kind, &value, &e),
         })
+}
+
+/// The record of `kind` in `value`, read as that kind's struct (not through the tagged
+/// enum, which would lose the path of a field that does not fit).
+fn typed_record(
+    kind: Kind,
+    value: &serde_json::Value,
+) -> Result<Record, serde_path_to_error::Error<serde_json::Error>> {
+    use serde_path_to_error::deserialize as read;
+    Ok(match kind {
+        Kind::Student => Record::Student(read(value)?),
+        Kind::Node => Record::Node(read(value)?),
+        Kind::Edge => Record::Edge(read(value)?),
+        Kind::Registration => Record::Registration(read(value)?),
+        Kind::Enrolment => Record::Enrolment(read(value)?),
+        Kind::Result => Record::Result(read(value)?),
+    })
+}
+
+/// A line's field that does not fit the model, named with its value:
+/// `student: birth_date "2024-02-30" does not fit: input is out of range`.
+fn field_error(
+    kind: Kind,
+    line: &serde_json::Value,
+    error: &serde_path_to_error::Error<serde_json::Error>,
+) -> String {
+    let field = error.path().to_string();
+    let value = line.get(field.as_str()).map(|v| {
+        let mut text = v.to_string();
+        if text.len() > 80 {
+            let mut end = 80;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            text.push('…');
+        }
+        text
+    });
+    match value {
+        Some(value) if field.ends_with("date") => format!(
+            "{kind}: {field} {value} is not a date (expected YYYY-MM-DD): {}",
+            error.inner()
+        ),
+        Some(value) => format!("{kind}: {field} {value} does not fit: {}", error.inner()),
+        None if field != "." => format!("{kind}: {field}: {}", error.inner()),
+        None => format!("{kind} does not fit the canonical model: {}", error.inner()),
+    }
 }
 
 /// Serializes a record as one export line: `type`, `source`, then its fields in model order.

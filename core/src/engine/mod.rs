@@ -776,13 +776,22 @@ where
     let mut by_kind = std::mem::take(&mut stager.counts);
     let unknown_quarantined = stager.unknown_quarantined;
     let coverage = &ctx.request.coverage;
+    let unread = Unread::of_run(client, ctx.run_id).await?;
+    // What the read vouches for: a stored record of an unvouched kind is kept, so the
+    // records that refer to one are not orphans.
+    let vouched = Coverage {
+        kinds: (coverage.kinds.iter().copied())
+            .filter(|kind| !unread.unvouches(*kind))
+            .collect(),
+        years: coverage.years.clone(),
+    };
     progress.phase("checking");
     for kind in Kind::ALL {
         client
             .batch_execute(&format!("ANALYZE {}", table::TableSpec::of(kind).stage()))
             .await
             .map_err(EngineError::db("analyzing the stage"))?;
-        let quarantined = checks::check_kind(client, kind, coverage, &params).await?;
+        let quarantined = checks::check_kind(client, kind, &vouched, &params).await?;
         by_kind.entry(kind).or_default().quarantined += quarantined;
     }
     client
@@ -797,7 +806,6 @@ where
             merge::merge_kind(client, kind, coverage, &params).await?,
         );
     }
-    let unread = Unread::of_run(client, ctx.run_id).await?;
     for kind in Kind::ALL.into_iter().rev() {
         let merge = merges.get_mut(&kind).expect("every kind is merged");
         let unvouched = unread.unvouches(kind);

@@ -67,6 +67,18 @@ impl<'c> Stager<'c> {
             match item {
                 Item::Record(mut record) => {
                     record.normalize();
+                    if let Err(reason) = record.validate_key() {
+                        // No key, no stored version to keep: the engine defers the
+                        // deletions of this kind instead (see `Unread`).
+                        rejects.push(Rejected {
+                            kind: Some(record.kind()),
+                            key: None,
+                            reason,
+                            location: None,
+                            payload: serde_json::to_string(&record).expect("records serialize"),
+                        });
+                        continue;
+                    }
                     match record.validate() {
                         Ok(()) => {
                             let hash = content_hash(&record);
@@ -89,11 +101,23 @@ impl<'c> Stager<'c> {
                         }
                     }
                 }
-                Item::Tombstone(key) => rows
-                    .entry(key.kind)
-                    .or_default()
-                    .push(StageRow::Tombstone(key)),
-                Item::Rejected(rejected) => {
+                Item::Tombstone(key) => match key.problem() {
+                    None => rows
+                        .entry(key.kind)
+                        .or_default()
+                        .push(StageRow::Tombstone(key)),
+                    Some(reason) => rejects.push(Rejected {
+                        kind: Some(key.kind),
+                        key: None,
+                        reason: format!("a deletion whose key is unusable: {reason}"),
+                        location: None,
+                        payload: key_text(&key),
+                    }),
+                },
+                Item::Rejected(mut rejected) => {
+                    if rejected.key.as_ref().is_some_and(|k| k.problem().is_some()) {
+                        rejected.key = None;
+                    }
                     if let Some(key) = &rejected.key {
                         rows.entry(key.kind)
                             .or_default()
@@ -192,6 +216,7 @@ impl<'c> Stager<'c> {
         for rejected in rejects {
             let kind = rejected.kind.map(|k| k.as_str());
             let key = rejected.key.as_ref().map(key_text);
+            let location = rejected.location.as_deref().map(without_nul);
             writer
                 .as_mut()
                 .write(&[
@@ -199,9 +224,9 @@ impl<'c> Stager<'c> {
                     &self.source_id,
                     &kind,
                     &key,
-                    &rejected.reason,
-                    &rejected.location,
-                    &rejected.payload,
+                    &without_nul(&rejected.reason),
+                    &location,
+                    &without_nul(&rejected.payload),
                 ])
                 .await
                 .map_err(EngineError::db("writing quarantine"))?;
@@ -211,6 +236,14 @@ impl<'c> Stager<'c> {
             .await
             .map_err(EngineError::db("writing quarantine"))?;
         Ok(())
+    }
+}
+
+/// Text for quarantine, where a NUL character cannot go: shown as `\u0000`.
+fn without_nul(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.contains('\0') {
+        true => std::borrow::Cow::Owned(text.replace('\0', "\\u0000")),
+        false => std::borrow::Cow::Borrowed(text),
     }
 }
 

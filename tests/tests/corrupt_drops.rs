@@ -1,0 +1,428 @@
+//! Bad input never loses data: a corpus of canonical drops, each the valid drop with one
+//! realistic corruption (one row of the table below), synced over a store that holds the
+//! valid drop. For each: nothing stored is deleted or changed, no orphan appears, the run
+//! says `succeeded_with_warnings`, and the quarantine names the file, the line and, where
+//! there is one, the field. Then a property: any single-line corruption (cut, flipped
+//! byte, dropped field, changed type) changes nothing but what that line still says.
+
+use conpere_connectors::canonical::{CanonicalConnector, FileMode};
+use conpere_connectors::conformance::read_all;
+use conpere_connectors::ReadRequest;
+use conpere_core::engine::{Coverage, Mode, RunReport, RunRequest, RunStatus};
+use conpere_core::model::{parse_line, to_export_line, Item, Kind, Record};
+use conpere_tests::*;
+use rand::{Rng, SeedableRng};
+use std::path::Path;
+
+const FILE: &str = "university.jsonl";
+
+/// One corruption: which line it hits (the first of `kind`, or the last line of the
+/// file), what it does to it, and the field the quarantine must name.
+struct Corruption {
+    name: &'static str,
+    line: Target,
+    mutate: fn(&[u8]) -> Vec<u8>,
+    field: Option<&'static str>,
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    FirstOf(Kind),
+    Last,
+}
+
+/// `line` with `insert` put right after the first `after`.
+fn after(line: &[u8], after: &str, insert: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(line);
+    let at = text
+        .find(after)
+        .unwrap_or_else(|| panic!("no {after} in {text}"))
+        + after.len();
+    [&line[..at], insert, &line[at..]].concat()
+}
+
+/// `line` with the JSON value of `field` replaced by `value` (raw JSON text).
+fn replace_value(line: &[u8], field: &str, value: &str) -> Vec<u8> {
+    let mut object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(line).expect("a valid line");
+    object.insert(field.into(), serde_json::Value::Null);
+    let text = serde_json::to_string(&object).unwrap();
+    text.replacen(
+        &format!("\"{field}\":null"),
+        &format!("\"{field}\":{value}"),
+        1,
+    )
+    .into_bytes()
+}
+
+const CORRUPTIONS: &[Corruption] = &[
+    Corruption {
+        name: "a line cut off mid-record",
+        line: Target::FirstOf(Kind::Student),
+        mutate: |l| l[..l.len() / 2].to_vec(),
+        field: None,
+    },
+    Corruption {
+        name: "the last line cut off, without its newline",
+        line: Target::Last,
+        mutate: |l| l[..l.len() / 2].to_vec(),
+        field: None,
+    },
+    Corruption {
+        name: "invalid UTF-8",
+        line: Target::FirstOf(Kind::Student),
+        mutate: |l| after(l, "\"family_name\":\"", b"\xff\xfe"),
+        field: None,
+    },
+    Corruption {
+        name: "Latin-1 bytes",
+        line: Target::FirstOf(Kind::Registration),
+        mutate: |l| after(l, "\"step\":\"", b"\xe9l\xe8ve"),
+        field: None,
+    },
+    Corruption {
+        name: "a lone surrogate",
+        line: Target::FirstOf(Kind::Student),
+        mutate: |l| after(l, "\"given_name\":\"", br"\ud800"),
+        field: None,
+    },
+    Corruption {
+        name: "bare NaN",
+        line: Target::FirstOf(Kind::Node),
+        mutate: |l| replace_value(l, "ects", "NaN"),
+        field: None,
+    },
+    Corruption {
+        name: "a number out of range (1e400)",
+        line: Target::FirstOf(Kind::Node),
+        mutate: |l| replace_value(l, "ects", "1e400"),
+        field: None,
+    },
+    Corruption {
+        name: "the year as a string",
+        line: Target::FirstOf(Kind::Registration),
+        mutate: |l| replace_value(l, "year", "\"2024\""),
+        field: Some("year"),
+    },
+    Corruption {
+        name: "null in a key field",
+        line: Target::FirstOf(Kind::Student),
+        mutate: |l| replace_value(l, "student", "null"),
+        field: Some("student"),
+    },
+    Corruption {
+        name: "an empty key field",
+        line: Target::FirstOf(Kind::Enrolment),
+        mutate: |l| replace_value(l, "node", "\"  \""),
+        field: Some("node"),
+    },
+    Corruption {
+        name: "a NUL character (escaped) in a field",
+        line: Target::FirstOf(Kind::Student),
+        mutate: |l| after(l, "\"family_name\":\"", br"\u0000"),
+        field: Some("family_name"),
+    },
+    Corruption {
+        name: "a NUL character (raw) in a field",
+        line: Target::FirstOf(Kind::Node),
+        mutate: |l| after(l, "\"label\":\"", b"\0"),
+        field: None,
+    },
+    Corruption {
+        name: "a NUL character in a key field",
+        line: Target::FirstOf(Kind::Registration),
+        mutate: |l| after(l, "\"step\":\"", br"\u0000"),
+        field: Some("step"),
+    },
+    Corruption {
+        name: "an impossible date",
+        line: Target::FirstOf(Kind::Student),
+        mutate: |l| replace_value(l, "birth_date", "\"2024-02-30\""),
+        field: Some("birth_date \"2024-02-30\" is not a date"),
+    },
+    Corruption {
+        name: "a date out of range",
+        line: Target::FirstOf(Kind::Student),
+        mutate: |l| replace_value(l, "birth_date", "\"0001-01-01\""),
+        field: Some("birth_date 0001-01-01 is out of range"),
+    },
+    Corruption {
+        name: "an unknown type",
+        line: Target::FirstOf(Kind::Edge),
+        mutate: |l| {
+            String::from_utf8_lossy(l)
+                .replacen("\"edge\"", "\"egde\"", 1)
+                .into_bytes()
+        },
+        field: Some("type"),
+    },
+    Corruption {
+        name: "not an object",
+        line: Target::FirstOf(Kind::Enrolment),
+        mutate: |_| b"[1, 2, 3]".to_vec(),
+        field: None,
+    },
+];
+
+/// The valid drop's lines, without their newlines.
+fn valid_lines(records: &[Record]) -> Vec<Vec<u8>> {
+    export_text("s", records)
+        .lines()
+        .map(|l| l.as_bytes().to_vec())
+        .collect()
+}
+
+fn write_drop(dir: &Path, lines: &[Vec<u8>], final_newline: bool) {
+    let mut bytes = lines.join(&b'\n');
+    if final_newline {
+        bytes.push(b'\n');
+    }
+    std::fs::write(dir.join(FILE), bytes).unwrap();
+}
+
+/// A full sync of the drop in `dir`, through the canonical adapter.
+async fn sync(db: &TestDatabase, dir: &Path) -> RunReport {
+    let connector = CanonicalConnector::new(dir.join(FILE), FileMode::Snapshot);
+    let request = ReadRequest {
+        mode: Mode::Full,
+        years: None,
+        cursor: None,
+        batch_size: 500,
+    };
+    let (items, _) = read_all(&connector, request).await.unwrap();
+    run(
+        db,
+        RunRequest::full("s", "canonical", Coverage::all()),
+        items,
+    )
+    .await
+}
+
+/// Records that refer to what the store does not hold live.
+async fn orphans(db: &TestDatabase) -> i64 {
+    scalar(
+        db,
+        "SELECT (SELECT count(*) FROM registration c WHERE c.deleted_at IS NULL AND NOT EXISTS \
+           (SELECT 1 FROM student p WHERE p.source_id = c.source_id AND p.student = c.student \
+            AND p.deleted_at IS NULL)) \
+         + (SELECT count(*) FROM enrolment c WHERE c.deleted_at IS NULL AND (NOT EXISTS \
+           (SELECT 1 FROM registration p WHERE p.source_id = c.source_id AND p.year = c.year \
+            AND p.student = c.student AND p.step = c.step AND p.deleted_at IS NULL) OR NOT EXISTS \
+           (SELECT 1 FROM node p WHERE p.source_id = c.source_id AND p.year = c.year \
+            AND p.node = c.node AND p.deleted_at IS NULL))) \
+         + (SELECT count(*) FROM edge c WHERE c.deleted_at IS NULL AND (NOT EXISTS \
+           (SELECT 1 FROM node p WHERE p.source_id = c.source_id AND p.year = c.year \
+            AND p.node = c.parent AND p.deleted_at IS NULL) OR NOT EXISTS \
+           (SELECT 1 FROM node p WHERE p.source_id = c.source_id AND p.year = c.year \
+            AND p.node = c.child AND p.deleted_at IS NULL)))",
+    )
+    .await
+}
+
+/// The run's quarantine: (location, reason).
+async fn quarantine(db: &TestDatabase, run_id: i64) -> Vec<(Option<String>, String)> {
+    let client = db.pool.get().await.unwrap();
+    let rows = client
+        .query(
+            "SELECT location, reason FROM quarantine WHERE run_id = $1 ORDER BY id",
+            &[&run_id],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+fn target_index(lines: &[Vec<u8>], target: Target) -> usize {
+    match target {
+        Target::Last => lines.len() - 1,
+        Target::FirstOf(kind) => lines
+            .iter()
+            .position(|l| {
+                let text = String::from_utf8_lossy(l);
+                text.starts_with(&format!("{{\"type\":\"{kind}\""))
+            })
+            .unwrap_or_else(|| panic!("no {kind} line")),
+    }
+}
+
+#[tokio::test]
+async fn each_corruption_of_a_canonical_drop_keeps_the_store_and_names_where() {
+    let records = university(21, 25);
+    let lines = valid_lines(&records);
+    let valid = export_text("s", &records);
+    for corruption in CORRUPTIONS {
+        let db = TestDatabase::new().await;
+        let dir = tempfile::tempdir().unwrap();
+        write_drop(dir.path(), &lines, true);
+        assert_eq!(sync(&db, dir.path()).await.status, RunStatus::Succeeded);
+
+        let index = target_index(&lines, corruption.line);
+        let mut corrupted = lines.clone();
+        corrupted[index] = (corruption.mutate)(&lines[index]);
+        write_drop(dir.path(), &corrupted, index + 1 < lines.len());
+        let report = sync(&db, dir.path()).await;
+        let name = corruption.name;
+        assert_eq!(
+            report.status,
+            RunStatus::SucceededWithWarnings,
+            "{name}: {report:?}"
+        );
+        assert_same_export(&exported(&db, Some("s")).await, &valid, name);
+        assert_eq!(orphans(&db).await, 0, "{name}");
+        let quarantined = quarantine(&db, report.run_id).await;
+        let [(location, reason)] = quarantined.as_slice() else {
+            panic!("{name}: one quarantined line expected, got {quarantined:?}")
+        };
+        let line = format!("{FILE}:{}", index + 1);
+        assert!(
+            location.as_deref().is_some_and(|l| l.ends_with(&line)),
+            "{name}: {location:?}, expected {line}"
+        );
+        if let Some(field) = corruption.field {
+            assert!(reason.contains(field), "{name}: {reason}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_byte_order_mark_is_skipped() {
+    let records = university(22, 10);
+    let lines = valid_lines(&records);
+    let db = TestDatabase::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_drop(dir.path(), &lines, true);
+    sync(&db, dir.path()).await;
+    let mut with_bom = lines.clone();
+    with_bom[0] = [b"\xEF\xBB\xBF".as_slice(), &lines[0]].concat();
+    write_drop(dir.path(), &with_bom, true);
+    let report = sync(&db, dir.path()).await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    assert_eq!(report.totals.unchanged as usize, records.len());
+}
+
+/// One random corruption of a valid line: cut, a flipped byte, a dropped field, or a
+/// field of another type.
+fn corrupt(line: &[u8], rng: &mut impl Rng) -> Vec<u8> {
+    match rng.gen_range(0..4) {
+        0 => line[..rng.gen_range(0..line.len())].to_vec(),
+        1 => {
+            let mut bytes = line.to_vec();
+            let at = rng.gen_range(0..bytes.len());
+            bytes[at] ^= 1 << rng.gen_range(0..8);
+            bytes
+        }
+        2 | 3 => {
+            let mut object: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(line).unwrap();
+            let fields: Vec<String> = object.keys().cloned().collect();
+            let field = &fields[rng.gen_range(0..fields.len())];
+            if rng.gen_bool(0.5) {
+                object.remove(field);
+            } else {
+                let value = object[field].clone();
+                object[field] = match value {
+                    serde_json::Value::String(s) => s
+                        .parse::<f64>()
+                        .map_or_else(|_| serde_json::json!(s.len()), |_| serde_json::json!(true)),
+                    serde_json::Value::Number(n) => serde_json::json!(n.to_string()),
+                    serde_json::Value::Null => serde_json::json!([]),
+                    serde_json::Value::Bool(b) => serde_json::json!(b.to_string()),
+                    _ => serde_json::Value::Null,
+                };
+            }
+            serde_json::to_vec(&object).unwrap()
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// The stored records as (key, line) pairs.
+fn by_key(export: &str) -> std::collections::BTreeMap<String, String> {
+    export
+        .lines()
+        .map(|line| {
+            let Ok(Item::Record(record)) = parse_line(line) else {
+                panic!("export line {line}")
+            };
+            (record.key().to_string(), line.to_string())
+        })
+        .collect()
+}
+
+// Whatever one line becomes, every other record stays as it was; the line's own record
+// (and the one it now names, if its key changed) holds what the line says, or its
+// stored version; and no orphan appears.
+#[tokio::test]
+async fn any_single_line_corruption_changes_only_what_that_line_still_says() {
+    let records = university(23, 15);
+    let lines = valid_lines(&records);
+    let valid = by_key(&export_text("s", &records));
+    let db = TestDatabase::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
+    for case in 0..40 {
+        write_drop(dir.path(), &lines, true);
+        sync(&db, dir.path()).await;
+        let index = rng.gen_range(0..lines.len());
+        let mut corrupted = lines.clone();
+        corrupted[index] = corrupt(&lines[index], &mut rng);
+        write_drop(dir.path(), &corrupted, true);
+        let mut report = sync(&db, dir.path()).await;
+        if report.status == RunStatus::Held {
+            // A changed key can drop a whole subtree from the snapshot: decide it.
+            let engine = conpere_core::engine::Engine::new(db.pool.clone());
+            report = engine
+                .approve(report.run_id, "test", &conpere_core::engine::NoProgress)
+                .await
+                .unwrap();
+        }
+        let what = format!(
+            "case {case}: line {} became {:?}",
+            index + 1,
+            String::from_utf8_lossy(&corrupted[index])
+        );
+        assert_eq!(orphans(&db).await, 0, "{what}");
+        let stored = by_key(&exported(&db, Some("s")).await);
+        let original = parse_line(std::str::from_utf8(&lines[index]).unwrap()).unwrap();
+        let Item::Record(original) = original else {
+            panic!()
+        };
+        let now_says = std::str::from_utf8(&corrupted[index])
+            .ok()
+            .and_then(|text| parse_line(text.trim()).ok())
+            .and_then(|item| match item {
+                Item::Record(mut r) => {
+                    r.normalize();
+                    r.validate().is_ok().then_some(r)
+                }
+                _ => None,
+            });
+        // The line's records hold their valid version, what the line now says, or (a
+        // changed key, or a record the engine quarantined) nothing.
+        let mut touched = vec![original.key().to_string()];
+        let says = now_says.as_ref().map(|r| to_export_line("s", r));
+        if let Some(record) = &now_says {
+            touched.push(record.key().to_string());
+        }
+        for key in &touched {
+            if let Some(line) = stored.get(key) {
+                assert!(
+                    Some(line) == valid.get(key) || Some(line) == says.as_ref(),
+                    "{what}: {key} holds {line}"
+                );
+            }
+        }
+        for (key, line) in &valid {
+            if !touched.contains(key) {
+                assert_eq!(stored.get(key), Some(line), "{what}: {key}");
+            }
+        }
+        for key in stored.keys() {
+            assert!(
+                valid.contains_key(key) || touched.contains(key),
+                "{what}: {key} appeared"
+            );
+        }
+        assert_ne!(report.status, RunStatus::Failed, "{what}");
+    }
+}
