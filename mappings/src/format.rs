@@ -29,6 +29,7 @@
 //! format = "csv"                     # csv | jsonl | xml | sql (with `view`, for SQL sources)
 //! delimiter = ";"                    # csv: delimiter, quote, header (default true)
 //! # record = "export/etudiant"      # xml: path of the record element
+//! expect = "in(statut, 'actif', 'test')"   # rows for which this is false are quarantined
 //! filter = "ne(statut, 'test')"      # rows for which this is false are skipped
 //! tombstone = "eq(status, 'tobedeleted')"   # rows for which this is true delete the record
 //! [inputs.fields]                    # canonical field = expression (see `expr`)
@@ -116,6 +117,9 @@ pub struct Input {
     pub format: Format,
     /// Their encoding.
     pub encoding: Encoding,
+    /// Rows this is false for are quarantined: values the input does not expect, which
+    /// the filter must not silently skip (checked first).
+    pub expect: Option<FieldExpr>,
     /// Rows this is false for are skipped.
     pub filter: Option<Expr>,
     /// Rows this is true for are tombstones of the record they key.
@@ -236,6 +240,8 @@ struct RawInput {
     header: bool,
     #[serde(default)]
     record: Option<String>,
+    #[serde(default)]
+    expect: Option<Spanned<String>>,
     #[serde(default)]
     filter: Option<Spanned<String>>,
     #[serde(default)]
@@ -412,6 +418,14 @@ fn check_input(
         files: raw.files.clone(),
         format,
         encoding,
+        expect: (raw.expect.as_ref())
+            .map(|text| {
+                expression(text).map(|expr| FieldExpr {
+                    expr,
+                    text: text.get_ref().clone(),
+                })
+            })
+            .transpose()?,
         filter: raw.filter.as_ref().map(expression).transpose()?,
         tombstone: raw.tombstone.as_ref().map(expression).transpose()?,
         fields: check_fields(source, kind, raw, tables, input.span())?,

@@ -1,7 +1,9 @@
 //! From a row to a canonical item, as an [`Input`] of a mapping file says: the row is
-//! skipped (filter), becomes a tombstone, a record, or — when a value cannot be computed
-//! or the record does not validate — a quarantined row naming its file, line, field and
-//! reason, with the row as its payload.
+//! skipped (filter), becomes a tombstone, a record, or — when it holds a value the input
+//! does not expect, a value cannot be computed or the record does not validate — a
+//! quarantined row naming its file, line, field and reason, with the row as its payload,
+//! and the key of its record whenever the key fields can be computed (the engine then
+//! keeps that record's stored version).
 
 use crate::expr::{Tables, Value};
 use crate::fields::{Field, FieldType};
@@ -25,11 +27,23 @@ impl Input {
     pub fn map(&self, row: &Row, tables: &Tables) -> Outcome {
         match self.decide(row, tables) {
             Ok(outcome) => outcome,
-            Err(reason) => Outcome::Item(Item::Rejected(self.reject(row, reason, None))),
+            Err(reason) => {
+                let key = self.key_of(row, tables);
+                Outcome::Item(Item::Rejected(self.reject(row, reason, key)))
+            }
         }
     }
 
     fn decide(&self, row: &Row, tables: &Tables) -> Result<Outcome, String> {
+        if let Some(expect) = &self.expect {
+            let expected = expect
+                .expr
+                .eval(row, tables)
+                .map_err(|e| format!("expect: {e}"))?;
+            if !expected.is_true() {
+                return Err(unexpected(expect, row));
+            }
+        }
         if let Some(filter) = &self.filter {
             let keep = filter
                 .eval(row, tables)
@@ -64,9 +78,28 @@ impl Input {
             // The key, when the row has one, is worked out only for the rows rejected.
             Err(reason) => {
                 let key = RecordKey::from_json(self.kind, &value).ok();
+                let key = key.filter(|k| k.problem().is_none());
                 Item::Rejected(self.reject(row, reason, key))
             }
         }
+    }
+
+    /// The key of the record the row stands for, when its key fields can be computed
+    /// (another of its fields may not).
+    fn key_of(&self, row: &Row, tables: &Tables) -> Option<RecordKey> {
+        let mut json = Map::new();
+        for name in RecordKey::field_names(self.kind) {
+            let field = crate::fields::fields(self.kind)
+                .iter()
+                .find(|f| f.name == *name)?;
+            let value = match self.fields.iter().find(|(f, _)| f.name == *name) {
+                Some((_, expr)) => convert(field, expr, row, tables).ok()?,
+                None => default(field),
+            };
+            json.insert((*name).into(), value);
+        }
+        let key = RecordKey::from_json(self.kind, &Json::Object(json)).ok()?;
+        key.problem().is_none().then_some(key)
     }
 
     /// The canonical fields of the row as JSON (`type` included): each mapped field
@@ -93,6 +126,25 @@ impl Input {
             payload: row.raw(),
         }
     }
+}
+
+/// Why a row fails `expect`: the values it read, and what was expected.
+fn unexpected(expect: &FieldExpr, row: &Row) -> String {
+    let values: Vec<String> = expect
+        .expr
+        .columns()
+        .into_iter()
+        .map(|column| match row.get(column) {
+            Some(value) => format!("{column} `{value}`"),
+            None => format!("{column} (absent)"),
+        })
+        .collect();
+    format!(
+        "unexpected value: {} is not what this input expects (`{}`); the row is \
+         quarantined rather than filtered out",
+        values.join(", "),
+        expect.text
+    )
 }
 
 fn default(field: &Field) -> Json {

@@ -426,3 +426,204 @@ async fn any_single_line_corruption_changes_only_what_that_line_still_says() {
         assert_ne!(report.status, RunStatus::Failed, "{what}");
     }
 }
+
+/// One corruption of a OneRoster package: a row of one file, changed.
+struct RowCorruption {
+    name: &'static str,
+    file: &'static str,
+    /// The row (1 is the header; the last row when `None`).
+    row: Option<usize>,
+    mutate: fn(&[u8], &[&str]) -> Vec<u8>,
+    /// Whether the file then ends without a newline.
+    cut: bool,
+    /// What a quarantined row's reason names, when it is not the corrupted row itself
+    /// (a looked-up value is quarantined with the row that looked it up).
+    names: Option<&'static str>,
+    /// Whether the whole read is refused (a file that is not in its declared encoding:
+    /// reading on would garble every accented name), naming the file, line and column.
+    refused: bool,
+}
+
+/// `row` with the cell of `column` (by header name) replaced by `value` (raw bytes).
+fn with_cell(row: &[u8], header: &[&str], column: &str, value: &[u8]) -> Vec<u8> {
+    let index = header.iter().position(|h| *h == column).unwrap();
+    let cells: Vec<&[u8]> = row.split(|b| *b == b',').collect();
+    assert_eq!(cells.len(), header.len(), "a row of plain cells");
+    let mut out = Vec::new();
+    for (i, cell) in cells.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(if i == index { value } else { cell });
+    }
+    out
+}
+
+const ROW_CORRUPTIONS: &[RowCorruption] = &[
+    RowCorruption {
+        name: "a users.csv row with a column too few",
+        file: "users.csv",
+        row: Some(2),
+        mutate: |r, _| r[..r.iter().rposition(|b| *b == b',').unwrap()].to_vec(),
+        cut: false,
+        names: None,
+        refused: false,
+    },
+    RowCorruption {
+        name: "a users.csv row with a column too many",
+        file: "users.csv",
+        row: Some(2),
+        mutate: |r, _| [r, b",extra"].concat(),
+        cut: false,
+        names: None,
+        refused: false,
+    },
+    RowCorruption {
+        name: "an impossible birthDate",
+        file: "demographics.csv",
+        row: Some(2),
+        mutate: |r, h| with_cell(r, h, "birthDate", b"2024-02-30"),
+        cut: false,
+        names: Some("field `birth_date` (`date(lookup(sourcedId, demographics.birthDate"),
+        refused: false,
+    },
+    RowCorruption {
+        name: "a birthDate of zeros",
+        file: "demographics.csv",
+        row: Some(2),
+        mutate: |r, h| with_cell(r, h, "birthDate", b"0000-00-00"),
+        cut: false,
+        names: Some("`0000-00-00` is not a date"),
+        refused: false,
+    },
+    RowCorruption {
+        name: "a role the specification does not have (Student)",
+        file: "users.csv",
+        row: Some(2),
+        mutate: |r, h| with_cell(r, h, "role", b"Student"),
+        cut: false,
+        names: None,
+        refused: false,
+    },
+    RowCorruption {
+        name: "a stray quote in a role",
+        file: "users.csv",
+        row: Some(2),
+        mutate: |r, h| with_cell(r, h, "role", b"stu\"dent"),
+        cut: false,
+        names: None,
+        refused: false,
+    },
+    RowCorruption {
+        name: "invalid UTF-8 in a name",
+        file: "users.csv",
+        row: Some(2),
+        mutate: |r, h| with_cell(r, h, "familyName", b"Dur\xff\xfeand"),
+        cut: false,
+        names: Some("users.csv:2: column \"familyName\" (field 10) is not valid UTF-8"),
+        refused: true,
+    },
+    RowCorruption {
+        name: "a NUL byte in a name",
+        file: "users.csv",
+        row: Some(2),
+        mutate: |r, h| with_cell(r, h, "familyName", b"Dur\0and"),
+        cut: false,
+        names: None,
+        refused: false,
+    },
+    RowCorruption {
+        name: "the last enrolment cut off, without its newline",
+        file: "enrollments.csv",
+        row: None,
+        mutate: |r, _| r[..r.len() / 2].to_vec(),
+        cut: true,
+        names: None,
+        refused: false,
+    },
+];
+
+/// A full sync of the OneRoster package in `dir`, through the shipped mapping; the error
+/// of a read that is refused (then no run is applied).
+async fn sync_roster(db: &TestDatabase, dir: &Path) -> Result<RunReport, String> {
+    use conpere_connectors::{ConnectorFactory, SourceConfig};
+    let toml = format!(
+        "[sources.roster]\nkind = \"export\"\npath = {:?}\nmapping = \"oneroster-1.1\"\n\
+         stable_seconds = 0\n",
+        dir.display().to_string()
+    );
+    let source = SourceConfig::from_toml("roster", &toml).unwrap();
+    let connector = conpere_mappings::connector::ExportFactory
+        .build(&source)
+        .unwrap();
+    let request = ReadRequest {
+        mode: Mode::Full,
+        years: None,
+        cursor: None,
+        batch_size: 500,
+    };
+    let (items, _) = read_all(connector.as_ref(), request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let coverage = Coverage::all();
+    Ok(run(db, RunRequest::full("roster", "export", coverage), items).await)
+}
+
+#[tokio::test]
+async fn each_corruption_of_a_oneroster_package_keeps_the_store_and_names_where() {
+    let records = university(24, 20);
+    for corruption in ROW_CORRUPTIONS {
+        let name = corruption.name;
+        let db = TestDatabase::new().await;
+        let dir = tempfile::tempdir().unwrap();
+        conpere_mappings::oneroster::write_drop(dir.path(), &records).unwrap();
+        let first = sync_roster(&db, dir.path()).await.unwrap();
+        assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+        let valid = exported(&db, Some("roster")).await;
+
+        let path = dir.path().join(corruption.file);
+        let text = std::fs::read(&path).unwrap();
+        let mut rows: Vec<Vec<u8>> = text
+            .split(|b| *b == b'\n')
+            .filter(|r| !r.is_empty())
+            .map(|r| r.strip_suffix(b"\r").unwrap_or(r).to_vec())
+            .collect();
+        let header_row = String::from_utf8(rows[0].clone()).unwrap();
+        let header: Vec<&str> = header_row.split(',').collect();
+        let index = corruption.row.map_or(rows.len() - 1, |row| row - 1);
+        rows[index] = (corruption.mutate)(&rows[index], &header);
+        let mut bytes = rows.join(b"\r\n".as_slice());
+        if !corruption.cut {
+            bytes.extend_from_slice(b"\r\n");
+        }
+        std::fs::write(&path, bytes).unwrap();
+
+        let report = match sync_roster(&db, dir.path()).await {
+            Ok(report) => report,
+            Err(refusal) => {
+                assert!(corruption.refused, "{name}: refused: {refusal}");
+                assert!(refusal.contains(corruption.names.unwrap()), "{refusal}");
+                assert_same_export(&exported(&db, Some("roster")).await, &valid, name);
+                continue;
+            }
+        };
+        assert!(!corruption.refused, "{name}: not refused");
+        assert_eq!(
+            report.status,
+            RunStatus::SucceededWithWarnings,
+            "{name}: {report:?}"
+        );
+        assert_same_export(&exported(&db, Some("roster")).await, &valid, name);
+        assert_eq!(orphans(&db).await, 0, "{name}");
+        let quarantined = quarantine(&db, report.run_id).await;
+        let line = format!("{}:{}", corruption.file, index + 1);
+        let named = |(location, reason): &(Option<String>, String)| match corruption.names {
+            Some(names) => reason.contains(names),
+            None => location.as_deref().is_some_and(|l| l.ends_with(&line)),
+        };
+        assert!(
+            quarantined.iter().any(named),
+            "{name}: nothing quarantined at {line}: {quarantined:?}"
+        );
+    }
+}
