@@ -49,6 +49,14 @@ static SPEC: ConnectorSpec = ConnectorSpec {
             example: "\"/srv/conpere/canonical\"",
         },
         FieldSpec {
+            name: "max_record_bytes",
+            required: false,
+            secret: false,
+            help: "longest line read (default 1 MiB): a longer one is quarantined without being \
+                   held in memory",
+            example: "1048576",
+        },
+        FieldSpec {
             name: "mode",
             required: false,
             secret: false,
@@ -62,6 +70,9 @@ static SPEC: ConnectorSpec = ConnectorSpec {
 
 /// Longest payload kept in quarantine for one rejected line.
 const MAX_PAYLOAD: usize = 64 * 1024;
+
+/// Default longest line: far above any real record, far below what would strain memory.
+const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
 
 /// What the files of a canonical source mean.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -79,6 +90,12 @@ struct Settings {
     path: PathBuf,
     #[serde(default)]
     mode: FileMode,
+    #[serde(default = "default_max_record_bytes")]
+    max_record_bytes: usize,
+}
+
+fn default_max_record_bytes() -> usize {
+    DEFAULT_MAX_RECORD_BYTES
 }
 
 /// Builds [`CanonicalConnector`]s.
@@ -91,9 +108,16 @@ impl ConnectorFactory for CanonicalFactory {
 
     fn build(&self, source: &SourceConfig) -> Result<Box<dyn Connector>, ConfigError> {
         let settings: Settings = source.settings()?;
+        if settings.max_record_bytes < 1024 {
+            return Err(source.invalid(format!(
+                "max_record_bytes = {} is below 1024: no record fits",
+                settings.max_record_bytes
+            )));
+        }
         Ok(Box::new(CanonicalConnector {
             path: settings.path,
             mode: settings.mode,
+            max_record_bytes: settings.max_record_bytes,
         }))
     }
 }
@@ -103,6 +127,7 @@ impl ConnectorFactory for CanonicalFactory {
 pub struct CanonicalConnector {
     path: PathBuf,
     mode: FileMode,
+    max_record_bytes: usize,
 }
 
 impl CanonicalConnector {
@@ -111,6 +136,15 @@ impl CanonicalConnector {
         CanonicalConnector {
             path: path.into(),
             mode,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+
+    /// The same, with another longest line than 1 MiB.
+    pub fn with_max_record_bytes(self, max_record_bytes: usize) -> CanonicalConnector {
+        CanonicalConnector {
+            max_record_bytes,
+            ..self
         }
     }
 
@@ -126,6 +160,9 @@ impl CanonicalConnector {
         let mut entries = tokio::fs::read_dir(&self.path)
             .await
             .map_err(|e| ConnectorError::failed(operation(), e))?;
+        let root = tokio::fs::canonicalize(&self.path)
+            .await
+            .map_err(|e| ConnectorError::failed(operation(), e))?;
         let mut files = Vec::new();
         while let Some(entry) = entries
             .next_entry()
@@ -134,6 +171,9 @@ impl CanonicalConnector {
         {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "jsonl") && path.is_file() {
+                inside(&root, &path)
+                    .await
+                    .map_err(|message| ConnectorError::failed(operation(), message))?;
                 files.push(path);
             }
         }
@@ -196,8 +236,32 @@ impl Connector for CanonicalConnector {
             .collect();
         let cursor = serde_json::json!({ "files": hashes });
         let (sender, stream) = batches::channel(request.batch_size);
-        tokio::spawn(read_files(to_read, request, cursor, sender));
+        let max = self.max_record_bytes;
+        tokio::spawn(read_files(to_read, request, max, cursor, sender));
         Ok(stream)
+    }
+}
+
+/// Refuses a file of the drop that is a symbolic link leading out of it (to
+/// `/etc/passwd`, say): the drop is the drop.
+async fn inside(root: &Path, path: &Path) -> Result<(), String> {
+    let link = tokio::fs::symlink_metadata(path)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !link.file_type().is_symlink() {
+        return Ok(());
+    }
+    let target = tokio::fs::canonicalize(path)
+        .await
+        .map_err(|e| e.to_string())?;
+    match target.starts_with(root) {
+        true => Ok(()),
+        false => Err(format!(
+            "{} is a symbolic link to {}, outside the drop directory: refused (copy the \
+             file into the directory instead)",
+            path.display(),
+            target.display()
+        )),
     }
 }
 
@@ -226,12 +290,13 @@ async fn open(path: &Path) -> Result<BufReader<tokio::fs::File>, ConnectorError>
 async fn read_files(
     files: Vec<PathBuf>,
     request: ReadRequest,
+    max_record_bytes: usize,
     cursor: serde_json::Value,
     mut out: BatchSender,
 ) {
     for file in &files {
         // Once the run stopped listening, the error (`Stopped`) goes nowhere.
-        if let Err(e) = read_file(file, &request, &mut out).await {
+        if let Err(e) = read_file(file, &request, max_record_bytes, &mut out).await {
             return out.fail(e).await;
         }
     }
@@ -241,6 +306,7 @@ async fn read_files(
 async fn read_file(
     file: &Path,
     request: &ReadRequest,
+    max_record_bytes: usize,
     out: &mut BatchSender,
 ) -> Result<(), ConnectorError> {
     let mut reader = open(file).await?;
@@ -248,15 +314,23 @@ async fn read_file(
     let mut line_number = 0u64;
     loop {
         buffer.clear();
-        let n = reader
-            .read_until(b'\n', &mut buffer)
+        let line = read_line(&mut reader, &mut buffer, max_record_bytes)
             .await
             .map_err(|e| ConnectorError::failed(format!("reading {}", file.display()), e))?;
-        if n == 0 {
-            return Ok(());
-        }
+        let length = match line {
+            Line::End => return Ok(()),
+            Line::Read => None,
+            Line::TooLong(length) => Some(length),
+        };
         line_number += 1;
         let location = || format!("{}:{line_number}", file.display());
+        if let Some(length) = length {
+            let item = too_long(&buffer, length, max_record_bytes, location());
+            if request.wants(&item) {
+                out.push(item).await?;
+            }
+            continue;
+        }
         // A byte order mark some editors write at the start of a UTF-8 file.
         let line = match line_number {
             1 => buffer.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&buffer),
@@ -268,6 +342,73 @@ async fn read_file(
             }
         }
     }
+}
+
+/// What [`read_line`] read.
+enum Line {
+    /// The end of the file.
+    End,
+    /// A whole line, in the buffer.
+    Read,
+    /// A line longer than the limit, of this many bytes: the buffer holds its start only.
+    TooLong(u64),
+}
+
+/// Reads one line into `buffer` (newline included), holding at most `max` bytes of it:
+/// the rest of a longer line is read past, never held, so that memory stays bounded
+/// whatever a file holds.
+async fn read_line<R: AsyncBufReadExt + Unpin>(
+    reader: &mut R,
+    buffer: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Line> {
+    let mut length = 0u64;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(match length {
+                0 => Line::End,
+                _ if length > max as u64 => Line::TooLong(length),
+                _ => Line::Read,
+            });
+        }
+        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
+            Some(at) => (&available[..=at], true),
+            None => (available, false),
+        };
+        let room = (max + 1).saturating_sub(buffer.len());
+        buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let taken = chunk.len();
+        length += taken as u64;
+        reader.consume(taken);
+        if done {
+            // The limit is on the record, its newline aside.
+            return Ok(match length - 1 > max as u64 {
+                true => Line::TooLong(length),
+                false => Line::Read,
+            });
+        }
+    }
+}
+
+/// A line over the limit: quarantined with its start, and its kind when the start says
+/// it (`{"type":"student",…`), so that only that kind's deletions wait.
+fn too_long(start: &[u8], length: u64, max: usize, location: String) -> Item {
+    let head = String::from_utf8_lossy(&start[..start.len().min(4096)]).into_owned();
+    let kind = head
+        .split_once("\"type\":\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .and_then(|(kind, _)| Kind::parse(kind));
+    Item::Rejected(Rejected {
+        kind,
+        key: None,
+        reason: format!(
+            "the line is {length} bytes long, over the limit of {max} (max_record_bytes); \
+             only its start is kept here"
+        ),
+        location: Some(location),
+        payload: head,
+    })
 }
 
 /// The item of one raw line (`None` for a blank line).
@@ -340,6 +481,45 @@ mod tests {
         assert_eq!(rejected.kind, Some(Kind::Student));
         assert!(rejected.key.is_some(), "the key stays readable");
         assert!(rejected.reason.contains("student"), "{}", rejected.reason);
+    }
+
+    #[tokio::test]
+    async fn a_link_out_of_the_drop_is_refused_and_one_inside_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = r#"{"type":"student","student":"1","family_name":"A","given_name":"B"}"#;
+        std::fs::write(dir.path().join("a.jsonl"), format!("{line}\n")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("a.jsonl"), dir.path().join("b.jsonl")).unwrap();
+        let connector = CanonicalConnector::new(dir.path(), FileMode::Snapshot);
+        assert_eq!(connector.files().await.unwrap().len(), 2);
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("c.jsonl")).unwrap();
+        let error = connector.files().await.unwrap_err().to_string();
+        assert!(
+            error.contains("c.jsonl is a symbolic link to /etc/passwd, outside the drop"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_line_over_the_limit_is_read_past_without_being_held() {
+        let text = b"12345\n123456\n1234567\n\n12345678";
+        // A small buffer, so that lines span several fills.
+        let mut reader = BufReader::with_capacity(3, &text[..]);
+        let mut lengths = Vec::new();
+        loop {
+            let mut buffer = Vec::new();
+            match read_line(&mut reader, &mut buffer, 6).await.unwrap() {
+                Line::End => break,
+                Line::Read => lengths.push(format!("{} read", buffer.len())),
+                Line::TooLong(n) => {
+                    assert!(buffer.len() <= 7, "held {} bytes", buffer.len());
+                    lengths.push(format!("{n} too long"));
+                }
+            }
+        }
+        assert_eq!(
+            lengths,
+            ["6 read", "7 read", "8 too long", "1 read", "8 too long"]
+        );
     }
 
     #[test]

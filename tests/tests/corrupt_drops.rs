@@ -157,6 +157,12 @@ const CORRUPTIONS: &[Corruption] = &[
         field: Some("type"),
     },
     Corruption {
+        name: "a line over the size limit (3 MB)",
+        line: Target::FirstOf(Kind::Student),
+        mutate: |l| after(l, "\"family_name\":\"", &vec![b'x'; 3 << 20]),
+        field: Some("over the limit of 1048576 (max_record_bytes)"),
+    },
+    Corruption {
         name: "not an object",
         line: Target::FirstOf(Kind::Enrolment),
         mutate: |_| b"[1, 2, 3]".to_vec(),
