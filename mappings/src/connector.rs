@@ -484,7 +484,10 @@ impl DropReading {
 
     /// The mapping's code tables, with the columns of its references loaded from the
     /// drop (`<reference>.<column>`: key → value). A reference row without its key is
-    /// left out with a warning: the rows that name it are quarantined, saying so.
+    /// left out with a warning: the rows that name it are quarantined, saying so. Two rows
+    /// with one key and different values are a conflict, never "the last one wins": the
+    /// key is left out of the reference and named in `<reference>.#conflicts` (with the
+    /// two rows' locations), so that the rows that look it up are quarantined saying so.
     fn tables(&self) -> Result<Tables, ConnectorError> {
         let mut tables = self.mapping.tables.clone();
         for file in &self.files {
@@ -492,6 +495,8 @@ impl DropReading {
                 continue;
             };
             let reference = &self.mapping.references[index];
+            let mut rows: BTreeMap<String, (Vec<Option<String>>, String)> = BTreeMap::new();
+            let mut conflicts: BTreeMap<String, String> = BTreeMap::new();
             for row in open(file, &reference.format, reference.encoding)? {
                 let row = match row {
                     Ok(row) => row,
@@ -505,14 +510,36 @@ impl DropReading {
                     tracing::warn!(at = %row.location, key = %reference.key, "reference row without its key");
                     continue;
                 };
-                for column in &reference.columns {
-                    if let Some(value) = row.get(column) {
+                let values: Vec<Option<String>> = (reference.columns.iter())
+                    .map(|column| row.get(column).map(str::to_string))
+                    .collect();
+                match rows.get(key) {
+                    None => {
+                        rows.insert(key.to_string(), (values, row.location.to_string()));
+                    }
+                    Some((first, _)) if *first == values => {}
+                    Some((_, first_at)) => {
+                        tracing::warn!(at = %row.location, key, "two reference rows with one key");
+                        let both = format!("{first_at} and {}", row.location);
+                        conflicts.entry(key.to_string()).or_insert(both);
+                    }
+                }
+            }
+            for (key, (values, _)) in rows {
+                if conflicts.contains_key(&key) {
+                    continue;
+                }
+                for (column, value) in reference.columns.iter().zip(values) {
+                    if let Some(value) = value {
                         tables
                             .entry(format!("{}.{column}", reference.name))
                             .or_default()
-                            .insert(key.to_string(), value.to_string());
+                            .insert(key.clone(), value);
                     }
                 }
+            }
+            if !conflicts.is_empty() {
+                tables.insert(format!("{}.#conflicts", reference.name), conflicts);
             }
         }
         Ok(tables)
@@ -528,9 +555,29 @@ impl DropReading {
         out: &mut BatchSender,
     ) -> Result<(), ConnectorError> {
         let input = &self.mapping.inputs[index];
+        // A file read both as an input and as a reference: its rows whose reference key
+        // is in conflict are quarantined too (both of them, never "the last one wins").
+        let also_references: Vec<_> = (self.mapping.references.iter())
+            .filter(|r| r.files == input.files)
+            .filter_map(|r| Some((&r.key, tables.get(&format!("{}.#conflicts", r.name))?)))
+            .collect();
         let mut skipped = 0_u64;
         for row in open(file, &input.format, input.encoding)? {
+            let conflict = |row: &crate::row::Row| {
+                also_references.iter().find_map(|(key, conflicts)| {
+                    let value = row.get(key)?.trim();
+                    Some(format!(
+                        "this row's {key} `{value}` is also on another row ({}), with \
+                         different values: which one is meant cannot be told; fix the drop",
+                        conflicts.get(value)?
+                    ))
+                })
+            };
             let item = match row {
+                Ok(row) if conflict(&row).is_some() => {
+                    let reason = conflict(&row).unwrap_or_default();
+                    input.quarantine(&row, reason, tables)
+                }
                 Ok(row) => match input.map(&row, tables) {
                     Outcome::Skipped => {
                         skipped += 1;

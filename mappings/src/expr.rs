@@ -349,12 +349,21 @@ fn lookup(
     let entries = tables
         .get(name)
         .ok_or_else(|| format!("no code table `{name}`"))?;
+    // A conflicting key is an error even with a fallback: the fallback is for a key that
+    // is not there, and this one is there twice.
+    let reference = name.split_once('.').map(|(file, _)| file);
+    if let Some((file, rows)) = reference.and_then(|f| Some((f, conflict(tables, f, value)?))) {
+        return Err(format!(
+            "reference `{file}` has two rows with the key `{value}` ({rows}), with different \
+             values: which one is meant cannot be told; fix the drop"
+        ));
+    }
     match (entries.get(value), fallback) {
         (Some(found), _) => Ok(Value::Text(found.clone())),
         (None, Some(fallback)) => Ok(Value::Text(fallback.to_string())),
-        (None, None) => match name.split_once('.') {
-            // A reference to another file of the drop: the row it names is not there.
-            Some((file, _)) => Err(format!(
+        // A reference to another file of the drop: the row it names is not there.
+        (None, None) => match reference {
+            Some(file) => Err(format!(
                 "no row of reference `{file}` has the key `{value}` (a row of another file \
                  names it: is the drop complete?)"
             )),
@@ -364,6 +373,11 @@ fn lookup(
             )),
         },
     }
+}
+
+/// Where the two rows of reference `file` that share `key` are, when they conflict.
+fn conflict<'t>(tables: &'t Tables, file: &str, key: &str) -> Option<&'t String> {
+    tables.get(&format!("{file}.#conflicts"))?.get(key)
 }
 
 /// A recursive-descent parser over the expression text.

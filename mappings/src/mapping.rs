@@ -27,11 +27,14 @@ impl Input {
     pub fn map(&self, row: &Row, tables: &Tables) -> Outcome {
         match self.decide(row, tables) {
             Ok(outcome) => outcome,
-            Err(reason) => {
-                let key = self.key_of(row, tables);
-                Outcome::Item(Item::Rejected(self.reject(row, reason, key)))
-            }
+            Err(reason) => Outcome::Item(self.quarantine(row, reason, tables)),
         }
+    }
+
+    /// The row quarantined for `reason`, with the key of its record when it can be told.
+    pub fn quarantine(&self, row: &Row, reason: String, tables: &Tables) -> Item {
+        let key = self.key_of(row, tables);
+        Item::Rejected(self.reject(row, reason, key))
     }
 
     fn decide(&self, row: &Row, tables: &Tables) -> Result<Outcome, String> {

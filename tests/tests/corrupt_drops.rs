@@ -539,6 +539,15 @@ const ROW_CORRUPTIONS: &[RowCorruption] = &[
         refused: false,
     },
     RowCorruption {
+        name: "two classes.csv rows with one sourcedId and different values",
+        file: "classes.csv",
+        row: Some(2),
+        mutate: |r, h| [r, b"\r\n", &with_cell(r, h, "classCode", b"OTHER-CODE")].concat(),
+        cut: false,
+        names: Some("has two rows with the key"),
+        refused: false,
+    },
+    RowCorruption {
         name: "the last enrolment cut off, without its newline",
         file: "enrollments.csv",
         row: None,
