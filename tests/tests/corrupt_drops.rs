@@ -163,6 +163,12 @@ const CORRUPTIONS: &[Corruption] = &[
         field: Some("over the limit of 1048576 (max_record_bytes)"),
     },
     Corruption {
+        name: "a member twice",
+        line: Target::FirstOf(Kind::Student),
+        mutate: |l| after(l, "{", br#""student":"someone-else","#),
+        field: Some("member `student` appears twice"),
+    },
+    Corruption {
         name: "not an object",
         line: Target::FirstOf(Kind::Enrolment),
         mutate: |_| b"[1, 2, 3]".to_vec(),

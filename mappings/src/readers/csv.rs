@@ -138,10 +138,34 @@ impl<R: Read> CsvRows<R> {
         if let Some(opened) = quoting.unterminated {
             return Err(self.unterminated(record, opened));
         }
-        let mut names = Vec::with_capacity(self.record.len());
+        let mut names: Vec<Arc<str>> = Vec::with_capacity(self.record.len());
         for (index, bytes) in self.record.iter().enumerate() {
             let name = self.decode(record, index, "the header", bytes)?;
+            if let Some(first) = names.iter().position(|n| **n == *name) {
+                return Err(ReadError::file(
+                    self.location(record.line),
+                    format!(
+                        "the header names column `{name}` twice (fields {} and {}): which one \
+                         is meant cannot be told; fix the export",
+                        first + 1,
+                        index + 1
+                    ),
+                ));
+            }
             names.push(Arc::from(name));
+        }
+        if let [only] = names.as_slice() {
+            if let Some(seems) = other_delimiter(only, self.options.delimiter) {
+                return Err(ReadError::file(
+                    self.location(record.line),
+                    format!(
+                        "the header reads as one column (`{only}`) with the delimiter {:?}; \
+                         it seems to use {seems:?}: set delimiter = {:?} for this input",
+                        char::from(self.options.delimiter),
+                        seems.to_string()
+                    ),
+                ));
+            }
         }
         self.expected = Some(names.len());
         self.names = names;
@@ -292,6 +316,18 @@ impl<R: Read> CsvRows<R> {
             ),
         )
     }
+}
+
+/// The delimiter a header read as one column seems to use instead of `delimiter`: the
+/// most frequent of `;`, `,`, tab and `|` in it.
+fn other_delimiter(header: &str, delimiter: u8) -> Option<char> {
+    [';', ',', '\t', '|']
+        .into_iter()
+        .filter(|c| *c as u32 != u32::from(delimiter))
+        .map(|c| (header.matches(c).count(), c))
+        .filter(|(count, _)| *count > 0)
+        .max()
+        .map(|(_, c)| c)
 }
 
 /// Drops the line terminator(s) the csv reader counts with a record: a leftover `\n` of a
@@ -462,6 +498,35 @@ mod tests {
         let lines: Vec<u64> = rows.iter().map(|row| row.location.line).collect();
         assert_eq!(lines, [2, 3, 5]);
         assert_eq!(rows[1].raw(), "2;\"deux\nlignes\";x");
+    }
+
+    #[test]
+    fn a_header_with_a_column_twice_or_another_delimiter_refuses_the_file() {
+        let errors: Vec<ReadError> = read("id;nom;id\n1;a;2\n", &csv(b';', true))
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        assert_eq!(errors[0].scope, ErrorScope::File);
+        assert!(
+            errors[0]
+                .reason
+                .contains("column `id` twice (fields 1 and 3)"),
+            "{}",
+            errors[0].reason
+        );
+        let errors: Vec<ReadError> = read("id;nom;prenom\n1;a;b\n", &csv(b',', true))
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        assert!(
+            errors[0]
+                .reason
+                .contains("it seems to use ';': set delimiter = \";\""),
+            "{}",
+            errors[0].reason
+        );
+        // A file of one column is one.
+        assert_eq!(rows_of(read("id\n1\n", &csv(b',', true))).len(), 1);
     }
 
     #[test]

@@ -159,7 +159,8 @@ fn join(prefix: &str, key: &str) -> String {
     }
 }
 
-/// An object's members in the order written, values still as JSON text (duplicates kept).
+/// An object's members in the order written, values still as JSON text; a member twice
+/// is an error, never "the last one wins".
 struct Members<'a>(Vec<(String, &'a RawValue)>);
 
 impl<'de> Deserialize<'de> for Members<'de> {
@@ -179,9 +180,14 @@ impl<'de> Visitor<'de> for MembersVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut members = Vec::new();
-        while let Some(member) = map.next_entry::<String, &'de RawValue>()? {
-            members.push(member);
+        let mut members: Vec<(String, &'de RawValue)> = Vec::new();
+        while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
+            if members.iter().any(|(k, _)| *k == key) {
+                return Err(serde::de::Error::custom(format!(
+                    "member `{key}` appears twice: which one is meant cannot be told"
+                )));
+            }
+            members.push((key, value));
         }
         Ok(Members(members))
     }
@@ -195,6 +201,22 @@ mod tests {
 
     fn read(data: &[u8], encoding: Encoding) -> Vec<Result<Row, ReadError>> {
         read_all("e.jsonl", data, &Format::JsonLines, encoding)
+    }
+
+    #[test]
+    fn a_member_twice_spoils_its_row() {
+        let rows = read(
+            b"{\"id\":\"1\",\"id\":\"2\"}\n{\"id\":\"3\"}\n",
+            Encoding::Utf8,
+        );
+        let error = rows[0].as_ref().unwrap_err();
+        assert_eq!(error.scope, ErrorScope::Row);
+        assert!(
+            error.reason.contains("member `id` appears twice"),
+            "{}",
+            error.reason
+        );
+        assert_eq!(rows[1].as_ref().unwrap().get("id"), Some("3"));
     }
 
     #[test]
