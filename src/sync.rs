@@ -51,19 +51,19 @@ pub async fn run_source(
 ) -> anyhow::Result<SyncOutcome> {
     let cursor = engine.cursor(&source.name).await?;
     if !options.full {
-        let quiet = connector
-            .nothing_new(cursor.as_ref())
-            .await
-            .map_err(|e| anyhow::anyhow!("source `{}`: {e}", source.name))?;
+        let quiet = match connector.nothing_new(cursor.as_ref()).await {
+            Ok(quiet) => quiet,
+            Err(e) => return Err(refused(engine, source, options, &e.to_string()).await),
+        };
         if let Some(why) = quiet {
             tracing::info!(source = %source.name, reason = %why, "nothing new: no run");
             return Ok(SyncOutcome::NothingNew(why));
         }
     }
-    let capabilities = connector
-        .discover()
-        .await
-        .map_err(|e| anyhow::anyhow!("source `{}`: {e}", source.name))?;
+    let capabilities = match connector.discover().await {
+        Ok(capabilities) => capabilities,
+        Err(e) => return Err(refused(engine, source, options, &e.to_string()).await),
+    };
     let has_cursor = cursor.is_some();
     let mode = if capabilities.incremental && has_cursor && !options.full || !capabilities.full {
         Mode::Incremental
@@ -124,6 +124,28 @@ pub async fn run_source(
             }
             Err(error.into())
         }
+    }
+}
+
+/// Records a run refused before it could start (so that `runs list` shows the night),
+/// and the error to return.
+async fn refused(
+    engine: &Engine,
+    source: &SourceConfig,
+    options: &SyncOptions,
+    why: &str,
+) -> anyhow::Error {
+    let mut request = RunRequest::full(&source.name, &source.common.kind, Coverage::none());
+    request.dry_run = options.dry_run;
+    match engine.refused(&request, why).await {
+        Ok(id) => anyhow::anyhow!(
+            "source `{}`: {why} (run #{id} refused, nothing read nor applied)",
+            source.name
+        ),
+        Err(error) => anyhow::anyhow!(
+            "source `{}`: {why} (and recording the refused run failed: {error})",
+            source.name
+        ),
     }
 }
 

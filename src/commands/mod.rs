@@ -41,7 +41,9 @@ pub fn status_code(status: RunStatus) -> i32 {
     match status {
         RunStatus::Succeeded | RunStatus::SucceededWithWarnings => exit::OK,
         RunStatus::Held => exit::HELD,
-        RunStatus::Failed | RunStatus::Rejected | RunStatus::Running => exit::FAILED,
+        RunStatus::Failed | RunStatus::Rejected | RunStatus::Refused | RunStatus::Running => {
+            exit::FAILED
+        }
     }
 }
 

@@ -355,6 +355,49 @@ async fn bad_lines_are_quarantined_with_their_file_and_line() {
     assert_same_export(&site.export(), &export_text("files", &records), "export");
 }
 
+/// A night with an unreadable line defers the deletions it cannot vouch for, and says
+/// so; a night whose drop cannot even be listed is recorded as refused.
+#[tokio::test]
+async fn deferred_deletions_are_shown_and_a_refused_night_is_recorded() {
+    let site = Site::new().await;
+    let records = university(17, 20);
+    site.write_input(&records);
+    assert_code(&site.run(&["sync"]), 0);
+    let first = records
+        .iter()
+        .position(|r| r.kind() == conpere_core::model::Kind::Student)
+        .unwrap();
+    let mut tonight = records.clone();
+    let gone = tonight.remove(first);
+    site.write_input(&tonight);
+    std::fs::write(
+        site.input().join("zz-cut.jsonl"),
+        "{\"type\":\"student\",\"student\":\"00\n",
+    )
+    .unwrap();
+    let output = site.run(&["sync"]);
+    assert_code(&output, 0);
+    let said = "1 deletion of student deferred: 1 line of zz-cut.jsonl could not be read \
+                with their key";
+    assert!(text(&output).contains(said), "{}", text(&output));
+    let shown = text(&site.run(&["runs", "show", "2"]));
+    assert!(shown.contains(said), "{shown}");
+    assert!(site
+        .export()
+        .contains(&conpere_core::model::to_export_line("files", &gone)));
+
+    std::fs::remove_dir_all(site.input()).unwrap();
+    let output = site.run(&["sync"]);
+    assert_code(&output, 1);
+    assert!(
+        stderr_of(&output).contains("(run #3 refused, nothing read nor applied)"),
+        "{}",
+        text(&output)
+    );
+    let listed = text(&site.run(&["runs", "list"]));
+    assert!(listed.contains("refused"), "{listed}");
+}
+
 fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -289,6 +289,9 @@ pub enum RunStatus {
     Failed,
     /// Held, then rejected: nothing applied.
     Rejected,
+    /// Refused before it could start (the source could not be listed, its manifest
+    /// refused the drop): nothing read, nothing applied.
+    Refused,
 }
 
 impl RunStatus {
@@ -301,6 +304,7 @@ impl RunStatus {
             RunStatus::Held => "held",
             RunStatus::Failed => "failed",
             RunStatus::Rejected => "rejected",
+            RunStatus::Refused => "refused",
         }
     }
 
@@ -313,6 +317,7 @@ impl RunStatus {
             RunStatus::Held,
             RunStatus::Failed,
             RunStatus::Rejected,
+            RunStatus::Refused,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)
@@ -408,6 +413,30 @@ impl Engine {
             .await
             .map_err(EngineError::db("reading the cursor"))?
             .map(|r| r.get(0)))
+    }
+
+    /// Records a run of `request` refused before it could start, for `why` (a source
+    /// that cannot be listed, a manifest that refuses the drop): `runs list` then shows
+    /// every night, the nights nothing could be read included. Returns its id.
+    pub async fn refused(&self, request: &RunRequest, why: &str) -> Result<i64, EngineError> {
+        let client = self.pool.get().await?;
+        let source_id = register_source(&client, request).await?;
+        let row = client
+            .query_one(
+                "INSERT INTO sync_run (source_id, status, mode, dry_run, finished_at, error, \
+                 hostname, pid) VALUES ($1, 'refused', $2, $3, now(), $4, $5, $6) RETURNING id",
+                &[
+                    &source_id,
+                    &request.mode.as_str(),
+                    &request.dry_run,
+                    &why,
+                    &hostname(),
+                    &(std::process::id() as i32),
+                ],
+            )
+            .await
+            .map_err(EngineError::db("recording the refused run"))?;
+        Ok(row.get(0))
     }
 
     /// Starts a run: registers the source, takes its lock, records the run as `running`
