@@ -77,6 +77,9 @@ fn next_steps(report: &RunReport) -> String {
             ));
         }
     }
+    for note in &report.notes {
+        out.push_str(&format!("\n{note}\n"));
+    }
     if !report.deferred.is_empty() {
         out.push('\n');
         out.push_str(&deferred_lines(&report.deferred));

@@ -94,6 +94,7 @@ impl ReadRequest {
         let year = match item {
             Item::Record(r) => r.year(),
             Item::Tombstone(k) => k.year(),
+            Item::Note(_) => None,
             Item::Rejected(r) => r.key.as_ref().and_then(|k| k.year()),
         };
         year.is_none_or(|y| years.contains(&y))

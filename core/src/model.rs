@@ -716,6 +716,10 @@ pub enum Item {
     Tombstone(RecordKey),
     /// Input that could not become a record.
     Rejected(Rejected),
+    /// Something the run's summary should say that is no record (rows a mapping's filter
+    /// skipped, per value; SIS codes no table maps): kept with the run, shown by `sync`
+    /// and `runs show`.
+    Note(String),
 }
 
 impl From<Record> for Item {

@@ -33,6 +33,8 @@ pub struct RunSummary {
     pub decided_by: Option<String>,
     /// Deletions it did not apply, and why, one line per kind and cause.
     pub deferred: Vec<String>,
+    /// What the adapter said for the summary (rows its filter skipped, per value…).
+    pub notes: Vec<String>,
 }
 
 /// A quarantined record.
@@ -68,7 +70,7 @@ pub struct RunsError(String);
 
 const SUMMARY_COLUMNS: &str = "r.id, s.name, r.status, r.mode, r.dry_run, r.started_at, r.finished_at, \
     r.staged, r.inserted, r.updated, r.deleted, r.unchanged, r.quarantined, r.error, r.hold_reason, \
-    r.decided_by, r.deferred, r.deferred_notes";
+    r.decided_by, r.deferred, r.deferred_notes, r.notes";
 
 fn summary(row: &tokio_postgres::Row) -> RunSummary {
     let n = |i: usize| row.get::<_, i64>(i) as u64;
@@ -93,6 +95,7 @@ fn summary(row: &tokio_postgres::Row) -> RunSummary {
         hold_reason: row.get(14),
         decided_by: row.get(15),
         deferred: row.get(17),
+        notes: row.get(18),
     }
 }
 

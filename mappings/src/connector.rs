@@ -561,7 +561,8 @@ impl DropReading {
             .filter(|r| r.files == input.files)
             .filter_map(|r| Some((&r.key, tables.get(&format!("{}.#conflicts", r.name))?)))
             .collect();
-        let mut skipped = 0_u64;
+        // Rows the filter skipped, per the values it read.
+        let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
         for row in open(file, &input.format, input.encoding)? {
             let conflict = |row: &crate::row::Row| {
                 also_references.iter().find_map(|(key, conflicts)| {
@@ -580,7 +581,9 @@ impl DropReading {
                 }
                 Ok(row) => match input.map(&row, tables) {
                     Outcome::Skipped => {
-                        skipped += 1;
+                        let values = (input.filter.as_ref())
+                            .map(|filter| crate::mapping::values_read(filter, &row));
+                        *skipped.entry(values.unwrap_or_default()).or_default() += 1;
                         continue;
                     }
                     Outcome::Item(item) => item,
@@ -598,8 +601,19 @@ impl DropReading {
                 out.push_blocking(item)?;
             }
         }
-        if skipped > 0 {
-            tracing::info!(file = %file.name, skipped, "rows skipped by the mapping's filter");
+        if let Some(filter) = input.filter.as_ref().filter(|_| !skipped.is_empty()) {
+            let total: u64 = skipped.values().sum();
+            let per_value: Vec<String> = (skipped.iter())
+                .map(|(values, n)| format!("{values}: {n}"))
+                .collect();
+            let note = format!(
+                "{}: {total} row(s) skipped by the filter `{}` ({})",
+                file.name,
+                filter.text,
+                per_value.join("; ")
+            );
+            tracing::info!(file = %file.name, total, "rows skipped by the mapping's filter");
+            out.push_blocking(Item::Note(note))?;
         }
         Ok(())
     }

@@ -120,8 +120,8 @@ pub struct Input {
     /// Rows this is false for are quarantined: values the input does not expect, which
     /// the filter must not silently skip (checked first).
     pub expect: Option<FieldExpr>,
-    /// Rows this is false for are skipped.
-    pub filter: Option<Expr>,
+    /// Rows this is false for are skipped (and counted per value, for the summary).
+    pub filter: Option<FieldExpr>,
     /// Rows this is true for are tombstones of the record they key.
     pub tombstone: Option<Expr>,
     /// Canonical field → how it is computed, in model order.
@@ -411,6 +411,12 @@ fn check_input(
     let expression = |text: &Spanned<String>| {
         Expr::parse(text.get_ref(), tables).map_err(|e| source.error(text.span(), e))
     };
+    let with_text = |text: &Spanned<String>| {
+        expression(text).map(|expr| FieldExpr {
+            expr,
+            text: text.get_ref().clone(),
+        })
+    };
     Ok(Input {
         line: source.line(input.span().start),
         name: raw.name.clone(),
@@ -418,15 +424,8 @@ fn check_input(
         files: raw.files.clone(),
         format,
         encoding,
-        expect: (raw.expect.as_ref())
-            .map(|text| {
-                expression(text).map(|expr| FieldExpr {
-                    expr,
-                    text: text.get_ref().clone(),
-                })
-            })
-            .transpose()?,
-        filter: raw.filter.as_ref().map(expression).transpose()?,
+        expect: raw.expect.as_ref().map(&with_text).transpose()?,
+        filter: raw.filter.as_ref().map(&with_text).transpose()?,
         tombstone: raw.tombstone.as_ref().map(expression).transpose()?,
         fields: check_fields(source, kind, raw, tables, input.span())?,
     })

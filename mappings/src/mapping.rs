@@ -49,6 +49,7 @@ impl Input {
         }
         if let Some(filter) = &self.filter {
             let keep = filter
+                .expr
                 .eval(row, tables)
                 .map_err(|e| format!("filter: {e}"))?;
             if !keep.is_true() {
@@ -131,9 +132,9 @@ impl Input {
     }
 }
 
-/// Why a row fails `expect`: the values it read, and what was expected.
-fn unexpected(expect: &FieldExpr, row: &Row) -> String {
-    let values: Vec<String> = expect
+/// The values a condition read of a row: `role \`teacher\``, for messages and counts.
+pub fn values_read(condition: &FieldExpr, row: &Row) -> String {
+    let values: Vec<String> = condition
         .expr
         .columns()
         .into_iter()
@@ -142,10 +143,15 @@ fn unexpected(expect: &FieldExpr, row: &Row) -> String {
             None => format!("{column} (absent)"),
         })
         .collect();
+    values.join(", ")
+}
+
+/// Why a row fails `expect`: the values it read, and what was expected.
+fn unexpected(expect: &FieldExpr, row: &Row) -> String {
     format!(
         "unexpected value: {} is not what this input expects (`{}`); the row is \
          quarantined rather than filtered out",
-        values.join(", "),
+        values_read(expect, row),
         expect.text
     )
 }

@@ -204,6 +204,9 @@ async fn show_run(store: &Store, id: i64, quarantine: i64) -> anyhow::Result<i32
         println!("held: {h}");
     }
     println!("\n{}", report::counts_table(&detail.by_kind, &s.totals));
+    for note in &s.notes {
+        println!("\n{note}");
+    }
     if !s.deferred.is_empty() {
         print!("\n{}", report::deferred_lines(&s.deferred));
     }

@@ -445,6 +445,7 @@ mod tests {
             hold_reason: Some("would delete 120 of 1000 enrolments (12 %)".into()),
             decided_by: None,
             deferred: Vec::new(),
+            notes: Vec::new(),
         }
     }
 

@@ -648,3 +648,42 @@ async fn each_corruption_of_a_oneroster_package_keeps_the_store_and_names_where(
         );
     }
 }
+
+// Rows a mapping's filter skips are no loss, but they are said, per value: a drop whose
+// users.csv suddenly holds no student would not pass unnoticed.
+#[tokio::test]
+async fn rows_a_filter_skips_are_counted_per_value_in_the_summary() {
+    let records = university(25, 8);
+    let db = TestDatabase::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    conpere_mappings::oneroster::write_drop(dir.path(), &records).unwrap();
+    let path = dir.path().join("users.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let student = text.lines().nth(1).unwrap().as_bytes();
+    let mut extra = String::new();
+    for (n, role) in ["teacher", "teacher", "guardian"].iter().enumerate() {
+        let row = with_cell(student, &header, "role", role.as_bytes());
+        let row = with_cell(&row, &header, "sourcedId", format!("extra-{n}").as_bytes());
+        extra.push_str(&format!("{}\r\n", String::from_utf8(row).unwrap()));
+    }
+    std::fs::write(&path, format!("{text}{extra}")).unwrap();
+    let report = sync_roster(&db, dir.path()).await.unwrap();
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    assert_eq!(
+        report.notes,
+        [
+            "users.csv: 3 row(s) skipped by the filter `eq(role, 'student')` (role `guardian`: 1; \
+          role `teacher`: 2)"
+        ]
+    );
+    let client = db.pool.get().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT notes FROM sync_run WHERE id = $1",
+            &[&report.run_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Vec<String>>(0), report.notes);
+}

@@ -383,6 +383,8 @@ pub struct RunReport {
     /// Deletions the run did not apply, and why, one line per kind and cause
     /// (`12 deletions of student deferred: 1 line of students.jsonl could not be read…`).
     pub deferred: Vec<String>,
+    /// What the adapter said for the summary (rows its filter skipped, per value…).
+    pub notes: Vec<String>,
 }
 
 /// The engine: starts runs, approves and rejects held ones.
@@ -804,6 +806,7 @@ where
     }
     let mut by_kind = std::mem::take(&mut stager.counts);
     let unknown_quarantined = stager.unknown_quarantined;
+    let notes = std::mem::take(&mut stager.notes);
     let coverage = &ctx.request.coverage;
     let unread = Unread::of_run(client, ctx.run_id).await?;
     // What the read vouches for: a stored record of an unvouched kind is kept, so the
@@ -881,6 +884,7 @@ where
         by_kind,
         hold_reason,
         deferred,
+        notes,
     };
     finish(client, ctx, &report, cursor.as_ref()).await?;
     Ok(report)
@@ -1144,7 +1148,8 @@ async fn finish(
              staged = $3, inserted = $4, updated = $5, deleted = $6, unchanged = $7, quarantined = $8, \
              counts = $9, hold_reason = $10, cursor_after = $11, decided_by = $12, \
              decided_at = CASE WHEN $12::text IS NULL THEN NULL ELSE now() END, \
-             deferred = $13, deferred_notes = $14 WHERE id = $1",
+             deferred = $13, deferred_notes = $14, \
+             notes = CASE WHEN $12::text IS NULL THEN $15 ELSE notes END WHERE id = $1",
             &[
                 &ctx.run_id,
                 &report.status.as_str(),
@@ -1160,6 +1165,7 @@ async fn finish(
                 &ctx.approval,
                 &(t.deferred as i64),
                 &report.deferred,
+                &report.notes,
             ],
         )
         .await

@@ -31,6 +31,8 @@ pub(crate) struct Stager<'c> {
     pub counts: BTreeMap<Kind, Counts>,
     /// Rejects whose kind could not be told.
     pub unknown_quarantined: u64,
+    /// What the adapter said for the summary ([`Item::Note`]).
+    pub notes: Vec<String>,
     pub total_staged: u64,
 }
 
@@ -55,6 +57,7 @@ impl<'c> Stager<'c> {
             record_rejects,
             counts: BTreeMap::new(),
             unknown_quarantined: 0,
+            notes: Vec::new(),
             total_staged: 0,
         })
     }
@@ -114,6 +117,7 @@ impl<'c> Stager<'c> {
                         payload: key_text(&key),
                     }),
                 },
+                Item::Note(note) => self.notes.push(note),
                 Item::Rejected(mut rejected) => {
                     if rejected.key.as_ref().is_some_and(|k| k.problem().is_some()) {
                         rejected.key = None;
