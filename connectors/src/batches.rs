@@ -69,6 +69,7 @@ pub fn channel(batch_size: usize) -> (BatchSender, BatchStream) {
     let sender = BatchSender {
         sender,
         items: Vec::with_capacity(batch_size),
+        locations: Vec::new(),
         batch_size,
         sent: 0,
     };
@@ -138,6 +139,8 @@ impl From<Stopped> for ConnectorError {
 pub struct BatchSender {
     sender: mpsc::Sender<Message>,
     items: Vec<Item>,
+    /// Where items of the batch being filled were read, by index.
+    locations: Vec<(u32, String)>,
     batch_size: usize,
     sent: u64,
 }
@@ -156,6 +159,29 @@ impl BatchSender {
             self.sent += n as u64;
         }
         Ok(())
+    }
+
+    /// [`push`](BatchSender::push) of an item read at `location` (`file:line`), which
+    /// every quarantine of the item then names.
+    pub async fn push_at(&mut self, item: Item, location: String) -> Result<(), Stopped> {
+        self.locate(location);
+        self.push(item).await
+    }
+
+    /// [`push_at`](BatchSender::push_at) from a blocking thread (`spawn_blocking`).
+    ///
+    /// # Panics
+    ///
+    /// When called within an asynchronous execution context.
+    pub fn push_at_blocking(&mut self, item: Item, location: String) -> Result<(), Stopped> {
+        self.locate(location);
+        self.push_blocking(item)
+    }
+
+    /// Records where the next item was read.
+    fn locate(&mut self, location: String) {
+        let index = u32::try_from(self.items.len()).unwrap_or(u32::MAX);
+        self.locations.push((index, location));
     }
 
     /// Adds items in order, sending each batch as it fills.
@@ -233,7 +259,12 @@ impl BatchSender {
     /// The gathered items as a batch with `cursor`, a new batch started.
     fn take(&mut self, cursor: Option<serde_json::Value>) -> Batch {
         let items = std::mem::replace(&mut self.items, Vec::with_capacity(self.batch_size));
-        Batch { items, cursor }
+        let locations = std::mem::take(&mut self.locations);
+        Batch {
+            items,
+            cursor,
+            locations,
+        }
     }
 }
 

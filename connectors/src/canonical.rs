@@ -338,7 +338,8 @@ async fn read_file(
         };
         if let Some(item) = line_item(line, location) {
             if request.wants(&item) {
-                out.push(item).await?;
+                // Located, so that the engine's own checks name the line too.
+                out.push_at(item, location()).await?;
             }
         }
     }

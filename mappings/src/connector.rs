@@ -574,6 +574,7 @@ impl DropReading {
                     ))
                 })
             };
+            let location = row.as_ref().ok().map(|row| row.location.to_string());
             let item = match row {
                 Ok(row) if conflict(&row).is_some() => {
                     let reason = conflict(&row).unwrap_or_default();
@@ -598,7 +599,11 @@ impl DropReading {
                 Err(error) => return Err(refused(file, &error)),
             };
             if self.request.wants(&item) {
-                out.push_blocking(item)?;
+                // Located, so that the engine's own checks name the row too.
+                match location {
+                    Some(location) => out.push_at_blocking(item, location)?,
+                    None => out.push_blocking(item)?,
+                }
             }
         }
         if let Some(filter) = input.filter.as_ref().filter(|_| !skipped.is_empty()) {

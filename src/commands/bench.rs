@@ -43,7 +43,7 @@ fn batches(
             let items: Vec<Item> = records.by_ref().take(BATCH).map(Item::Record).collect();
             let batch = Batch {
                 items,
-                cursor: None,
+                ..Batch::default()
             };
             if batch.items.is_empty() || sender.blocking_send(Ok(batch)).is_err() {
                 return;

@@ -52,7 +52,7 @@ pub fn batches(items: Vec<Item>, size: usize) -> Vec<Result<Batch, String>> {
         .map(|c| {
             Ok(Batch {
                 items: c.to_vec(),
-                cursor: None,
+                ..Batch::default()
             })
         })
         .collect()

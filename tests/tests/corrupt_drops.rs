@@ -6,11 +6,11 @@
 //! byte, dropped field, changed type) changes nothing but what that line still says.
 
 use conpere_connectors::canonical::{CanonicalConnector, FileMode};
-use conpere_connectors::conformance::read_all;
-use conpere_connectors::ReadRequest;
-use conpere_core::engine::{Coverage, Mode, RunReport, RunRequest, RunStatus};
+use conpere_connectors::{Connector, ReadRequest};
+use conpere_core::engine::{Coverage, Engine, Mode, NoProgress, RunReport, RunRequest, RunStatus};
 use conpere_core::model::{parse_line, to_export_line, Item, Kind, Record};
 use conpere_tests::*;
+use futures::StreamExt;
 use rand::{Rng, SeedableRng};
 use std::path::Path;
 
@@ -192,22 +192,38 @@ fn write_drop(dir: &Path, lines: &[Vec<u8>], final_newline: bool) {
     std::fs::write(dir.join(FILE), bytes).unwrap();
 }
 
-/// A full sync of the drop in `dir`, through the canonical adapter.
-async fn sync(db: &TestDatabase, dir: &Path) -> RunReport {
-    let connector = CanonicalConnector::new(dir.join(FILE), FileMode::Snapshot);
+/// A full read of `connector` applied as a run of source `name`, batches as they come
+/// (with where their items were read); the error of a read that is refused.
+async fn sync_through(
+    db: &TestDatabase,
+    connector: &dyn Connector,
+    name: &str,
+    kind: &str,
+) -> Result<RunReport, String> {
     let request = ReadRequest {
         mode: Mode::Full,
         years: None,
         cursor: None,
         batch_size: 500,
     };
-    let (items, _) = read_all(&connector, request).await.unwrap();
-    run(
-        db,
-        RunRequest::full("s", "canonical", Coverage::all()),
-        items,
-    )
-    .await
+    let engine = Engine::new(db.pool.clone());
+    let run = engine
+        .start(RunRequest::full(name, kind, Coverage::all()))
+        .await
+        .unwrap();
+    let batches = connector.read(request).await.map_err(|e| e.to_string())?;
+    let batches = batches.map(|batch| batch.map_err(|e| e.to_string()));
+    run.apply(batches, &NoProgress, None)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A full sync of the drop in `dir`, through the canonical adapter.
+async fn sync(db: &TestDatabase, dir: &Path) -> RunReport {
+    let connector = CanonicalConnector::new(dir.join(FILE), FileMode::Snapshot);
+    sync_through(db, &connector, "s", "canonical")
+        .await
+        .unwrap()
 }
 
 /// Records that refer to what the store does not hold live.
@@ -577,17 +593,7 @@ async fn sync_roster(db: &TestDatabase, dir: &Path) -> Result<RunReport, String>
     let connector = conpere_mappings::connector::ExportFactory
         .build(&source)
         .unwrap();
-    let request = ReadRequest {
-        mode: Mode::Full,
-        years: None,
-        cursor: None,
-        batch_size: 500,
-    };
-    let (items, _) = read_all(connector.as_ref(), request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let coverage = Coverage::all();
-    Ok(run(db, RunRequest::full("roster", "export", coverage), items).await)
+    sync_through(db, connector.as_ref(), "roster", "export").await
 }
 
 #[tokio::test]
@@ -686,4 +692,38 @@ async fn rows_a_filter_skips_are_counted_per_value_in_the_summary() {
         .await
         .unwrap();
     assert_eq!(row.get::<_, Vec<String>>(0), report.notes);
+}
+
+// The engine's own checks name the line too: two versions of one student, and a
+// registration of a student the source does not have.
+#[tokio::test]
+async fn the_engines_own_quarantines_name_the_line() {
+    let records = university(26, 10);
+    let mut lines = valid_lines(&records);
+    let student = target_index(&lines, Target::FirstOf(Kind::Student));
+    let other_version = replace_value(&lines[student], "given_name", "\"Autre\"");
+    let registration = target_index(&lines, Target::FirstOf(Kind::Registration));
+    let unknown = replace_value(&lines[registration], "student", "\"nobody\"");
+    lines.push(other_version);
+    lines.push(unknown);
+    let db = TestDatabase::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_drop(dir.path(), &lines, true);
+    let report = sync(&db, dir.path()).await;
+    assert_eq!(report.status, RunStatus::SucceededWithWarnings);
+    let quarantined = quarantine(&db, report.run_id).await;
+    let at = |line: usize| format!("{FILE}:{line}");
+    let expected = [
+        (at(student + 1), "conflicting versions"),
+        (at(lines.len() - 1), "conflicting versions"),
+        (at(lines.len()), "refers to student nobody"),
+    ];
+    for (line, reason) in expected {
+        assert!(
+            quarantined.iter().any(|(location, why)| {
+                location.as_deref().is_some_and(|l| l.ends_with(&line)) && why.contains(reason)
+            }),
+            "{line} {reason}: {quarantined:?}"
+        );
+    }
 }

@@ -83,8 +83,10 @@ pub(crate) async fn check_kind(
 
 fn quarantine_insert(spec: &TableSpec, from: &str, reason_sql: &str) -> String {
     format!(
-        "INSERT INTO quarantine (run_id, source_id, kind, key, reason, payload) \
-         SELECT $1, $2, '{kind}', {key}, {reason_sql}, {json}::text FROM {from}",
+        "INSERT INTO quarantine (run_id, source_id, kind, key, reason, location, payload) \
+         SELECT $1, $2, '{kind}', {key}, {reason_sql}, \
+         (SELECT o.name FROM stage_origin o WHERE o.id = {from}.origin) \
+           || coalesce(':' || {from}.line, ''), {json}::text FROM {from}",
         kind = spec.kind,
         key = spec.key_text(from),
         json = spec.record_json(from),

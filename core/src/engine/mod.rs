@@ -17,7 +17,7 @@
 //! use conpere_core::synth::{SynthConfig, University};
 //! let university = University::generate(SynthConfig::new(7, 50));
 //! let items: Vec<_> = university.records().map(Into::into).collect();
-//! let batches = futures::stream::iter([Ok::<_, std::io::Error>(Batch { items, cursor: None })]);
+//! let batches = futures::stream::iter([Ok::<_, std::io::Error>(Batch { items, ..Batch::default() })]);
 //! let run = Engine::new(pool).start(RunRequest::full("files", "canonical", Coverage::all())).await?;
 //! let report = run.apply(batches, &NoProgress, None).await?;
 //! println!("{} inserted", report.totals.inserted);
@@ -259,6 +259,10 @@ pub struct Batch {
     pub items: Vec<Item>,
     /// The source position after this batch.
     pub cursor: Option<serde_json::Value>,
+    /// Where some of the items were read (`file:line`), by their index in `items`: every
+    /// quarantine of such an item names it, the engine's own checks (an unknown reference,
+    /// a conflicting duplicate) included.
+    pub locations: Vec<(u32, String)>,
 }
 
 /// Receives progress of a run (a progress bar, log lines, metrics).
@@ -801,7 +805,7 @@ where
         if batch.cursor.is_some() {
             *cursor = batch.cursor;
         }
-        stager.stage(batch.items).await?;
+        stager.stage(batch.items, batch.locations).await?;
         progress.staged(stager.total_staged);
     }
     let mut by_kind = std::mem::take(&mut stager.counts);
@@ -1303,7 +1307,7 @@ async fn open_held_snapshot(
             let items: Result<Vec<Item>, EngineError> = items.into_iter().collect();
             items.map(|items| Batch {
                 items,
-                cursor: None,
+                ..Batch::default()
             })
         })
         .boxed()

@@ -7,17 +7,24 @@ use super::table::{
 use super::{Counts, EngineError};
 use crate::model::{Item, Kind, Record, RecordKey, Rejected};
 use futures::pin_mut;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
-/// One staged row.
+/// One staged row, and where it was read.
 enum StageRow {
-    Record(Record, i64),
-    Tombstone(RecordKey),
+    Record(Record, i64, Origin),
+    Tombstone(RecordKey, Origin),
     /// A key whose input was rejected: the stored record is kept as it is.
-    HeldBack(RecordKey),
+    HeldBack(RecordKey, Origin),
+}
+
+/// Where a staged row was read: a file of `stage_origin` (its id) and a line.
+#[derive(Clone, Copy, Default)]
+struct Origin {
+    file: Option<i32>,
+    line: Option<i32>,
 }
 
 /// Feeds batches into the stage tables of one run.
@@ -33,6 +40,8 @@ pub(crate) struct Stager<'c> {
     pub unknown_quarantined: u64,
     /// What the adapter said for the summary ([`Item::Note`]).
     pub notes: Vec<String>,
+    /// The files (or other places) items were read from, by their id in `stage_origin`.
+    origins: HashMap<String, i32>,
     pub total_staged: u64,
 }
 
@@ -50,6 +59,13 @@ impl<'c> Stager<'c> {
                 .await
                 .map_err(EngineError::db("creating the stage tables"))?;
         }
+        client
+            .batch_execute(
+                "CREATE TEMP TABLE stage_origin (id int PRIMARY KEY, name text NOT NULL) \
+                 ON COMMIT DROP",
+            )
+            .await
+            .map_err(EngineError::db("creating the stage tables"))?;
         Ok(Stager {
             client,
             run_id,
@@ -58,15 +74,27 @@ impl<'c> Stager<'c> {
             counts: BTreeMap::new(),
             unknown_quarantined: 0,
             notes: Vec::new(),
+            origins: HashMap::new(),
             total_staged: 0,
         })
     }
 
-    /// Validates and stages one batch.
-    pub async fn stage(&mut self, items: Vec<Item>) -> Result<(), EngineError> {
+    /// Validates and stages one batch, whose items were read at `locations` (by index).
+    pub async fn stage(
+        &mut self,
+        items: Vec<Item>,
+        locations: Vec<(u32, String)>,
+    ) -> Result<(), EngineError> {
         let mut rows: BTreeMap<Kind, Vec<StageRow>> = BTreeMap::new();
         let mut rejects = Vec::new();
-        for item in items {
+        let mut located = vec![None; items.len()];
+        for (index, location) in locations {
+            if let Some(slot) = located.get_mut(index as usize) {
+                *slot = Some(location);
+            }
+        }
+        for (item, location) in items.into_iter().zip(located) {
+            let origin = self.origin(location.as_deref()).await?;
             match item {
                 Item::Record(mut record) => {
                     record.normalize();
@@ -77,7 +105,7 @@ impl<'c> Stager<'c> {
                             kind: Some(record.kind()),
                             key: None,
                             reason,
-                            location: None,
+                            location,
                             payload: serde_json::to_string(&record).expect("records serialize"),
                         });
                         continue;
@@ -87,18 +115,18 @@ impl<'c> Stager<'c> {
                             let hash = content_hash(&record);
                             rows.entry(record.kind())
                                 .or_default()
-                                .push(StageRow::Record(record, hash));
+                                .push(StageRow::Record(record, hash, origin));
                         }
                         Err(reason) => {
                             let key = record.key();
                             rows.entry(key.kind)
                                 .or_default()
-                                .push(StageRow::HeldBack(key.clone()));
+                                .push(StageRow::HeldBack(key.clone(), origin));
                             rejects.push(Rejected {
                                 kind: Some(record.kind()),
                                 key: Some(key),
                                 reason,
-                                location: None,
+                                location,
                                 payload: serde_json::to_string(&record).expect("records serialize"),
                             });
                         }
@@ -108,12 +136,12 @@ impl<'c> Stager<'c> {
                     None => rows
                         .entry(key.kind)
                         .or_default()
-                        .push(StageRow::Tombstone(key)),
+                        .push(StageRow::Tombstone(key, origin)),
                     Some(reason) => rejects.push(Rejected {
                         kind: Some(key.kind),
                         key: None,
                         reason: format!("a deletion whose key is unusable: {reason}"),
-                        location: None,
+                        location,
                         payload: key_text(&key),
                     }),
                 },
@@ -125,7 +153,7 @@ impl<'c> Stager<'c> {
                     if let Some(key) = &rejected.key {
                         rows.entry(key.kind)
                             .or_default()
-                            .push(StageRow::HeldBack(key.clone()));
+                            .push(StageRow::HeldBack(key.clone(), origin));
                     }
                     rejects.push(rejected);
                 }
@@ -158,26 +186,29 @@ impl<'c> Stager<'c> {
         let mut values: Vec<Value<'_>> = Vec::with_capacity(16);
         for row in rows {
             values.clear();
-            let (hash, key, tombstone, skip) = match row {
-                StageRow::Record(record, hash) => {
+            let (hash, key, tombstone, skip, origin) = match row {
+                StageRow::Record(record, hash, origin) => {
                     values.extend(record_values(record));
                     let (year, texts) = record.key_refs();
-                    (*hash, key_hash(year, &texts), false, false)
+                    (*hash, key_hash(year, &texts), false, false, origin)
                 }
-                StageRow::Tombstone(key) => {
+                StageRow::Tombstone(key, origin) => {
                     values.extend(key_values(key));
-                    (0, record_key_hash(key), true, false)
+                    (0, record_key_hash(key), true, false, origin)
                 }
-                StageRow::HeldBack(key) => {
+                StageRow::HeldBack(key, origin) => {
                     values.extend(key_values(key));
-                    (0, record_key_hash(key), false, true)
+                    (0, record_key_hash(key), false, true, origin)
                 }
             };
+            let int = |n: Option<i32>| n.map_or(Value::Null, Value::Int);
             values.extend([
                 Value::BigInt(hash),
                 Value::BigInt(key),
                 Value::Bool(tombstone),
                 Value::Bool(skip),
+                int(origin.file),
+                int(origin.line),
             ]);
             let refs: Vec<&(dyn ToSql + Sync)> =
                 values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
@@ -195,6 +226,40 @@ impl<'c> Stager<'c> {
         counts.staged += rows.len() as u64;
         self.total_staged += rows.len() as u64;
         Ok(())
+    }
+
+    /// The origin of a location `file:line` (or any other place, without a line): its
+    /// file recorded once in `stage_origin`.
+    async fn origin(&mut self, location: Option<&str>) -> Result<Origin, EngineError> {
+        let Some(location) = location else {
+            return Ok(Origin::default());
+        };
+        let (place, line) = match location.rsplit_once(':') {
+            Some((place, line)) => match line.parse::<i32>() {
+                Ok(line) => (place, Some(line)),
+                Err(_) => (location, None),
+            },
+            None => (location, None),
+        };
+        if let Some(id) = self.origins.get(place) {
+            return Ok(Origin {
+                file: Some(*id),
+                line,
+            });
+        }
+        let id = i32::try_from(self.origins.len()).unwrap_or(i32::MAX);
+        self.client
+            .execute(
+                "INSERT INTO stage_origin (id, name) VALUES ($1, $2)",
+                &[&id, &without_nul(place)],
+            )
+            .await
+            .map_err(EngineError::db("staging"))?;
+        self.origins.insert(place.to_string(), id);
+        Ok(Origin {
+            file: Some(id),
+            line,
+        })
     }
 
     async fn quarantine(&self, rejects: &[Rejected]) -> Result<(), EngineError> {

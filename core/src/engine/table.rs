@@ -225,7 +225,8 @@ impl TableSpec {
         }
     }
 
-    /// DDL of the stage table: the record's columns plus its hash and flags.
+    /// DDL of the stage table: the record's columns plus its hash and flags, and where it
+    /// was read (`origin`: a file of `stage_origin`; `line`), when its reader said.
     pub fn stage_ddl(&self) -> String {
         let cols = self
             .columns()
@@ -234,7 +235,8 @@ impl TableSpec {
             .join(", ");
         format!(
             "CREATE TEMP TABLE {} ({cols}, hash bigint NOT NULL, key_hash bigint NOT NULL, \
-             tombstone boolean NOT NULL, skip boolean NOT NULL) ON COMMIT DROP",
+             tombstone boolean NOT NULL, skip boolean NOT NULL, origin int, line int) \
+             ON COMMIT DROP",
             self.stage()
         )
     }
@@ -242,14 +244,21 @@ impl TableSpec {
     /// Column types of the stage table, in COPY order.
     pub fn stage_types(&self) -> Vec<Type> {
         let mut types: Vec<Type> = self.columns().map(|c| c.ty.clone()).collect();
-        types.extend([Type::INT8, Type::INT8, Type::BOOL, Type::BOOL]);
+        types.extend([
+            Type::INT8,
+            Type::INT8,
+            Type::BOOL,
+            Type::BOOL,
+            Type::INT4,
+            Type::INT4,
+        ]);
         types
     }
 
     /// `COPY stage (…) FROM STDIN BINARY`.
     pub fn stage_copy(&self) -> String {
         format!(
-            "COPY {} ({}, hash, key_hash, tombstone, skip) FROM STDIN BINARY",
+            "COPY {} ({}, hash, key_hash, tombstone, skip, origin, line) FROM STDIN BINARY",
             self.stage(),
             self.all_list(None)
         )
