@@ -28,6 +28,7 @@ use crate::config::{ConfigError, SourceConfig};
 use crate::connector::{
     BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ReadRequest,
 };
+use crate::files::{read_line, Line};
 use crate::registry::ConnectorFactory;
 use crate::spec::{ConnectorSpec, FieldSpec};
 use conpere_core::engine::Mode;
@@ -35,7 +36,6 @@ use conpere_core::model::{parse_line, Item, Kind, Rejected};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 static SPEC: ConnectorSpec = ConnectorSpec {
     kind: "canonical",
@@ -278,13 +278,6 @@ fn seen_files(cursor: Option<&serde_json::Value>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-async fn open(path: &Path) -> Result<BufReader<tokio::fs::File>, ConnectorError> {
-    tokio::fs::File::open(path)
-        .await
-        .map(|f| BufReader::with_capacity(256 * 1024, f))
-        .map_err(|e| ConnectorError::failed(format!("opening {}", path.display()), e))
-}
-
 /// The reading task: files → batches of `batch_size` items → channel (2 batches deep, so
 /// memory stays bounded whatever the file sizes). The last batch carries the cursor.
 async fn read_files(
@@ -294,100 +287,54 @@ async fn read_files(
     cursor: serde_json::Value,
     mut out: BatchSender,
 ) {
-    for file in &files {
-        // Once the run stopped listening, the error (`Stopped`) goes nowhere.
-        if let Err(e) = read_file(file, &request, max_record_bytes, &mut out).await {
-            return out.fail(e).await;
+    // Reading files blocks: on a blocking thread, as the other file readers do.
+    let read = tokio::task::spawn_blocking(move || {
+        for file in &files {
+            // Once the run stopped listening, the error (`Stopped`) goes nowhere.
+            if let Err(e) = read_file(file, &request, max_record_bytes, &mut out) {
+                return out.fail_blocking(e);
+            }
         }
-    }
-    let _ = out.finish(Some(cursor)).await;
+        let _ = out.finish_blocking(Some(cursor));
+    });
+    // A panic ends the sender unfinished: the run then fails, applying nothing.
+    let _ = read.await;
 }
 
-async fn read_file(
+fn read_file(
     file: &Path,
     request: &ReadRequest,
     max_record_bytes: usize,
     out: &mut BatchSender,
 ) -> Result<(), ConnectorError> {
-    let mut reader = open(file).await?;
+    let failed =
+        |e: std::io::Error| ConnectorError::failed(format!("reading {}", file.display()), e);
+    let opened = std::fs::File::open(file)
+        .map_err(|e| ConnectorError::failed(format!("opening {}", file.display()), e))?;
+    let mut reader = std::io::BufReader::with_capacity(256 * 1024, opened);
     let mut buffer = Vec::new();
     let mut line_number = 0u64;
     loop {
         buffer.clear();
-        let line = read_line(&mut reader, &mut buffer, max_record_bytes)
-            .await
-            .map_err(|e| ConnectorError::failed(format!("reading {}", file.display()), e))?;
-        let length = match line {
+        let length = match read_line(&mut reader, &mut buffer, max_record_bytes).map_err(failed)? {
             Line::End => return Ok(()),
             Line::Read => None,
             Line::TooLong(length) => Some(length),
         };
         line_number += 1;
         let location = || format!("{}:{line_number}", file.display());
-        if let Some(length) = length {
-            let item = too_long(&buffer, length, max_record_bytes, location());
-            if request.wants(&item) {
-                out.push(item).await?;
-            }
-            continue;
-        }
-        // A byte order mark some editors write at the start of a UTF-8 file.
-        let line = match line_number {
-            1 => buffer.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&buffer),
-            _ => &buffer,
+        let item = match length {
+            Some(length) => Some(too_long(&buffer, length, max_record_bytes, location())),
+            // A byte order mark some editors write at the start of a UTF-8 file.
+            None if line_number == 1 => line_item(
+                buffer.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&buffer),
+                location,
+            ),
+            None => line_item(&buffer, location),
         };
-        if let Some(item) = line_item(line, location) {
-            if request.wants(&item) {
-                // Located, so that the engine's own checks name the line too.
-                out.push_at(item, location()).await?;
-            }
-        }
-    }
-}
-
-/// What [`read_line`] read.
-enum Line {
-    /// The end of the file.
-    End,
-    /// A whole line, in the buffer.
-    Read,
-    /// A line longer than the limit, of this many bytes: the buffer holds its start only.
-    TooLong(u64),
-}
-
-/// Reads one line into `buffer` (newline included), holding at most `max` bytes of it:
-/// the rest of a longer line is read past, never held, so that memory stays bounded
-/// whatever a file holds.
-async fn read_line<R: AsyncBufReadExt + Unpin>(
-    reader: &mut R,
-    buffer: &mut Vec<u8>,
-    max: usize,
-) -> std::io::Result<Line> {
-    let mut length = 0u64;
-    loop {
-        let available = reader.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(match length {
-                0 => Line::End,
-                _ if length > max as u64 => Line::TooLong(length),
-                _ => Line::Read,
-            });
-        }
-        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
-            Some(at) => (&available[..=at], true),
-            None => (available, false),
-        };
-        let room = (max + 1).saturating_sub(buffer.len());
-        buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        let taken = chunk.len();
-        length += taken as u64;
-        reader.consume(taken);
-        if done {
-            // The limit is on the record, its newline aside.
-            return Ok(match length - 1 > max as u64 {
-                true => Line::TooLong(length),
-                false => Line::Read,
-            });
+        if let Some(item) = item.filter(|item| request.wants(item)) {
+            // Located, so that the engine's own checks name the line too.
+            out.push_at_blocking(item, location())?;
         }
     }
 }
@@ -497,29 +444,6 @@ mod tests {
         assert!(
             error.contains("c.jsonl is a symbolic link to /etc/passwd, outside the drop"),
             "{error}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_line_over_the_limit_is_read_past_without_being_held() {
-        let text = b"12345\n123456\n1234567\n\n12345678";
-        // A small buffer, so that lines span several fills.
-        let mut reader = BufReader::with_capacity(3, &text[..]);
-        let mut lengths = Vec::new();
-        loop {
-            let mut buffer = Vec::new();
-            match read_line(&mut reader, &mut buffer, 6).await.unwrap() {
-                Line::End => break,
-                Line::Read => lengths.push(format!("{} read", buffer.len())),
-                Line::TooLong(n) => {
-                    assert!(buffer.len() <= 7, "held {} bytes", buffer.len());
-                    lengths.push(format!("{n} too long"));
-                }
-            }
-        }
-        assert_eq!(
-            lengths,
-            ["6 read", "7 read", "8 too long", "1 read", "8 too long"]
         );
     }
 

@@ -1,5 +1,6 @@
 //! Files of a source (canonical files, export drops): their content hash, the one
-//! identity that says a file was already read whatever its name or time stamps.
+//! identity that says a file was already read whatever its name or time stamps, and
+//! lines read with a bound on what is held of each.
 
 use crate::connector::ConnectorError;
 use sha2::{Digest, Sha256};
@@ -23,6 +24,54 @@ pub async fn sha256(path: &Path) -> Result<String, ConnectorError> {
     Ok(hex(&hasher.finalize()))
 }
 
+/// What [`read_line`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    /// The end of the input.
+    End,
+    /// A whole line, in the buffer.
+    Read,
+    /// A line longer than the limit, of this many bytes (its newline included): the
+    /// buffer holds its start only.
+    TooLong(u64),
+}
+
+/// Appends one line to `buffer` (its newline included), holding at most `max` bytes of it
+/// (the newline aside): the rest of a longer line is read past, never held, so that
+/// memory stays bounded whatever a file holds.
+pub fn read_line(
+    reader: &mut impl std::io::BufRead,
+    buffer: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Line> {
+    let mut length = 0u64;
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok(match length {
+                0 => Line::End,
+                _ if length > max as u64 => Line::TooLong(length),
+                _ => Line::Read,
+            });
+        }
+        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
+            Some(at) => (&available[..=at], true),
+            None => (available, false),
+        };
+        let room = (max + 1).saturating_sub(buffer.len());
+        buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let taken = chunk.len();
+        length += taken as u64;
+        reader.consume(taken);
+        if done {
+            return Ok(match length - 1 > max as u64 {
+                true => Line::TooLong(length),
+                false => Line::Read,
+            });
+        }
+    }
+}
+
 /// Bytes as lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -31,6 +80,29 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_over_the_limit_is_read_past_without_being_held() {
+        let text = b"12345\n123456\n1234567\n\n12345678";
+        // A small buffer, so that lines span several fills.
+        let mut reader = std::io::BufReader::with_capacity(3, &text[..]);
+        let mut lengths = Vec::new();
+        loop {
+            let mut buffer = Vec::new();
+            match read_line(&mut reader, &mut buffer, 6).unwrap() {
+                Line::End => break,
+                Line::Read => lengths.push(format!("{} read", buffer.len())),
+                Line::TooLong(n) => {
+                    assert!(buffer.len() <= 7, "held {} bytes", buffer.len());
+                    lengths.push(format!("{n} too long"));
+                }
+            }
+        }
+        assert_eq!(
+            lengths,
+            ["6 read", "7 read", "8 too long", "1 read", "8 too long"]
+        );
+    }
 
     #[tokio::test]
     async fn the_hash_is_the_sha256_of_the_content() {

@@ -128,3 +128,26 @@ pub fn assert_same_export(actual: &str, expected: &str, what: &str) {
         e.get(first).unwrap_or(&"(end)"),
     );
 }
+
+/// Records of any source that refer to what the store does not hold live (a registration
+/// without its student, an enrolment without its registration or node, an edge without
+/// one of its nodes): the store must never hold one.
+pub async fn orphans(db: &TestDatabase) -> i64 {
+    scalar(
+        db,
+        "SELECT (SELECT count(*) FROM registration c WHERE c.deleted_at IS NULL AND NOT EXISTS \
+           (SELECT 1 FROM student p WHERE p.source_id = c.source_id AND p.student = c.student \
+            AND p.deleted_at IS NULL)) \
+         + (SELECT count(*) FROM enrolment c WHERE c.deleted_at IS NULL AND (NOT EXISTS \
+           (SELECT 1 FROM registration p WHERE p.source_id = c.source_id AND p.year = c.year \
+            AND p.student = c.student AND p.step = c.step AND p.deleted_at IS NULL) OR NOT EXISTS \
+           (SELECT 1 FROM node p WHERE p.source_id = c.source_id AND p.year = c.year \
+            AND p.node = c.node AND p.deleted_at IS NULL))) \
+         + (SELECT count(*) FROM edge c WHERE c.deleted_at IS NULL AND (NOT EXISTS \
+           (SELECT 1 FROM node p WHERE p.source_id = c.source_id AND p.year = c.year \
+            AND p.node = c.parent AND p.deleted_at IS NULL) OR NOT EXISTS \
+           (SELECT 1 FROM node p WHERE p.source_id = c.source_id AND p.year = c.year \
+            AND p.node = c.child AND p.deleted_at IS NULL)))",
+    )
+    .await
+}

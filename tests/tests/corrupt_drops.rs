@@ -226,25 +226,16 @@ async fn sync(db: &TestDatabase, dir: &Path) -> RunReport {
         .unwrap()
 }
 
-/// Records that refer to what the store does not hold live.
-async fn orphans(db: &TestDatabase) -> i64 {
-    scalar(
-        db,
-        "SELECT (SELECT count(*) FROM registration c WHERE c.deleted_at IS NULL AND NOT EXISTS \
-           (SELECT 1 FROM student p WHERE p.source_id = c.source_id AND p.student = c.student \
-            AND p.deleted_at IS NULL)) \
-         + (SELECT count(*) FROM enrolment c WHERE c.deleted_at IS NULL AND (NOT EXISTS \
-           (SELECT 1 FROM registration p WHERE p.source_id = c.source_id AND p.year = c.year \
-            AND p.student = c.student AND p.step = c.step AND p.deleted_at IS NULL) OR NOT EXISTS \
-           (SELECT 1 FROM node p WHERE p.source_id = c.source_id AND p.year = c.year \
-            AND p.node = c.node AND p.deleted_at IS NULL))) \
-         + (SELECT count(*) FROM edge c WHERE c.deleted_at IS NULL AND (NOT EXISTS \
-           (SELECT 1 FROM node p WHERE p.source_id = c.source_id AND p.year = c.year \
-            AND p.node = c.parent AND p.deleted_at IS NULL) OR NOT EXISTS \
-           (SELECT 1 FROM node p WHERE p.source_id = c.source_id AND p.year = c.year \
-            AND p.node = c.child AND p.deleted_at IS NULL)))",
-    )
-    .await
+/// A corrupted drop's run: applied with warnings, the store of `source` as `valid` says,
+/// and no orphan.
+async fn assert_kept(db: &TestDatabase, source: &str, report: &RunReport, valid: &str, name: &str) {
+    assert_eq!(
+        report.status,
+        RunStatus::SucceededWithWarnings,
+        "{name}: {report:?}"
+    );
+    assert_same_export(&exported(db, Some(source)).await, valid, name);
+    assert_eq!(orphans(db).await, 0, "{name}");
 }
 
 /// The run's quarantine: (location, reason).
@@ -290,13 +281,7 @@ async fn each_corruption_of_a_canonical_drop_keeps_the_store_and_names_where() {
         write_drop(dir.path(), &corrupted, index + 1 < lines.len());
         let report = sync(&db, dir.path()).await;
         let name = corruption.name;
-        assert_eq!(
-            report.status,
-            RunStatus::SucceededWithWarnings,
-            "{name}: {report:?}"
-        );
-        assert_same_export(&exported(&db, Some("s")).await, &valid, name);
-        assert_eq!(orphans(&db).await, 0, "{name}");
+        assert_kept(&db, "s", &report, &valid, name).await;
         let quarantined = quarantine(&db, report.run_id).await;
         let [(location, reason)] = quarantined.as_slice() else {
             panic!("{name}: one quarantined line expected, got {quarantined:?}")
@@ -635,13 +620,7 @@ async fn each_corruption_of_a_oneroster_package_keeps_the_store_and_names_where(
             }
         };
         assert!(!corruption.refused, "{name}: not refused");
-        assert_eq!(
-            report.status,
-            RunStatus::SucceededWithWarnings,
-            "{name}: {report:?}"
-        );
-        assert_same_export(&exported(&db, Some("roster")).await, &valid, name);
-        assert_eq!(orphans(&db).await, 0, "{name}");
+        assert_kept(&db, "roster", &report, &valid, name).await;
         let quarantined = quarantine(&db, report.run_id).await;
         let line = format!("{}:{}", corruption.file, index + 1);
         let named = |(location, reason): &(Option<String>, String)| match corruption.names {

@@ -527,24 +527,6 @@ async fn a_student_who_could_not_be_read_keeps_everything_of_theirs() {
     );
 }
 
-/// Records of the source `s` that refer to what the store does not hold live (a
-/// registration without its student…): the store must never hold one.
-async fn orphans(db: &TestDatabase) -> i64 {
-    scalar(
-        db,
-        "SELECT (SELECT count(*) FROM registration c WHERE c.deleted_at IS NULL AND NOT EXISTS \
-           (SELECT 1 FROM student p WHERE p.source_id = c.source_id AND p.student = c.student \
-            AND p.deleted_at IS NULL)) \
-         + (SELECT count(*) FROM enrolment c WHERE c.deleted_at IS NULL AND NOT EXISTS \
-           (SELECT 1 FROM registration p WHERE p.source_id = c.source_id AND p.year = c.year \
-            AND p.student = c.student AND p.step = c.step AND p.deleted_at IS NULL)) \
-         + (SELECT count(*) FROM edge c WHERE c.deleted_at IS NULL AND NOT EXISTS \
-           (SELECT 1 FROM node p WHERE p.source_id = c.source_id AND p.year = c.year \
-            AND p.node IN (c.parent, c.child) AND p.deleted_at IS NULL))",
-    )
-    .await
-}
-
 /// The records of `records` that belong to the first student, and that student's key.
 fn first_student(records: &[Record]) -> (String, Vec<Record>) {
     let Some(Record::Student(first)) = records.iter().find(|r| r.kind() == Kind::Student) else {

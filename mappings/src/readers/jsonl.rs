@@ -1,13 +1,14 @@
 //! JSON Lines reader: one JSON object per line, flattened into named text values.
 //!
-//! Lines are read one at a time into a reused buffer and decoded strictly in the declared
-//! encoding (a wrong encoding refuses the file). Values are kept as JSON text until they are
+//! Lines are read one at a time into a reused buffer, at most [`MAX_RECORD_BYTES`] of each
+//! (a longer line is quarantined, read past without being held), and decoded strictly in
+//! the declared encoding (a wrong encoding refuses the file). Values are kept as JSON text until they are
 //! scalars ([`RawValue`]), so numbers reach the mapping exactly as written (`12.50`,
 //! `1e3`, a 25-digit number), not as re-printed floating-point values.
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::sync::Arc;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
@@ -16,6 +17,10 @@ use serde_json::value::RawValue;
 use super::{ReadError, Unmarked};
 use crate::encoding::Encoding;
 use crate::row::{Location, Row};
+use conpere_connectors::files::{read_line, Line};
+
+/// The longest line held: far above any real record, far below what would strain memory.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 
 /// The rows of a JSON Lines stream whose byte order mark was already handled.
 pub(super) fn rows<R: Read + Send + 'static>(
@@ -48,9 +53,20 @@ impl<R: Read> Iterator for JsonLinesRows<R> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             self.buffer.clear();
-            match self.reader.read_until(b'\n', &mut self.buffer) {
-                Ok(0) => return None,
-                Ok(_) => self.line += 1,
+            match read_line(&mut self.reader, &mut self.buffer, MAX_RECORD_BYTES) {
+                Ok(Line::End) => return None,
+                Ok(Line::Read) => self.line += 1,
+                Ok(Line::TooLong(length)) => {
+                    self.line += 1;
+                    let location = Location::new(self.file.clone(), self.line);
+                    return Some(Err(ReadError::row(
+                        location,
+                        format!(
+                            "the line is {length} bytes long, over the limit of \
+                             {MAX_RECORD_BYTES}: it is read past, not held"
+                        ),
+                    )));
+                }
                 Err(error) => return Some(Err(ReadError::io(&self.file, self.line + 1, &error))),
             }
             let bytes = trim_line_end(&self.buffer);
@@ -201,6 +217,18 @@ mod tests {
 
     fn read(data: &[u8], encoding: Encoding) -> Vec<Result<Row, ReadError>> {
         read_all("e.jsonl", data, &Format::JsonLines, encoding)
+    }
+
+    #[test]
+    fn a_line_over_the_limit_spoils_its_row_only() {
+        let long = format!("{{\"id\":\"{}\"}}\n", "x".repeat(MAX_RECORD_BYTES));
+        let data = format!("{long}{{\"id\":\"2\"}}\n");
+        let rows = read(data.as_bytes(), Encoding::Utf8);
+        let error = rows[0].as_ref().unwrap_err();
+        assert_eq!(error.scope, ErrorScope::Row);
+        assert!(error.reason.contains("over the limit"), "{}", error.reason);
+        assert_eq!(error.location.line, 1);
+        assert_eq!(rows[1].as_ref().unwrap().get("id"), Some("2"));
     }
 
     #[test]
