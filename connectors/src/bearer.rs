@@ -521,8 +521,9 @@ impl BearerProvider {
                 HeaderValue::from_static("application/x-www-form-urlencoded"),
             )
             .body(login_form(&settings.username, &settings.password));
+        // The turn is one of the provider's client: the token goes on its permit.
         let response = turn
-            .send(&self.inner.client, request, classify_token_answer)
+            .send(request, classify_token_answer)
             .await
             .map_err(|error| self.request_error(error))?;
         if is_credentials_refusal(response.status) {

@@ -392,21 +392,8 @@ fn line_item(raw: &[u8], location: impl Fn() -> String) -> Option<Item> {
     if text.trim().is_empty() {
         return None;
     }
-    // Records are checked here, where the line is known, rather than by the engine.
+    // Records are checked by the engine, which names this line (the item is located).
     Some(match parse_line(text) {
-        Ok(Item::Record(mut record)) => {
-            record.normalize();
-            let kind = Some(record.kind());
-            match (record.validate_key(), record.validate()) {
-                (Err(reason), _) => reject(kind, None, reason, text.to_string()),
-                (Ok(()), Err(reason)) => reject(kind, Some(record.key()), reason, text.to_string()),
-                (Ok(()), Ok(())) => Item::Record(record),
-            }
-        }
-        Ok(Item::Tombstone(key)) => match key.problem() {
-            Some(reason) => reject(Some(key.kind), None, reason, text.to_string()),
-            None => Item::Tombstone(key),
-        },
         Ok(item) => item,
         Err(e) => reject(e.kind, e.key, e.message, text.to_string()),
     })

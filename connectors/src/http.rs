@@ -1136,23 +1136,15 @@ pub struct Turn<'a> {
 }
 
 impl Turn<'_> {
-    /// Sends `request` through `client` as [`HttpClient::send`] does. When `client` is the
-    /// client this turn belongs to, the request goes on this turn's permit (and keeps it
-    /// through its retries' backoff) instead of waiting for another.
-    pub async fn send<F>(
-        &self,
-        client: &HttpClient,
-        request: RequestSpec,
-        classify: F,
-    ) -> Result<Response, HttpError>
+    /// Sends `request` as [`HttpClient::send`] does, through the client this turn belongs
+    /// to and on this turn's permit (kept through its retries' backoff), instead of
+    /// waiting for another.
+    pub async fn send<F>(&self, request: RequestSpec, classify: F) -> Result<Response, HttpError>
     where
         F: Fn(&Response) -> Outcome,
     {
-        if !Arc::ptr_eq(&client.inner, &self.client.inner) {
-            return client.send(request, classify).await;
-        }
         let on_this_turn = Some(self);
-        let result = client
+        let result = (self.client)
             .send_with_retries(&request, &classify, None::<&NoAuthorizer>, on_this_turn)
             .await;
         http_only(result)

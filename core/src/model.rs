@@ -432,7 +432,12 @@ impl Record {
     /// engine's, because they need the whole snapshot.
     pub fn validate(&self) -> Result<(), String> {
         self.validate_key()?;
-        if let Some((field, _)) = self.text_fields().find(|(_, text)| text.contains('\0')) {
+        self.validate_content()
+    }
+
+    /// [`validate`](Record::validate) but for the key, for a caller that checked it apart.
+    pub fn validate_content(&self) -> Result<(), String> {
+        if let Some(field) = self.first_text(|text| text.contains('\0')) {
             return Err(format!(
                 "{}: {field} holds a NUL character (U+0000), which the store cannot hold",
                 self.kind()
@@ -486,64 +491,40 @@ impl Record {
 }
 
 impl Record {
-    /// Every text of the record, with its field name (special statuses each as one).
-    pub fn text_fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        let mut fields: Vec<(&'static str, &str)> = Vec::with_capacity(8);
+    /// The name of the first text field for which `test` holds (special statuses each
+    /// tested), without allocating: it runs on every record of a sync.
+    fn first_text(&self, test: impl Fn(&str) -> bool) -> Option<&'static str> {
+        let check = |name: &'static str, text: &str| test(text).then_some(name);
+        let optional = |name: &'static str, text: &Option<String>| {
+            text.as_deref().and_then(|text| check(name, text))
+        };
         match self {
-            Record::Student(r) => {
-                fields.extend([
-                    ("student", r.student.as_str()),
-                    ("family_name", &r.family_name),
-                    ("given_name", &r.given_name),
-                ]);
-                let optional = [
-                    ("ine", &r.ine),
-                    ("usual_name", &r.usual_name),
-                    ("email", &r.email),
-                    ("login", &r.login),
-                ];
-                for (name, text) in optional {
-                    fields.extend(text.as_deref().map(|t| (name, t)));
-                }
-            }
-            Record::Node(r) => {
-                fields.extend([
-                    ("node", r.node.as_str()),
-                    ("code", &r.code),
-                    ("label", &r.label),
-                ]);
-                for (name, text) in [("version", &r.version), ("period", &r.period)] {
-                    fields.extend(text.as_deref().map(|t| (name, t)));
-                }
-            }
-            Record::Edge(r) => fields.extend([("parent", r.parent.as_str()), ("child", &r.child)]),
-            Record::Registration(r) => {
-                fields.extend([("student", r.student.as_str()), ("step", &r.step)]);
-                fields.extend(r.diploma.as_deref().map(|t| ("diploma", t)));
-                fields.extend(
-                    r.special_statuses
-                        .iter()
-                        .map(|t| ("special_statuses", t.as_str())),
-                );
-            }
-            Record::Enrolment(r) => {
-                fields.extend([
-                    ("student", r.student.as_str()),
-                    ("step", &r.step),
-                    ("node", &r.node),
-                ]);
-                fields.extend(r.via.as_deref().map(|t| ("via", t)));
-            }
-            Record::Result(r) => {
-                fields.extend([
-                    ("student", r.student.as_str()),
-                    ("node", &r.node),
-                    ("session", &r.session),
-                ]);
-                fields.extend(r.outcome.as_deref().map(|t| ("outcome", t)));
-            }
+            Record::Student(r) => check("student", &r.student)
+                .or_else(|| check("family_name", &r.family_name))
+                .or_else(|| check("given_name", &r.given_name))
+                .or_else(|| optional("ine", &r.ine))
+                .or_else(|| optional("usual_name", &r.usual_name))
+                .or_else(|| optional("email", &r.email))
+                .or_else(|| optional("login", &r.login)),
+            Record::Node(r) => check("node", &r.node)
+                .or_else(|| check("code", &r.code))
+                .or_else(|| check("label", &r.label))
+                .or_else(|| optional("version", &r.version))
+                .or_else(|| optional("period", &r.period)),
+            Record::Edge(r) => check("parent", &r.parent).or_else(|| check("child", &r.child)),
+            Record::Registration(r) => check("student", &r.student)
+                .or_else(|| check("step", &r.step))
+                .or_else(|| optional("diploma", &r.diploma))
+                .or_else(|| (r.special_statuses.iter()).find_map(|t| check("special_statuses", t))),
+            Record::Enrolment(r) => check("student", &r.student)
+                .or_else(|| check("step", &r.step))
+                .or_else(|| check("node", &r.node))
+                .or_else(|| optional("via", &r.via)),
+            Record::Result(r) => check("student", &r.student)
+                .or_else(|| check("node", &r.node))
+                .or_else(|| check("session", &r.session))
+                .or_else(|| optional("outcome", &r.outcome)),
         }
-        fields.into_iter()
     }
 
     /// Whether the key can be told: no key field empty or holding a NUL character, the

@@ -575,10 +575,10 @@ impl DropReading {
                 })
             };
             let location = row.as_ref().ok().map(|row| row.location.to_string());
+            let conflicting = row.as_ref().ok().and_then(conflict);
             let item = match row {
-                Ok(row) if conflict(&row).is_some() => {
-                    let reason = conflict(&row).unwrap_or_default();
-                    input.quarantine(&row, reason, tables)
+                Ok(row) if conflicting.is_some() => {
+                    input.quarantine(&row, conflicting.unwrap_or_default(), tables)
                 }
                 Ok(row) => match input.map(&row, tables) {
                     Outcome::Skipped => {

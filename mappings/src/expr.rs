@@ -349,8 +349,11 @@ fn lookup(
     let entries = tables
         .get(name)
         .ok_or_else(|| format!("no code table `{name}`"))?;
-    // A conflicting key is an error even with a fallback: the fallback is for a key that
-    // is not there, and this one is there twice.
+    if let Some(found) = entries.get(value) {
+        return Ok(Value::Text(found.clone()));
+    }
+    // A key of a reference that is missing because two rows have it is an error even with
+    // a fallback: the fallback is for a key that is not there, and this one is there twice.
     let reference = name.split_once('.').map(|(file, _)| file);
     if let Some((file, rows)) = reference.and_then(|f| Some((f, conflict(tables, f, value)?))) {
         return Err(format!(
@@ -358,20 +361,17 @@ fn lookup(
              values: which one is meant cannot be told; fix the drop"
         ));
     }
-    match (entries.get(value), fallback) {
-        (Some(found), _) => Ok(Value::Text(found.clone())),
-        (None, Some(fallback)) => Ok(Value::Text(fallback.to_string())),
+    match (fallback, reference) {
+        (Some(fallback), _) => Ok(Value::Text(fallback.to_string())),
         // A reference to another file of the drop: the row it names is not there.
-        (None, None) => match reference {
-            Some(file) => Err(format!(
-                "no row of reference `{file}` has the key `{value}` (a row of another file \
-                 names it: is the drop complete?)"
-            )),
-            None => Err(format!(
-                "code `{value}` is not in table `{name}` (add it to [tables.{name}] or give \
-                 lookup a fallback)"
-            )),
-        },
+        (None, Some(file)) => Err(format!(
+            "no row of reference `{file}` has the key `{value}` (a row of another file names \
+             it: is the drop complete?)"
+        )),
+        (None, None) => Err(format!(
+            "code `{value}` is not in table `{name}` (add it to [tables.{name}] or give lookup \
+             a fallback)"
+        )),
     }
 }
 

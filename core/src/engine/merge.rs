@@ -8,7 +8,8 @@
 //!
 //! Inserts and updates go parents first ([`merge_kind`]); deletions go children first,
 //! once every kind is merged ([`delete_kind`]), so that a record is deleted only when no
-//! live record still refers to it: the store never holds an orphan.
+//! live record still refers to it. With the reference checks (a record is written only
+//! when what it refers to is staged or kept), the store never holds an orphan.
 
 use super::checks::{covered_sql, REFERENCES};
 use super::table::TableSpec;
@@ -160,50 +161,6 @@ fn still_referenced_sql(kind: Kind) -> Option<String> {
             any = referrers.join(" OR "),
         )
     })
-}
-
-/// Counts the records this run's changes would leave without what they refer to (a
-/// registration without its student…), per reference: none, unless the engine has a
-/// bug. Runs after every kind is merged and deleted, before the commit.
-pub(crate) async fn orphans(
-    client: &Client,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Vec<String>, EngineError> {
-    let mut found = Vec::new();
-    for r in REFERENCES {
-        let (child, parent) = (TableSpec::of(r.child), TableSpec::of(r.parent));
-        let checks = [
-            // A child this run wrote, whose parent is not live.
-            format!(
-                "SELECT count(*) FROM {delta} d WHERE d.op IN ('insert', 'update', 'restore') \
-                 AND NOT EXISTS (SELECT 1 FROM {ptable} p WHERE p.source_id = $1 \
-                 AND p.deleted_at IS NULL AND {m})",
-                delta = delta(r.child),
-                ptable = parent.table(),
-                m = r.matches("p", "d"),
-            ),
-            // A parent this run deleted, that a live child refers to.
-            format!(
-                "SELECT count(*) FROM {delta} d WHERE d.op IN ('absent', 'delete') \
-                 AND EXISTS (SELECT 1 FROM {ctable} c WHERE c.source_id = $1 \
-                 AND c.deleted_at IS NULL AND {m})",
-                delta = delta(r.parent),
-                ctable = child.table(),
-                m = r.matches("d", "c"),
-            ),
-        ];
-        for sql in checks {
-            let row = client
-                .query_one(&sql, &params[1..])
-                .await
-                .map_err(EngineError::db("checking references"))?;
-            let n: i64 = row.get(0);
-            if n > 0 {
-                found.push(format!("{n} {} without their {}", r.child, r.parent));
-            }
-        }
-    }
-    Ok(found)
 }
 
 /// How many delta rows of each operation.

@@ -113,13 +113,6 @@ pub enum EngineError {
     /// No such run.
     #[error("there is no run #{0} (see `conpere runs list`)")]
     NoSuchRun(i64),
-    /// The run would leave records without what they refer to: a bug of the engine, which
-    /// the last check before the commit caught. Nothing was applied.
-    #[error(
-        "the run would leave {0}; nothing was applied. This is a bug of conpere: please \
-         report it with the run's log"
-    )]
-    Orphans(String),
 }
 
 impl EngineError {
@@ -846,10 +839,6 @@ where
         let merge = merges.get_mut(&kind).expect("every kind is merged");
         let unvouched = unread.unvouches(kind);
         merge::delete_kind(client, kind, unvouched, merge, &params).await?;
-    }
-    let orphans = merge::orphans(client, &params).await?;
-    if !orphans.is_empty() {
-        return Err(EngineError::Orphans(orphans.join(", ")));
     }
     let deferred = deferred_deletions(&merges, &unread);
     let hold_reason = match &ctx.approval {
