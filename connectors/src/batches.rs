@@ -52,7 +52,7 @@
 //! ```
 
 use crate::connector::{BatchStream, ConnectorError};
-use conpere_core::engine::Batch;
+use conpere_core::engine::{Batch, ReadAt};
 use conpere_core::model::Item;
 use tokio::sync::mpsc;
 
@@ -140,7 +140,7 @@ pub struct BatchSender {
     sender: mpsc::Sender<Message>,
     items: Vec<Item>,
     /// Where items of the batch being filled were read, by index.
-    locations: Vec<(u32, String)>,
+    locations: Vec<(u32, ReadAt)>,
     batch_size: usize,
     sent: u64,
 }
@@ -161,9 +161,9 @@ impl BatchSender {
         Ok(())
     }
 
-    /// [`push`](BatchSender::push) of an item read at `location` (`file:line`), which
-    /// every quarantine of the item then names.
-    pub async fn push_at(&mut self, item: Item, location: String) -> Result<(), Stopped> {
+    /// [`push`](BatchSender::push) of an item read at `location`, which every quarantine
+    /// of the item then names.
+    pub async fn push_at(&mut self, item: Item, location: ReadAt) -> Result<(), Stopped> {
         self.locate(location);
         self.push(item).await
     }
@@ -173,13 +173,13 @@ impl BatchSender {
     /// # Panics
     ///
     /// When called within an asynchronous execution context.
-    pub fn push_at_blocking(&mut self, item: Item, location: String) -> Result<(), Stopped> {
+    pub fn push_at_blocking(&mut self, item: Item, location: ReadAt) -> Result<(), Stopped> {
         self.locate(location);
         self.push_blocking(item)
     }
 
     /// Records where the next item was read.
-    fn locate(&mut self, location: String) {
+    fn locate(&mut self, location: ReadAt) {
         let index = u32::try_from(self.items.len()).unwrap_or(u32::MAX);
         self.locations.push((index, location));
     }

@@ -31,7 +31,7 @@ use crate::connector::{
 use crate::files::{read_line, Line};
 use crate::registry::ConnectorFactory;
 use crate::spec::{ConnectorSpec, FieldSpec};
-use conpere_core::engine::Mode;
+use conpere_core::engine::{Mode, ReadAt};
 use conpere_core::model::{parse_line, Item, Kind, Rejected};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -314,6 +314,8 @@ fn read_file(
     let mut reader = std::io::BufReader::with_capacity(256 * 1024, opened);
     let mut buffer = Vec::new();
     let mut line_number = 0u64;
+    // One name for every line of the file: items share it.
+    let place: std::sync::Arc<str> = std::sync::Arc::from(file.display().to_string());
     loop {
         buffer.clear();
         let length = match read_line(&mut reader, &mut buffer, max_record_bytes).map_err(failed)? {
@@ -334,7 +336,11 @@ fn read_file(
         };
         if let Some(item) = item.filter(|item| request.wants(item)) {
             // Located, so that the engine's own checks name the line too.
-            out.push_at_blocking(item, location())?;
+            let read_at = ReadAt {
+                place: std::sync::Arc::clone(&place),
+                line: Some(line_number),
+            };
+            out.push_at_blocking(item, read_at)?;
         }
     }
 }

@@ -33,6 +33,7 @@ use conpere_connectors::{
     BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
     ConnectorFactory, ConnectorSpec, FieldSpec, ReadRequest, RunEnd, SourceConfig,
 };
+use conpere_core::engine::ReadAt;
 use conpere_core::model::{Item, Rejected};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -574,7 +575,10 @@ impl DropReading {
                     ))
                 })
             };
-            let location = row.as_ref().ok().map(|row| row.location.to_string());
+            let location = row.as_ref().ok().map(|row| ReadAt {
+                place: row.location.file.clone(),
+                line: Some(row.location.line),
+            });
             let conflicting = row.as_ref().ok().and_then(conflict);
             let item = match row {
                 Ok(row) if conflicting.is_some() => {

@@ -252,10 +252,28 @@ pub struct Batch {
     pub items: Vec<Item>,
     /// The source position after this batch.
     pub cursor: Option<serde_json::Value>,
-    /// Where some of the items were read (`file:line`), by their index in `items`: every
-    /// quarantine of such an item names it, the engine's own checks (an unknown reference,
-    /// a conflicting duplicate) included.
-    pub locations: Vec<(u32, String)>,
+    /// Where some of the items were read, by their index in `items`: every quarantine of
+    /// such an item names it, the engine's own checks (an unknown reference, a conflicting
+    /// duplicate) included.
+    pub locations: Vec<(u32, ReadAt)>,
+}
+
+/// Where an item was read: a file (or another place) and a line. Shown `file:line`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadAt {
+    /// The file, as the reader names it (shared by all the items of the file).
+    pub place: std::sync::Arc<str>,
+    /// The 1-based line, when the place has lines.
+    pub line: Option<u64>,
+}
+
+impl fmt::Display for ReadAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}", self.place),
+            None => f.write_str(&self.place),
+        }
+    }
 }
 
 /// Receives progress of a run (a progress bar, log lines, metrics).

@@ -4,10 +4,11 @@
 use super::table::{
     content_hash, key_hash, key_values, record_key_hash, record_values, TableSpec, Value,
 };
-use super::{Counts, EngineError};
+use super::{Counts, EngineError, ReadAt};
 use crate::model::{Item, Kind, Record, RecordKey, Rejected};
 use futures::pin_mut;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
@@ -42,6 +43,8 @@ pub(crate) struct Stager<'c> {
     pub notes: Vec<String>,
     /// The files (or other places) items were read from, by their id in `stage_origin`.
     origins: HashMap<String, i32>,
+    /// The place of the last item located, and its id.
+    last_place: Option<(Arc<str>, i32)>,
     pub total_staged: u64,
 }
 
@@ -75,6 +78,7 @@ impl<'c> Stager<'c> {
             unknown_quarantined: 0,
             notes: Vec::new(),
             origins: HashMap::new(),
+            last_place: None,
             total_staged: 0,
         })
     }
@@ -83,7 +87,7 @@ impl<'c> Stager<'c> {
     pub async fn stage(
         &mut self,
         items: Vec<Item>,
-        locations: Vec<(u32, String)>,
+        locations: Vec<(u32, ReadAt)>,
     ) -> Result<(), EngineError> {
         let mut rows: BTreeMap<Kind, Vec<StageRow>> = BTreeMap::new();
         let mut rejects = Vec::new();
@@ -93,8 +97,10 @@ impl<'c> Stager<'c> {
                 *slot = Some(location);
             }
         }
-        for (item, location) in items.into_iter().zip(located) {
-            let origin = self.origin(location.as_deref()).await?;
+        for (item, read_at) in items.into_iter().zip(located) {
+            let origin = self.origin(read_at.as_ref()).await?;
+            // Text only for the items that are quarantined.
+            let location = || read_at.as_ref().map(ToString::to_string);
             match item {
                 Item::Record(mut record) => {
                     record.normalize();
@@ -105,7 +111,7 @@ impl<'c> Stager<'c> {
                             kind: Some(record.kind()),
                             key: None,
                             reason,
-                            location,
+                            location: location(),
                             payload: serde_json::to_string(&record).expect("records serialize"),
                         });
                         continue;
@@ -127,7 +133,7 @@ impl<'c> Stager<'c> {
                                 kind: Some(record.kind()),
                                 key: Some(key),
                                 reason,
-                                location,
+                                location: location(),
                                 payload: serde_json::to_string(&record).expect("records serialize"),
                             });
                         }
@@ -142,7 +148,7 @@ impl<'c> Stager<'c> {
                         kind: Some(key.kind),
                         key: None,
                         reason: format!("a deletion whose key is unusable: {reason}"),
-                        location,
+                        location: location(),
                         payload: key_text(&key),
                     }),
                 },
@@ -229,38 +235,43 @@ impl<'c> Stager<'c> {
         Ok(())
     }
 
-    /// The origin of a location `file:line` (or any other place, without a line): its
-    /// file recorded once in `stage_origin`.
-    async fn origin(&mut self, location: Option<&str>) -> Result<Origin, EngineError> {
-        let Some(location) = location else {
+    /// The origin of an item read at `read_at`: its place recorded once in
+    /// `stage_origin`. The place of the previous item is tried first: a reader locates
+    /// every item of a file with the same place.
+    async fn origin(&mut self, read_at: Option<&ReadAt>) -> Result<Origin, EngineError> {
+        let Some(read_at) = read_at else {
             return Ok(Origin::default());
         };
-        let (place, line) = match location.rsplit_once(':') {
-            Some((place, line)) => match line.parse::<i32>() {
-                Ok(line) => (place, Some(line)),
-                Err(_) => (location, None),
-            },
-            None => (location, None),
+        let line = read_at.line.and_then(|line| i32::try_from(line).ok());
+        let id = match &self.last_place {
+            Some((place, id)) if Arc::ptr_eq(place, &read_at.place) => *id,
+            _ => self.place_id(&read_at.place).await?,
         };
-        if let Some(id) = self.origins.get(place) {
-            return Ok(Origin {
-                file: Some(*id),
-                line,
-            });
-        }
-        let id = i32::try_from(self.origins.len()).unwrap_or(i32::MAX);
-        self.client
-            .execute(
-                "INSERT INTO stage_origin (id, name) VALUES ($1, $2)",
-                &[&id, &without_nul(place)],
-            )
-            .await
-            .map_err(EngineError::db("staging"))?;
-        self.origins.insert(place.to_string(), id);
         Ok(Origin {
             file: Some(id),
             line,
         })
+    }
+
+    /// The id of `place` in `stage_origin`, recorded there when new.
+    async fn place_id(&mut self, place: &Arc<str>) -> Result<i32, EngineError> {
+        let id = match self.origins.get(&**place) {
+            Some(id) => *id,
+            None => {
+                let id = i32::try_from(self.origins.len()).unwrap_or(i32::MAX);
+                self.client
+                    .execute(
+                        "INSERT INTO stage_origin (id, name) VALUES ($1, $2)",
+                        &[&id, &without_nul(place)],
+                    )
+                    .await
+                    .map_err(EngineError::db("staging"))?;
+                self.origins.insert(place.to_string(), id);
+                id
+            }
+        };
+        self.last_place = Some((Arc::clone(place), id));
+        Ok(id)
     }
 
     async fn quarantine(&self, rejects: &[Rejected]) -> Result<(), EngineError> {
