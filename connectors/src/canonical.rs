@@ -28,7 +28,7 @@ use crate::config::{ConfigError, SourceConfig};
 use crate::connector::{
     BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ReadRequest,
 };
-use crate::files::{read_line, Line};
+use crate::files::{self, read_line, Line};
 use crate::registry::ConnectorFactory;
 use crate::spec::{ConnectorSpec, FieldSpec};
 use conpere_core::engine::{Mode, ReadAt};
@@ -71,9 +71,6 @@ static SPEC: ConnectorSpec = ConnectorSpec {
 /// Longest payload kept in quarantine for one rejected line.
 const MAX_PAYLOAD: usize = 64 * 1024;
 
-/// Default longest line: far above any real record, far below what would strain memory.
-const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
-
 /// What the files of a canonical source mean.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -90,12 +87,8 @@ struct Settings {
     path: PathBuf,
     #[serde(default)]
     mode: FileMode,
-    #[serde(default = "default_max_record_bytes")]
+    #[serde(default = "files::default_max_record_bytes")]
     max_record_bytes: usize,
-}
-
-fn default_max_record_bytes() -> usize {
-    DEFAULT_MAX_RECORD_BYTES
 }
 
 /// Builds [`CanonicalConnector`]s.
@@ -108,12 +101,7 @@ impl ConnectorFactory for CanonicalFactory {
 
     fn build(&self, source: &SourceConfig) -> Result<Box<dyn Connector>, ConfigError> {
         let settings: Settings = source.settings()?;
-        if settings.max_record_bytes < 1024 {
-            return Err(source.invalid(format!(
-                "max_record_bytes = {} is below 1024: no record fits",
-                settings.max_record_bytes
-            )));
-        }
+        files::check_max_record_bytes(settings.max_record_bytes).map_err(|e| source.invalid(e))?;
         Ok(Box::new(CanonicalConnector {
             path: settings.path,
             mode: settings.mode,
@@ -136,7 +124,7 @@ impl CanonicalConnector {
         CanonicalConnector {
             path: path.into(),
             mode,
-            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            max_record_bytes: files::DEFAULT_MAX_RECORD_BYTES,
         }
     }
 

@@ -24,6 +24,28 @@ pub async fn sha256(path: &Path) -> Result<String, ConnectorError> {
     Ok(hex(&hasher.finalize()))
 }
 
+/// The longest record a file source holds by default (`max_record_bytes`): far above any
+/// real record, far below what would strain memory.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
+
+/// The smallest `max_record_bytes` accepted: below it, ordinary records would not fit.
+pub const MIN_MAX_RECORD_BYTES: usize = 1024;
+
+/// The serde default of a source's `max_record_bytes` setting.
+pub fn default_max_record_bytes() -> usize {
+    DEFAULT_MAX_RECORD_BYTES
+}
+
+/// Checks a configured `max_record_bytes`: the error says why it is refused.
+pub fn check_max_record_bytes(max: usize) -> Result<usize, String> {
+    if max < MIN_MAX_RECORD_BYTES {
+        return Err(format!(
+            "max_record_bytes = {max} is below {MIN_MAX_RECORD_BYTES}: no record fits"
+        ));
+    }
+    Ok(max)
+}
+
 /// What [`read_line`] read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Line {

@@ -29,6 +29,7 @@ use crate::mapping::Outcome;
 use crate::readers::{self, ErrorScope, Format, ReadError, Rows};
 use conpere_connectors::batches::{self, BatchSender};
 use conpere_connectors::canonical::FileMode;
+use conpere_connectors::files;
 use conpere_connectors::{
     BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
     ConnectorFactory, ConnectorSpec, FieldSpec, ReadRequest, RunEnd, SourceConfig,
@@ -100,6 +101,14 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
             "\"/srv/exports/archive\"",
         ),
         FieldSpec::new(
+            "max_record_bytes",
+            false,
+            false,
+            "longest record read (a line, a CSV row, an XML record; default 1 MiB): a longer \
+             one is quarantined without being held in memory",
+            "1048576",
+        ),
+        FieldSpec::new(
             "tables",
             false,
             false,
@@ -126,6 +135,8 @@ struct Settings {
     tables: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(default)]
     archive: Option<PathBuf>,
+    #[serde(default = "files::default_max_record_bytes")]
+    max_record_bytes: usize,
 }
 
 fn default_stable() -> u64 {
@@ -153,6 +164,8 @@ pub struct ExportConnector {
     mode: FileMode,
     readiness: Readiness,
     archive: Option<PathBuf>,
+    /// The longest record read; a longer one is quarantined, not held.
+    max_record_bytes: usize,
     /// What the last read read, for `run_ended` to move exactly those files.
     last_read: Arc<Mutex<Option<Fingerprint>>>,
     /// The last fingerprint computed, with the files' names, sizes and modification
@@ -193,6 +206,7 @@ impl ExportConnector {
         for (table, entries) in settings.tables {
             mapping.tables.entry(table).or_default().extend(entries);
         }
+        files::check_max_record_bytes(settings.max_record_bytes).map_err(|e| source.invalid(e))?;
         let readiness = match settings.ready_marker {
             Some(marker) => Readiness::Marker(marker),
             None => Readiness::Stable(Duration::from_secs(settings.stable_seconds)),
@@ -203,6 +217,7 @@ impl ExportConnector {
             mode: settings.mode,
             readiness,
             archive: settings.archive,
+            max_record_bytes: settings.max_record_bytes,
             last_read: Arc::default(),
             hashed: Arc::default(),
         })
@@ -302,8 +317,13 @@ impl ExportConnector {
 }
 
 /// The rows of a drop file.
-fn open(file: &DropFile, format: &Format, encoding: Encoding) -> Result<Rows, ConnectorError> {
-    readers::open(&file.path, &file.name, format, encoding)
+fn open(
+    file: &DropFile,
+    format: &Format,
+    encoding: Encoding,
+    max_record_bytes: usize,
+) -> Result<Rows, ConnectorError> {
+    readers::open(&file.path, &file.name, format, encoding, max_record_bytes)
         .map_err(|e| ConnectorError::failed(format!("reading {}", file.name), e))
 }
 
@@ -452,6 +472,7 @@ impl Connector for ExportConnector {
             mapping: Arc::clone(&self.mapping),
             files,
             request,
+            max_record_bytes: self.max_record_bytes,
         };
         tokio::task::spawn_blocking(move || reading.run(sender, cursor));
         Ok(stream)
@@ -463,6 +484,7 @@ struct DropReading {
     mapping: Arc<MappingFile>,
     files: Vec<DropFile>,
     request: ReadRequest,
+    max_record_bytes: usize,
 }
 
 impl DropReading {
@@ -498,7 +520,8 @@ impl DropReading {
             let reference = &self.mapping.references[index];
             let mut rows: BTreeMap<String, (Vec<Option<String>>, String)> = BTreeMap::new();
             let mut conflicts: BTreeMap<String, String> = BTreeMap::new();
-            for row in open(file, &reference.format, reference.encoding)? {
+            let (format, encoding) = (&reference.format, reference.encoding);
+            for row in open(file, format, encoding, self.max_record_bytes)? {
                 let row = match row {
                     Ok(row) => row,
                     Err(error) if error.scope == ErrorScope::Row => {
@@ -564,7 +587,7 @@ impl DropReading {
             .collect();
         // Rows the filter skipped, per the values it read.
         let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
-        for row in open(file, &input.format, input.encoding)? {
+        for row in open(file, &input.format, input.encoding, self.max_record_bytes)? {
             let conflict = |row: &crate::row::Row| {
                 also_references.iter().find_map(|(key, conflicts)| {
                     let value = row.get(key)?.trim();

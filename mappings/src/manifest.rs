@@ -25,7 +25,8 @@ pub fn read(path: &Path, manifest: &Manifest) -> Result<BTreeMap<String, String>
     let failed =
         |message: String| ConnectorError::failed(format!("reading {}", manifest.file), message);
     let format = Format::Csv(CsvOptions::default());
-    let rows = readers::open(path, &manifest.file, &format, Encoding::Utf8)
+    let max = conpere_connectors::files::DEFAULT_MAX_RECORD_BYTES;
+    let rows = readers::open(path, &manifest.file, &format, Encoding::Utf8, max)
         .map_err(|e| failed(e.to_string()))?;
     let mut properties = BTreeMap::new();
     for row in rows {

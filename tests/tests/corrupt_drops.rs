@@ -537,6 +537,15 @@ const ROW_CORRUPTIONS: &[RowCorruption] = &[
         refused: true,
     },
     RowCorruption {
+        name: "a name of 2 MiB, over the record size limit",
+        file: "users.csv",
+        row: Some(2),
+        mutate: |r, h| with_cell(r, h, "familyName", &[b'x'; 2 * 1024 * 1024]),
+        cut: false,
+        names: Some("bytes long, over the limit of 1048576 (max_record_bytes): it is read past"),
+        refused: false,
+    },
+    RowCorruption {
         name: "a NUL byte in a name",
         file: "users.csv",
         row: Some(2),

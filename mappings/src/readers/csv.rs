@@ -21,59 +21,103 @@
 //! 3. otherwise, text after a closing quote on a single line (`"abc"def`) or a wrong number
 //!    of fields only spoils the row (Row scope: the next line starts a fresh record).
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
-use ::csv::{ByteRecord, Reader, ReaderBuilder};
+use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 
 use super::{count_newlines, CsvOptions, ReadError, Unmarked};
 use crate::encoding::Encoding;
 use crate::row::{Location, Row};
 
-/// The rows of a CSV stream whose byte order mark was already handled.
+/// The rows of a CSV stream whose byte order mark was already handled; a record longer
+/// than `max_record_bytes` is a Row error, read past without being held.
 pub(super) fn rows<R: Read + Send + 'static>(
     reader: Unmarked<R>,
     file: Arc<str>,
     options: CsvOptions,
     encoding: Encoding,
-) -> impl Iterator<Item = Result<Row, ReadError>> + Send {
-    let reader = ReaderBuilder::new()
+    max_record_bytes: usize,
+) -> CsvRows<R> {
+    let parser = ReaderBuilder::new()
         .delimiter(options.delimiter)
         .quote(options.quote)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(Recorder::new(reader));
+        .build();
     CsvRows {
-        reader,
+        input: BufReader::with_capacity(64 * 1024, reader),
+        parser,
         file,
         options,
         encoding,
+        max_record_bytes,
         names: Vec::new(),
         expected: None,
-        record: ByteRecord::new(),
+        fields: Fields::default(),
         started: false,
     }
 }
 
-/// The state of a CSV read: the reader, the column names, the expected field count.
-struct CsvRows<R: Read> {
-    reader: Reader<Recorder<Unmarked<R>>>,
+/// The state of a CSV read: the input, the parser, the column names, the field count.
+pub(super) struct CsvRows<R: Read> {
+    input: BufReader<Unmarked<R>>,
+    /// csv-core's parser: it writes fields into buffers the caller sizes, so a record
+    /// over the limit can be read past without growing them.
+    parser: Reader,
     file: Arc<str>,
     options: CsvOptions,
     encoding: Encoding,
+    max_record_bytes: usize,
     /// The header's names, or the column numbers seen so far without a header.
     names: Vec<Arc<str>>,
     /// The number of fields every record must have: the header's, or the first record's.
     expected: Option<usize>,
-    /// Reused for every record.
-    record: ByteRecord,
+    /// The fields of the current record; reused for every record.
+    fields: Fields,
     started: bool,
 }
 
-/// One record as read: where it starts, its source text (without the line terminator).
+/// The unescaped fields of one record: their bytes end to end, and where each ends.
+#[derive(Default)]
+struct Fields {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    len: usize,
+}
+
+impl Fields {
+    /// The number of fields.
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Field `index` (0-based).
+    fn get(&self, index: usize) -> Option<&[u8]> {
+        let end = *self.ends[..self.len].get(index)?;
+        let start = match index {
+            0 => 0,
+            _ => self.ends[index - 1],
+        };
+        self.bytes.get(start..end)
+    }
+
+    /// Every field, in order.
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len).filter_map(|index| self.get(index))
+    }
+}
+
+/// One record as read: where it starts, its source text, what its quoting looks like.
 struct Record {
     line: u64,
+    /// The source text without line terminators around it; empty if over the limit.
     raw: Vec<u8>,
+    /// Its length in bytes, when over the limit (then `raw` and the fields are not held).
+    too_long: Option<u64>,
+    quoting: Quoting,
+    /// Its number of fields.
+    found: usize,
+    /// The line breaks within it.
+    lines: u64,
 }
 
 impl<R: Read> Iterator for CsvRows<R> {
@@ -97,30 +141,87 @@ impl<R: Read> Iterator for CsvRows<R> {
 }
 
 impl<R: Read> CsvRows<R> {
-    /// Reads the next record into `self.record`; `None` at the end of the file.
+    /// Reads the next record into `self.fields`; `None` at the end of the file. Past
+    /// `max_record_bytes`, the rest of the record goes through a scratch buffer: only its
+    /// length and quoting are kept.
     fn read_record(&mut self) -> Option<Result<Record, ReadError>> {
-        match self.reader.read_byte_record(&mut self.record) {
-            Ok(true) => {}
-            Ok(false) => return None,
-            Err(error) => {
-                let line = error.position().map_or(0, |p| p.line());
-                let reason = format!("cannot read the file: {error}");
-                return Some(Err(ReadError::file(self.location(line), reason)));
+        let start_line = self.parser.line();
+        let mut scanner = QuoteScanner::new(self.options);
+        let mut raw = Vec::new();
+        let mut length = 0u64;
+        let mut scratch = ([0u8; 4096], [0usize; 64]);
+        let (mut written, mut ended) = (0, 0);
+        loop {
+            let over = length > self.max_record_bytes as u64;
+            let input = match self.input.fill_buf() {
+                Ok(input) => input,
+                Err(error) => {
+                    return Some(Err(ReadError::io(&self.file, start_line, &error)));
+                }
+            };
+            let fields = &mut self.fields;
+            let (result, read, wrote, ends) = if over {
+                self.parser
+                    .read_record(input, &mut scratch.0, &mut scratch.1)
+            } else {
+                fields
+                    .bytes
+                    .resize(fields.bytes.len().max(written + 1024), 0);
+                fields.ends.resize(fields.ends.len().max(ended + 16), 0);
+                self.parser.read_record(
+                    input,
+                    &mut fields.bytes[written..],
+                    &mut fields.ends[ended..],
+                )
+            };
+            let consumed = &input[..read];
+            scanner.feed(consumed);
+            length += read as u64;
+            let held = length <= self.max_record_bytes as u64;
+            if held {
+                raw.extend_from_slice(consumed);
+                (written, ended) = (written + wrote, ended + ends);
+            } else if !over {
+                raw = Vec::new();
+            }
+            self.input.consume(read);
+            match result {
+                // Within the limit the field buffers grow (doubling); past it, the scratch
+                // buffers are reused as they are.
+                ReadRecordResult::OutputFull if held => {
+                    let room = self.fields.bytes.len() * 2;
+                    self.fields.bytes.resize(room, 0);
+                }
+                ReadRecordResult::OutputEndsFull if held => {
+                    let room = self.fields.ends.len() * 2;
+                    self.fields.ends.resize(room, 0);
+                }
+                ReadRecordResult::InputEmpty
+                | ReadRecordResult::OutputFull
+                | ReadRecordResult::OutputEndsFull => {}
+                ReadRecordResult::Record => break,
+                ReadRecordResult::End => return None,
             }
         }
-        let (line, start) = self
-            .record
-            .position()
-            .map_or((0, 0), |p| (p.line(), p.byte()));
-        let end = self.reader.position().byte();
-        let recorder = self.reader.get_mut();
-        let (skipped_lines, raw) = trim_record(recorder.slice(start, end));
-        let record = Record {
-            line: line + skipped_lines,
-            raw: raw.to_vec(),
+        self.fields.len = ended;
+        let scan = scanner.finish();
+        let too_long = (length > self.max_record_bytes as u64).then_some(length);
+        let found = match too_long {
+            Some(_) => scan.fields,
+            None => ended,
         };
-        recorder.release(end);
-        Some(Ok(record))
+        let raw = match too_long {
+            Some(_) => Vec::new(),
+            None => trim_record(&raw).1.to_vec(),
+        };
+        Some(Ok(Record {
+            line: start_line + scan.skipped,
+            raw,
+            too_long,
+            quoting: scan.quoting,
+            found,
+            lines: scan.lines,
+        }))
     }
 
     /// Reads the header row and keeps its decoded names; `None` for an empty file.
@@ -134,12 +235,17 @@ impl<R: Read> CsvRows<R> {
 
     /// Checks the header's quoting and decodes its names.
     fn check_header(&mut self, record: &Record) -> Result<(), ReadError> {
-        let quoting = scan_quotes(&record.raw, &self.options);
-        if let Some(opened) = quoting.unterminated {
+        if let Some(opened) = record.quoting.unterminated {
             return Err(self.unterminated(record, opened));
         }
-        let mut names: Vec<Arc<str>> = Vec::with_capacity(self.record.len());
-        for (index, bytes) in self.record.iter().enumerate() {
+        if let Some(length) = record.too_long {
+            return Err(ReadError::file(
+                self.location(record.line),
+                format!("the header {}", self.over_the_limit(length)),
+            ));
+        }
+        let mut names: Vec<Arc<str>> = Vec::with_capacity(self.fields.len());
+        for (index, bytes) in self.fields.iter().enumerate() {
             let name = self.decode(record, index, "the header", bytes)?;
             if let Some(first) = names.iter().position(|n| **n == *name) {
                 return Err(ReadError::file(
@@ -174,12 +280,18 @@ impl<R: Read> CsvRows<R> {
 
     /// Checks the record's quoting and field count, then decodes its fields into a row.
     fn build_row(&mut self, record: Record) -> Result<Row, ReadError> {
-        let expected = *self.expected.get_or_insert(self.record.len());
+        let expected = *self.expected.get_or_insert(record.found);
         self.check_quoting(&record, expected)?;
-        let mut fields = Vec::with_capacity(self.record.len());
-        for index in 0..self.record.len() {
+        if let Some(length) = record.too_long {
+            return Err(ReadError::row(
+                self.location(record.line),
+                format!("the row {}", self.over_the_limit(length)),
+            ));
+        }
+        let mut fields = Vec::with_capacity(self.fields.len());
+        for index in 0..self.fields.len() {
             let name = self.name(index);
-            let bytes = self.record.get(index).unwrap_or_default();
+            let bytes = self.fields.get(index).unwrap_or_default();
             let value = self.decode(&record, index, &format!("column \"{name}\""), bytes)?;
             fields.push((name, value));
         }
@@ -189,11 +301,11 @@ impl<R: Read> CsvRows<R> {
 
     /// Applies the broken-quote rules of the module documentation and the field count.
     fn check_quoting(&self, record: &Record, expected: usize) -> Result<(), ReadError> {
-        let quoting = scan_quotes(&record.raw, &self.options);
+        let quoting = &record.quoting;
         if let Some(opened) = quoting.unterminated {
             return Err(self.unterminated(record, opened));
         }
-        let found = self.record.len();
+        let found = record.found;
         let miscounted = found != expected;
         if let Some(opened) = quoting.multiline {
             if miscounted || quoting.stray.is_some() {
@@ -236,7 +348,7 @@ impl<R: Read> CsvRows<R> {
             .map(|text| text.into_owned())
             .map_err(|error| {
                 let before: u64 = (0..index)
-                    .filter_map(|i| self.record.get(i))
+                    .filter_map(|i| self.fields.get(i))
                     .chain(bytes.get(..error.offset))
                     .map(count_newlines)
                     .sum();
@@ -260,9 +372,18 @@ impl<R: Read> CsvRows<R> {
         Location::new(self.file.clone(), line)
     }
 
+    /// What is said of a record of `length` bytes, over the limit.
+    fn over_the_limit(&self, length: u64) -> String {
+        format!(
+            "is {length} bytes long, over the limit of {} (max_record_bytes): it is read \
+             past, not held",
+            self.max_record_bytes
+        )
+    }
+
     /// Rule 1: a quote still open at the end of the file.
     fn unterminated(&self, record: &Record, opened: u64) -> ReadError {
-        let swallowed = count_newlines(&record.raw) - opened;
+        let swallowed = record.lines - opened;
         ReadError::file(
             self.location(record.line + opened),
             format!(
@@ -344,9 +465,8 @@ fn trim_record(bytes: &[u8]) -> (u64, &[u8]) {
     (skipped, &bytes[start..end.max(start)])
 }
 
-/// The number of `\n` bytes in `bytes`.
 /// What a record's quoting looks like; lines are 0-based offsets from the record's line.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Quoting {
     /// The record ends inside a quoted field opened on this line.
     unterminated: Option<u64>,
@@ -366,91 +486,129 @@ enum State {
     QuoteInQuoted,
 }
 
-/// Scans one record's source bytes (without its final terminator) for broken quoting.
-fn scan_quotes(raw: &[u8], options: &CsvOptions) -> Quoting {
-    let mut quoting = Quoting::default();
-    if !raw.contains(&options.quote) {
-        return quoting;
+/// What [`QuoteScanner::finish`] found of one record.
+struct Scan {
+    /// Blank lines (and the `\n` of a `\r\n`) before the record.
+    skipped: u64,
+    quoting: Quoting,
+    /// The number of fields.
+    fields: usize,
+    /// The line breaks within the record.
+    lines: u64,
+}
+
+/// Scans a record's source bytes as they are read, in constant memory, with the csv
+/// crate's quoting rules (no escape character, `""` doubling). The line terminators around
+/// the record are not part of it: leading ones are counted as skipped lines, and trailing
+/// ones are undone by going back to the state before them.
+struct QuoteScanner {
+    options: CsvOptions,
+    /// Whether a byte of the record itself was seen.
+    started: bool,
+    skipped: u64,
+    at: Position,
+    /// Where the scan was before the line terminators just seen, if the last byte was one.
+    before_terminators: Option<Position>,
+}
+
+/// Where a [`QuoteScanner`] is in a record.
+#[derive(Clone, Copy)]
+struct Position {
+    state: State,
+    /// Line breaks so far (0-based line within the record).
+    line: u64,
+    /// Delimiters outside quotes so far (0-based field).
+    field: usize,
+    /// The line the last quoted field opened on.
+    opened: u64,
+    quoting: Quoting,
+}
+
+impl QuoteScanner {
+    /// A scanner at the start of a record.
+    fn new(options: CsvOptions) -> Self {
+        QuoteScanner {
+            options,
+            started: false,
+            skipped: 0,
+            at: Position {
+                state: State::StartField,
+                line: 0,
+                field: 0,
+                opened: 0,
+                quoting: Quoting::default(),
+            },
+            before_terminators: None,
+        }
     }
-    let (mut state, mut line, mut field, mut opened) = (State::StartField, 0, 0, 0);
-    for &byte in raw {
-        state = match state {
+
+    /// Scans the next bytes of the record.
+    fn feed(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            let terminator = byte == b'\n' || byte == b'\r';
+            if !self.started {
+                if !terminator {
+                    self.started = true;
+                } else {
+                    self.skipped += u64::from(byte == b'\n');
+                    continue;
+                }
+            }
+            if !terminator {
+                self.before_terminators = None;
+            } else if self.before_terminators.is_none() {
+                self.before_terminators = Some(self.at);
+            }
+            self.at.step(byte, &self.options);
+        }
+    }
+
+    /// What the record's bytes showed, its final terminators left out.
+    fn finish(self) -> Scan {
+        let at = self.before_terminators.unwrap_or(self.at);
+        let mut quoting = at.quoting;
+        if at.state == State::InQuoted {
+            quoting.unterminated = Some(at.opened);
+        }
+        Scan {
+            skipped: self.skipped,
+            quoting,
+            fields: at.field + 1,
+            lines: at.line,
+        }
+    }
+}
+
+impl Position {
+    /// Moves over one byte.
+    fn step(&mut self, byte: u8, options: &CsvOptions) {
+        self.state = match self.state {
             State::StartField if byte == options.quote => {
-                opened = line;
+                self.opened = self.line;
                 State::InQuoted
             }
             State::StartField | State::InField if byte == options.delimiter => State::StartField,
             State::StartField | State::InField => State::InField,
             State::InQuoted if byte == options.quote => State::QuoteInQuoted,
             State::InQuoted => {
-                if byte == b'\n' && quoting.multiline.is_none() {
-                    quoting.multiline = Some(opened);
+                if byte == b'\n' && self.quoting.multiline.is_none() {
+                    self.quoting.multiline = Some(self.opened);
                 }
                 State::InQuoted
             }
             State::QuoteInQuoted if byte == options.quote => State::InQuoted,
             State::QuoteInQuoted if byte == options.delimiter => State::StartField,
             State::QuoteInQuoted => {
-                quoting.stray.get_or_insert((line, field));
+                self.quoting.stray.get_or_insert((self.line, self.field));
                 State::InField
             }
         };
-        if state == State::StartField {
-            field += 1;
+        if self.state == State::StartField {
+            self.field += 1;
         }
         if byte == b'\n' {
-            line += 1;
+            self.line += 1;
         }
-    }
-    if state == State::InQuoted {
-        quoting.unterminated = Some(opened);
-    }
-    quoting
-}
-
-/// Keeps the bytes the csv reader reads, so a record's source text can be sliced out by
-/// the byte offsets the reader reports. Holds at most one record plus the reader's
-/// read-ahead: bytes before the last record are released.
-struct Recorder<R> {
-    inner: R,
-    kept: Vec<u8>,
-    /// Stream offset of `kept[0]`.
-    kept_from: u64,
-}
-
-impl<R> Recorder<R> {
-    /// Wraps `inner`, nothing consumed yet.
-    fn new(inner: R) -> Self {
-        Recorder {
-            inner,
-            kept: Vec::new(),
-            kept_from: 0,
-        }
-    }
-
-    /// The bytes at stream offsets `start..end` (empty if no longer kept).
-    fn slice(&self, start: u64, end: u64) -> &[u8] {
-        let from = start.saturating_sub(self.kept_from) as usize;
-        let to = end.saturating_sub(self.kept_from) as usize;
-        self.kept.get(from..to).unwrap_or_default()
-    }
-
-    /// Forgets the bytes before stream offset `upto`, in amortised constant time.
-    fn release(&mut self, upto: u64) {
-        let done = upto.saturating_sub(self.kept_from) as usize;
-        if done > 0 && done >= self.kept.len() / 2 {
-            let done = done.min(self.kept.len());
-            self.kept.drain(..done);
-            self.kept_from += done as u64;
-        }
-    }
-}
-
-impl<R: Read> Read for Recorder<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let read = self.inner.read(buf)?;
-        self.kept.extend_from_slice(&buf[..read]);
-        Ok(read)
     }
 }
 
@@ -459,6 +617,22 @@ mod tests {
     use super::super::testing::*;
     use super::super::{ErrorScope, Format};
     use super::*;
+
+    /// The reader itself (its buffers in view) on `data`, `;`-separated with a header.
+    fn limited(data: String, max_record_bytes: usize) -> CsvRows<std::io::Cursor<Vec<u8>>> {
+        let input = std::io::Cursor::new(Vec::new()).chain(std::io::Cursor::new(data.into()));
+        let options = CsvOptions {
+            delimiter: b';',
+            ..CsvOptions::default()
+        };
+        rows(
+            input,
+            "e.csv".into(),
+            options,
+            Encoding::Utf8,
+            max_record_bytes,
+        )
+    }
 
     fn csv(delimiter: u8, header: bool) -> Format {
         Format::Csv(CsvOptions {
@@ -649,11 +823,50 @@ mod tests {
     #[test]
     fn the_quote_scan_follows_the_csv_crate() {
         let options = CsvOptions::default();
+        let scan_quotes = |raw: &[u8], options: &CsvOptions| {
+            let mut scanner = QuoteScanner::new(*options);
+            scanner.feed(raw);
+            scanner.finish().quoting
+        };
         assert_eq!(scan_quotes(b"a,\"b\"\"c\",d", &options), Quoting::default());
         assert_eq!(scan_quotes(b"a,b\"c,d", &options), Quoting::default());
         let open = scan_quotes(b"a,\"b\nc", &options);
         assert_eq!((open.unterminated, open.multiline), (Some(0), Some(0)));
         assert_eq!(scan_quotes(b"a,\"b\"c", &options).stray, Some((0, 1)));
+    }
+
+    #[test]
+    fn a_row_over_the_limit_is_read_past_without_being_held() {
+        let long = "x".repeat(3 * 1024 * 1024);
+        let data = format!("id;note\n1;a\n2;\"{long}\n{long}\"\n3;\"b\"\n");
+        let mut rows = limited(data, 4096);
+        assert_eq!(rows.next().unwrap().unwrap().get("note"), Some("a"));
+        let error = rows.next().unwrap().unwrap_err();
+        assert_eq!((error.scope, error.location.line), (ErrorScope::Row, 3));
+        assert!(
+            error.reason.contains(
+                "the row is 6291462 bytes long, over the limit of 4096 (max_record_bytes)"
+            ),
+            "{error}"
+        );
+        assert!(
+            rows.fields.bytes.len() <= 2 * 4096,
+            "{}",
+            rows.fields.bytes.len()
+        );
+        let next = rows.next().unwrap().unwrap();
+        assert_eq!((next.get("note"), next.location.line), (Some("b"), 5));
+        assert!(rows.next().is_none());
+    }
+
+    #[test]
+    fn a_quote_left_open_in_a_row_over_the_limit_still_refuses_the_file() {
+        let long = "x".repeat(10_000);
+        let data = format!("id;note\n1;\"{long}\n2;b\n");
+        let items: Vec<_> = limited(data, 4096).collect();
+        let error = last_error(&items);
+        assert_eq!((error.scope, error.location.line), (ErrorScope::File, 2));
+        assert!(error.reason.contains("1 more line(s)"), "{error}");
     }
 
     #[test]
@@ -674,6 +887,7 @@ mod tests {
             "big.csv",
             &csv(b';', true),
             Encoding::Utf8,
+            conpere_connectors::files::DEFAULT_MAX_RECORD_BYTES,
         )
         .unwrap();
         rows.map(|row| row.map(|_| ()).unwrap()).count()

@@ -1,6 +1,6 @@
 //! JSON Lines reader: one JSON object per line, flattened into named text values.
 //!
-//! Lines are read one at a time into a reused buffer, at most [`MAX_RECORD_BYTES`] of each
+//! Lines are read one at a time into a reused buffer, at most `max_record_bytes` of each
 //! (a longer line is quarantined, read past without being held), and decoded strictly in
 //! the declared encoding (a wrong encoding refuses the file). Values are kept as JSON text until they are
 //! scalars ([`RawValue`]), so numbers reach the mapping exactly as written (`12.50`,
@@ -19,19 +19,18 @@ use crate::encoding::Encoding;
 use crate::row::{Location, Row};
 use conpere_connectors::files::{read_line, Line};
 
-/// The longest line held: far above any real record, far below what would strain memory.
-pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
-
 /// The rows of a JSON Lines stream whose byte order mark was already handled.
 pub(super) fn rows<R: Read + Send + 'static>(
     reader: Unmarked<R>,
     file: Arc<str>,
     encoding: Encoding,
+    max_record_bytes: usize,
 ) -> impl Iterator<Item = Result<Row, ReadError>> + Send {
     JsonLinesRows {
         reader: BufReader::new(reader),
         file,
         encoding,
+        max_record_bytes,
         line: 0,
         buffer: Vec::new(),
     }
@@ -42,6 +41,7 @@ struct JsonLinesRows<R> {
     reader: BufReader<R>,
     file: Arc<str>,
     encoding: Encoding,
+    max_record_bytes: usize,
     /// The 1-based number of the last line read.
     line: u64,
     buffer: Vec<u8>,
@@ -53,7 +53,7 @@ impl<R: Read> Iterator for JsonLinesRows<R> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             self.buffer.clear();
-            match read_line(&mut self.reader, &mut self.buffer, MAX_RECORD_BYTES) {
+            match read_line(&mut self.reader, &mut self.buffer, self.max_record_bytes) {
                 Ok(Line::End) => return None,
                 Ok(Line::Read) => self.line += 1,
                 Ok(Line::TooLong(length)) => {
@@ -62,8 +62,9 @@ impl<R: Read> Iterator for JsonLinesRows<R> {
                     return Some(Err(ReadError::row(
                         location,
                         format!(
-                            "the line is {length} bytes long, over the limit of \
-                             {MAX_RECORD_BYTES}: it is read past, not held"
+                            "the line is {length} bytes long, over the limit of {} \
+                             (max_record_bytes): it is read past, not held",
+                            self.max_record_bytes
                         ),
                     )));
                 }
@@ -221,7 +222,10 @@ mod tests {
 
     #[test]
     fn a_line_over_the_limit_spoils_its_row_only() {
-        let long = format!("{{\"id\":\"{}\"}}\n", "x".repeat(MAX_RECORD_BYTES));
+        let long = format!(
+            "{{\"id\":\"{}\"}}\n",
+            "x".repeat(conpere_connectors::files::DEFAULT_MAX_RECORD_BYTES)
+        );
         let data = format!("{long}{{\"id\":\"2\"}}\n");
         let rows = read(data.as_bytes(), Encoding::Utf8);
         let error = rows[0].as_ref().unwrap_err();

@@ -173,13 +173,16 @@ pub type Rows = Box<dyn Iterator<Item = Result<Row, ReadError>> + Send>;
 /// Opens the file at `path` and reads it as `format` in `encoding`, streaming.
 ///
 /// `display_name` is how the file is named in locations and errors (usually its name
-/// relative to the drop directory). Fails only if the file cannot be opened or starts with
-/// a byte order mark that contradicts `encoding`; every other problem comes as a row.
+/// relative to the drop directory). A record (line, row, record element) longer than
+/// `max_record_bytes` is a Row error, read past without being held whole. Fails only if
+/// the file cannot be opened or starts with a byte order mark that contradicts
+/// `encoding`; every other problem comes as a row.
 pub fn open(
     path: &Path,
     display_name: &str,
     format: &Format,
     encoding: Encoding,
+    max_record_bytes: usize,
 ) -> Result<Rows, ReadError> {
     let file = File::open(path).map_err(|error| {
         ReadError::file(
@@ -187,7 +190,7 @@ pub fn open(
             format!("cannot open {}: {error}", path.display()),
         )
     })?;
-    from_reader(file, display_name, format, encoding)
+    from_reader(file, display_name, format, encoding, max_record_bytes)
 }
 
 /// Reads `reader` as `format` in `encoding`, streaming: the same as [`open`] for data that
@@ -197,13 +200,26 @@ pub fn from_reader(
     display_name: &str,
     format: &Format,
     encoding: Encoding,
+    max_record_bytes: usize,
 ) -> Result<Rows, ReadError> {
     let file: Arc<str> = display_name.into();
     let reader = skip_bom(reader, &file, encoding)?;
     let rows: Rows = match format {
-        Format::Csv(options) => Box::new(csv::rows(reader, file, *options, encoding)),
-        Format::JsonLines => Box::new(jsonl::rows(reader, file, encoding)),
-        Format::Xml(options) => Box::new(xml::rows(reader, file, options, encoding)?),
+        Format::Csv(options) => Box::new(csv::rows(
+            reader,
+            file,
+            *options,
+            encoding,
+            max_record_bytes,
+        )),
+        Format::JsonLines => Box::new(jsonl::rows(reader, file, encoding, max_record_bytes)),
+        Format::Xml(options) => Box::new(xml::rows(
+            reader,
+            file,
+            options,
+            encoding,
+            max_record_bytes,
+        )?),
         Format::Sql(options) => {
             return Err(ReadError::file(
                 Location::new(file, 0),
@@ -295,7 +311,8 @@ pub(crate) mod testing {
         format: &Format,
         encoding: Encoding,
     ) -> Vec<Result<Row, ReadError>> {
-        match from_reader(Cursor::new(data.to_vec()), name, format, encoding) {
+        let max = conpere_connectors::files::DEFAULT_MAX_RECORD_BYTES;
+        match from_reader(Cursor::new(data.to_vec()), name, format, encoding, max) {
             Ok(rows) => rows.collect(),
             Err(error) => vec![Err(error)],
         }
@@ -365,7 +382,8 @@ mod tests {
             delimiter: b';',
             ..CsvOptions::default()
         });
-        let rows: Vec<_> = open(&path, "e.csv", &format, Encoding::Utf8)
+        let max = conpere_connectors::files::DEFAULT_MAX_RECORD_BYTES;
+        let rows: Vec<_> = open(&path, "e.csv", &format, Encoding::Utf8, max)
             .unwrap()
             .collect();
         assert_eq!(rows.len(), 1);
@@ -374,6 +392,7 @@ mod tests {
             "nope.csv",
             &format,
             Encoding::Utf8,
+            max,
         );
         let error = missing.err().unwrap();
         assert_eq!(error.scope, ErrorScope::File);

@@ -13,20 +13,27 @@
 //! * Lines: the bytes quick-xml consumes pass through [`Tracked`], which counts newlines as
 //!   they go and keeps the current event's bytes, so any offset within the current event
 //!   has its line without rescanning the file.
+//! * Bounded records: [`Tracked`] hides the part of a text, attribute value or CDATA
+//!   section beyond `max_record_bytes` (see [`source`]), and a record whose source is longer
+//!   than the limit stops collecting as soon as it is: either way the record is a Row
+//!   error, read past without being held whole.
 //! * Integrity: malformed XML and a document that ends inside an element (truncated) refuse
 //!   the file: a partial document must not be applied as if it were the whole export.
 
 use std::borrow::Cow;
-use std::io::{self, BufRead, Read};
+use std::io::Read;
 use std::sync::Arc;
 
 use quick_xml::escape::{unescape, EscapeError};
 use quick_xml::events::{BytesDecl, BytesStart, Event};
 use quick_xml::Reader;
 
+mod source;
+
 use super::{count_newlines, ReadError, Unmarked, XmlOptions};
 use crate::encoding::Encoding;
 use crate::row::{Location, Row};
+use source::{Oversized, Tracked};
 
 /// The rows of an XML stream whose byte order mark was already handled; fails if the record
 /// path is empty.
@@ -35,7 +42,8 @@ pub(super) fn rows<R: Read + Send + 'static>(
     file: Arc<str>,
     options: &XmlOptions,
     encoding: Encoding,
-) -> Result<impl Iterator<Item = Result<Row, ReadError>> + Send, ReadError> {
+    max_record_bytes: usize,
+) -> Result<XmlRows<R>, ReadError> {
     let target = Target::parse(&options.record).ok_or_else(|| {
         ReadError::file(
             Location::new(file.clone(), 0),
@@ -48,7 +56,8 @@ pub(super) fn rows<R: Read + Send + 'static>(
         )
     })?;
     Ok(XmlRows {
-        reader: Reader::from_reader(Tracked::new(reader)),
+        reader: Reader::from_reader(Tracked::new(reader, max_record_bytes)),
+        max_record_bytes,
         buf: Vec::new(),
         file,
         encoding,
@@ -58,6 +67,7 @@ pub(super) fn rows<R: Read + Send + 'static>(
         root_seen: false,
         event_line: 1,
         event_offset: 0,
+        event_source: 0,
         done: false,
     })
 }
@@ -109,6 +119,10 @@ struct Open {
 /// The record being read: its fields so far and its source bytes.
 struct Record {
     line: u64,
+    /// Where its source starts (hidden bytes counted).
+    source_start: u64,
+    /// Whether it is over the limit: then it only follows the structure, holding nothing.
+    too_long: bool,
     /// The record element and its open descendants, innermost last.
     frames: Vec<Frame>,
     /// `(name, value)` in document order; `None` for an element that turned out to hold
@@ -116,6 +130,18 @@ struct Record {
     fields: Vec<Option<(Arc<str>, String)>>,
     /// The record's source bytes, from `<` of its start tag to `>` of its end tag.
     raw: Vec<u8>,
+}
+
+impl Record {
+    /// Marks the record over the limit and lets go of what it held.
+    fn set_too_long(&mut self) {
+        self.too_long = true;
+        self.raw = Vec::new();
+        self.fields = Vec::new();
+        for frame in &mut self.frames {
+            *frame = Frame::bare();
+        }
+    }
 }
 
 /// An element open inside the record.
@@ -128,9 +154,23 @@ struct Frame {
     has_children: bool,
 }
 
+impl Frame {
+    /// A frame with no field of its own: the record element, or any element of a record
+    /// over the limit.
+    fn bare() -> Frame {
+        Frame {
+            path: String::new(),
+            slot: None,
+            text: String::new(),
+            has_children: false,
+        }
+    }
+}
+
 /// The state of an XML read.
-struct XmlRows<R> {
+pub(super) struct XmlRows<R> {
     reader: Reader<Tracked<Unmarked<R>>>,
+    max_record_bytes: usize,
     buf: Vec<u8>,
     file: Arc<str>,
     encoding: Encoding,
@@ -142,6 +182,8 @@ struct XmlRows<R> {
     /// Line and stream offset where the current event starts.
     event_line: u64,
     event_offset: u64,
+    /// Where the current event starts in the source, hidden bytes counted.
+    event_source: u64,
     done: bool,
 }
 
@@ -165,7 +207,7 @@ impl<R: Read> Iterator for XmlRows<R> {
                 Ok(Step::Row(row)) => return Some(Ok(row)),
                 Ok(Step::End) => self.done = true,
                 Err(error) => {
-                    self.done = true;
+                    self.done = error.is_file_scope();
                     return Some(Err(error));
                 }
             }
@@ -180,24 +222,28 @@ impl<R: Read> XmlRows<R> {
         buf.clear();
         let tracked = self.reader.get_mut();
         tracked.event.clear();
+        tracked.clipped = false;
         self.event_line = tracked.newlines + 1;
         self.event_offset = tracked.offset;
+        self.event_source = tracked.source_offset();
         let event = self
             .reader
             .read_event_into(buf)
             .map_err(|error| self.parse_error(&error))?;
-        if let Some(record) = self.record.as_mut() {
-            record.raw.extend_from_slice(&self.reader.get_ref().event);
-        }
+        // A clipped event holds the start of a data run only: it is not read, and the
+        // record it is in is over the limit.
+        let clipped = self.reader.get_ref().clipped;
+        self.hold_event(clipped);
         match event {
             Event::Decl(decl) => self.check_declaration(&decl).map(|()| Step::Continue),
             Event::DocType(_) => Err(self.dtd()),
-            Event::Start(start) => self.start(&start).map(|()| Step::Continue),
+            Event::Start(start) => self.start(&start, clipped).map(|()| Step::Continue),
             Event::Empty(start) => {
-                self.start(&start)?;
+                self.start(&start, clipped)?;
                 self.end()
             }
             Event::End(_) => self.end(),
+            Event::Text(_) | Event::CData(_) if clipped => Ok(Step::Continue),
             Event::Text(text) => {
                 let text = self.decode_text(&text)?;
                 self.text(&text).map(|()| Step::Continue)
@@ -211,16 +257,33 @@ impl<R: Read> XmlRows<R> {
         }
     }
 
+    /// Adds the current event's bytes to the record's source; a clipped event, or a
+    /// source growing past the limit, makes the record over the limit instead.
+    fn hold_event(&mut self, clipped: bool) {
+        let event = &self.reader.get_ref().event;
+        let Some(record) = self.record.as_mut().filter(|r| !r.too_long) else {
+            return;
+        };
+        if clipped || record.raw.len() + event.len() > self.max_record_bytes {
+            record.set_too_long();
+        } else {
+            record.raw.extend_from_slice(event);
+        }
+    }
+
     /// A start tag (or an empty element, whose end follows at once).
-    fn start(&mut self, start: &BytesStart) -> Result<(), ReadError> {
+    fn start(&mut self, start: &BytesStart, clipped: bool) -> Result<(), ReadError> {
         let name = self.decode(start.name().as_ref())?.into_owned();
-        let attributes = self.attributes(start)?;
+        let attributes = match clipped {
+            true => Vec::new(),
+            false => self.attributes(start)?,
+        };
         if self.record.is_some() {
             self.child(&name, attributes);
         } else {
             self.check_root(&name)?;
             if self.target.matches(&self.open, &name) {
-                self.begin_record(attributes);
+                self.begin_record(attributes, clipped);
             }
         }
         self.open.push(Open {
@@ -231,7 +294,7 @@ impl<R: Read> XmlRows<R> {
     }
 
     /// Starts a record at the current start tag, with its attributes as `@attr`.
-    fn begin_record(&mut self, attributes: Vec<(String, String)>) {
+    fn begin_record(&mut self, attributes: Vec<(String, String)>, clipped: bool) {
         let event = &self.reader.get_ref().event;
         let mut raw = Vec::with_capacity(event.len() + 1);
         if !event.starts_with(b"<") {
@@ -243,17 +306,18 @@ impl<R: Read> XmlRows<R> {
             .into_iter()
             .map(|(key, value)| Some((Arc::from(format!("@{key}")), value)))
             .collect();
-        self.record = Some(Record {
+        let mut record = Record {
             line: self.event_line,
-            frames: vec![Frame {
-                path: String::new(),
-                slot: None,
-                text: String::new(),
-                has_children: false,
-            }],
+            source_start: self.event_source - u64::from(!event.starts_with(b"<")),
+            too_long: false,
+            frames: vec![Frame::bare()],
             fields,
             raw,
-        });
+        };
+        if clipped || record.raw.len() > self.max_record_bytes {
+            record.set_too_long();
+        }
+        self.record = Some(record);
     }
 
     /// An element inside the record: a field `path` (value filled at its end) and its
@@ -266,6 +330,10 @@ impl<R: Read> XmlRows<R> {
             return;
         };
         parent.has_children = true;
+        if record.too_long {
+            record.frames.push(Frame::bare());
+            return;
+        }
         let path = if parent.path.is_empty() {
             name.to_string()
         } else {
@@ -309,8 +377,10 @@ impl<R: Read> XmlRows<R> {
     /// Text inside the record goes to the innermost element; outside a record, text must be
     /// blank outside the root element.
     fn text(&mut self, text: &str) -> Result<(), ReadError> {
-        if let Some(frame) = self.record.as_mut().and_then(|r| r.frames.last_mut()) {
-            frame.text.push_str(text);
+        if let Some(record) = self.record.as_mut() {
+            if let Some(frame) = record.frames.last_mut().filter(|_| !record.too_long) {
+                frame.text.push_str(text);
+            }
             return Ok(());
         }
         if self.open.is_empty() && !text.chars().all(is_xml_space) {
@@ -342,8 +412,19 @@ impl<R: Read> XmlRows<R> {
         Ok(Step::End)
     }
 
-    /// Builds the row of a completed record.
+    /// Builds the row of a completed record; one over the limit is a Row error.
     fn build_row(&self, record: Record) -> Result<Row, ReadError> {
+        if record.too_long {
+            let length = self.reader.get_ref().source_offset() - record.source_start;
+            return Err(ReadError::row(
+                self.location(record.line),
+                format!(
+                    "the record is {length} bytes long, over the limit of {} \
+                     (max_record_bytes): it is read past, not held",
+                    self.max_record_bytes
+                ),
+            ));
+        }
         let raw = self.encoding.decode(&record.raw).map_err(|error| {
             ReadError::file(self.location(record.line), format!("the record is {error}"))
         })?;
@@ -486,7 +567,13 @@ impl<R: Read> XmlRows<R> {
         let before = tracked.event.get(..within).unwrap_or(&tracked.event);
         let line = self.event_line + count_newlines(before);
         let reason = match error {
-            quick_xml::Error::Io(error) => format!("cannot read the file: {error}"),
+            quick_xml::Error::Io(error) => {
+                let inner = error.get_ref().and_then(|e| e.downcast_ref::<Oversized>());
+                if let Some(oversized) = inner {
+                    return ReadError::file(self.location(oversized.line), oversized.to_string());
+                }
+                format!("cannot read the file: {error}")
+            }
             other => {
                 format!("malformed XML ({other}): the file is refused; is it truncated or not XML?")
             }
@@ -542,65 +629,6 @@ fn compact(text: &str) -> String {
     out
 }
 
-/// A buffered reader that counts the newlines of the bytes quick-xml consumes and keeps the
-/// bytes of the current event (cleared by the caller before each event).
-struct Tracked<R> {
-    inner: R,
-    buffer: Box<[u8]>,
-    start: usize,
-    end: usize,
-    /// Bytes consumed so far.
-    offset: u64,
-    /// Newlines among them.
-    newlines: u64,
-    /// The bytes consumed since the caller last cleared it.
-    event: Vec<u8>,
-}
-
-impl<R> Tracked<R> {
-    /// Wraps `inner`, nothing consumed yet.
-    fn new(inner: R) -> Self {
-        Tracked {
-            inner,
-            buffer: vec![0; 64 * 1024].into_boxed_slice(),
-            start: 0,
-            end: 0,
-            offset: 0,
-            newlines: 0,
-            event: Vec::new(),
-        }
-    }
-}
-
-impl<R: Read> Read for Tracked<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let available = self.fill_buf()?;
-        let count = available.len().min(out.len());
-        out[..count].copy_from_slice(&available[..count]);
-        self.consume(count);
-        Ok(count)
-    }
-}
-
-impl<R: Read> BufRead for Tracked<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.start >= self.end {
-            self.end = self.inner.read(&mut self.buffer)?;
-            self.start = 0;
-        }
-        Ok(&self.buffer[self.start..self.end])
-    }
-
-    fn consume(&mut self, amount: usize) {
-        let end = (self.start + amount).min(self.end);
-        let consumed = &self.buffer[self.start..end];
-        self.newlines += count_newlines(consumed);
-        self.event.extend_from_slice(consumed);
-        self.offset += consumed.len() as u64;
-        self.start = end;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
@@ -613,6 +641,94 @@ mod tests {
 
     fn read(data: &[u8], record: &str, encoding: Encoding) -> Vec<Result<Row, ReadError>> {
         read_all("e.xml", data, &xml(record), encoding)
+    }
+
+    /// The reader itself (its buffers in view) on `data`, records `etudiant`.
+    fn limited(data: String, max_record_bytes: usize) -> XmlRows<std::io::Cursor<Vec<u8>>> {
+        let input = std::io::Cursor::new(Vec::new()).chain(std::io::Cursor::new(data.into()));
+        let options = XmlOptions::new("etudiant");
+        rows(
+            input,
+            "e.xml".into(),
+            &options,
+            Encoding::Utf8,
+            max_record_bytes,
+        )
+        .unwrap()
+    }
+
+    /// The outcome of each record of `rows`: its `nom` and line, or its error's scope, line
+    /// and reason.
+    fn outcomes(rows: impl Iterator<Item = Result<Row, ReadError>>) -> Vec<String> {
+        rows.map(|item| match item {
+            Ok(row) => format!("{} at {}", row.get("nom").unwrap_or("-"), row.location.line),
+            Err(error) => format!(
+                "{:?} at {}: {}",
+                error.scope, error.location.line, error.reason
+            ),
+        })
+        .collect()
+    }
+
+    #[test]
+    fn a_record_over_the_limit_is_read_past_without_being_held() {
+        let long = format!("{}\n&amp;{}", "é".repeat(600_000), "x".repeat(600_000));
+        let data = format!(
+            "<export>\n<etudiant><nom>A</nom></etudiant>\n\
+             <etudiant><nom>B</nom><note>{long}</note></etudiant>\n\
+             <etudiant note=\"{long}\"><nom>C</nom></etudiant>\n\
+             <etudiant><nom>D</nom><note><![CDATA[{long}]]]]></note></etudiant>\n\
+             <etudiant><nom>E</nom>{}</etudiant>\n\
+             <etudiant><nom>F &amp; G</nom><note>court</note></etudiant>\n</export>\n",
+            "<n>12345678</n>".repeat(500),
+        );
+        let mut rows = limited(data, 4096);
+        let mut seen = Vec::new();
+        while let Some(item) = rows.next() {
+            assert!(
+                rows.buf.capacity() <= 2 * 4096 + 64 * 1024,
+                "{}",
+                rows.buf.capacity()
+            );
+            seen.extend(outcomes(std::iter::once(item)));
+        }
+        let over = |line, length| {
+            format!(
+                "Row at {line}: the record is {length} bytes long, over the limit of 4096 \
+                 (max_record_bytes): it is read past, not held"
+            )
+        };
+        assert_eq!(
+            seen,
+            [
+                "A at 2".to_string(),
+                over(3, 1_800_052),
+                over(5, 1_800_047),
+                over(7, 1_800_066),
+                over(9, 7_533),
+                "F & G at 10".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_comment_or_a_tag_over_the_limit_refuses_the_file_at_its_line() {
+        let comment = format!("<export>\n\n<!-- {} -->\n</export>\n", "x".repeat(5000));
+        let tag = format!(
+            "<export>\n<etudiant {}/></export>\n",
+            (0..1000).map(|i| format!("a{i}='1' ")).collect::<String>()
+        );
+        for (data, what, line) in [(comment, "a comment", 3), (tag, "a tag", 2)] {
+            let seen = outcomes(limited(data, 4096));
+            assert_eq!(
+                seen,
+                [format!(
+                    "File at {line}: {what} starting at line {line} is longer than 4096 bytes \
+                     (max_record_bytes): it is not data, so it cannot be set aside, and the \
+                     file is refused"
+                )]
+            );
+        }
     }
 
     const EXPORT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -801,7 +917,7 @@ mod tests {
         // A reader that returns one byte at a time: events straddle every buffer refill.
         struct Trickle(std::io::Cursor<Vec<u8>>);
         impl Read for Trickle {
-            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
                 let len = out.len().min(1);
                 self.0.read(&mut out[..len])
             }
@@ -812,6 +928,7 @@ mod tests {
             "t.xml",
             &xml("etudiant"),
             Encoding::Utf8,
+            conpere_connectors::files::DEFAULT_MAX_RECORD_BYTES,
         )
         .unwrap();
         let lines: Vec<u64> = rows.map(|row| row.unwrap().location.line).collect();
