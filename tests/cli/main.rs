@@ -378,7 +378,7 @@ async fn deferred_deletions_are_shown_and_a_refused_night_is_recorded() {
     let output = site.run(&["sync"]);
     assert_code(&output, 0);
     let said = "1 deletion of student deferred: 1 line of zz-cut.jsonl could not be read \
-                with their key";
+                with its key";
     assert!(text(&output).contains(said), "{}", text(&output));
     let shown = text(&site.run(&["runs", "show", "2"]));
     assert!(shown.contains(said), "{shown}");

@@ -589,7 +589,7 @@ async fn an_unreadable_line_defers_the_deletions_of_its_kind_and_nothing_else() 
     );
     assert_eq!(
         report.deferred,
-        ["1 deletion of student deferred: 1 line of students.jsonl could not be read with their key"]
+        ["1 deletion of student deferred: 1 line of students.jsonl could not be read with its key"]
     );
     let kept: i64 = scalar(
         &db,

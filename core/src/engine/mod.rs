@@ -942,12 +942,9 @@ impl Unread {
         [Some(kind), None]
             .iter()
             .filter_map(|k| self.by_kind.get(k))
-            .map(|(lines, file)| {
-                let lines = match lines {
-                    1 => "1 line".to_string(),
-                    n => format!("{n} lines"),
-                };
-                format!("{lines} of {file} could not be read with their key")
+            .map(|(lines, file)| match lines {
+                1 => format!("1 line of {file} could not be read with its key"),
+                n => format!("{n} lines of {file} could not be read with their key"),
             })
             .collect::<Vec<_>>()
             .join("; ")
