@@ -479,6 +479,41 @@ impl Connector for ExportConnector {
     }
 }
 
+/// The rows of a reference file that could not be read with their key: any of them may be
+/// the row a lookup misses.
+#[derive(Default)]
+struct Unreadable {
+    locations: Vec<String>,
+    count: usize,
+}
+
+impl Unreadable {
+    /// The row at `location` could not be read.
+    fn add(&mut self, location: String) {
+        self.count += 1;
+        if self.locations.len() < 3 {
+            self.locations.push(location);
+        }
+    }
+
+    /// `demographics.csv:12 could not be read`, with at most three locations; `None` when
+    /// every row was read.
+    fn said(&self) -> Option<String> {
+        let listed = self.locations.join(", ");
+        match self.count {
+            0 => None,
+            1 => Some(format!("the row at {listed} could not be read")),
+            n if n == self.locations.len() => {
+                Some(format!("the rows at {listed} could not be read"))
+            }
+            n => Some(format!(
+                "{n} rows could not be read ({listed} and {} more)",
+                n - self.locations.len()
+            )),
+        }
+    }
+}
+
 /// The blocking task that reads a drop's files in order and sends batches.
 struct DropReading {
     mapping: Arc<MappingFile>,
@@ -506,8 +541,10 @@ impl DropReading {
     }
 
     /// The mapping's code tables, with the columns of its references loaded from the
-    /// drop (`<reference>.<column>`: key → value). A reference row without its key is
-    /// left out with a warning: the rows that name it are quarantined, saying so. Two rows
+    /// drop (`<reference>.<column>`: key → value). A reference row that cannot be read,
+    /// or has no key, is left out with a warning and said in `<reference>.#unreadable`:
+    /// a lookup that misses may have missed that row, so it is an error even with a
+    /// fallback, and the rows that make it are quarantined, saying so. Two rows
     /// with one key and different values are a conflict, never "the last one wins": the
     /// key is left out of the reference and named in `<reference>.#conflicts` (with the
     /// two rows' locations), so that the rows that look it up are quarantined saying so.
@@ -520,18 +557,21 @@ impl DropReading {
             let reference = &self.mapping.references[index];
             let mut rows: BTreeMap<String, (Vec<Option<String>>, String)> = BTreeMap::new();
             let mut conflicts: BTreeMap<String, String> = BTreeMap::new();
+            let mut unreadable = Unreadable::default();
             let (format, encoding) = (&reference.format, reference.encoding);
             for row in open(file, format, encoding, self.max_record_bytes)? {
                 let row = match row {
                     Ok(row) => row,
                     Err(error) if error.scope == ErrorScope::Row => {
                         tracing::warn!(%error, "a reference row cannot be read");
+                        unreadable.add(error.location.to_string());
                         continue;
                     }
                     Err(error) => return Err(refused(file, &error)),
                 };
                 let Some(key) = row.get(&reference.key).map(str::trim) else {
                     tracing::warn!(at = %row.location, key = %reference.key, "reference row without its key");
+                    unreadable.add(row.location.to_string());
                     continue;
                 };
                 let values: Vec<Option<String>> = (reference.columns.iter())
@@ -564,6 +604,10 @@ impl DropReading {
             }
             if !conflicts.is_empty() {
                 tables.insert(format!("{}.#conflicts", reference.name), conflicts);
+            }
+            if let Some(said) = unreadable.said() {
+                let entry = BTreeMap::from([(String::new(), said)]);
+                tables.insert(format!("{}.#unreadable", reference.name), entry);
             }
         }
         Ok(tables)

@@ -361,6 +361,14 @@ fn lookup(
              values: which one is meant cannot be told; fix the drop"
         ));
     }
+    // A key missing from a reference some rows of which could not be read may be on one of
+    // them: a fallback would replace what the drop says by a default.
+    if let Some((file, said)) = reference.and_then(|f| Some((f, unreadable(tables, f)?))) {
+        return Err(format!(
+            "no readable row of reference `{file}` has the key `{value}`, and {said}: it may \
+             be that row, so nothing is assumed; fix the drop"
+        ));
+    }
     match (fallback, reference) {
         (Some(fallback), _) => Ok(Value::Text(fallback.to_string())),
         // A reference to another file of the drop: the row it names is not there.
@@ -373,6 +381,11 @@ fn lookup(
              a fallback)"
         )),
     }
+}
+
+/// Which rows of reference `file` could not be read, when some could not.
+fn unreadable<'t>(tables: &'t Tables, file: &str) -> Option<&'t String> {
+    tables.get(&format!("{file}.#unreadable"))?.get("")
 }
 
 /// Where the two rows of reference `file` that share `key` are, when they conflict.

@@ -3,7 +3,8 @@
 //! valid drop. For each: nothing stored is deleted or changed, no orphan appears, the run
 //! says `succeeded_with_warnings`, and the quarantine names the file, the line and, where
 //! there is one, the field. Then a property: any single-line corruption (cut, flipped
-//! byte, dropped field, changed type) changes nothing but what that line still says.
+//! byte, dropped field, changed type) changes nothing but what that line still says; and
+//! any single-row corruption of a OneRoster package changes only records that row names.
 
 use conpere_connectors::canonical::{CanonicalConnector, FileMode};
 use conpere_connectors::{Connector, ReadRequest};
@@ -501,6 +502,15 @@ const ROW_CORRUPTIONS: &[RowCorruption] = &[
         refused: false,
     },
     RowCorruption {
+        name: "a demographics.csv row with a column too many",
+        file: "demographics.csv",
+        row: Some(2),
+        mutate: |r, _| [r, b",extra"].concat(),
+        cut: false,
+        names: Some("demographics.csv:2 could not be read"),
+        refused: false,
+    },
+    RowCorruption {
         name: "a birthDate of zeros",
         file: "demographics.csv",
         row: Some(2),
@@ -640,6 +650,195 @@ async fn each_corruption_of_a_oneroster_package_keeps_the_store_and_names_where(
             quarantined.iter().any(named),
             "{name}: nothing quarantined at {line}: {quarantined:?}"
         );
+    }
+}
+
+/// The rows of a OneRoster file: its header's names, then each row's bytes (no newline).
+fn csv_rows(dir: &Path, file: &str) -> (Vec<String>, Vec<Vec<u8>>) {
+    let text = std::fs::read(dir.join(file)).unwrap();
+    let mut rows: Vec<Vec<u8>> = text
+        .split(|b| *b == b'\n')
+        .filter(|r| !r.is_empty())
+        .map(|r| r.strip_suffix(b"\r").unwrap_or(r).to_vec())
+        .collect();
+    let header = String::from_utf8(rows.remove(0)).unwrap();
+    (header.split(',').map(str::to_string).collect(), rows)
+}
+
+/// The values a OneRoster package's records are named by, from the ids its rows use:
+/// a user's `identifier`, a class's `classCode` and its course's `courseCode`, a
+/// course's `courseCode`.
+struct RosterNames(std::collections::HashMap<String, Vec<String>>);
+
+impl RosterNames {
+    fn read(dir: &Path) -> RosterNames {
+        let mut names: std::collections::HashMap<String, Vec<String>> = Default::default();
+        let column = |file: &str, wanted: &[&str]| {
+            let (header, rows) = csv_rows(dir, file);
+            let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+            let rows: Vec<Vec<String>> = (rows.iter())
+                .map(|r| {
+                    String::from_utf8_lossy(r)
+                        .split(',')
+                        .map(str::to_string)
+                        .collect()
+                })
+                .collect();
+            rows.into_iter()
+                .map(|cells| {
+                    let values = wanted.iter().map(|w| cells[at(w)].clone()).collect();
+                    (cells[at("sourcedId")].clone(), values)
+                })
+                .collect::<Vec<(String, Vec<String>)>>()
+        };
+        let courses = column("courses.csv", &["courseCode"]);
+        let course_code: std::collections::HashMap<_, _> = courses.iter().cloned().collect();
+        for (id, values) in column("classes.csv", &["classCode", "courseSourcedId"]) {
+            let mut codes = vec![values[0].clone()];
+            codes.extend(course_code.get(&values[1]).into_iter().flatten().cloned());
+            names.insert(id, codes);
+        }
+        names.extend(courses);
+        names.extend(column("users.csv", &["identifier"]));
+        RosterNames(names)
+    }
+
+    /// What the records made from `row` are named by: its cells that are ids, looked up,
+    /// and its cells that are names themselves.
+    fn of_row(&self, row: &[u8]) -> Vec<String> {
+        let text = String::from_utf8_lossy(row);
+        let mut found = Vec::new();
+        for cell in text.split(',').filter(|c| c.len() >= 4) {
+            found.push(cell.to_string());
+            found.extend(self.0.get(cell).into_iter().flatten().cloned());
+        }
+        found
+    }
+}
+
+/// One random corruption of a CSV row: cut, a flipped bit, a cell dropped or doubled, or
+/// a cell of another type.
+fn corrupt_row(row: &[u8], rng: &mut impl Rng) -> Vec<u8> {
+    let mut cells: Vec<Vec<u8>> = row.split(|b| *b == b',').map(<[u8]>::to_vec).collect();
+    let cell = rng.gen_range(0..cells.len());
+    match rng.gen_range(0..5) {
+        0 => row[..rng.gen_range(0..row.len())].to_vec(),
+        1 => {
+            let mut bytes = row.to_vec();
+            let at = rng.gen_range(0..bytes.len());
+            bytes[at] ^= 1 << rng.gen_range(0..8);
+            bytes
+        }
+        2 => {
+            cells.remove(cell);
+            cells.join(&b',')
+        }
+        3 => {
+            cells.insert(cell, cells[cell].clone());
+            cells.join(&b',')
+        }
+        _ => {
+            cells[cell] = match rng.gen_range(0..3) {
+                0 => b"".to_vec(),
+                1 => b"12345".to_vec(),
+                _ => b"tout autre chose".to_vec(),
+            };
+            cells.join(&b',')
+        }
+    }
+}
+
+// The property of the canonical drop, for a OneRoster package: whatever one row of
+// users.csv, demographics.csv, classes.csv or enrollments.csv becomes, the run does not
+// fail, no orphan appears, and every record that changes (or goes, or appears) is named by
+// something that row says or said: its user, its class or course.
+#[tokio::test]
+async fn any_single_row_corruption_of_a_oneroster_package_changes_only_what_that_row_names() {
+    let records = university(27, 12);
+    let db = TestDatabase::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    conpere_mappings::oneroster::write_drop(dir.path(), &records).unwrap();
+    let names = RosterNames::read(dir.path());
+    let valid_files: Vec<(String, Vec<u8>)> = (std::fs::read_dir(dir.path()).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2027);
+    let mut valid = String::new();
+    for case in 0..40 {
+        for (name, bytes) in &valid_files {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        let restored = sync_roster(&db, dir.path()).await.unwrap();
+        assert_ne!(
+            restored.status,
+            RunStatus::Failed,
+            "case {case}: {restored:?}"
+        );
+        if case == 0 {
+            valid = exported(&db, Some("roster")).await;
+        }
+        assert_same_export(&exported(&db, Some("roster")).await, &valid, "restored");
+
+        let file = [
+            "users.csv",
+            "demographics.csv",
+            "classes.csv",
+            "enrollments.csv",
+        ][rng.gen_range(0..4)];
+        let (header, mut rows) = csv_rows(dir.path(), file);
+        let index = rng.gen_range(0..rows.len());
+        let original = rows[index].clone();
+        rows[index] = corrupt_row(&original, &mut rng);
+        let mut bytes = header.join(",").into_bytes();
+        for row in &rows {
+            bytes.extend_from_slice(b"\r\n");
+            bytes.extend_from_slice(row);
+        }
+        bytes.extend_from_slice(b"\r\n");
+        std::fs::write(dir.path().join(file), bytes).unwrap();
+        let what = format!(
+            "case {case}: {file}:{} became {:?}",
+            index + 2,
+            String::from_utf8_lossy(&rows[index])
+        );
+
+        let mut report = match sync_roster(&db, dir.path()).await {
+            Ok(report) => report,
+            Err(_refused) => {
+                assert_same_export(&exported(&db, Some("roster")).await, &valid, &what);
+                continue;
+            }
+        };
+        if report.status == RunStatus::Held {
+            let engine = Engine::new(db.pool.clone());
+            report = engine
+                .approve(report.run_id, "test", &NoProgress)
+                .await
+                .unwrap();
+        }
+        assert_ne!(report.status, RunStatus::Failed, "{what}: {report:?}");
+        assert_eq!(orphans(&db).await, 0, "{what}");
+        let mut named = names.of_row(&original);
+        named.extend(names.of_row(&rows[index]));
+        let stored = by_key(&exported(&db, Some("roster")).await);
+        let before = by_key(&valid);
+        let keys: std::collections::BTreeSet<&String> =
+            stored.keys().chain(before.keys()).collect();
+        for key in keys {
+            let (now, then) = (stored.get(key), before.get(key));
+            if now == then {
+                continue;
+            }
+            let line = now.or(then).unwrap();
+            assert!(
+                named.iter().any(|name| line.contains(name.as_str())),
+                "{what}: {key} changed ({then:?} → {now:?}), named by none of {named:?}"
+            );
+        }
     }
 }
 
