@@ -914,3 +914,46 @@ async fn the_engines_own_quarantines_name_the_line() {
         );
     }
 }
+
+// A held run, once approved, applies what was read as it was read: its quarantines (made
+// when it was read, not again on approval) still name the file and the line.
+#[tokio::test]
+async fn an_approved_run_still_names_where_its_quarantines_were_read() {
+    let records = university(28, 10);
+    let lines = valid_lines(&records);
+    let db = TestDatabase::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_drop(dir.path(), &lines, true);
+    assert_eq!(sync(&db, dir.path()).await.status, RunStatus::Succeeded);
+
+    // Every enrolment goes (a mass deletion: held), and a registration names a student
+    // the source does not have.
+    let is_enrolment = |line: &Vec<u8>| {
+        let text = std::str::from_utf8(line).unwrap();
+        matches!(parse_line(text), Ok(Item::Record(r)) if r.kind() == Kind::Enrolment)
+    };
+    let mut held: Vec<Vec<u8>> = lines.iter().filter(|l| !is_enrolment(l)).cloned().collect();
+    let registration = target_index(&held, Target::FirstOf(Kind::Registration));
+    held.push(replace_value(&held[registration], "student", "\"nobody\""));
+    write_drop(dir.path(), &held, true);
+    let report = sync(&db, dir.path()).await;
+    assert_eq!(report.status, RunStatus::Held, "{report:?}");
+
+    let engine = Engine::new(db.pool.clone());
+    let approved = engine
+        .approve(report.run_id, "test", &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(approved.status, RunStatus::SucceededWithWarnings);
+    let quarantined = quarantine(&db, report.run_id).await;
+    let unknown = (quarantined.iter())
+        .filter(|(_, why)| why.contains("refers to student nobody"))
+        .collect::<Vec<_>>();
+    let at = format!("{FILE}:{}", held.len());
+    assert!(!unknown.is_empty(), "{quarantined:?}");
+    for (location, _) in unknown {
+        let named = location.as_deref().is_some_and(|l| l.ends_with(&at));
+        assert!(named, "{quarantined:?}");
+    }
+    assert_eq!(orphans(&db).await, 0);
+}
