@@ -152,9 +152,19 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
             "profiles",
             false,
             false,
-            "profile codes → special statuses (other codes give other:<code>); merged over \
-             the defaults ART, AID, ELU, SCV",
-            "{ \"SAL\" = \"employed\" }",
+            "profile codes (profil/code) → special statuses, \"\" for none; merged over the \
+             defaults NO (none: the ordinary profile), ART, AID, ELU, SCV. A code of no entry \
+             gives no status and is counted in the run summary",
+            "{ \"ERA\" = \"other:ERA\" }",
+        ),
+        FieldSpec::new(
+            "work_quotas",
+            false,
+            false,
+            "work quota codes (quotiteTrav/codeQuotite) → special statuses, \"\" for none; \
+             merged over the defaults 0 (none: not employed), 1 and 2 (employed). A code of no \
+             entry gives no status and is counted in the run summary",
+            "{ \"3\" = \"employed\" }",
         ),
         FieldSpec::new(
             "elp_natures",
@@ -210,6 +220,8 @@ struct RawSettings {
     iae_states: BTreeMap<String, RegistrationStatus>,
     #[serde(default)]
     profiles: BTreeMap<String, String>,
+    #[serde(default)]
+    work_quotas: BTreeMap<String, String>,
     #[serde(default)]
     elp_natures: BTreeMap<String, NodeKind>,
     #[serde(default)]
@@ -466,6 +478,7 @@ fn tables(raw: &RawSettings) -> Result<CodeTables, String> {
     tables.regimes.extend(raw.regimes.clone());
     tables.iae_states.extend(raw.iae_states.clone());
     tables.profiles.extend(raw.profiles.clone());
+    tables.work_quotas.extend(raw.work_quotas.clone());
     tables.elp_natures.extend(raw.elp_natures.clone());
     if let Some(codes) = &raw.exemption_results {
         tables.exemption_results = codes.iter().map(|c| c.trim().to_string()).collect();
@@ -482,6 +495,7 @@ fn tables(raw: &RawSettings) -> Result<CodeTables, String> {
 mod tests {
     use super::*;
     use crate::connector::ApogeeFactory;
+    use crate::mapping::StatusCode;
     use conpere_connectors::Registry;
 
     const BASE: &str = "[sources.apogee]\nkind = \"apogee\"\nyears = [2024]\n\
@@ -688,6 +702,7 @@ mod tests {
         let config = ApogeeConfig::from_source(&source(&format!(
             "{pw}regimes = {{ \"4\" = \"continuing\", \"1\" = \"other\" }}\n\
              iae_states = {{ \"S\" = \"cancelled\" }}\nprofiles = {{ \"SAL\" = \"employed\" }}\n\
+             work_quotas = {{ \"1\" = \"\" }}\n\
              elp_natures = {{ \"ECUE\" = \"element\" }}\nexemption_results = [\"DIS\", \"VAC\"]\n"
         )))
         .unwrap();
@@ -696,8 +711,17 @@ mod tests {
         assert_eq!(t.regime(Some("1")), Regime::Other);
         assert_eq!(t.regime(Some("2")), Regime::Continuing, "defaults stay");
         assert_eq!(t.iae_states.get("S"), Some(&RegistrationStatus::Cancelled));
-        assert_eq!(t.profile("SAL"), "employed");
-        assert_eq!(t.profile("ART"), "artist");
+        let status = |s: &str| StatusCode::Status(s.into());
+        assert_eq!(t.profile("SAL"), status("employed"));
+        assert_eq!(t.profile("ART"), status("artist"));
+        assert_eq!(t.profile("NO"), StatusCode::None, "the ordinary profile");
+        assert_eq!(
+            t.work_quota("1"),
+            StatusCode::None,
+            "configured over the default"
+        );
+        assert_eq!(t.work_quota("2"), status("employed"));
+        assert!(matches!(t.profile("ECH"), StatusCode::Unmapped(_)));
         assert_eq!(t.elp_nature(Some("ECUE")), NodeKind::Element);
         assert!(t.is_exemption("VAC") && t.is_exemption("DIS"));
 

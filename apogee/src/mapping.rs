@@ -95,8 +95,12 @@ pub struct CodeTables {
     /// `etatIae.codeEtatIAE` → registration status; an absent code rejects the
     /// registration (the stored one is kept) until the table names it.
     pub iae_states: BTreeMap<String, RegistrationStatus>,
-    /// `profil.code` → special status; an absent code gives `other:<code>`.
+    /// `profil.code` → special status, or `""` for none (the ordinary profile `NO`). A
+    /// code absent from the table gives no status and is counted in the run summary.
     pub profiles: BTreeMap<String, String>,
+    /// `quotiteTrav.codeQuotite` → special status, or `""` for none (`0`: not employed).
+    /// A code absent from the table gives no status and is counted in the run summary.
+    pub work_quotas: BTreeMap<String, String>,
     /// `codNatureElp` (first-level elements) → node kind; an absent code gives `other`.
     pub elp_natures: BTreeMap<String, NodeKind>,
     /// `typResultat.codTre` values that mean "exempted" (dispense).
@@ -124,11 +128,13 @@ impl Default for CodeTables {
                 ("P".into(), RegistrationStatus::Pending),
             ]),
             profiles: table(&[
+                ("NO", ""),
                 ("ART", "artist"),
                 ("AID", "carer"),
                 ("ELU", "elected_representative"),
                 ("SCV", "civic_service"),
             ]),
+            work_quotas: table(&[("0", ""), ("1", "employed"), ("2", "employed")]),
             elp_natures: BTreeMap::from([
                 ("SEM".into(), NodeKind::Semester),
                 ("UE".into(), NodeKind::Unit),
@@ -148,12 +154,14 @@ impl CodeTables {
             .unwrap_or(Regime::Other)
     }
 
-    /// The special status of a profile code: the table's, else `other:<code>`.
-    pub fn profile(&self, code: &str) -> String {
-        self.profiles
-            .get(code)
-            .cloned()
-            .unwrap_or_else(|| format!("other:{code}"))
+    /// The special status of a `profil.code` (see [`StatusCode`]).
+    pub fn profile(&self, code: &str) -> StatusCode {
+        StatusCode::of(&self.profiles, "profiles", code)
+    }
+
+    /// The special status of a `quotiteTrav.codeQuotite` (see [`StatusCode`]).
+    pub fn work_quota(&self, code: &str) -> StatusCode {
+        StatusCode::of(&self.work_quotas, "work_quotas", code)
     }
 
     /// The node kind of a first-level element's `codNatureElp`.
@@ -171,14 +179,20 @@ impl CodeTables {
     /// Problems with configured values (a profile mapped to a non-canonical status…).
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for (code, status) in &self.profiles {
-            if !is_special_status(status) {
-                problems.push(format!(
-                    "`profiles`: `{code}` maps to `{status}`, which is not a canonical special \
-                     status (employed, high_level_athlete, disability, artist, carer, \
-                     elected_representative, civic_service, multi_degree, distance, or \
-                     other:<code>)"
-                ));
+        let statuses = [
+            ("profiles", &self.profiles),
+            ("work_quotas", &self.work_quotas),
+        ];
+        for (name, table) in statuses {
+            for (code, status) in table {
+                if !status.is_empty() && !is_special_status(status) {
+                    problems.push(format!(
+                        "`{name}`: `{code}` maps to `{status}`, which is not a canonical \
+                         special status (employed, high_level_athlete, disability, artist, \
+                         carer, elected_representative, civic_service, multi_degree, \
+                         distance, or other:<code>; \"\" for none)"
+                    ));
+                }
             }
         }
         for (code, kind) in &self.elp_natures {
@@ -195,6 +209,40 @@ impl CodeTables {
         }
         problems
     }
+}
+
+/// What a status code table says of a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusCode {
+    /// The code means this special status.
+    Status(String),
+    /// The code means no special status (mapped to `""`: the ordinary profile).
+    None,
+    /// The table does not have the code: no status, and the code is counted in the run
+    /// summary so that someone maps it.
+    Unmapped(UnmappedCode),
+}
+
+impl StatusCode {
+    fn of(table: &BTreeMap<String, String>, name: &'static str, code: &str) -> StatusCode {
+        match table.get(code).map(String::as_str) {
+            Some("") => StatusCode::None,
+            Some(status) => StatusCode::Status(status.to_string()),
+            None => StatusCode::Unmapped(UnmappedCode {
+                table: name,
+                code: code.to_string(),
+            }),
+        }
+    }
+}
+
+/// A code that a status table of the source does not map.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnmappedCode {
+    /// The table (`profiles`, `work_quotas`).
+    pub table: &'static str,
+    /// The code as Apogée sent it.
+    pub code: String,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -709,6 +757,8 @@ pub struct StudentYear<'a> {
 struct Annual {
     regime: Option<String>,
     statuses: Vec<String>,
+    /// Codes that no table maps.
+    unmapped: Vec<UnmappedCode>,
 }
 
 /// The annual registration of `year` (the record whose `anneeIAA` is the year, else the
@@ -721,20 +771,25 @@ fn annual(iaa: Option<&Element>, year: i32, tables: &CodeTables) -> Annual {
     let Some(record) = record else {
         return Annual::default();
     };
-    let mut statuses = Vec::new();
-    if present(record, "sportifHautNiveau") {
-        statuses.push("high_level_athlete".to_string());
-    }
-    if text_at(record, &["quotiteTrav", "codeQuotite"]).is_some() {
-        statuses.push("employed".to_string());
-    }
-    if let Some(profile) = text_at(record, &["profil", "code"]) {
-        statuses.push(tables.profile(profile));
-    }
-    Annual {
+    let mut annual = Annual {
         regime: text_at(record, &["regimeIns", "codRgi"]).map(str::to_string),
-        statuses,
+        ..Annual::default()
+    };
+    if present(record, "sportifHautNiveau") {
+        annual.statuses.push("high_level_athlete".to_string());
     }
+    let codes = [
+        text_at(record, &["quotiteTrav", "codeQuotite"]).map(|c| tables.work_quota(c)),
+        text_at(record, &["profil", "code"]).map(|c| tables.profile(c)),
+    ];
+    for code in codes.into_iter().flatten() {
+        match code {
+            StatusCode::Status(status) => annual.statuses.push(status),
+            StatusCode::None => {}
+            StatusCode::Unmapped(unmapped) => annual.unmapped.push(unmapped),
+        }
+    }
+    annual
 }
 
 /// One step registration of `recupererIAEtapes_v3`, read.
@@ -752,6 +807,8 @@ pub struct YearRegistrations {
     pub registrations: Vec<(StepCode, Registration)>,
     /// Rows that could not become registrations.
     pub rejected: Vec<Item>,
+    /// Status codes of the year that no table maps (no status was given for them).
+    pub unmapped: Vec<UnmappedCode>,
 }
 
 /// The registrations of a student for a year, from the `recupererIAEtapes_v3` and
@@ -782,17 +839,12 @@ pub fn registrations(
             )),
         }
     }
-    let steps: BTreeSet<&StepCode> = rows.iter().map(|r| &r.step).collect();
-    let multi_degree = steps.len() >= 2;
     let mut chosen: BTreeMap<StepCode, Registration> = BTreeMap::new();
     for row in &rows {
-        let Some(mut registration) = row.registration.clone() else {
+        let Some(registration) = row.registration.clone() else {
             read.rejected.push(unknown_state(who, row, &subject));
             continue;
         };
-        if multi_degree {
-            registration.special_statuses.push("multi_degree".into());
-        }
         let better = chosen
             .get(&row.step)
             .is_none_or(|kept| rank(registration.status) < rank(kept.status));
@@ -801,6 +853,9 @@ pub fn registrations(
         }
     }
     read.registrations = chosen.into_iter().collect();
+    if !read.registrations.is_empty() {
+        read.unmapped = annual.unmapped;
+    }
     read
 }
 
@@ -1396,9 +1451,9 @@ mod tests {
                 "distance",
                 "elected_representative",
                 "employed",
-                "high_level_athlete",
-                "multi_degree"
-            ]
+                "high_level_athlete"
+            ],
+            "a second registration gives no status: `main` tells it"
         );
         let mat = regs.iter().find(|r| r.step == "VET:L2MAT/120").unwrap();
         assert_eq!(mat.status, RegistrationStatus::Pending);
@@ -1443,9 +1498,7 @@ mod tests {
         let regs = regs(&items);
         assert_eq!(regs.len(), 1);
         assert_eq!(regs[0].status, RegistrationStatus::Active);
-        assert!(regs[0]
-            .special_statuses
-            .contains(&"multi_degree".to_string()));
+        assert!(regs[0].special_statuses.is_empty());
         let [Item::Rejected(r)] = items.rejected.as_slice() else {
             panic!("expected a reject");
         };
@@ -1478,7 +1531,12 @@ mod tests {
         );
         let r = regs(&items)[0].clone();
         assert_eq!(r.regime, Regime::Other);
-        assert!(r.special_statuses.contains(&"other:XYZ".to_string()));
+        assert_eq!(r.special_statuses, ["employed", "high_level_athlete"]);
+        let unmapped = UnmappedCode {
+            table: "profiles",
+            code: "XYZ".into(),
+        };
+        assert_eq!(items.unmapped, [unmapped]);
         tables.profiles.insert("XYZ".into(), "artist".into());
         tables.regimes.insert("9".into(), Regime::Initial);
         let items = registrations(
@@ -1493,6 +1551,43 @@ mod tests {
         assert!(tables.problems().is_empty());
         tables.profiles.insert("BAD".into(), "superhero".into());
         assert!(tables.problems()[0].contains("superhero"));
+    }
+
+    #[test]
+    fn the_ordinary_profile_and_a_work_quota_of_zero_are_no_status() {
+        let plain = IAA
+            .replace("<code>ELU</code>", "<code>NO</code>")
+            .replace(
+                "<codeQuotite>1</codeQuotite>",
+                "<codeQuotite>0</codeQuotite>",
+            )
+            .replace(
+                "<sportifHautNiveau><codSportif>A</codSportif></sportifHautNiveau>",
+                "",
+            );
+        let items = registrations(
+            WHO,
+            Some(&iae(&[("L1INF", "E", "O", "N"), ("L1MAT", "E", "N", "N")])),
+            Some(&parse(&plain)),
+            &CodeTables::default(),
+        );
+        for r in regs(&items) {
+            assert!(r.special_statuses.is_empty(), "{r:?}");
+        }
+        assert!(items.unmapped.is_empty());
+        let unknown_quota = plain.replace(
+            "<codeQuotite>0</codeQuotite>",
+            "<codeQuotite>7</codeQuotite>",
+        );
+        let items = registrations(
+            WHO,
+            Some(&iae(&[("L1INF", "E", "O", "N")])),
+            Some(&parse(&unknown_quota)),
+            &CodeTables::default(),
+        );
+        assert!(regs(&items)[0].special_statuses.is_empty());
+        assert_eq!(items.unmapped[0].table, "work_quotas");
+        assert_eq!(items.unmapped[0].code, "7");
     }
 
     fn ip_item(code: &str, sup: Option<&str>, nature: (&str, &str), results: &str) -> String {

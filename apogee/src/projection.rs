@@ -7,9 +7,10 @@
 //! options) plus, below the first level, the nodes and edges some student of the year is
 //! registered in (seen through the pedagogical registrations) — without the edge
 //! positions, choice ranges and periods the contract does not carry there. Results are
-//! not read.
+//! not read. Special statuses as the default code tables give them: an `other:<code>`
+//! status exists only where a university maps its code so, which the defaults do not.
 
-use conpere_core::model::{Edge, Kind, Node, NodeKind, Record};
+use conpere_core::model::{Edge, Kind, Node, NodeKind, Record, Registration};
 use std::collections::BTreeSet;
 
 /// The part of `records` the Apogée adapter can read back, as it reads it.
@@ -38,6 +39,13 @@ pub fn readable(records: &[Record]) -> Vec<Record> {
                 })
             }
             Record::Edge(e) => edge(e, &first_level, &deep_and_enrolled),
+            Record::Registration(r) => Some(Record::Registration(Registration {
+                special_statuses: (r.special_statuses.iter())
+                    .filter(|status| !status.starts_with("other:"))
+                    .cloned()
+                    .collect(),
+                ..r.clone()
+            })),
             other => Some(other.clone()),
         })
         .collect()

@@ -10,7 +10,8 @@
 //!    `recupererIAAnnuelles_v2`, then the pedagogical contract of each registration that
 //!    is not cancelled;
 //! 4. the structure below the first level, gathered from the contracts (each node and
-//!    edge once per year), at the end.
+//!    edge once per year), at the end, with a note per status code that no table maps
+//!    (each code is also logged once, when first met).
 //!
 //! Memory holds the structure and the student numbers, never the enrolments: a
 //! student's records go into a batch as soon as they are read, and batches wait in a
@@ -21,7 +22,7 @@
 
 use crate::client::{ApogeeClient, Call, CallError};
 use crate::config::{ApogeeConfig, StepScope};
-use crate::mapping::{self, DeeperStructure, StepCode, Structure, StudentYear};
+use crate::mapping::{self, DeeperStructure, StepCode, Structure, StudentYear, UnmappedCode};
 use conpere_connectors::batches::{self, BatchSender, Stopped};
 use conpere_connectors::{BatchStream, ConnectorError};
 use conpere_core::model::{Item, Kind, Record, Registration, RegistrationStatus, Rejected};
@@ -104,6 +105,7 @@ async fn read(plan: &ReadPlan, out: &mut BatchSender) -> Result<(), Halt> {
     let empty = Structure::default();
     let structure_of = |year: i32| structures.get(&year).unwrap_or(&empty);
     let mut deeper = DeeperStructure::default();
+    let mut unmapped = UnmappedCodes::default();
     let mut reads = stream::iter(students)
         .map(|(student, years)| read_student(plan, structure_of, student, years))
         .buffer_unordered(plan.config.http.concurrency.max(1));
@@ -112,9 +114,47 @@ async fn read(plan: &ReadPlan, out: &mut BatchSender) -> Result<(), Halt> {
         for (year, records) in read.deeper {
             deeper.add(records, structure_of(year));
         }
+        unmapped.count(read.unmapped);
         out.extend(read.items).await?;
     }
-    Ok(out.extend(deeper.into_items()).await?)
+    out.extend(deeper.into_items()).await?;
+    Ok(out.extend(unmapped.notes(&plan.config.source)).await?)
+}
+
+/// The status codes no table maps, with how many student-years carry each.
+#[derive(Debug, Default)]
+struct UnmappedCodes(BTreeMap<UnmappedCode, u64>);
+
+impl UnmappedCodes {
+    /// Counts `codes`; a code met for the first time is logged.
+    fn count(&mut self, codes: Vec<UnmappedCode>) {
+        for code in codes {
+            let count = self.0.entry(code.clone()).or_default();
+            if *count == 0 {
+                tracing::warn!(
+                    table = code.table,
+                    code = %code.code,
+                    "a status code is in no entry of its table: no special status is stored \
+                     for it (counted in the run summary)"
+                );
+            }
+            *count += 1;
+        }
+    }
+
+    /// One summary note per code.
+    fn notes(self, source: &str) -> Vec<Item> {
+        self.0
+            .into_iter()
+            .map(|(unmapped, count)| {
+                Item::Note(format!(
+                    "{}: code `{}` is in no entry: {count} student-year(s) read without a \
+                     special status for it; map it under [sources.{source}.{}] (\"\" for none)",
+                    unmapped.table, unmapped.code, unmapped.table
+                ))
+            })
+            .collect()
+    }
 }
 
 /// The first-level structure of `year`.
@@ -193,6 +233,8 @@ struct StudentRead {
     items: Vec<Item>,
     /// (year, nodes and edges below the first level seen in a contract).
     deeper: Vec<(i32, Vec<Record>)>,
+    /// Status codes of their years that no table maps.
+    unmapped: Vec<UnmappedCode>,
 }
 
 /// Reads one student; a bad-input fault quarantines them instead.
@@ -222,7 +264,7 @@ async fn read_student<'s>(
                     location: Some(label),
                     payload: fault.to_string(),
                 })],
-                deeper: Vec::new(),
+                ..StudentRead::default()
             })
         }
         Err(CallError::Failed(error)) => Err(error),
@@ -244,7 +286,7 @@ async fn student_records<'s>(
         Err(rejected) => {
             return Ok(StudentRead {
                 items: vec![Item::Rejected(*rejected)],
-                deeper: Vec::new(),
+                ..StudentRead::default()
             })
         }
     };
@@ -276,6 +318,7 @@ async fn read_year(
     let tables = &plan.config.tables;
     let year = mapping::registrations(who, iae?.as_ref(), iaa?.as_ref(), tables);
     read.items.extend(year.rejected);
+    read.unmapped.extend(year.unmapped);
     for (step, registration) in year.registrations {
         // With listed steps, the others' registrations are outside this read.
         if !plan.config.steps.covers(&step) {

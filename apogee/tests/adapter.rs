@@ -138,6 +138,31 @@ async fn a_university_round_trips_through_the_web_services() {
         deep_edge && via,
         "structure below the first level and choices are compared"
     );
+    // Statuses come from the code tables only: a plain student has none (ordinary profile
+    // `NO`, work quota `0`, a second registration), and the profile codes no default
+    // table maps are counted in the summary, not stored.
+    let plain = expected
+        .iter()
+        .any(|r| matches!(r, Record::Registration(r) if r.special_statuses.is_empty() && !r.main));
+    assert!(plain, "a plain second registration is compared");
+    let notes: Vec<&String> = (items.iter())
+        .filter_map(|item| match item {
+            Item::Note(note) => Some(note),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("profiles: code `ECH` is in no entry: ")),
+        "{notes:?}"
+    );
+    assert!(
+        !notes
+            .iter()
+            .any(|n| n.contains("`NO`") || n.contains("work_quotas")),
+        "{notes:?}"
+    );
 
     let called = apogee.operations_called();
     let allowed: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();

@@ -292,7 +292,7 @@ impl University {
         let second =
             double.then(|| (diploma + rng.gen_range(1..self.diplomas.len())) % self.diplomas.len());
         let regime = pick(rng, &rate::REGIMES);
-        let special_statuses = draw_special_statuses(rng, double);
+        let special_statuses = draw_special_statuses(rng);
         let (entry, mut level) = self.draw_entry(rng, forced);
         let mut stays = Vec::new();
         let (mut repeat, mut carried) = (false, 0);
@@ -459,7 +459,8 @@ mod rate {
         (Regime::Apprenticeship, 3),
         (Regime::Other, 1),
     ];
-    /// Canonical special statuses and their shares (`multi_degree` follows double registrations).
+    /// Canonical special statuses and their shares (a double registration is told by `main`,
+    /// never by a status: none follows from it).
     pub const SPECIAL_STATUSES: [(&str, f64); 4] = [
         ("employed", 0.06),
         ("high_level_athlete", 0.01),
@@ -474,7 +475,8 @@ mod rate {
         ("elected_representative", 0.005),
         ("civic_service", 0.005),
     ];
-    /// Students with an SIS profile no code table maps (`other:<code>`).
+    /// Students with an SIS profile that the university maps to `other:<code>` (DESIGN.md:
+    /// only a code a university maps so; adapters' tests configure these codes).
     pub const OTHER_STATUS: f64 = 0.005;
     /// Codes of those unmapped statuses.
     pub const OTHER_CODES: [&str; 3] = ["ERASMUS", "SDIS", "ENTREP"];
@@ -1027,7 +1029,7 @@ struct Path {
     /// Index of the second registration's diploma (same level), every year.
     second: Option<usize>,
     regime: Regime,
-    /// Sorted, with `multi_degree` when there is a second registration.
+    /// Sorted.
     special_statuses: Vec<String>,
     /// Consecutive years, from the first one present.
     stays: Vec<Stay>,
@@ -1106,7 +1108,7 @@ fn carried_mask(rng: &mut ChaCha8Rng) -> u8 {
         .fold(0, |mask, bit| mask | 1 << bit)
 }
 
-fn draw_special_statuses(rng: &mut ChaCha8Rng, double: bool) -> Vec<String> {
+fn draw_special_statuses(rng: &mut ChaCha8Rng) -> Vec<String> {
     let mut statuses: Vec<String> = rate::SPECIAL_STATUSES
         .iter()
         .filter(|(_, share)| rng.gen_bool(*share))
@@ -1124,9 +1126,6 @@ fn draw_special_statuses(rng: &mut ChaCha8Rng, double: bool) -> Vec<String> {
             })
         });
     statuses.extend(profile);
-    if double {
-        statuses.push("multi_degree".to_string());
-    }
     statuses.sort();
     statuses
 }
@@ -1577,7 +1576,7 @@ mod tests {
         let [main, second] = hard.double_registration.each_ref().map(registration);
         assert!(main.main && !second.main);
         assert_eq!((main.year, &main.student), (second.year, &second.student));
-        assert!(main.special_statuses.contains(&"multi_degree".to_string()));
+        assert!(!main.special_statuses.contains(&"multi_degree".to_string()));
         assert_eq!(
             registration(&hard.cancelled_registration).status,
             RegistrationStatus::Cancelled

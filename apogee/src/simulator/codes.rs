@@ -58,6 +58,18 @@ pub(crate) fn profile(status: &str) -> Option<(String, String)> {
     (!code.is_empty()).then(|| (code.to_owned(), code.to_owned()))
 }
 
+/// `profil` of a year without a special profile: Apogée's ordinary profile, which the
+/// adapter's `profiles` table maps to no status.
+pub(crate) const ORDINARY_PROFILE: (&str, &str) = ("NO", "Normal");
+
+/// A profile of an institution's own, which no default table maps: the adapter stores no
+/// status for it and counts it in the run summary.
+pub(crate) const UNMAPPED_PROFILE: (&str, &str) = ("ECH", "Étudiant en échange");
+
+/// `quotiteTrav` of a student who declared no work: the adapter's `work_quotas` maps it
+/// to no status.
+pub(crate) const NOT_EMPLOYED: (&str, &str) = ("0", "Sans activité professionnelle");
+
 /// `sportifHautNiveau` (`SpoHautNivDTO`): `codSportif`, `libelle`.
 pub(crate) const HIGH_LEVEL_ATHLETE: (&str, &str) = ("SHN", "Sportif de haut niveau");
 

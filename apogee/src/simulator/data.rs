@@ -70,6 +70,27 @@ pub(crate) struct Structure {
     diplomas: Vec<String>,
 }
 
+impl StudentEntry {
+    /// The student's rank in record order.
+    fn rank(&self) -> u64 {
+        self.cod_ind - FIRST_COD_IND
+    }
+
+    /// Whether the student's years carry a profile code that no default table maps (an
+    /// institution's own profile), when no canonical status gives them a profile: what
+    /// the canonical model cannot hold, but an Apogée has. One student in seven, the
+    /// second one among them.
+    pub fn has_unmapped_profile(&self) -> bool {
+        self.rank() % 7 == 1
+    }
+
+    /// Whether a student who is not employed says so with a work quota of `0` (the others
+    /// have no `quotiteTrav`): one student in two.
+    pub fn declares_no_work(&self) -> bool {
+        self.rank() % 2 == 0
+    }
+}
+
 impl Dataset {
     /// Indexes `records`; results are kept for `resultatsElp`, every kind is accepted.
     pub(crate) fn new(records: impl IntoIterator<Item = Record>) -> Dataset {

@@ -5,15 +5,18 @@
 //! registration; the régime and the special statuses (athlete, employed, profile) to the
 //! annual registration, shared by every step of the year. The simulator writes each
 //! year's annual values from that year's registrations (the main one's régime, the union
-//! of their statuses).
+//! of their statuses), and what a real Apogée adds that the canonical model does not hold:
+//! the ordinary profile `NO` for a year without a special one, an institution's own
+//! profile code that no default table maps for some students, a work quota `0` for some
+//! students who do not work.
 
 use super::codes;
-use super::data::{Dataset, RegistrationEntry, Versioned};
+use super::data::{Dataset, RegistrationEntry, StudentEntry, Versioned};
 use super::dto::Dto;
 use super::format;
 use super::layouts;
 use super::params::{OpFault, Params, Years};
-use super::students::registrations_of;
+use super::students::{known_student, registrations_of};
 use chrono::NaiveDate;
 use conpere_core::model::RegistrationStatus;
 
@@ -50,10 +53,11 @@ pub(crate) fn ia_annuelles(data: &Dataset, request: Params) -> Result<Vec<Dto>, 
     let cod_etu = request.cod_etu()?;
     let years = request.years("_annee", "annee")?;
     let states = request.states("_etatIAA");
+    let student = known_student(data, cod_etu)?;
     let annuals: Vec<Dto> = annual_registrations(data, cod_etu, years)?
         .iter()
         .filter(|annual| states.contains(annual.state().0))
-        .map(ins_adm_anu)
+        .map(|annual| ins_adm_anu(annual, student))
         .collect();
     non_empty(annuals, "findIAA", cod_etu)
 }
@@ -157,17 +161,28 @@ fn ins_adm_etp(registration: &RegistrationEntry, annual: &Annual) -> Dto {
         .text("inscriptionTeleEnseignement", format::temoin(distance))
 }
 
-/// `InsAdmAnuDTO2`.
-fn ins_adm_anu(annual: &Annual) -> Dto {
-    let profile = annual.profile().map(|(code, label)| {
-        Dto::new(&layouts::PROFIL_ETU_DTO)
-            .text("code", code)
-            .text("libelle", label)
+/// `InsAdmAnuDTO2`. Every year has a profile, the ordinary one (`NO`) when no status
+/// calls for another; a work quota says employed, or for some students not employed.
+fn ins_adm_anu(annual: &Annual, student: &StudentEntry) -> Dto {
+    let (code, label) = annual.profile().unwrap_or_else(|| {
+        let (code, label) = match student.has_unmapped_profile() {
+            true => codes::UNMAPPED_PROFILE,
+            false => codes::ORDINARY_PROFILE,
+        };
+        (code.to_owned(), label.to_owned())
     });
-    let employed = annual.has(EMPLOYED).then(|| {
+    let profile = Dto::new(&layouts::PROFIL_ETU_DTO)
+        .text("code", code)
+        .text("libelle", label);
+    let quota = match (annual.has(EMPLOYED), student.declares_no_work()) {
+        (true, _) => Some(codes::EMPLOYED),
+        (false, true) => Some(codes::NOT_EMPLOYED),
+        (false, false) => None,
+    };
+    let quota = quota.map(|(code, label)| {
         Dto::new(&layouts::QUOTITE_TRAV_DTO)
-            .text("codeQuotite", codes::EMPLOYED.0)
-            .text("libQuotite", codes::EMPLOYED.1)
+            .text("codeQuotite", code)
+            .text("libQuotite", label)
     });
     let athlete = annual.has(HIGH_LEVEL_ATHLETE).then(|| {
         Dto::new(&layouts::SPO_HAUT_NIV_DTO)
@@ -178,8 +193,8 @@ fn ins_adm_anu(annual: &Annual) -> Dto {
         .text("anneeIAA", annual.year.to_string())
         .maybe("dateIAA", registration_date(annual.year))
         .dto("etatIaa", etat_iaa(annual.state()))
-        .maybe_dto("profil", profile)
-        .maybe_dto("quotiteTrav", employed)
+        .dto("profil", profile)
+        .maybe_dto("quotiteTrav", quota)
         .maybe_dto(
             "regimeIns",
             annual.main().map(|r| regime_ins(r.record.regime)),
