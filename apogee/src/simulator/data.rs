@@ -87,7 +87,7 @@ impl StudentEntry {
     /// Whether a student who is not employed says so with a work quota of `0` (the others
     /// have no `quotiteTrav`): one student in two.
     pub fn declares_no_work(&self) -> bool {
-        self.rank() % 2 == 0
+        self.rank().is_multiple_of(2)
     }
 }
 
