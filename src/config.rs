@@ -32,7 +32,7 @@ pub struct Institution {
 }
 
 fn default_timezone() -> String {
-    "Europe/Paris".into()
+    conpere_connectors::config::DEFAULT_TIMEZONE.into()
 }
 
 impl Default for Institution {

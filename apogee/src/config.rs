@@ -309,6 +309,8 @@ pub struct ApogeeConfig {
     pub http: HttpSettings,
     /// Code tables, defaults merged with the configured entries.
     pub tables: CodeTables,
+    /// The institution's time zone, in which dates sent as instants are read.
+    pub timezone: chrono_tz::Tz,
 }
 
 impl ApogeeConfig {
@@ -333,6 +335,7 @@ impl ApogeeConfig {
             endpoints: endpoints(source, &raw)?,
             secret_headers: secret_headers(source, &raw)?,
             tables: tables(&raw).map_err(invalid)?,
+            timezone: source.institution_timezone()?,
             http: raw.http,
         })
     }

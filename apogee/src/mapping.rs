@@ -655,6 +655,7 @@ pub fn person(
     student: &str,
     infos: Option<&Element>,
     identifiers: Option<&Element>,
+    zone: chrono_tz::Tz,
 ) -> Result<Person, Box<Rejected>> {
     let subject = Subject::student(student);
     let operation = Operation::RecupererInfosAdmEtuV4;
@@ -685,12 +686,13 @@ pub fn person(
     };
     let birth_date = match record.text_of("dateNaissance") {
         None => None,
-        Some(text) => match date_as_written(text) {
+        Some(text) => match date_in(text, zone) {
             Some(date) => Some(date),
             None => {
                 return Err(reject(
                     format!(
-                        "dateNaissance `{text}` is not a date (expected 2004-02-29T00:00:00+01:00)"
+                        "dateNaissance `{text}` is not a date (expected an xsd:dateTime such \
+                         as 2004-06-30T22:00:00.000Z or 2004-07-01T00:00:00+02:00, or a date)"
                     ),
                     record,
                 ))
@@ -718,20 +720,34 @@ pub fn person(
     })
 }
 
-/// The calendar date of an `xsd:dateTime` **as written**, never converted to UTC: a
-/// birth at local midnight (`2004-02-29T00:00:00+01:00`) is 29 February, not the 28th.
-/// Also reads a bare `xsd:date` and Apogée's input form `dd/MM/yyyy`.
+/// The calendar date of an Apogée date, in the institution's time zone `zone`.
+///
+/// * An `xsd:dateTime` with an offset or `Z` is an instant: Axis serialises a
+///   `java.util.Date` at local midnight in UTC, so `2004-06-30T22:00:00.000Z` is 1 July
+///   2004 in Paris. The instant is taken in `zone`, then its date.
+/// * An `xsd:dateTime` without an offset is local: its date as written.
+/// * An `xsd:date` (with or without an offset) and Apogée's input form `dd/MM/yyyy` are
+///   dates already: as written.
 ///
 /// ```
-/// use conpere_apogee::mapping::date_as_written;
-/// let date = date_as_written("2004-02-29T00:00:00+01:00").unwrap();
-/// assert_eq!(date.to_string(), "2004-02-29");
+/// use conpere_apogee::mapping::date_in;
+/// let paris = chrono_tz::Europe::Paris;
+/// assert_eq!(date_in("2004-06-30T22:00:00.000Z", paris).unwrap().to_string(), "2004-07-01");
+/// assert_eq!(date_in("2004-02-29T00:00:00+01:00", paris).unwrap().to_string(), "2004-02-29");
 /// ```
-pub fn date_as_written(text: &str) -> Option<NaiveDate> {
+pub fn date_in(text: &str, zone: chrono_tz::Tz) -> Option<NaiveDate> {
     let text = text.trim();
-    let date = text.split_once('T').map_or(text, |(date, _)| date);
+    if let Some((date, _)) = text.split_once('T') {
+        if let Ok(instant) = chrono::DateTime::parse_from_rfc3339(text) {
+            return Some(instant.with_timezone(&zone).date_naive());
+        }
+        return chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()
+            .map(|local| local.date())
+            .filter(|local| local.to_string() == date);
+    }
     // `2004-02-29+01:00` (a date with an offset) keeps its first ten characters.
-    let date = date.get(..10).unwrap_or(date);
+    let date = text.get(..10).unwrap_or(text);
     NaiveDate::parse_from_str(date, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(date, "%d/%m/%Y"))
         .ok()
@@ -1311,6 +1327,8 @@ mod tests {
         assert!(student_numbers(None).is_empty());
     }
 
+    const PARIS: chrono_tz::Tz = chrono_tz::Europe::Paris;
+
     const INFOS: &str = "<recupererInfosAdmEtu_v4Response><recupererInfosAdmEtu_v4Return>\
         <nomPatronymique>LEFÈVRE-NOËL</nomPatronymique><nomUsuel xsi:nil=\"true\" \
         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"/><prenom1>Zoé</prenom1>\
@@ -1325,7 +1343,7 @@ mod tests {
              <emailAnnuaire>zoe.lefevre-noel@etu.univ.fr</emailAnnuaire><loginAnnuaire>zlefevre</loginAnnuaire>\
              </recupererIdentifiantsEtudiant_v2Return></r>",
         );
-        let person = person("21901234", Some(&parse(INFOS)), Some(&ids)).unwrap();
+        let person = person("21901234", Some(&parse(INFOS)), Some(&ids), PARIS).unwrap();
         let s = &person.student;
         assert_eq!(s.family_name, "LEFÈVRE-NOËL");
         assert_eq!(s.usual_name, None, "nil usual name");
@@ -1348,46 +1366,65 @@ mod tests {
                 "<handicap/>",
             )
             .replace("<nomUsuel", "<nomUsuel>MARTIN</nomUsuel><x");
-        let p = person("21901234", Some(&parse(&infos)), None).unwrap();
+        let p = person("21901234", Some(&parse(&infos)), None, PARIS).unwrap();
         assert_eq!(p.student.usual_name.as_deref(), Some("MARTIN"));
         p
     }
 
     #[test]
-    fn birth_dates_are_taken_as_written() {
+    fn dates_sent_as_instants_are_taken_in_the_institutions_time_zone() {
+        let paris = chrono_tz::Europe::Paris;
         for (text, expected) in [
+            ("2004-06-30T22:00:00.000Z", "2004-07-01"),
+            ("2004-02-28T23:00:00Z", "2004-02-29"),
             ("2004-02-29T00:00:00+01:00", "2004-02-29"),
-            ("2004-03-01T00:00:00+14:00", "2004-03-01"),
-            ("2004-07-14T23:30:00-10:00", "2004-07-14"),
-            ("2004-07-14T00:00:00Z", "2004-07-14"),
+            ("2004-07-14T00:00:00+02:00", "2004-07-14"),
+            ("2004-07-14T00:00:00", "2004-07-14"),
+            ("2004-07-14T00:00:00.000", "2004-07-14"),
             ("2004-07-14", "2004-07-14"),
             ("2004-07-14+02:00", "2004-07-14"),
             ("14/07/2004", "2004-07-14"),
         ] {
             assert_eq!(
-                date_as_written(text).map(|d| d.to_string()).as_deref(),
+                date_in(text, paris).map(|d| d.to_string()).as_deref(),
                 Some(expected),
                 "{text}"
             );
         }
-        assert_eq!(date_as_written("29/02/2005"), None);
-        assert_eq!(date_as_written("hier"), None);
+        // Another institution, another date for the same instant.
+        let reunion = chrono_tz::Indian::Reunion;
+        assert_eq!(
+            date_in("2004-06-30T20:00:00.000Z", reunion).map(|d| d.to_string()),
+            Some("2004-07-01".into())
+        );
+        assert_eq!(
+            date_in("2004-06-30T20:00:00.000Z", paris).map(|d| d.to_string()),
+            Some("2004-06-30".into())
+        );
+        for bad in [
+            "29/02/2005",
+            "hier",
+            "2004-02-30T00:00:00Z",
+            "2004-07-14T25:00:00",
+        ] {
+            assert_eq!(date_in(bad, paris), None, "{bad}");
+        }
     }
 
     #[test]
     fn an_unreadable_student_is_rejected_with_its_key() {
         let bad = INFOS.replace("2004-02-29T00:00:00+01:00", "29 février");
-        let r = person("21901234", Some(&parse(&bad)), None).unwrap_err();
+        let r = person("21901234", Some(&parse(&bad)), None, PARIS).unwrap_err();
         assert_eq!(r.key, Some(student_key("21901234")));
         assert!(r.reason.contains("dateNaissance"), "{}", r.reason);
         assert_eq!(
             r.location.as_deref(),
             Some("EtudiantMetier.recupererInfosAdmEtu_v4 (student ******34)")
         );
-        let r = person("21901234", None, None).unwrap_err();
+        let r = person("21901234", None, None, PARIS).unwrap_err();
         assert_eq!(r.kind, Some(Kind::Student));
         let no_name = INFOS.replace("LEFÈVRE-NOËL", " ");
-        assert!(person("21901234", Some(&parse(&no_name)), None).is_err());
+        assert!(person("21901234", Some(&parse(&no_name)), None, PARIS).is_err());
     }
 
     fn iae(rows: &[(&str, &str, &str, &str)]) -> Element {

@@ -281,7 +281,8 @@ async fn student_records<'s>(
     let identity = Call::administrative_identity(student);
     let directory = Call::directory_identifiers(student);
     let (infos, identifiers) = tokio::join!(client.call(&identity), client.call(&directory));
-    let person = match mapping::person(student, infos?.as_ref(), identifiers?.as_ref()) {
+    let zone = plan.config.timezone;
+    let person = match mapping::person(student, infos?.as_ref(), identifiers?.as_ref(), zone) {
         Ok(person) => person,
         Err(rejected) => {
             return Ok(StudentRead {

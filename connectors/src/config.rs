@@ -254,6 +254,9 @@ pub fn read_secret(
         })
 }
 
+/// The institution's time zone when `[institution] timezone` does not say.
+pub const DEFAULT_TIMEZONE: &str = "Europe/Paris";
+
 /// One `[sources.<name>]` table.
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
@@ -310,6 +313,22 @@ impl SourceConfig {
         self.figment
             .extract_inner::<T>(&self.path())
             .map_err(|e| self.invalid(e.to_string()))
+    }
+
+    /// The institution's time zone (`[institution] timezone`, [`DEFAULT_TIMEZONE`] when
+    /// absent): a SIS that sends a date as an instant (a birth date at local midnight,
+    /// serialised in UTC) is read in it before the date is taken.
+    pub fn institution_timezone(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        let name = self
+            .figment
+            .extract_inner::<String>("institution.timezone")
+            .unwrap_or_else(|_| DEFAULT_TIMEZONE.to_string());
+        name.parse().map_err(|_| {
+            self.invalid(format!(
+                "[institution] timezone = {name:?} is not an IANA time zone (e.g. \
+                 \"Europe/Paris\", \"America/Cayenne\", \"Indian/Reunion\")"
+            ))
+        })
     }
 
     /// An error about this source.
@@ -414,5 +433,24 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(err.contains("years"), "{err}");
+    }
+
+    #[test]
+    fn the_institutions_time_zone_defaults_to_paris_and_is_checked() {
+        let source = |institution: &str| {
+            let toml = format!("{institution}[sources.f]\nkind = \"canonical\"\n");
+            SourceConfig::from_toml("f", &toml).unwrap()
+        };
+        let zone = |institution: &str| source(institution).institution_timezone();
+        assert_eq!(zone("").unwrap(), chrono_tz::Europe::Paris);
+        let reunion = "[institution]\ntimezone = \"Indian/Reunion\"\n";
+        assert_eq!(zone(reunion).unwrap(), chrono_tz::Indian::Reunion);
+        let error = zone("[institution]\ntimezone = \"Paris\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("\"Paris\" is not an IANA time zone"),
+            "{error}"
+        );
     }
 }

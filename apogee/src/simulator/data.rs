@@ -84,6 +84,13 @@ impl StudentEntry {
         self.rank() % 7 == 1
     }
 
+    /// Whether the student's dates are sent as UTC instants (as Axis serialises a
+    /// `java.util.Date`), not with the Paris offset: two students in three, the first
+    /// one among them.
+    pub fn sends_utc_instants(&self) -> bool {
+        self.rank() % 3 != 2
+    }
+
     /// Whether a student who is not employed says so with a work quota of `0` (the others
     /// have no `quotiteTrav`): one student in two.
     pub fn declares_no_work(&self) -> bool {

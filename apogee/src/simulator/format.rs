@@ -1,51 +1,34 @@
 //! How canonical values are written in Apogée's XML types.
 
-use chrono::{Datelike, Days, NaiveDate, Weekday};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::Europe::Paris;
 
-/// An `xsd:dateTime` at local midnight in Paris, as Apogée writes dates that have no time
-/// (`dateNaissance`, `dateIAE`): `2004-02-29T00:00:00+01:00`. The offset is the one of that
-/// date, so a reader that keeps the date as written gets it back, and one that converts
-/// to UTC gets the previous day (the mistake the README warns about).
-pub(crate) fn midnight_in_paris(date: NaiveDate) -> String {
-    let offset = if paris_summer_time_at_midnight(date) {
-        "+02:00"
-    } else {
-        "+01:00"
-    };
-    format!("{}T00:00:00{offset}", date.format("%Y-%m-%d"))
+/// Local midnight of `date` in Paris, the simulated university's time zone.
+fn paris_midnight(date: NaiveDate) -> Option<DateTime<chrono_tz::Tz>> {
+    // Midnight exists on every day in Paris (the clocks change at 02:00 and 03:00).
+    Paris
+        .from_local_datetime(&date.and_hms_opt(0, 0, 0)?)
+        .earliest()
 }
 
-/// Whether Paris is on summer time (UTC+2) at 00:00 local time on `date`.
-///
-/// EU rules: summer time from the last Sunday of March to the last Sunday of October
-/// since 1996, of September from 1981 to 1995; no summer time before 1976. The few
-/// irregular years 1976–1980 follow the 1981 rule here (off by a week at most, for
-/// people born then: no student of the generated universities). Both changes happen
-/// during the night after midnight, so midnight on the day of the spring change is still
-/// winter time and midnight on the day of the autumn change is still summer time.
-fn paris_summer_time_at_midnight(date: NaiveDate) -> bool {
-    let year = date.year();
-    if year < 1976 {
-        return false;
-    }
-    let end_month = if year >= 1996 { 10 } else { 9 };
-    match (last_sunday(year, 3), last_sunday(year, end_month)) {
-        (Some(start), Some(end)) => start < date && date <= end,
-        _ => false,
-    }
+/// An `xsd:dateTime` at local midnight in Paris, with its offset: `2004-02-29T00:00:00+01:00`,
+/// `2004-07-14T00:00:00+02:00`. One of the two forms dates without a time take in the
+/// field.
+pub(crate) fn midnight_in_paris(date: NaiveDate) -> Option<String> {
+    Some(
+        paris_midnight(date)?
+            .format("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string(),
+    )
 }
 
-/// The last Sunday of `month` in `year`.
-fn last_sunday(year: i32, month: u32) -> Option<NaiveDate> {
-    let first_of_next = if month == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)?
-    } else {
-        NaiveDate::from_ymd_opt(year, month + 1, 1)?
-    };
-    let last = first_of_next.pred_opt()?;
-    let back = last.weekday().num_days_from_sunday();
-    last.checked_sub_days(Days::new(u64::from(back)))
-        .filter(|d| d.weekday() == Weekday::Sun)
+/// The same instant as Axis serialises a `java.util.Date`: in UTC, with milliseconds.
+/// Midnight in Paris is the evening before in UTC: `2004-06-30T22:00:00.000Z` is 1 July
+/// 2004. The other form of the field, and the one a reader that takes the date as written
+/// gets a day early.
+pub(crate) fn axis_instant(date: NaiveDate) -> Option<String> {
+    let utc = paris_midnight(date)?.with_timezone(&Utc);
+    Some(utc.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
 }
 
 /// A date as Apogée writes dates typed `xsd:string` (`EtudiantDTO2.dateNaissance`) and
@@ -96,24 +79,25 @@ mod tests {
     }
 
     #[test]
-    fn offsets_follow_paris_summer_time() {
+    fn midnight_in_paris_in_both_forms() {
+        let forms = |d| (midnight_in_paris(d).unwrap(), axis_instant(d).unwrap());
         assert_eq!(
-            midnight_in_paris(date(2004, 2, 29)),
-            "2004-02-29T00:00:00+01:00"
+            forms(date(2004, 2, 29)),
+            (
+                "2004-02-29T00:00:00+01:00".into(),
+                "2004-02-28T23:00:00.000Z".into()
+            )
         );
         assert_eq!(
-            midnight_in_paris(date(2004, 7, 14)),
-            "2004-07-14T00:00:00+02:00"
+            forms(date(2004, 7, 1)),
+            (
+                "2004-07-01T00:00:00+02:00".into(),
+                "2004-06-30T22:00:00.000Z".into()
+            )
         );
-        // 2024: summer time from Sunday 31 March to Sunday 27 October.
-        assert!(!paris_summer_time_at_midnight(date(2024, 3, 31)));
-        assert!(paris_summer_time_at_midnight(date(2024, 4, 1)));
-        assert!(paris_summer_time_at_midnight(date(2024, 10, 27)));
-        assert!(!paris_summer_time_at_midnight(date(2024, 10, 28)));
-        // Before 1996 summer time ended in September.
-        assert!(!paris_summer_time_at_midnight(date(1990, 10, 15)));
-        assert!(paris_summer_time_at_midnight(date(1990, 9, 30)));
-        assert!(!paris_summer_time_at_midnight(date(1970, 7, 1)));
+        // 2024: summer time from Sunday 31 March (at 02:00) to Sunday 27 October.
+        assert_eq!(forms(date(2024, 3, 31)).1, "2024-03-30T23:00:00.000Z");
+        assert_eq!(forms(date(2024, 10, 27)).1, "2024-10-26T22:00:00.000Z");
     }
 
     #[test]

@@ -35,8 +35,9 @@
 //! by name, result filters by session or deliberation state…), anything deeper than the
 //! README's mapping carries (addresses, baccalauréat, groups, exams), WS-Security,
 //! versions other than 6.50.73, sessions or rate limits of a real server, and Apogée's
-//! own performance. Its Paris time-zone offsets follow the EU rules (see
-//! `format::midnight_in_paris`), not a time-zone database.
+//! own performance. Its university is in Paris: dates without a time are local midnight
+//! there, sent in UTC as Axis does (`2004-06-30T22:00:00.000Z` for 1 July) for two
+//! students in three, with the Paris offset for the others (`format`).
 //!
 //! ```no_run
 //! use conpere_apogee::simulator::{self, InjectedFault, SimulatorConfig};

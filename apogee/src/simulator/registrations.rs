@@ -136,7 +136,7 @@ fn annual_registrations<'d>(
 /// The date Apogée would show for a registration of `year`: the simulator has none, so
 /// mid-July (the registration campaign), a fixed summer date.
 fn registration_date(year: i32) -> Option<String> {
-    NaiveDate::from_ymd_opt(year, 7, 15).map(format::midnight_in_paris)
+    NaiveDate::from_ymd_opt(year, 7, 15).and_then(format::midnight_in_paris)
 }
 
 /// `InsAdmEtpDTO3`.

@@ -6,6 +6,7 @@ use super::dto::Dto;
 use super::format;
 use super::layouts;
 use super::params::{OpFault, Params};
+use chrono::NaiveDate;
 use std::collections::HashSet;
 
 /// `recupererListeEtudiants(_parametres)`: every student with a step registration of
@@ -93,7 +94,7 @@ pub(crate) fn infos_adm_etu(data: &Dataset, request: Params) -> Result<Vec<Dto>,
     Ok(vec![Dto::new(&layouts::INFO_ADM_ETU_DTO4)
         .maybe(
             "dateNaissance",
-            record.birth_date.map(format::midnight_in_paris),
+            record.birth_date.and_then(birth_date(student)),
         )
         .maybe_dto("handicap", handicap)
         .text("nomPatronymique", record.family_name.as_str())
@@ -101,6 +102,15 @@ pub(crate) fn infos_adm_etu(data: &Dataset, request: Params) -> Result<Vec<Dto>,
         .maybe("numEtu", format::int(&record.student))
         .maybe("numeroINE", record.ine.as_deref())
         .text("prenom1", record.given_name.as_str())])
+}
+
+/// How `dateNaissance` is written for `student`: a UTC instant as Axis serialises it, or
+/// local midnight with its offset.
+fn birth_date(student: &StudentEntry) -> fn(NaiveDate) -> Option<String> {
+    match student.sends_utc_instants() {
+        true => format::axis_instant,
+        false => format::midnight_in_paris,
+    }
 }
 
 /// `recupererIdentifiantsEtudiant_v2`: the student's numbers and, when
