@@ -396,7 +396,7 @@ impl Structure {
 /// How a list hangs from its step (`typListElp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ListKind {
-    /// `O`: a grouping of mandatory elements, no node of its own.
+    /// `O`: the step's mandatory elements (a node of kind `other`).
     Mandatory,
     /// `X`: a mandatory choice.
     Choice,
@@ -548,31 +548,20 @@ impl StructureBuilder<'_> {
             period: None,
         });
         self.structure.steps.push(step);
-        // Positions run over the step's lists in response order: each element of a
-        // mandatory list, each choice list, counted together.
+        // Every list is a node, whatever its type: the step's edges point at its lists
+        // (positions in response order), a list's edges at its elements.
         let mut position = 0;
         for list in items(version, &["listListeElementPedagogi"]) {
-            match ListKind::of(list.text_of("typListElp")) {
-                ListKind::Mandatory => {
-                    for element in items(list, &["listElementPedagogi"]) {
-                        if let Some(child) = self.element(element) {
-                            position += 1;
-                            self.edge(&id, &child, true, Some(position));
-                        }
-                    }
-                }
-                kind => {
-                    if self.choice_list(&id, list, kind, position + 1) {
-                        position += 1;
-                    }
-                }
+            let kind = ListKind::of(list.text_of("typListElp"));
+            if self.list(&id, list, kind, position + 1) {
+                position += 1;
             }
         }
     }
 
-    /// A choice (`X`) or optional (`F`) list: its node, its edge from the step, its
-    /// options. `false` when the list has no code.
-    fn choice_list(&mut self, step: &str, list: &Element, kind: ListKind, position: i32) -> bool {
+    /// A list of the step: its node (`other` for a mandatory list, `choice` for the
+    /// others), its edge from the step, its elements. `false` when the list has no code.
+    fn list(&mut self, step: &str, list: &Element, kind: ListKind, position: i32) -> bool {
         let Some(code) = list.text_of("codListElp") else {
             self.reject("codListElp", list);
             return false;
@@ -581,19 +570,25 @@ impl StructureBuilder<'_> {
         self.node(Node {
             year: self.structure.year,
             node: id.clone(),
-            kind: NodeKind::Choice,
+            kind: match kind {
+                ListKind::Mandatory => NodeKind::Other,
+                ListKind::Choice | ListKind::Optional => NodeKind::Choice,
+            },
             code: code.to_string(),
             version: None,
             label: list.text_of("libListElp").unwrap_or(code).to_string(),
             ects: None,
             period: None,
         });
-        self.edge(step, &id, kind == ListKind::Choice, Some(position));
+        self.edge(step, &id, kind != ListKind::Optional, Some(position));
         let mut rank = 0;
         for element in items(list, &["listElementPedagogi"]) {
-            if let Some(child) = self.element(element) {
-                rank += 1;
-                self.edge(&id, &child, false, Some(rank));
+            let Some(child) = self.element(element) else {
+                continue;
+            };
+            rank += 1;
+            self.edge(&id, &child, kind == ListKind::Mandatory, Some(rank));
+            if kind != ListKind::Mandatory {
                 self.structure
                     .choices
                     .entry(step.to_string())
@@ -1211,18 +1206,37 @@ mod tests {
     }
 
     #[test]
-    fn mandatory_lists_are_groupings_and_choice_lists_are_nodes() {
+    fn every_list_is_a_node_between_its_step_and_its_elements() {
         let s = se_structure();
-        assert!(!s.has_node("LSE:L2INFOBL"), "an O list has no node");
+        let mandatory = node(&s.items, "LSE:L2INFOBL");
+        assert_eq!(
+            mandatory.kind,
+            NodeKind::Other,
+            "an O list is a node of kind other"
+        );
+        assert_eq!(mandatory.label, "L2INFOBL", "no label: its code");
         let sem = node(&s.items, "ELP:INFS3");
         assert_eq!(sem.kind, NodeKind::Semester);
         assert_eq!(sem.period.as_deref(), Some("S3"));
         assert_eq!(sem.ects, Some(30.0));
         let step = "VET:L2INF/120";
-        let e = edge(&s.items, step, "ELP:INFS3");
-        assert!(e.mandatory);
+        let to_list = edge(&s.items, step, "LSE:L2INFOBL");
+        assert!(to_list.mandatory);
+        assert_eq!(
+            (to_list.position, to_list.min, to_list.max),
+            (Some(1), None, None)
+        );
+        let e = edge(&s.items, "LSE:L2INFOBL", "ELP:INFS3");
+        assert!(e.mandatory, "the elements of an O list are mandatory");
         assert_eq!(e.position, Some(1));
-        assert_eq!(edge(&s.items, step, "ELP:INFS4").position, Some(2));
+        assert_eq!(
+            edge(&s.items, "LSE:L2INFOBL", "ELP:INFS4").position,
+            Some(2)
+        );
+        let flattened = records_of(&s.items).into_iter().any(
+            |r| matches!(&r, Record::Edge(e) if e.parent == step && e.child.starts_with("ELP:")),
+        );
+        assert!(!flattened, "a step's edges point at its lists only");
 
         let choice = node(&s.items, "LSE:INF3OUV");
         assert_eq!(choice.kind, NodeKind::Choice);
@@ -1235,11 +1249,11 @@ mod tests {
         assert!(to_choice.mandatory, "X is a mandatory choice");
         assert_eq!(
             (to_choice.min, to_choice.max, to_choice.position),
-            (None, None, Some(3))
+            (None, None, Some(2))
         );
         let to_optional = edge(&s.items, step, "LSE:INF4FAC");
         assert!(!to_optional.mandatory, "F is optional");
-        assert_eq!(to_optional.position, Some(4));
+        assert_eq!(to_optional.position, Some(3));
 
         let option = edge(&s.items, "LSE:INF3OUV", "ELP:UELIBRE3");
         assert!(!option.mandatory);

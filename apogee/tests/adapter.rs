@@ -9,7 +9,7 @@ use conpere_apogee::simulator::{self, InjectedFault, Simulator, SimulatorConfig}
 use conpere_connectors::conformance::{read_all, Conformance};
 use conpere_connectors::{Connector, ConnectorError, ConnectorFactory, ReadRequest, SourceConfig};
 use conpere_core::engine::Mode;
-use conpere_core::model::{export_order, Item, Kind, Record, Rejected};
+use conpere_core::model::{export_order, Edge, Item, Kind, Node, NodeKind, Record, Rejected};
 use conpere_core::synth::{SynthConfig, University};
 
 /// The variable holding the simulator's password for every test (all use the default).
@@ -138,6 +138,32 @@ async fn a_university_round_trips_through_the_web_services() {
         deep_edge && via,
         "structure below the first level and choices are compared"
     );
+    // Every list is a node: each step points at lists only, among them its mandatory list
+    // (kind other), which holds the step's semesters.
+    let steps: Vec<&Node> = (expected.iter())
+        .filter_map(|r| match r {
+            Record::Node(n) if n.kind == NodeKind::Step => Some(n),
+            _ => None,
+        })
+        .collect();
+    for step in &steps {
+        let children: Vec<&Edge> = (expected.iter())
+            .filter_map(|r| match r {
+                Record::Edge(e) if e.year == step.year && e.parent == step.node => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            children.iter().all(|e| e.child.starts_with("LSE:")),
+            "{children:?}"
+        );
+        let mandatory = format!("LSE:{}OBL", step.code);
+        assert!(children.iter().any(|e| e.child == mandatory), "{mandatory}");
+    }
+    let mandatory_list = expected.iter().any(
+        |r| matches!(r, Record::Node(n) if n.kind == NodeKind::Other && n.node.starts_with("LSE:")),
+    );
+    assert!(!steps.is_empty() && mandatory_list);
     // Statuses come from the code tables only: a plain student has none (ordinary profile
     // `NO`, work quota `0`, a second registration), and the profile codes no default
     // table maps are counted in the summary, not stored.

@@ -99,11 +99,14 @@ impl StudentEntry {
 }
 
 impl Dataset {
-    /// Indexes `records`; results are kept for `resultatsElp`, every kind is accepted.
+    /// Indexes `records`, their structure in Apogée's shape (every child of a step in
+    /// one of its lists: [`crate::projection::in_lists`]); results are kept for
+    /// `resultatsElp`, every kind is accepted.
     pub(crate) fn new(records: impl IntoIterator<Item = Record>) -> Dataset {
+        let records: Vec<Record> = records.into_iter().collect();
         let mut data = Dataset::default();
         let mut registrations = Vec::new();
-        for record in records {
+        for record in crate::projection::in_lists(&records) {
             match record {
                 Record::Student(student) => data.add_student(student),
                 Record::Node(node) => data.structure_mut(node.year).add_node(node),

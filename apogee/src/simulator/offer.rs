@@ -2,12 +2,12 @@
 //! Apogée's answer goes (the step's first-level lists and their elements).
 //!
 //! Canonical structure → Apogée: diplomas and steps become `DiplomeDTO4` › versions ›
-//! `EtapeDTO4` › versions, steps in edge-position order. A step's children that are not
-//! choice nodes go, in position order, into one mandatory list (`typListElp = O`, which
-//! has no canonical node, so its code is made up: `<codEtp>OBL`); each choice child
-//! becomes its own list after it (`X` when its edge is mandatory, `F` otherwise) holding
-//! its options. Nothing below the first level is written: `ElementPedagogiDTO3` has no
-//! child lists.
+//! `EtapeDTO4` › versions, steps in edge-position order. The dataset holds the structure
+//! in Apogée's shape (every child of a step is a list: `projection::in_lists`), so each
+//! child of a step becomes a `ListeElementPedagogiDTO3` in position order, holding its
+//! elements: `typListElp = O` for a list of kind `other` (mandatory elements), `X` for a
+//! choice whose edge is mandatory, `F` for an optional one. Nothing below the first level
+//! is written: `ElementPedagogiDTO3` has no child lists.
 
 use super::codes;
 use super::data::{Dataset, Structure};
@@ -16,9 +16,6 @@ use super::format;
 use super::layouts;
 use super::params::{OpFault, Params};
 use conpere_core::model::{Node, NodeKind};
-
-/// Suffix of the made-up code of a step's mandatory list.
-const MANDATORY_LIST_SUFFIX: &str = "OBL";
 
 /// `recupererSE_v4(_seCritere)`.
 ///
@@ -188,35 +185,25 @@ fn etape(structure: &Structure, query: &Query, code: &str, versions: &[&Node]) -
         .items("listVersionEtape", versions)
 }
 
-/// The step's first-level lists: the mandatory one, then each choice list.
+/// The step's lists, in position order.
 fn lists(structure: &Structure, query: &Query, vet: &Node) -> Vec<Dto> {
     if query.elements == Elements::None {
         return Vec::new();
     }
-    let mut mandatory = Vec::new();
-    let mut choices = Vec::new();
+    let mut lists = Vec::new();
     for edge in structure.children(&vet.node) {
-        let Some(child) = structure.node(&edge.child) else {
+        let Some(list) = structure.node(&edge.child) else {
             continue;
         };
-        if child.kind == NodeKind::Choice {
-            let options = structure
-                .children(&child.node)
-                .iter()
-                .filter_map(|option| structure.node(&option.child));
-            let kind = codes::list_type(true, edge.mandatory);
-            choices.extend(list(query, &child.code, &child.label, kind, options));
-        } else {
-            mandatory.push(child);
-        }
+        let elements = structure
+            .children(&list.node)
+            .iter()
+            .filter_map(|element| structure.node(&element.child));
+        let choice = list.kind == NodeKind::Choice;
+        let kind = codes::list_type(choice, edge.mandatory);
+        lists.extend(self::list(query, &list.code, &list.label, kind, elements));
     }
-    let code = format!("{}{MANDATORY_LIST_SUFFIX}", vet.code);
-    let label = format!("Tronc commun — {}", vet.label);
-    let kind = codes::list_type(false, true);
-    let first = (!mandatory.is_empty())
-        .then(|| list(query, &code, &label, kind, mandatory.into_iter()))
-        .flatten();
-    first.into_iter().chain(choices).collect()
+    lists
 }
 
 /// `ListeElementPedagogiDTO3`; `None` when an element criterion leaves it empty.
