@@ -5,9 +5,7 @@
 //! Needs the published contract (`shared/specs/apogee/wsdl`, or `CONPERE_APOGEE_SPECS`)
 //! and `xmllint` (Debian/Ubuntu: `libxml2-utils`); both missing is a failure, not a skip.
 
-use conpere_apogee::simulator::{
-    self, default_specs_dir, InjectedFault, Simulator, SimulatorConfig,
-};
+use conpere_apogee::simulator::{self, InjectedFault, Simulator, SimulatorConfig};
 use conpere_connectors::http::{
     header, HttpClient, HttpSettings, Outcome, RequestSpec, Response, StatusCode, Url,
 };
@@ -15,9 +13,10 @@ use conpere_connectors::soap::{self, FaultKind, Param, SoapError};
 use conpere_connectors::xml::XmlError;
 use conpere_core::model::{Record, Regime, Registration, RegistrationStatus};
 use conpere_core::synth::{HardCases, SynthConfig, University};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use common::{between, contains, specs, Validator};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const SEED: u64 = 7;
@@ -94,13 +93,6 @@ fn give_every_status(registration: &mut Registration) {
     if registration.year == 2024 {
         registration.status = RegistrationStatus::Pending;
     }
-}
-
-fn specs() -> PathBuf {
-    default_specs_dir().expect(
-        "the published Apogée contract is needed: check out shared/specs next to the \
-         workspace or set CONPERE_APOGEE_SPECS",
-    )
 }
 
 async fn start(records: Vec<Record>, specs_dir: Option<PathBuf>) -> Simulator {
@@ -191,151 +183,6 @@ fn fault_of(response: &Response, operation: &str) -> soap::Fault {
 
 fn body_text(response: &Response) -> String {
     String::from_utf8_lossy(&response.body).into_owned()
-}
-
-// ---------------------------------------------------------------------------------------
-// XSD validation with xmllint
-// ---------------------------------------------------------------------------------------
-
-/// Validates Body contents against the schema of a service's abstract WSDL.
-///
-/// The abstract WSDL's `<wsdl:types>` holds an `<xsd:schema>` declaring the wrapper
-/// elements and importing the DTO schemas (`../schemas/…`); it uses prefixes declared on
-/// `<wsdl:definitions>`. The driver schema is that `<schema>` element with those
-/// declarations copied onto it and the imports made absolute.
-struct Validator {
-    dir: tempfile::TempDir,
-    specs: PathBuf,
-    /// Instances to validate, per service, as (file, what it is).
-    pending: BTreeMap<String, Vec<(PathBuf, String)>>,
-}
-
-impl Validator {
-    fn new() -> Validator {
-        Validator {
-            dir: tempfile::tempdir().expect("temp dir"),
-            specs: specs(),
-            pending: BTreeMap::new(),
-        }
-    }
-
-    /// Queues the Body content (response wrapper or fault detail) of `response`.
-    fn add(&mut self, service: &str, what: &str, response: &Response) {
-        let instance = body_element(&response.body).unwrap_or_else(|| {
-            panic!(
-                "{what}: no element in the SOAP Body: {}",
-                body_text(response)
-            )
-        });
-        let path = self
-            .dir
-            .path()
-            .join(format!("instance-{}.xml", self.count()));
-        std::fs::write(&path, instance).expect("write instance");
-        self.pending
-            .entry(service.to_owned())
-            .or_default()
-            .push((path, what.to_owned()));
-    }
-
-    fn count(&self) -> usize {
-        self.pending.values().map(Vec::len).sum()
-    }
-
-    /// Runs xmllint on everything queued; panics with its report on any error.
-    fn check(&mut self) {
-        for (service, instances) in std::mem::take(&mut self.pending) {
-            let schema = self.driver_schema(&service);
-            let output = Command::new("xmllint")
-                .arg("--noout")
-                .arg("--nonet")
-                .arg("--schema")
-                .arg(&schema)
-                .args(instances.iter().map(|(path, _)| path))
-                .output()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "xmllint is required to check the simulator against the XSDs \
-                         (Debian/Ubuntu: apt-get install libxml2-utils): {e}"
-                    )
-                });
-            let report = String::from_utf8_lossy(&output.stderr);
-            let named: Vec<String> = instances
-                .iter()
-                .map(|(path, what)| format!("{} = {what}", path.display()))
-                .collect();
-            assert!(
-                output.status.success() && !report.contains("error"),
-                "{service}: responses do not validate against the published XSDs:\n{report}\n{}",
-                named.join("\n")
-            );
-            assert_eq!(
-                report.matches(" validates").count(),
-                instances.len(),
-                "{report}"
-            );
-        }
-    }
-
-    fn driver_schema(&self, service: &str) -> PathBuf {
-        let path = self.dir.path().join(format!("{service}.xsd"));
-        if !path.exists() {
-            let wsdl_path = self.specs.join("abstract").join(format!("{service}.wsdl"));
-            let bytes = std::fs::read(&wsdl_path).expect("abstract WSDL");
-            let (wsdl, _, _) = encoding_rs::ISO_8859_15.decode(&bytes);
-            let schema = driver_schema_text(&wsdl, &self.specs.join("schemas"));
-            std::fs::write(&path, schema).expect("write driver schema");
-        }
-        path
-    }
-}
-
-/// The `<schema>` of the WSDL's types, standalone (see [`Validator`]).
-fn driver_schema_text(wsdl: &str, schemas: &Path) -> String {
-    let definitions = between(wsdl, "<wsdl:definitions", ">").expect("wsdl:definitions");
-    let declarations: Vec<&str> = definitions
-        .split_whitespace()
-        .filter(|attribute| attribute.starts_with("xmlns:"))
-        .collect();
-    let start = wsdl.find("<schema").expect("a schema in wsdl:types");
-    let end = wsdl.find("</schema>").expect("</schema>") + "</schema>".len();
-    let schema = &wsdl[start..end];
-    let schema = schema.replacen("<schema", &format!("<schema {}", declarations.join(" ")), 1);
-    let schema = schema.replace(
-        "schemaLocation=\"../schemas/",
-        &format!("schemaLocation=\"{}/", schemas.display()),
-    );
-    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{schema}")
-}
-
-fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let from = text.find(start)? + start.len();
-    let to = from + text[from..].find(end)?;
-    Some(&text[from..to])
-}
-
-/// The element inside the SOAP Body (or inside a Fault's `detail`), as a standalone
-/// document in the body's own encoding. Works on bytes: the markers are ASCII.
-fn body_element(body: &[u8]) -> Option<Vec<u8>> {
-    let (open, close): (&[u8], &[u8]) = if contains(body, b"<soapenv:Fault>") {
-        (b"<detail>", b"</detail>")
-    } else {
-        (b"<soapenv:Body>", b"</soapenv:Body>")
-    };
-    let start = find(body, open)? + open.len();
-    let end = find(body, close)?;
-    let declaration_end = find(body, b"?>")? + 2;
-    let mut document = body[..declaration_end].to_vec();
-    document.extend_from_slice(body.get(start..end)?);
-    Some(document)
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    find(haystack, needle).is_some()
 }
 
 // ---------------------------------------------------------------------------------------
