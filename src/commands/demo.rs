@@ -238,11 +238,35 @@ async fn sync_and_show(
     let same = exported == expected_export(name, simulated.readable(records));
     println!(
         "   `conpere export --source {name}` equals the generated university as this SIS \
-         carries it: {} ({} records)\n",
+         carries it: {} ({} records)",
         if same { "yes" } else { "NO" },
         exported.iter().filter(|b| **b == b'\n').count()
     );
+    show_examples(&exported);
     Ok(same)
+}
+
+/// Two lines of the export as examples: a registration without special status, and a
+/// step's first edge (with Apogée, to the step's first list).
+fn show_examples(exported: &[u8]) {
+    let text = String::from_utf8_lossy(exported);
+    let lines = || text.lines();
+    let plain = lines().find(|l| l.contains("\"special_statuses\":[]"));
+    let steps: Vec<String> = lines()
+        .filter(|l| l.starts_with("{\"type\":\"node\"") && l.contains("\"kind\":\"step\""))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|node| Some(format!("\"parent\":{}", node.get("node")?)))
+        .collect();
+    let step_edge = lines().find(|l| {
+        l.starts_with("{\"type\":\"edge\"") && steps.iter().any(|parent| l.contains(parent))
+    });
+    if let Some(line) = plain {
+        println!("   a plain student's registration, as exported:\n     {line}");
+    }
+    if let Some(line) = step_edge {
+        println!("   a step's first edge, as exported:\n     {line}");
+    }
+    println!();
 }
 
 fn print_hard_cases(cases: &HardCases) {

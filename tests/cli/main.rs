@@ -114,6 +114,14 @@ async fn the_demo_syncs_apogee_and_pegase_and_both_exports_check_out() {
         );
     }
     assert_eq!(stdout.matches("carries it: yes").count(), 2, "{stdout}");
+    // A plain student has no special status; an Apogée step points at its lists.
+    assert_eq!(
+        stdout.matches("\"special_statuses\":[]").count(),
+        2,
+        "{stdout}"
+    );
+    let apogee = &stdout[..stdout.find("Source `pegase`").unwrap_or(stdout.len())];
+    assert!(apogee.contains("\"child\":\"LSE:"), "{apogee}");
 }
 
 /// A machine with Rust and no PostgreSQL server: the demo, and every command that needs
