@@ -34,8 +34,8 @@ use conpere_connectors::{
     BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
     ConnectorFactory, ConnectorSpec, FieldSpec, ReadRequest, RunEnd, SourceConfig,
 };
-use conpere_core::engine::ReadAt;
-use conpere_core::model::{Item, Rejected};
+use conpere_core::engine::{Mode, ReadAt};
+use conpere_core::model::{Item, Kind, Rejected};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -65,9 +65,10 @@ pub static SPEC: ConnectorSpec = ConnectorSpec {
             "mode",
             false,
             false,
-            "\"snapshot\": each drop is the whole source (default); \"changes\": each drop \
-             carries changes and tombstones",
-            "\"snapshot\"",
+            "an override of what the drop's manifest says (without a manifest, every file \
+             is whole): \"snapshot\": every file must be whole (a delta is refused); \
+             \"changes\": every file carries changes and tombstones",
+            "\"changes\"",
         ),
         FieldSpec::new(
             "ready_marker",
@@ -124,7 +125,7 @@ struct Settings {
     path: PathBuf,
     mapping: String,
     #[serde(default)]
-    mode: FileMode,
+    mode: Option<FileMode>,
     #[serde(default)]
     ready_marker: Option<String>,
     #[serde(default = "default_stable")]
@@ -161,7 +162,8 @@ impl ConnectorFactory for ExportFactory {
 pub struct ExportConnector {
     dir: PathBuf,
     mapping: Arc<MappingFile>,
-    mode: FileMode,
+    /// The configured override of the manifest, if any.
+    mode: Option<FileMode>,
     readiness: Readiness,
     archive: Option<PathBuf>,
     /// The longest record read; a longer one is quarantined, not held.
@@ -223,61 +225,77 @@ impl ExportConnector {
         })
     }
 
-    /// The drop's files to read (see [`ExportConnector::to_read`]).
-    fn files(&self) -> Result<Vec<DropFile>, ConnectorError> {
+    /// The drop's files to read, and how each input is read (see
+    /// [`ExportConnector::to_read`]).
+    fn files(&self) -> Result<(Vec<DropFile>, Plan), ConnectorError> {
         self.to_read(drop_dir::list(&self.dir, &self.mapping)?)
     }
 
-    /// Of the `files` listed, those to read: the manifest, references and the inputs the
-    /// manifest does not say absent. In a snapshot every such input must have a file (a
-    /// missing one would read as "everything of that kind is gone"), and no file may be a
-    /// delta.
-    fn to_read(&self, mut files: Vec<DropFile>) -> Result<Vec<DropFile>, ConnectorError> {
-        let absent = self.absent_inputs(&files)?;
-        files.retain(|f| !matches!(f.role, Role::Input(i) if absent.contains(&i)));
+    /// Of the `files` listed, those to read — the manifest, references and the inputs the
+    /// plan does not say absent — and the plan. An input read whole must have a file (a
+    /// missing one would read as "everything of that kind is gone").
+    fn to_read(&self, mut files: Vec<DropFile>) -> Result<(Vec<DropFile>, Plan), ConnectorError> {
+        let plan = self.plan(&files)?;
+        files.retain(|f| !matches!(f.role, Role::Input(i) if plan.of(i) == Presence::Absent));
         // A reference without a file is an empty table: the rows that look it up are
         // quarantined, saying which row they name (a manifest may say a file is absent).
         let has = |role: Role| files.iter().any(|f| f.role == role);
-        if self.mode == FileMode::Snapshot {
-            let inputs = self.mapping.inputs.iter().enumerate();
-            for (index, input) in inputs.filter(|(i, _)| !absent.contains(i)) {
-                if !has(Role::Input(index)) {
-                    let what = format!("{} input", input.kind);
-                    return Err(self.incomplete(&input.files, &what, input.line));
-                }
+        for (index, input) in self.mapping.inputs.iter().enumerate() {
+            if plan.of(index) == Presence::Bulk && !has(Role::Input(index)) {
+                let what = format!("{} input", input.kind);
+                return Err(self.incomplete(&input.files, &what, input.line));
             }
         }
-        Ok(files)
+        Ok((files, plan))
     }
 
-    /// The inputs the manifest says absent; an error for a delta in a snapshot source.
-    fn absent_inputs(&self, files: &[DropFile]) -> Result<Vec<usize>, ConnectorError> {
+    /// How each input is read in this drop: what the manifest says (every input whole
+    /// without one), under the configured override.
+    fn plan(&self, files: &[DropFile]) -> Result<Plan, ConnectorError> {
+        let said = self.manifest_says(files)?;
+        let presences = said
+            .into_iter()
+            .enumerate()
+            .map(|(index, presence)| match (self.mode, presence) {
+                (Some(FileMode::Changes), Presence::Bulk) => Ok(Presence::Delta),
+                (Some(FileMode::Snapshot), Presence::Delta) => Err(self.delta_refused(index)),
+                (_, presence) => Ok(presence),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Plan { presences })
+    }
+
+    /// Per input, what the drop's manifest says of its file (`bulk` without a manifest).
+    fn manifest_says(&self, files: &[DropFile]) -> Result<Vec<Presence>, ConnectorError> {
+        let inputs = &self.mapping.inputs;
         let Some(manifest) = &self.mapping.manifest else {
-            return Ok(Vec::new());
+            return Ok(vec![Presence::Bulk; inputs.len()]);
         };
         let file = files
             .iter()
             .find(|f| f.role == Role::Manifest)
             .ok_or_else(|| self.incomplete(&manifest.file, "manifest", 1))?;
         let properties = manifest::read(&file.path, manifest)?;
-        let mut absent = Vec::new();
-        for (index, input) in self.mapping.inputs.iter().enumerate() {
-            match manifest::presence(&properties, manifest, input)? {
-                Presence::Absent => absent.push(index),
-                Presence::Delta if self.mode == FileMode::Snapshot => {
-                    return Err(ConnectorError::failed(
-                        format!("reading {}", manifest.file),
-                        format!(
-                            "it says the {} file is a delta, but this source reads whole \
-                             snapshots: set `mode = \"changes\"` for drops of changes",
-                            input.name.as_deref().unwrap_or("?")
-                        ),
-                    ))
-                }
-                _ => {}
-            }
-        }
-        Ok(absent)
+        (inputs.iter())
+            .map(|input| manifest::presence(&properties, manifest, input))
+            .collect()
+    }
+
+    /// A delta file where the configuration says every file is whole.
+    fn delta_refused(&self, input: usize) -> ConnectorError {
+        let manifest = self
+            .mapping
+            .manifest
+            .as_ref()
+            .map_or("the manifest", |m| &m.file);
+        ConnectorError::failed(
+            format!("reading {manifest}"),
+            format!(
+                "it says the {} file is a delta, but this source sets `mode = \"snapshot\"` \
+                 (every file whole): remove the setting to let the manifest decide",
+                self.mapping.inputs[input].name.as_deref().unwrap_or("?")
+            ),
+        )
     }
 
     /// The drop's fingerprint, reused when computed moments ago for the same files (same
@@ -313,6 +331,54 @@ impl ExportConnector {
                 self.mapping.origin
             ),
         )
+    }
+}
+
+/// How each input of the mapping is read in one drop, by input index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Plan {
+    presences: Vec<Presence>,
+}
+
+impl Plan {
+    /// How input `index` is read.
+    fn of(&self, index: usize) -> Presence {
+        self.presences
+            .get(index)
+            .copied()
+            .unwrap_or(Presence::Absent)
+    }
+
+    /// The kinds every input of which is read whole: what they do not hold is deleted.
+    fn whole_kinds(&self, mapping: &MappingFile) -> Vec<Kind> {
+        let mut kinds = mapping.kinds();
+        kinds.retain(|kind| {
+            (mapping.inputs.iter().enumerate())
+                .filter(|(_, input)| input.kind == *kind)
+                .all(|(index, _)| self.of(index) == Presence::Bulk)
+        });
+        kinds
+    }
+
+    /// How each file was read, for the run's summary: `users.csv bulk, enrollments.csv
+    /// delta, demographics.csv absent (left alone)`; `None` when every file was whole.
+    fn note(&self, mapping: &MappingFile) -> Option<String> {
+        if self.presences.iter().all(|p| *p == Presence::Bulk) {
+            return None;
+        }
+        let mut said: Vec<String> = Vec::new();
+        for (index, input) in mapping.inputs.iter().enumerate() {
+            let how = match self.of(index) {
+                Presence::Bulk => "bulk (whole: what it lacks is deleted)",
+                Presence::Delta => "delta (changes and tombstones; rows it lacks are left alone)",
+                Presence::Absent => "absent (its records are left alone)",
+            };
+            let entry = format!("{} {how}", input.files);
+            if !said.contains(&entry) {
+                said.push(entry);
+            }
+        }
+        Some(format!("files read as: {}", said.join("; ")))
     }
 }
 
@@ -365,7 +431,7 @@ impl Connector for ExportConnector {
     }
 
     async fn check(&self) -> Result<CheckReport, ConnectorError> {
-        let files = self.files()?;
+        let (files, _) = self.files()?;
         let mut details = vec![format!(
             "mapping `{}` ({}): {} input(s)",
             self.mapping.name,
@@ -395,12 +461,27 @@ impl Connector for ExportConnector {
         Ok(CheckReport { details })
     }
 
+    /// What this drop can be read as: a full read when every input's file is whole, else
+    /// a read of changes in which the kinds whose every input is whole are still read
+    /// whole (what they do not hold is deleted), and a kind whose file is absent is left
+    /// alone.
     async fn discover(&self) -> Result<Capabilities, ConnectorError> {
+        let kinds = self.mapping.kinds();
+        let listed = drop_dir::list(&self.dir, &self.mapping)?;
+        let plan = match listed.is_empty() {
+            // No drop yet: what the configuration says.
+            true => Plan {
+                presences: vec![Presence::Bulk; self.mapping.inputs.len()],
+            },
+            false => self.plan(&listed)?,
+        };
+        let whole = plan.whole_kinds(&self.mapping);
+        let everything_whole = self.mode != Some(FileMode::Changes) && whole.len() == kinds.len();
         Ok(Capabilities {
-            kinds: self.mapping.kinds(),
-            full: self.mode == FileMode::Snapshot,
-            incremental: self.mode == FileMode::Changes,
-            snapshot_kinds: Vec::new(),
+            full: everything_whole,
+            incremental: !everything_whole,
+            snapshot_kinds: whole,
+            kinds,
             years: Vec::new(),
         })
     }
@@ -436,7 +517,7 @@ impl Connector for ExportConnector {
         if listed.is_empty() {
             return Ok(Some(format!("no drop in {}", self.dir.display())));
         }
-        let files = self.to_read(listed)?;
+        let (files, _) = self.to_read(listed)?;
         if let Some(why) = drop_dir::incomplete(&self.dir, &files, &self.readiness) {
             return Ok(Some(why));
         }
@@ -447,12 +528,12 @@ impl Connector for ExportConnector {
     }
 
     async fn read(&self, request: ReadRequest) -> Result<BatchStream, ConnectorError> {
-        let files = self.files()?;
+        let (files, plan) = self.files()?;
         if let Some(why) = drop_dir::incomplete(&self.dir, &files, &self.readiness) {
             return Err(ConnectorError::failed("reading the drop", why));
         }
         let fingerprint = self.fingerprint(&files).await?;
-        if self.mode == FileMode::Changes
+        if request.mode == Mode::Incremental
             && Fingerprint::from_cursor(request.cursor.as_ref()).as_ref() == Some(&fingerprint)
         {
             return Err(ConnectorError::failed(
@@ -469,6 +550,7 @@ impl Connector for ExportConnector {
             .unwrap_or_else(PoisonError::into_inner) = Some(fingerprint);
         let (sender, stream) = batches::channel(request.batch_size);
         let reading = DropReading {
+            note: plan.note(&self.mapping),
             mapping: Arc::clone(&self.mapping),
             files,
             request,
@@ -516,6 +598,8 @@ impl Unreadable {
 
 /// The blocking task that reads a drop's files in order and sends batches.
 struct DropReading {
+    /// How the files are read, when not all whole: said first, in the run's notes.
+    note: Option<String>,
     mapping: Arc<MappingFile>,
     files: Vec<DropFile>,
     request: ReadRequest,
@@ -526,6 +610,11 @@ impl DropReading {
     /// Reads, sending batches through `out`; the last one carries `cursor`. Once the run
     /// stopped listening, sending fails and so does the read: nobody gets that error.
     fn run(self, mut out: BatchSender, cursor: serde_json::Value) {
+        if let Some(note) = &self.note {
+            if out.push_blocking(Item::Note(note.clone())).is_err() {
+                return; // the run stopped listening
+            }
+        }
         let read = self.tables().and_then(|tables| {
             self.files.iter().try_for_each(|file| match file.role {
                 Role::Input(input) => self.read_file(file, input, &tables, &mut out),

@@ -14,7 +14,10 @@
 //! lookup(x, regimes)                   through code table `regimes` (unknown: error)
 //! lookup(x, regimes, 'other')          … with a fallback for unknown codes
 //! lookup(x, classes.courseSourcedId)   a column of another file of the drop, by its key
-//!                                      (a `[[references]]` of the mapping)
+//!                                      (a `[[references]]` of the mapping); on a list,
+//!                                      each item looked up
+//! same(x)                              the one value all the items of a list give (an
+//!                                      error if they differ; absent for an empty list)
 //! add(x, '-1')                         whole numbers added (constants are quoted: a bare
 //!                                      `1` is column 1 of a file without a header)
 //! split(x, '|')                        a list (special statuses), empty parts dropped
@@ -85,11 +88,13 @@ pub enum Function {
     Or,
     /// Whole-number addition.
     Add,
+    /// The one value all the items of a list agree on.
+    Same,
 }
 
 impl Function {
     /// Every function with its name and arity (`min`, `max`; `None`: any).
-    const ALL: [(&'static str, Function, usize, Option<usize>); 19] = [
+    const ALL: [(&'static str, Function, usize, Option<usize>); 20] = [
         ("concat", Function::Concat, 1, None),
         ("trim", Function::Trim, 1, Some(1)),
         ("upper", Function::Upper, 1, Some(1)),
@@ -109,6 +114,7 @@ impl Function {
         ("and", Function::And, 1, None),
         ("or", Function::Or, 1, None),
         ("add", Function::Add, 2, Some(2)),
+        ("same", Function::Same, 1, Some(1)),
     ];
 
     fn named(name: &str) -> Option<(Function, usize, Option<usize>)> {
@@ -251,7 +257,18 @@ fn call(
         Function::Date => date(text(0), text(1).unwrap_or_default()),
         Function::Number => number(text(0), text(1)),
         Function::Bool => boolean(text(0)),
-        Function::Lookup => lookup(text(0), &args[1], text(2), tables),
+        Function::Lookup => match &values[0] {
+            Value::List(items) => (items.iter())
+                .map(
+                    |item| match lookup(Some(item), &args[1], text(2), tables)? {
+                        Value::Text(found) => Ok(found),
+                        _ => Err(format!("`{item}` has no value in {}", table_name(&args[1]))),
+                    },
+                )
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::List),
+            _ => lookup(text(0), &args[1], text(2), tables),
+        },
         Function::Split => Ok(text(0).map_or(Value::Absent, |t| {
             let separator = text(1).unwrap_or("|");
             Value::List(
@@ -275,7 +292,34 @@ fn call(
         Function::And => Ok(Value::truth(values.iter().all(Value::is_true))),
         Function::Or => Ok(Value::truth(values.iter().any(Value::is_true))),
         Function::Add => add(text(0), text(1)),
+        Function::Same => same(&values[0]),
     }
+}
+
+/// The name of a `lookup`'s table, for messages.
+fn table_name(table: &Expr) -> &str {
+    match table {
+        Expr::Table(name) => name,
+        _ => "?",
+    }
+}
+
+/// The one value of a list whose items all agree (a text is its own value).
+fn same(value: &Value) -> Result<Value, String> {
+    let Value::List(items) = value else {
+        return Ok(value.clone());
+    };
+    let Some(first) = items.first() else {
+        return Ok(Value::Absent);
+    };
+    if items.iter().all(|item| item == first) {
+        return Ok(Value::Text(first.clone()));
+    }
+    let quoted: Vec<String> = items.iter().map(|item| format!("`{item}`")).collect();
+    Err(format!(
+        "the items of the list do not agree ({}): they must all give one value",
+        quoted.join(", ")
+    ))
 }
 
 fn add(a: Option<&str>, b: Option<&str>) -> Result<Value, String> {
@@ -554,7 +598,37 @@ mod tests {
 
     fn tables() -> Tables {
         let regimes = BTreeMap::from([("10".to_string(), "initial".to_string())]);
-        BTreeMap::from([("regimes".to_string(), regimes)])
+        let years = [("S1", "2025"), ("S2", "2025"), ("S3", "2026")]
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        BTreeMap::from([
+            ("regimes".to_string(), regimes),
+            ("sessions.schoolYear".to_string(), BTreeMap::from(years)),
+        ])
+    }
+
+    #[test]
+    fn a_list_is_looked_up_item_by_item_and_same_takes_its_one_value() {
+        let years = "lookup(split(termes, ','), sessions.schoolYear)";
+        assert_eq!(
+            eval(years).unwrap(),
+            Value::List(vec!["2025".into(), "2025".into()])
+        );
+        assert_eq!(
+            eval(&format!("add(same({years}), '-1')")).unwrap(),
+            text("2024")
+        );
+        let error = eval("same(lookup(split(deux_annees, ','), sessions.schoolYear))").unwrap_err();
+        assert_eq!(
+            error,
+            "the items of the list do not agree (`2025`, `2026`): they must all give one value"
+        );
+        let unknown = eval("lookup(split('S1,S9', ','), sessions.schoolYear)").unwrap_err();
+        assert!(
+            unknown.contains("no row of reference `sessions` has the key `S9`"),
+            "{unknown}"
+        );
+        assert_eq!(eval("same(split(vide, ','))").unwrap(), Value::Absent);
+        assert_eq!(eval("same(numero)").unwrap(), text("00123"));
     }
 
     fn row() -> Row {
@@ -566,6 +640,8 @@ mod tests {
             ("regime", "10"),
             ("statuts", "employed| |disability"),
             ("vide", ""),
+            ("termes", "S1,S2"),
+            ("deux_annees", "S2,S3"),
         ];
         Row::new(
             Location::new("etudiants.csv".into(), 3),

@@ -4,7 +4,7 @@
 use conpere_connectors::conformance::read_all;
 use conpere_connectors::{Connector, ConnectorFactory, ReadRequest, SourceConfig};
 use conpere_core::engine::Mode;
-use conpere_core::model::{export_order, Item, Record};
+use conpere_core::model::{export_order, Item, Kind, Record};
 use conpere_core::synth::{SynthConfig, University};
 use conpere_mappings::connector::ExportFactory;
 use conpere_mappings::encoding::Encoding;
@@ -106,17 +106,39 @@ async fn the_manifest_is_honoured() {
         "{message}"
     );
 
+    // A delta file: the drop is read as changes, the kinds of whole files still whole,
+    // unless the source insists that every file is whole.
     set_manifest(dir.path(), "oneroster.version", "1.1");
     set_manifest(dir.path(), "file.enrollments", "delta");
-    let message = read_all(connector(dir.path(), "").as_ref(), full())
+    let capabilities = connector(dir.path(), "").discover().await.unwrap();
+    assert!(capabilities.incremental && !capabilities.full);
+    assert_eq!(
+        capabilities.snapshot_kinds,
+        [Kind::Edge, Kind::Node, Kind::Student],
+        "registrations and enrolments come from the delta"
+    );
+    let (items, _) = read_all(connector(dir.path(), "").as_ref(), full())
+        .await
+        .unwrap();
+    let Some(Item::Note(note)) = items.first() else {
+        panic!(
+            "the run says how the files were read first: {:?}",
+            items.first()
+        );
+    };
+    assert!(note.contains("enrollments.csv delta"), "{note}");
+    let snapshot = connector(dir.path(), "mode = \"snapshot\"\n");
+    let message = read_all(snapshot.as_ref(), full())
         .await
         .unwrap_err()
         .to_string();
-    assert!(message.contains("mode = \"changes\""), "{message}");
+    assert!(message.contains("sets `mode = \"snapshot\"`"), "{message}");
 
-    // Absent: not read, and not required.
+    // Absent: not read, not required, and its kinds left alone.
     set_manifest(dir.path(), "file.enrollments", "absent");
     std::fs::remove_file(dir.path().join("enrollments.csv")).unwrap();
+    let capabilities = connector(dir.path(), "").discover().await.unwrap();
+    assert!(!capabilities.snapshot_kinds.contains(&Kind::Enrolment));
     let (items, _) = read_all(connector(dir.path(), "").as_ref(), full())
         .await
         .unwrap();
