@@ -52,6 +52,7 @@
 //! ```
 
 use crate::connector::{BatchStream, ConnectorError};
+use chrono::{DateTime, Utc};
 use conpere_core::engine::{Batch, ReadAt};
 use conpere_core::model::Item;
 use tokio::sync::mpsc;
@@ -70,6 +71,7 @@ pub fn channel(batch_size: usize) -> (BatchSender, BatchStream) {
         sender,
         items: Vec::with_capacity(batch_size),
         locations: Vec::new(),
+        modified: Vec::new(),
         batch_size,
         sent: 0,
     };
@@ -141,6 +143,8 @@ pub struct BatchSender {
     items: Vec<Item>,
     /// Where items of the batch being filled were read, by index.
     locations: Vec<(u32, ReadAt)>,
+    /// When the source last changed items of the batch being filled, by index.
+    modified: Vec<(u32, DateTime<Utc>)>,
     batch_size: usize,
     sent: u64,
 }
@@ -176,6 +180,14 @@ impl BatchSender {
     pub fn push_at_blocking(&mut self, item: Item, location: ReadAt) -> Result<(), Stopped> {
         self.locate(location);
         self.push_blocking(item)
+    }
+
+    /// Says when the source last changed the next item pushed (OneRoster's
+    /// `dateLastModified`): if the store holds a newer version, the item does not
+    /// overwrite it.
+    pub fn modified_at(&mut self, instant: DateTime<Utc>) {
+        let index = u32::try_from(self.items.len()).unwrap_or(u32::MAX);
+        self.modified.push((index, instant));
     }
 
     /// Records where the next item was read.
@@ -260,10 +272,12 @@ impl BatchSender {
     fn take(&mut self, cursor: Option<serde_json::Value>) -> Batch {
         let items = std::mem::replace(&mut self.items, Vec::with_capacity(self.batch_size));
         let locations = std::mem::take(&mut self.locations);
+        let modified = std::mem::take(&mut self.modified);
         Batch {
             items,
             cursor,
             locations,
+            modified,
         }
     }
 }

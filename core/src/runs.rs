@@ -70,7 +70,8 @@ pub struct RunsError(String);
 
 const SUMMARY_COLUMNS: &str = "r.id, s.name, r.status, r.mode, r.dry_run, r.started_at, r.finished_at, \
     r.staged, r.inserted, r.updated, r.deleted, r.unchanged, r.quarantined, r.error, r.hold_reason, \
-    r.decided_by, r.deferred, r.deferred_notes, r.notes";
+    r.decided_by, r.deferred, r.deferred_notes, r.notes, \
+    (SELECT coalesce(sum((c.value->>'stale')::bigint), 0) FROM jsonb_each(r.counts) c)::bigint";
 
 fn summary(row: &tokio_postgres::Row) -> RunSummary {
     let n = |i: usize| row.get::<_, i64>(i) as u64;
@@ -90,6 +91,7 @@ fn summary(row: &tokio_postgres::Row) -> RunSummary {
             unchanged: n(11),
             quarantined: n(12),
             deferred: n(16),
+            stale: n(19),
         },
         error: row.get(13),
         hold_reason: row.get(14),

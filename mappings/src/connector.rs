@@ -23,7 +23,7 @@
 use crate::drop_dir::{self, DropFile, Fingerprint, Readiness, Role};
 use crate::encoding::Encoding;
 use crate::expr::Tables;
-use crate::format::MappingFile;
+use crate::format::{MappingFile, Reference};
 use crate::manifest::{self, Presence};
 use crate::mapping::Outcome;
 use crate::readers::{self, ErrorScope, Format, ReadError, Rows};
@@ -250,35 +250,42 @@ impl ExportConnector {
     }
 
     /// How each input is read in this drop: what the manifest says (every input whole
-    /// without one), under the configured override.
+    /// without one), under the configured override; and what it says of each reference.
     fn plan(&self, files: &[DropFile]) -> Result<Plan, ConnectorError> {
         let said = self.manifest_says(files)?;
-        let presences = said
-            .into_iter()
-            .enumerate()
+        let presences = (said.presences.into_iter().enumerate())
             .map(|(index, presence)| match (self.mode, presence) {
                 (Some(FileMode::Changes), Presence::Bulk) => Ok(Presence::Delta),
                 (Some(FileMode::Snapshot), Presence::Delta) => Err(self.delta_refused(index)),
                 (_, presence) => Ok(presence),
             })
             .collect::<Result<_, _>>()?;
-        Ok(Plan { presences })
+        Ok(Plan {
+            presences,
+            references: said.references,
+        })
     }
 
-    /// Per input, what the drop's manifest says of its file (`bulk` without a manifest).
-    fn manifest_says(&self, files: &[DropFile]) -> Result<Vec<Presence>, ConnectorError> {
-        let inputs = &self.mapping.inputs;
-        let Some(manifest) = &self.mapping.manifest else {
-            return Ok(vec![Presence::Bulk; inputs.len()]);
+    /// What the drop's manifest says of each input's and reference's file (every file
+    /// whole without a manifest).
+    fn manifest_says(&self, files: &[DropFile]) -> Result<Plan, ConnectorError> {
+        let mapping = &self.mapping;
+        let Some(manifest) = &mapping.manifest else {
+            return Ok(Plan::whole(mapping));
         };
         let file = files
             .iter()
             .find(|f| f.role == Role::Manifest)
             .ok_or_else(|| self.incomplete(&manifest.file, "manifest", 1))?;
         let properties = manifest::read(&file.path, manifest)?;
-        (inputs.iter())
-            .map(|input| manifest::presence(&properties, manifest, input))
-            .collect()
+        Ok(Plan {
+            presences: (mapping.inputs.iter())
+                .map(|input| manifest::presence(&properties, manifest, input))
+                .collect::<Result<_, _>>()?,
+            references: (mapping.references.iter())
+                .map(|reference| manifest::reference_presence(&properties, manifest, reference))
+                .collect::<Result<_, _>>()?,
+        })
     }
 
     /// A delta file where the configuration says every file is whole.
@@ -334,13 +341,44 @@ impl ExportConnector {
     }
 }
 
-/// How each input of the mapping is read in one drop, by input index.
+/// How each input of the mapping is read in one drop, by input index, and what the
+/// manifest says of each reference's file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Plan {
     presences: Vec<Presence>,
+    references: Vec<Presence>,
 }
 
 impl Plan {
+    /// Every file whole.
+    fn whole(mapping: &MappingFile) -> Plan {
+        Plan {
+            presences: vec![Presence::Bulk; mapping.inputs.len()],
+            references: vec![Presence::Bulk; mapping.references.len()],
+        }
+    }
+
+    /// Why a reference does not hold every row it could be asked for (its file is a
+    /// delta or absent), if it does not.
+    fn partial_reference(&self, index: usize, reference: &Reference) -> Option<String> {
+        match self
+            .references
+            .get(index)
+            .copied()
+            .unwrap_or(Presence::Bulk)
+        {
+            Presence::Bulk => None,
+            Presence::Delta => Some(format!(
+                "{} is a delta (manifest): it holds only the rows that changed",
+                reference.files
+            )),
+            Presence::Absent => Some(format!(
+                "{} is absent from this drop (manifest)",
+                reference.files
+            )),
+        }
+    }
+
     /// How input `index` is read.
     fn of(&self, index: usize) -> Presence {
         self.presences
@@ -470,9 +508,7 @@ impl Connector for ExportConnector {
         let listed = drop_dir::list(&self.dir, &self.mapping)?;
         let plan = match listed.is_empty() {
             // No drop yet: what the configuration says.
-            true => Plan {
-                presences: vec![Presence::Bulk; self.mapping.inputs.len()],
-            },
+            true => Plan::whole(&self.mapping),
             false => self.plan(&listed)?,
         };
         let whole = plan.whole_kinds(&self.mapping);
@@ -551,6 +587,7 @@ impl Connector for ExportConnector {
         let (sender, stream) = batches::channel(request.batch_size);
         let reading = DropReading {
             note: plan.note(&self.mapping),
+            plan,
             mapping: Arc::clone(&self.mapping),
             files,
             request,
@@ -600,6 +637,7 @@ impl Unreadable {
 struct DropReading {
     /// How the files are read, when not all whole: said first, in the run's notes.
     note: Option<String>,
+    plan: Plan,
     mapping: Arc<MappingFile>,
     files: Vec<DropFile>,
     request: ReadRequest,
@@ -699,6 +737,15 @@ impl DropReading {
                 tables.insert(format!("{}.#unreadable", reference.name), entry);
             }
         }
+        // A reference whose file is a delta or absent does not hold every row: a lookup
+        // that misses it may name a row it lacks, and is an error even with a fallback.
+        for (index, reference) in self.mapping.references.iter().enumerate() {
+            if let Some(said) = self.plan.partial_reference(index, reference) {
+                let entry = BTreeMap::from([(String::new(), said)]);
+                let unreadable = format!("{}.#unreadable", reference.name);
+                tables.entry(unreadable).or_insert(entry);
+            }
+        }
         Ok(tables)
     }
 
@@ -736,6 +783,7 @@ impl DropReading {
                 line: Some(row.location.line),
             });
             let conflicting = row.as_ref().ok().and_then(conflict);
+            let mut modified = None;
             let item = match row {
                 Ok(row) if conflicting.is_some() => {
                     input.quarantine(&row, conflicting.unwrap_or_default(), tables)
@@ -747,7 +795,11 @@ impl DropReading {
                         *skipped.entry(values.unwrap_or_default()).or_default() += 1;
                         continue;
                     }
-                    Outcome::Item(item) => item,
+                    Outcome::Item(item) => {
+                        // Checked by `map`: a row whose date cannot be read is quarantined.
+                        modified = input.modified(&row, tables).ok().flatten();
+                        item
+                    }
                 },
                 Err(error) if error.scope == ErrorScope::Row => Item::Rejected(Rejected {
                     kind: Some(input.kind),
@@ -759,6 +811,9 @@ impl DropReading {
                 Err(error) => return Err(refused(file, &error)),
             };
             if self.request.wants(&item) {
+                if let Some(instant) = modified.filter(|_| !matches!(item, Item::Rejected(_))) {
+                    out.modified_at(instant);
+                }
                 // Located, so that the engine's own checks name the row too.
                 match location {
                     Some(location) => out.push_at_blocking(item, location)?,

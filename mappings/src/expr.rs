@@ -409,8 +409,8 @@ fn lookup(
     // them: a fallback would replace what the drop says by a default.
     if let Some((file, said)) = reference.and_then(|f| Some((f, unreadable(tables, f)?))) {
         return Err(format!(
-            "no readable row of reference `{file}` has the key `{value}`, and {said}: it may \
-             be that row, so nothing is assumed; fix the drop"
+            "no row of reference `{file}` has the key `{value}`, but {said}: the row it \
+             names may exist, so nothing is assumed and the stored version is kept"
         ));
     }
     match (fallback, reference) {

@@ -32,6 +32,7 @@
 //! expect = "in(statut, 'actif', 'test')"   # rows for which this is false are quarantined
 //! filter = "ne(statut, 'test')"      # rows for which this is false are skipped
 //! tombstone = "eq(status, 'tobedeleted')"   # rows for which this is true delete the record
+//! modified = "dateLastModified"             # when the source last changed the record
 //! [inputs.fields]                    # canonical field = expression (see `expr`)
 //! student = "numero"
 //! family_name = "trim(nom)"
@@ -124,6 +125,9 @@ pub struct Input {
     pub filter: Option<FieldExpr>,
     /// Rows this is true for are tombstones of the record they key.
     pub tombstone: Option<Expr>,
+    /// When the source last changed the row's record (an RFC 3339 instant, or a date):
+    /// a record or tombstone older than the stored version does not overwrite it.
+    pub modified: Option<FieldExpr>,
     /// Canonical field → how it is computed, in model order.
     pub fields: Vec<(&'static Field, FieldExpr)>,
 }
@@ -246,6 +250,8 @@ struct RawInput {
     filter: Option<Spanned<String>>,
     #[serde(default)]
     tombstone: Option<Spanned<String>>,
+    #[serde(default)]
+    modified: Option<Spanned<String>>,
     fields: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
@@ -427,6 +433,7 @@ fn check_input(
         expect: raw.expect.as_ref().map(&with_text).transpose()?,
         filter: raw.filter.as_ref().map(&with_text).transpose()?,
         tombstone: raw.tombstone.as_ref().map(expression).transpose()?,
+        modified: raw.modified.as_ref().map(&with_text).transpose()?,
         fields: check_fields(source, kind, raw, tables, input.span())?,
     })
 }

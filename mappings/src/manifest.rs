@@ -3,7 +3,7 @@
 //! as changes (`delta`) or not at all (`absent`).
 
 use crate::encoding::Encoding;
-use crate::format::{Input, Manifest};
+use crate::format::{Input, Manifest, Reference};
 use crate::readers::{self, CsvOptions, Format};
 use conpere_connectors::ConnectorError;
 use std::collections::BTreeMap;
@@ -49,20 +49,53 @@ pub fn read(path: &Path, manifest: &Manifest) -> Result<BTreeMap<String, String>
 }
 
 /// What the manifest says of `input` (a nameless input, or a manifest without a per-input
-/// property, is `bulk`).
+/// property, is `bulk`; an input the manifest does not name is `absent`).
 pub fn presence(
     properties: &BTreeMap<String, String>,
     manifest: &Manifest,
     input: &Input,
 ) -> Result<Presence, ConnectorError> {
-    let (Some(template), Some(name)) = (&manifest.input_property, &input.name) else {
+    let Some(name) = &input.name else {
         return Ok(Presence::Bulk);
+    };
+    said(properties, manifest, name).map(|said| said.unwrap_or(Presence::Absent))
+}
+
+/// What the manifest says of a reference's file: named by its file name without the
+/// extension (`academicSessions.csv` → `file.academicSessions`), else by the reference's
+/// name; `bulk` when the manifest does not name it (a reference is read whole unless
+/// told otherwise).
+pub fn reference_presence(
+    properties: &BTreeMap<String, String>,
+    manifest: &Manifest,
+    reference: &Reference,
+) -> Result<Presence, ConnectorError> {
+    let files = &reference.files;
+    let stem = if files.contains(['*', '?', '[']) {
+        &reference.name
+    } else {
+        files
+            .rsplit_once('.')
+            .map_or(files.as_str(), |(stem, _)| stem)
+    };
+    said(properties, manifest, stem).map(|said| said.unwrap_or(Presence::Bulk))
+}
+
+/// The manifest's `bulk`, `delta` or `absent` for the file called `name`, if it says.
+fn said(
+    properties: &BTreeMap<String, String>,
+    manifest: &Manifest,
+    name: &str,
+) -> Result<Option<Presence>, ConnectorError> {
+    let Some(template) = &manifest.input_property else {
+        return Ok(Some(Presence::Bulk));
     };
     let property = template.replace("{name}", name);
     match properties.get(&property).map(String::as_str) {
-        Some("bulk") => Ok(Presence::Bulk),
-        Some("delta") => Ok(Presence::Delta),
-        Some("absent") | None => Ok(Presence::Absent),
+        Some("bulk") => Ok(Some(Presence::Bulk)),
+        Some("delta") => Ok(Some(Presence::Delta)),
+        Some("absent") => Ok(Some(Presence::Absent)),
+        None => Ok(None),
         Some(other) => Err(ConnectorError::failed(
             format!("reading {}", manifest.file),
             format!("`{property}` is {other:?}: expected bulk, delta or absent"),

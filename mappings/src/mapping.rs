@@ -9,6 +9,7 @@ use crate::expr::{Tables, Value};
 use crate::fields::{Field, FieldType};
 use crate::format::{FieldExpr, Input};
 use crate::row::Row;
+use chrono::{DateTime, Utc};
 use conpere_core::model::{Item, Record, RecordKey, Rejected};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
@@ -56,6 +57,7 @@ impl Input {
                 return Ok(Outcome::Skipped);
             }
         }
+        self.modified(row, tables)?;
         let json = self.json(row, tables)?;
         let tombstone = match &self.tombstone {
             Some(test) => test
@@ -69,6 +71,32 @@ impl Input {
             return Ok(Outcome::Item(Item::Tombstone(key)));
         }
         Ok(Outcome::Item(self.record(row, json)))
+    }
+
+    /// When the source last changed the row's record, when the input says (`modified`):
+    /// an RFC 3339 instant (`2024-09-01T10:00:00.000Z`) or a date (midnight UTC).
+    pub fn modified(&self, row: &Row, tables: &Tables) -> Result<Option<DateTime<Utc>>, String> {
+        let Some(modified) = &self.modified else {
+            return Ok(None);
+        };
+        let context = |reason: String| format!("modified (`{}`): {reason}", modified.text);
+        let text = match modified.expr.eval(row, tables).map_err(context)? {
+            Value::Text(text) if !text.trim().is_empty() => text,
+            _ => return Ok(None),
+        };
+        let text = text.trim();
+        DateTime::parse_from_rfc3339(text)
+            .map(|instant| instant.with_timezone(&Utc))
+            .or_else(|_| {
+                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .map(|date| date.and_time(chrono::NaiveTime::MIN).and_utc())
+            })
+            .map(Some)
+            .map_err(|_| {
+                context(format!(
+                    "`{text}` is not a date-time (expected 2024-09-01T10:00:00.000Z) nor a date"
+                ))
+            })
     }
 
     /// The record of `json`, or the row quarantined with why it is not one.

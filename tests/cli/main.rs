@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 mod export;
 mod notify;
+mod oneroster;
 mod pegase;
 mod serve;
 mod sql;

@@ -451,6 +451,89 @@ async fn incremental_runs_apply_changes_and_tombstones_only() {
     assert_eq!(history_rows(&db, report.run_id).await, 2);
 }
 
+/// A run of one batch whose items were last changed in the source at `modified`.
+async fn run_dated(
+    db: &TestDatabase,
+    request: RunRequest,
+    dated: Vec<(Item, &str)>,
+) -> conpere_core::engine::RunReport {
+    let mut batch = conpere_core::engine::Batch::default();
+    for (index, (item, modified)) in dated.into_iter().enumerate() {
+        let instant = chrono::DateTime::parse_from_rfc3339(modified).unwrap();
+        batch.modified.push((index as u32, instant.to_utc()));
+        batch.items.push(item);
+    }
+    let engine = Engine::new(db.pool.clone());
+    let run = engine.start(request).await.expect("start run");
+    let batches = futures::stream::iter([Ok::<_, String>(batch)]);
+    run.apply(batches, &NoProgress, None)
+        .await
+        .expect("apply run")
+}
+
+// A change or a tombstone older, by the source's own clock, than the stored version does
+// not overwrite it: delivered late, it would undo a newer change. Counted as stale.
+#[tokio::test]
+async fn a_change_older_than_the_stored_version_is_not_applied() {
+    let db = TestDatabase::new().await;
+    let records = university(10, 5);
+    let student = records
+        .iter()
+        .find(|r| r.kind() == Kind::Student)
+        .unwrap()
+        .clone();
+    let Record::Student(mut newer) = student.clone() else {
+        unreachable!()
+    };
+    newer.given_name = "Nouveau".into();
+    let request = || RunRequest::incremental("s", "canonical");
+    let stored = run_dated(
+        &db,
+        request(),
+        vec![(
+            Item::Record(Record::Student(newer.clone())),
+            "2024-10-01T00:00:00Z",
+        )],
+    )
+    .await;
+    assert_eq!(stored.totals.inserted, 1);
+
+    let mut older = newer.clone();
+    older.given_name = "Ancien".into();
+    let older = Item::Record(Record::Student(older));
+    let late = run_dated(&db, request(), vec![(older, "2024-09-01T00:00:00Z")]).await;
+    let t = late.totals;
+    assert_eq!((t.updated, t.stale), (0, 1), "{late:?}");
+    let said = "1 change(s) not applied (student 1): older, by the source's modification \
+                time, than the version stored";
+    assert_eq!(late.notes, [said]);
+    let tombstone = Item::Tombstone(student.key());
+    let late = run_dated(&db, request(), vec![(tombstone, "2024-09-15T00:00:00Z")]).await;
+    assert_eq!((late.totals.deleted, late.totals.stale), (0, 1), "{late:?}");
+    assert!(exported(&db, Some("s")).await.contains("Nouveau"));
+
+    // A newer tombstone applies; a change older than it does not bring the record back.
+    let gone = run_dated(
+        &db,
+        request(),
+        vec![(Item::Tombstone(student.key()), "2024-11-01T00:00:00Z")],
+    )
+    .await;
+    assert_eq!(gone.totals.deleted, 1);
+    let back = run_dated(
+        &db,
+        request(),
+        vec![(Item::Record(Record::Student(newer)), "2024-10-15T00:00:00Z")],
+    )
+    .await;
+    assert_eq!(
+        (back.totals.inserted, back.totals.stale),
+        (0, 1),
+        "{back:?}"
+    );
+    assert!(!exported(&db, Some("s")).await.contains("Nouveau"));
+}
+
 /// Pégase has a change feed for registrations only: its incremental reads return the
 /// enrolments whole, and what they do not return is gone, while absent registrations stay.
 #[tokio::test]

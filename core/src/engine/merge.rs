@@ -34,6 +34,9 @@ pub(crate) struct KindMerge {
     pub deferred_unread: u64,
     /// Deletions not applied: live records still refer to them.
     pub deferred_referenced: u64,
+    /// Records and tombstones not applied: older than the stored version (by the source's
+    /// own modification time).
+    pub stale: u64,
     /// Deletions classified, for [`delete_kind`]: records absent from a full read, and
     /// tombstones.
     absent: u64,
@@ -77,6 +80,7 @@ pub(crate) async fn merge_kind(
         }
     }
     merge.absent = count("absent") as u64;
+    merge.stale = count("stale") as u64;
     merge.tombstoned = count("delete") as u64;
     let (changed, gone) = (
         count("update") + count("restore"),
@@ -218,10 +222,13 @@ fn delta_sql(spec: &TableSpec, covered: &str) -> String {
         .join(", ");
     format!(
         "CREATE TEMP TABLE {delta} ON COMMIT DROP AS \
-         SELECT CASE WHEN s.tombstone IS NULL THEN 'absent' WHEN s.tombstone THEN 'delete' \
+         SELECT CASE WHEN s.tombstone IS NULL THEN 'absent' \
+                     WHEN s.modified < t.source_modified THEN 'stale' \
+                     WHEN s.tombstone THEN 'delete' \
                      WHEN t.hash IS NULL THEN 'insert' \
                      WHEN t.deleted_at IS NOT NULL THEN 'restore' ELSE 'update' END AS op, \
-                {keys}, s.hash, CASE WHEN t.hash IS NULL THEN NULL ELSE {before} END AS before \
+                {keys}, s.hash, s.modified, \
+                CASE WHEN t.hash IS NULL THEN NULL ELSE {before} END AS before \
          FROM {stage} s {join} (SELECT * FROM {table} WHERE source_id = $1) t ON {m} \
          WHERE (s.tombstone IS NULL AND t.deleted_at IS NULL AND ({covered}){kept}) \
             OR (s.tombstone AND NOT s.skip AND t.hash IS NOT NULL AND t.deleted_at IS NULL) \
@@ -254,8 +261,8 @@ fn insert_sql(spec: &TableSpec) -> String {
     format!(
         // History reads the delta itself: RETURNING whole rows would hold a copy of every
         // inserted record until the statement ends.
-        "WITH ins AS (INSERT INTO {table} (source_id, {cols}, hash, created_run, changed_run) \
-         SELECT $2, {dcols}, d.hash, $1, $1 FROM {delta} d WHERE d.op = 'insert' RETURNING {year} AS year), \
+        "WITH ins AS (INSERT INTO {table} (source_id, {cols}, hash, source_modified, created_run, changed_run) \
+         SELECT $2, {dcols}, d.hash, d.modified, $1, $1 FROM {delta} d WHERE d.op = 'insert' RETURNING {year} AS year), \
          h AS (INSERT INTO {kind}_history (run_id, source_id, op, after) \
                SELECT $1, $2, 'insert', {after} FROM {delta} d WHERE d.op = 'insert') \
          SELECT year, 'insert', count(*) FROM ins GROUP BY 1",
@@ -278,7 +285,8 @@ fn update_sql(spec: &TableSpec) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "WITH upd AS (UPDATE {table} t SET {sets}, hash = d.hash, deleted_at = NULL, changed_run = $1 \
+        "WITH upd AS (UPDATE {table} t SET {sets}, hash = d.hash, source_modified = d.modified, \
+                      deleted_at = NULL, changed_run = $1 \
          FROM {delta} d WHERE d.op IN ('update', 'restore') AND t.source_id = $2 AND {m} \
          RETURNING d.op, d.before, {after} AS after, {year} AS year), \
          h AS (INSERT INTO {kind}_history (run_id, source_id, op, before, after) \
@@ -297,7 +305,8 @@ fn update_sql(spec: &TableSpec) -> String {
 /// Soft deletes: absent from a full read (`absent`), or named by a tombstone (`delete`).
 fn delete_sql(spec: &TableSpec) -> String {
     format!(
-        "WITH gone AS (UPDATE {table} t SET deleted_at = now(), changed_run = $1 \
+        "WITH gone AS (UPDATE {table} t SET deleted_at = now(), source_modified = d.modified, \
+                       changed_run = $1 \
          FROM {delta} d WHERE d.op IN ('absent', 'delete') AND t.source_id = $2 AND {m} \
          RETURNING d.before, {year} AS year), \
          h AS (INSERT INTO {kind}_history (run_id, source_id, op, before) \

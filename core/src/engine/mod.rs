@@ -256,6 +256,10 @@ pub struct Batch {
     /// such an item names it, the engine's own checks (an unknown reference, a conflicting
     /// duplicate) included.
     pub locations: Vec<(u32, ReadAt)>,
+    /// When the source last changed some of the items, by their index in `items` (when
+    /// it says, like OneRoster's `dateLastModified`): a record or tombstone older than the
+    /// stored version does not overwrite it, and is counted `stale`.
+    pub modified: Vec<(u32, chrono::DateTime<chrono::Utc>)>,
 }
 
 /// Where an item was read: a file (or another place) and a line. Shown `file:line`.
@@ -364,6 +368,10 @@ pub struct Counts {
     /// store still refer to them (the run's `deferred` lines say which).
     #[serde(default)]
     pub deferred: u64,
+    /// Changes and tombstones not applied: older, by the source's own modification time,
+    /// than the version stored.
+    #[serde(default)]
+    pub stale: u64,
 }
 
 impl Counts {
@@ -375,6 +383,7 @@ impl Counts {
         self.unchanged += other.unchanged;
         self.quarantined += other.quarantined;
         self.deferred += other.deferred;
+        self.stale += other.stale;
     }
 }
 
@@ -816,12 +825,14 @@ where
         if batch.cursor.is_some() {
             *cursor = batch.cursor;
         }
-        stager.stage(batch.items, batch.locations).await?;
+        stager
+            .stage(batch.items, batch.locations, batch.modified)
+            .await?;
         progress.staged(stager.total_staged);
     }
     let mut by_kind = std::mem::take(&mut stager.counts);
     let unknown_quarantined = stager.unknown_quarantined;
-    let notes = std::mem::take(&mut stager.notes);
+    let mut notes = std::mem::take(&mut stager.notes);
     let coverage = &ctx.request.coverage;
     let unread = Unread::of_run(client, ctx.run_id).await?;
     // What the read vouches for: a stored record of an unvouched kind is kept, so the
@@ -869,14 +880,16 @@ where
         counts.updated = merge.updated;
         counts.deleted = merge.deleted.values().sum();
         counts.deferred = merge.deferred_unread + merge.deferred_referenced;
+        counts.stale = merge.stale;
         counts.unchanged = live_staged(client, *kind)
             .await?
-            .saturating_sub(counts.inserted + counts.updated);
+            .saturating_sub(counts.inserted + counts.updated + counts.stale);
     }
     let mut totals = Counts::default();
     for counts in by_kind.values() {
         totals.add(counts);
     }
+    notes.extend(stale_note(&by_kind));
     totals.quarantined += unknown_quarantined;
     let status = match (&hold_reason, totals.quarantined) {
         (Some(_), _) => RunStatus::Held,
@@ -961,6 +974,22 @@ fn file_of(location: &str) -> String {
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.to_string())
+}
+
+/// The changes not applied because the store holds a newer version, when there are.
+fn stale_note(by_kind: &BTreeMap<Kind, Counts>) -> Option<String> {
+    let stale: Vec<String> = (by_kind.iter())
+        .filter(|(_, counts)| counts.stale > 0)
+        .map(|(kind, counts)| format!("{kind} {}", counts.stale))
+        .collect();
+    let total: u64 = by_kind.values().map(|counts| counts.stale).sum();
+    (total > 0).then(|| {
+        format!(
+            "{total} change(s) not applied ({}): older, by the source's modification time, \
+             than the version stored",
+            stale.join(", ")
+        )
+    })
 }
 
 /// What the run did not delete, and why, one line per kind and cause.

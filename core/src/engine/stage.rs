@@ -21,11 +21,13 @@ enum StageRow {
     HeldBack(RecordKey, Origin),
 }
 
-/// Where a staged row was read: a file of `stage_origin` (its id) and a line.
+/// Where a staged row was read (a file of `stage_origin`, its id, and a line) and when
+/// the source last changed it.
 #[derive(Clone, Copy, Default)]
 struct Origin {
     file: Option<i32>,
     line: Option<i32>,
+    modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Feeds batches into the stage tables of one run.
@@ -83,11 +85,13 @@ impl<'c> Stager<'c> {
         })
     }
 
-    /// Validates and stages one batch, whose items were read at `locations` (by index).
+    /// Validates and stages one batch, whose items were read at `locations` and last
+    /// changed in the source at `modified` (both by index).
     pub async fn stage(
         &mut self,
         items: Vec<Item>,
         locations: Vec<(u32, ReadAt)>,
+        modified: Vec<(u32, chrono::DateTime<chrono::Utc>)>,
     ) -> Result<(), EngineError> {
         let mut rows: BTreeMap<Kind, Vec<StageRow>> = BTreeMap::new();
         let mut rejects = Vec::new();
@@ -97,8 +101,17 @@ impl<'c> Stager<'c> {
                 *slot = Some(location);
             }
         }
-        for (item, read_at) in items.into_iter().zip(located) {
-            let origin = self.origin(read_at.as_ref()).await?;
+        let mut dated = vec![None; items.len()];
+        for (index, instant) in modified {
+            if let Some(slot) = dated.get_mut(index as usize) {
+                *slot = Some(instant);
+            }
+        }
+        for ((item, read_at), modified) in items.into_iter().zip(located).zip(dated) {
+            let origin = Origin {
+                modified,
+                ..self.origin(read_at.as_ref()).await?
+            };
             // Text only for the items that are quarantined.
             let location = || read_at.as_ref().map(ToString::to_string);
             match item {
@@ -216,6 +229,7 @@ impl<'c> Stager<'c> {
                 Value::Bool(skip),
                 int(origin.file),
                 int(origin.line),
+                origin.modified.map_or(Value::Null, Value::Instant),
             ]);
             let refs: Vec<&(dyn ToSql + Sync)> =
                 values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
@@ -250,6 +264,7 @@ impl<'c> Stager<'c> {
         Ok(Origin {
             file: Some(id),
             line,
+            modified: None,
         })
     }
 

@@ -235,8 +235,8 @@ impl TableSpec {
             .join(", ");
         format!(
             "CREATE TEMP TABLE {} ({cols}, hash bigint NOT NULL, key_hash bigint NOT NULL, \
-             tombstone boolean NOT NULL, skip boolean NOT NULL, origin int, line int) \
-             ON COMMIT DROP",
+             tombstone boolean NOT NULL, skip boolean NOT NULL, origin int, line int, \
+             modified timestamptz) ON COMMIT DROP",
             self.stage()
         )
     }
@@ -251,6 +251,7 @@ impl TableSpec {
             Type::BOOL,
             Type::INT4,
             Type::INT4,
+            Type::TIMESTAMPTZ,
         ]);
         types
     }
@@ -258,7 +259,7 @@ impl TableSpec {
     /// `COPY stage (…) FROM STDIN BINARY`.
     pub fn stage_copy(&self) -> String {
         format!(
-            "COPY {} ({}, hash, key_hash, tombstone, skip, origin, line) FROM STDIN BINARY",
+            "COPY {} ({}, hash, key_hash, tombstone, skip, origin, line, modified) FROM STDIN BINARY",
             self.stage(),
             self.all_list(None)
         )
@@ -276,6 +277,7 @@ pub(crate) enum Value<'a> {
     Float(f64),
     Bool(bool),
     Date(NaiveDate),
+    Instant(chrono::DateTime<chrono::Utc>),
     TextArray(&'a [String]),
 }
 
@@ -293,6 +295,7 @@ impl ToSql for Value<'_> {
             Value::Float(v) => v.to_sql(ty, out),
             Value::Bool(v) => v.to_sql(ty, out),
             Value::Date(v) => v.to_sql(ty, out),
+            Value::Instant(v) => v.to_sql(ty, out),
             Value::TextArray(v) => v.to_sql(ty, out),
         }
     }
