@@ -243,7 +243,10 @@ impl Config {
             };
             return Err(usage(format!("no source named `{name}`; {known}")));
         }
+        let data_dir = (self.database.data_dir.clone())
+            .unwrap_or_else(conpere_core::embedded::default_data_dir);
         SourceConfig::from_figment(name, self.figment.clone(), self.path.clone())
+            .map(|source| source.with_state_dir(data_dir.join("sources").join(name)))
             .map_err(|e| usage(e.to_string()))
     }
 

@@ -266,9 +266,25 @@ pub struct SourceConfig {
     pub common: CommonSettings,
     figment: Figment,
     origin: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
 }
 
 impl SourceConfig {
+    /// The same source, with a directory its connector may keep state in between runs
+    /// (conpere gives `<data dir>/sources/<name>`).
+    pub fn with_state_dir(self, dir: impl Into<PathBuf>) -> SourceConfig {
+        SourceConfig {
+            state_dir: Some(dir.into()),
+            ..self
+        }
+    }
+
+    /// Where the connector may keep state between runs (what a file source remembers of
+    /// its reference files); `None` when none was given.
+    pub fn state_dir(&self) -> Option<&std::path::Path> {
+        self.state_dir.as_deref()
+    }
+
     /// The source `name` of a loaded configuration (`figment` holds the whole file).
     pub fn from_figment(
         name: &str,
@@ -295,6 +311,7 @@ impl SourceConfig {
             common,
             figment,
             origin,
+            state_dir: None,
         })
     }
 

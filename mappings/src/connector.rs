@@ -26,6 +26,7 @@ use crate::expr::Tables;
 use crate::format::{MappingFile, Reference};
 use crate::manifest::{self, Presence};
 use crate::mapping::Outcome;
+use crate::memory::{self, ReferenceMemory, ReferenceRows};
 use crate::readers::{self, ErrorScope, Format, ReadError, Rows};
 use conpere_connectors::batches::{self, BatchSender};
 use conpere_connectors::canonical::FileMode;
@@ -170,6 +171,11 @@ pub struct ExportConnector {
     max_record_bytes: usize,
     /// What the last read read, for `run_ended` to move exactly those files.
     last_read: Arc<Mutex<Option<Fingerprint>>>,
+    /// Where the rows of the reference files are remembered between drops (in the
+    /// source's state directory), if anywhere.
+    memory: Option<PathBuf>,
+    /// The references as the last read left them, remembered once its run is applied.
+    pending_memory: Arc<Mutex<Option<ReferenceMemory>>>,
     /// The last fingerprint computed, with the files' names, sizes and modification
     /// times and when: `nothing_new` hashes the drop, and the `read` that follows in the
     /// same sync reuses it rather than reading every byte again.
@@ -221,6 +227,8 @@ impl ExportConnector {
             archive: settings.archive,
             max_record_bytes: settings.max_record_bytes,
             last_read: Arc::default(),
+            memory: source.state_dir().map(memory::path_in),
+            pending_memory: Arc::default(),
             hashed: Arc::default(),
         })
     }
@@ -523,6 +531,12 @@ impl Connector for ExportConnector {
     }
 
     async fn run_ended(&self, end: &RunEnd) -> Result<(), ConnectorError> {
+        let pending = (self.pending_memory.lock())
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let (Some(path), Some(memory), RunEnd::Applied) = (&self.memory, pending, end) {
+            memory.save(path)?;
+        }
         let Some(archive) = &self.archive else {
             return Ok(());
         };
@@ -585,9 +599,15 @@ impl Connector for ExportConnector {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(fingerprint);
         let (sender, stream) = batches::channel(request.batch_size);
+        let remembered = match &self.memory {
+            Some(path) => ReferenceMemory::load(path),
+            None => ReferenceMemory::default(),
+        };
         let reading = DropReading {
             note: plan.note(&self.mapping),
             plan,
+            remembered,
+            pending_memory: Arc::clone(&self.pending_memory),
             mapping: Arc::clone(&self.mapping),
             files,
             request,
@@ -596,6 +616,16 @@ impl Connector for ExportConnector {
         tokio::task::spawn_blocking(move || reading.run(sender, cursor));
         Ok(stream)
     }
+}
+
+/// What a drop's files say of one reference.
+#[derive(Default)]
+struct ReadReference {
+    /// Key → the looked-up columns and where the row is.
+    rows: BTreeMap<String, (Vec<Option<String>>, String)>,
+    /// Keys on two rows with different values, and where.
+    conflicts: BTreeMap<String, String>,
+    unreadable: Unreadable,
 }
 
 /// The rows of a reference file that could not be read with their key: any of them may be
@@ -638,6 +668,10 @@ struct DropReading {
     /// How the files are read, when not all whole: said first, in the run's notes.
     note: Option<String>,
     plan: Plan,
+    /// The reference rows remembered from earlier drops.
+    remembered: ReferenceMemory,
+    /// Where to leave the references as this read leaves them.
+    pending_memory: Arc<Mutex<Option<ReferenceMemory>>>,
     mapping: Arc<MappingFile>,
     files: Vec<DropFile>,
     request: ReadRequest,
@@ -668,85 +702,109 @@ impl DropReading {
     }
 
     /// The mapping's code tables, with the columns of its references loaded from the
-    /// drop (`<reference>.<column>`: key → value). A reference row that cannot be read,
-    /// or has no key, is left out with a warning and said in `<reference>.#unreadable`:
-    /// a lookup that misses may have missed that row, so it is an error even with a
-    /// fallback, and the rows that make it are quarantined, saying so. Two rows
+    /// drop (`<reference>.<column>`: key → value), over the rows remembered from earlier
+    /// drops when a file is a delta or absent ([`memory`]). A reference row that cannot
+    /// be read, or has no key, is left out with a warning and said in
+    /// `<reference>.#unreadable`: a lookup that misses may have missed that row, so it is
+    /// an error even with a fallback, and the rows that make it are quarantined, saying
+    /// so; the same for a delta or absent reference with nothing remembered. Two rows
     /// with one key and different values are a conflict, never "the last one wins": the
     /// key is left out of the reference and named in `<reference>.#conflicts` (with the
     /// two rows' locations), so that the rows that look it up are quarantined saying so.
     fn tables(&self) -> Result<Tables, ConnectorError> {
         let mut tables = self.mapping.tables.clone();
-        for file in &self.files {
-            let Role::Reference(index) = file.role else {
-                continue;
+        let mut now = ReferenceMemory::default();
+        for (index, reference) in self.mapping.references.iter().enumerate() {
+            let read = self.read_reference(index, reference)?;
+            let presence = self.plan.references.get(index).copied();
+            let remembered = self.remembered.rows(reference);
+            let mut rows = match (presence, remembered) {
+                (Some(Presence::Delta | Presence::Absent), Some(rows)) => rows.clone(),
+                (Some(Presence::Delta | Presence::Absent), None) => {
+                    // Nothing remembered: a lookup that misses may name a row the drop
+                    // lacks, and is an error even with a fallback.
+                    let said = self.plan.partial_reference(index, reference);
+                    let entry = BTreeMap::from([(String::new(), said.unwrap_or_default())]);
+                    tables.insert(format!("{}.#unreadable", reference.name), entry);
+                    ReferenceRows::new()
+                }
+                _ => ReferenceRows::new(),
             };
-            let reference = &self.mapping.references[index];
-            let mut rows: BTreeMap<String, (Vec<Option<String>>, String)> = BTreeMap::new();
-            let mut conflicts: BTreeMap<String, String> = BTreeMap::new();
-            let mut unreadable = Unreadable::default();
+            for (key, (values, _)) in read.rows {
+                rows.insert(key, values);
+            }
+            for key in read.conflicts.keys() {
+                rows.remove(key);
+            }
+            for (key, values) in &rows {
+                for (column, value) in reference.columns.iter().zip(values) {
+                    if let Some(value) = value {
+                        tables
+                            .entry(format!("{}.{column}", reference.name))
+                            .or_default()
+                            .insert(key.clone(), value.clone());
+                    }
+                }
+            }
+            if !read.conflicts.is_empty() {
+                tables.insert(format!("{}.#conflicts", reference.name), read.conflicts);
+            }
+            if let Some(said) = read.unreadable.said() {
+                let entry = BTreeMap::from([(String::new(), said)]);
+                tables.insert(format!("{}.#unreadable", reference.name), entry);
+            }
+            now.remember(reference, rows);
+        }
+        *self
+            .pending_memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(now);
+        Ok(tables)
+    }
+
+    /// The rows of reference `index` in this drop's files (none when it has no file).
+    fn read_reference(
+        &self,
+        index: usize,
+        reference: &Reference,
+    ) -> Result<ReadReference, ConnectorError> {
+        let mut read = ReadReference::default();
+        let files = (self.files.iter()).filter(|f| f.role == Role::Reference(index));
+        for file in files {
             let (format, encoding) = (&reference.format, reference.encoding);
             for row in open(file, format, encoding, self.max_record_bytes)? {
                 let row = match row {
                     Ok(row) => row,
                     Err(error) if error.scope == ErrorScope::Row => {
                         tracing::warn!(%error, "a reference row cannot be read");
-                        unreadable.add(error.location.to_string());
+                        read.unreadable.add(error.location.to_string());
                         continue;
                     }
                     Err(error) => return Err(refused(file, &error)),
                 };
                 let Some(key) = row.get(&reference.key).map(str::trim) else {
                     tracing::warn!(at = %row.location, key = %reference.key, "reference row without its key");
-                    unreadable.add(row.location.to_string());
+                    read.unreadable.add(row.location.to_string());
                     continue;
                 };
                 let values: Vec<Option<String>> = (reference.columns.iter())
                     .map(|column| row.get(column).map(str::to_string))
                     .collect();
-                match rows.get(key) {
+                match read.rows.get(key) {
                     None => {
-                        rows.insert(key.to_string(), (values, row.location.to_string()));
+                        read.rows
+                            .insert(key.to_string(), (values, row.location.to_string()));
                     }
                     Some((first, _)) if *first == values => {}
                     Some((_, first_at)) => {
                         tracing::warn!(at = %row.location, key, "two reference rows with one key");
                         let both = format!("{first_at} and {}", row.location);
-                        conflicts.entry(key.to_string()).or_insert(both);
+                        read.conflicts.entry(key.to_string()).or_insert(both);
                     }
                 }
             }
-            for (key, (values, _)) in rows {
-                if conflicts.contains_key(&key) {
-                    continue;
-                }
-                for (column, value) in reference.columns.iter().zip(values) {
-                    if let Some(value) = value {
-                        tables
-                            .entry(format!("{}.{column}", reference.name))
-                            .or_default()
-                            .insert(key.clone(), value);
-                    }
-                }
-            }
-            if !conflicts.is_empty() {
-                tables.insert(format!("{}.#conflicts", reference.name), conflicts);
-            }
-            if let Some(said) = unreadable.said() {
-                let entry = BTreeMap::from([(String::new(), said)]);
-                tables.insert(format!("{}.#unreadable", reference.name), entry);
-            }
         }
-        // A reference whose file is a delta or absent does not hold every row: a lookup
-        // that misses it may name a row it lacks, and is an error even with a fallback.
-        for (index, reference) in self.mapping.references.iter().enumerate() {
-            if let Some(said) = self.plan.partial_reference(index, reference) {
-                let entry = BTreeMap::from([(String::new(), said)]);
-                let unreadable = format!("{}.#unreadable", reference.name);
-                tables.entry(unreadable).or_insert(entry);
-            }
-        }
-        Ok(tables)
+        Ok(read)
     }
 
     /// Maps every row of `file` through input `index`; a file-level problem fails the

@@ -21,6 +21,7 @@ pub mod fields;
 pub mod format;
 pub mod manifest;
 pub mod mapping;
+pub mod memory;
 pub mod oneroster;
 pub mod readers;
 pub mod row;

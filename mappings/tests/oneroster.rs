@@ -182,3 +182,28 @@ async fn the_sources_encoding_applies_to_the_reference_files_too() {
     .0;
     assert_eq!(format!("{windows:?}"), format!("{utf8:?}"));
 }
+
+// A first drop that is a delta, with nothing remembered of earlier ones: a row naming a
+// user its users.csv does not carry cannot be keyed, and says why (it is not taken for
+// a user that does not exist).
+#[tokio::test]
+async fn a_delta_reference_with_nothing_remembered_is_not_trusted_to_be_whole() {
+    let (dir, _) = package(10);
+    set_manifest(dir.path(), "file.users", "delta");
+    let users = dir.path().join("users.csv");
+    let text = std::fs::read_to_string(&users).unwrap();
+    let kept: Vec<&str> = text.lines().take(2).collect();
+    std::fs::write(&users, kept.join("\n") + "\n").unwrap();
+    let (items, _) = read_all(connector(dir.path(), "").as_ref(), full())
+        .await
+        .unwrap();
+    let said = "but users.csv is a delta (manifest): it holds only the rows that changed";
+    let rejected = items.iter().filter(|item| {
+        matches!(item, Item::Rejected(r) if r.reason.contains(said) && r.reason.contains("no row of reference `users` has the key"))
+    });
+    assert!(
+        rejected.count() > 0,
+        "{:?}",
+        items.iter().find(|i| matches!(i, Item::Rejected(_)))
+    );
+}
