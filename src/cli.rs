@@ -51,6 +51,8 @@ pub enum Command {
     Runs(RunsArgs),
     /// Write the canonical JSON Lines export.
     Export(ExportArgs),
+    /// Learning contracts: generate, list, show, export.
+    Contracts(ContractsArgs),
     /// Schema management.
     Db(DbArgs),
     /// Measure the engine against a plain binary COPY of the same rows (or, with
@@ -227,6 +229,58 @@ pub struct ExportArgs {
     /// Output file (default: stdout). Written to a temporary file, then renamed.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// `conpere contracts`.
+#[derive(Debug, Args)]
+pub struct ContractsArgs {
+    /// The contracts `conpere demo` left (its database on the embedded server), not
+    /// the configured store's.
+    #[arg(long)]
+    pub demo: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ContractsCommand,
+}
+
+/// `conpere contracts …`.
+#[derive(Debug, Subcommand)]
+pub enum ContractsCommand {
+    /// Create or refresh every student's contract from the store (syncs do it for the
+    /// students they touch).
+    Generate {
+        /// Only this academic year.
+        #[arg(long)]
+        year: Option<i32>,
+    },
+    /// List contracts: id, year, student, state, flags.
+    List {
+        /// Only this academic year.
+        #[arg(long)]
+        year: Option<i32>,
+        /// Only those with a section of this step (`VET:L1INF/120`).
+        #[arg(long)]
+        step: Option<String>,
+        /// Only specific contracts (with a flag).
+        #[arg(long)]
+        flagged: bool,
+        /// Only contracts in this state (draft, proposed, signed, validated, refused, closed).
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Show one contract: its sections' paths with the ECTS per period, its statuses,
+    /// flags and measures.
+    Show {
+        /// The contract's id (see `contracts list`).
+        id: i64,
+    },
+    /// Write every contract as JSON Lines, one a line, with its current version's
+    /// number, hash and the content the hash is computed from.
+    Export {
+        /// Output file (default: stdout). Written to a temporary file, then renamed.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `conpere db`.

@@ -11,12 +11,13 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const SECTIONS: [&str; 5] = [
+const SECTIONS: [&str; 6] = [
     "institution",
     "database",
     "server",
     "notifications",
     "sources",
+    "contracts",
 ];
 
 /// `[institution]`.
@@ -96,6 +97,18 @@ pub enum CatchUp {
     Skip,
 }
 
+/// `[contracts]`: the measures catalogue and the flag rules (defaults when absent).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractsSettings {
+    /// A measures catalogue replacing the default one.
+    pub measures: Option<PathBuf>,
+    /// The flags that apply (default: every one).
+    pub flags: Option<Vec<String>>,
+    /// The most ECTS in one period before `ects_over_limit` (default 30).
+    pub ects_limit: Option<f64>,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -107,6 +120,8 @@ pub struct Config {
     pub server: ServerSettings,
     /// `[notifications.<name>]`: where run failures and holds are told.
     pub notifications: BTreeMap<String, ChannelSettings>,
+    /// `[contracts]`.
+    pub contracts: ContractsSettings,
     /// Source names, sorted.
     pub source_names: Vec<String>,
     /// The file it came from.
@@ -190,6 +205,7 @@ impl Config {
         let database = section(&figment, "database", &file)?;
         let server = section(&figment, "server", &file)?;
         let notifications = section(&figment, "notifications", &file)?;
+        let contracts = section(&figment, "contracts", &file)?;
         let source_names = figment
             .find_value("sources")
             .ok()
@@ -201,12 +217,37 @@ impl Config {
             database,
             server,
             notifications,
+            contracts,
             source_names,
             path,
             figment,
         };
         config.check_database_url(&file)?;
         Ok(config)
+    }
+
+    /// The measures catalogue and flag rules of `[contracts]`: a catalogue file that
+    /// cannot be used, or an unknown flag, is a configuration error naming why.
+    pub fn contract_rules(
+        &self,
+    ) -> anyhow::Result<(
+        conpere_contracts::catalogue::Catalogue,
+        conpere_contracts::rules::Rules,
+    )> {
+        use conpere_contracts::catalogue::Catalogue;
+        use conpere_contracts::rules::Rules;
+        let settings = &self.contracts;
+        let catalogue = match &settings.measures {
+            Some(path) => Catalogue::load(path).map_err(|e| usage(e.to_string()))?,
+            None => Catalogue::default(),
+        };
+        let defaults = Rules::default();
+        let rules = Rules {
+            flags: settings.flags.clone().unwrap_or(defaults.flags),
+            ects_limit: settings.ects_limit.unwrap_or(defaults.ects_limit),
+        };
+        rules.check().map_err(usage)?;
+        Ok((catalogue, rules))
     }
 
     /// Refuses a password written in the file's database URL.

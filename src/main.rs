@@ -58,6 +58,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Sync(args) => commands::sync(&config, args).await,
         Command::Runs(args) => commands::runs(&config, args.command).await,
         Command::Export(args) => commands::export_command(&config, args).await,
+        Command::Contracts(args) => commands::contracts::run(&config, args).await,
         Command::Db(args) => commands::db_command(&config, args.command).await,
         Command::Bench(args) if args.apogee => commands::bench_apogee::bench(&config, args).await,
         Command::Bench(args) if args.pegase => commands::bench_pegase::bench(&config, args).await,

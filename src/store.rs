@@ -3,10 +3,13 @@
 
 use crate::config::{usage, Config};
 use anyhow::{anyhow, bail, Context};
+use conpere_contracts::RefreshHook;
 use conpere_core::db;
 use conpere_core::embedded::{default_data_dir, EmbeddedOptions, EmbeddedServer};
+use conpere_core::engine::{CommitHook, Engine};
 use deadpool_postgres::Pool;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What to do with the schema on opening.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +25,8 @@ pub enum Schema {
 pub struct Store {
     /// Connection pool.
     pub pool: Pool,
+    /// What every applied run does before its commit: refresh the learning contracts.
+    hook: Arc<dyn CommitHook>,
     embedded: Option<EmbeddedServer>,
     /// Where it is, for messages.
     pub description: String,
@@ -42,6 +47,8 @@ impl Store {
         schema: Schema,
     ) -> anyhow::Result<Store> {
         let size = config.database.pool_size.unwrap_or(8);
+        let (catalogue, rules) = config.contract_rules()?;
+        let hook: Arc<dyn CommitHook> = Arc::new(RefreshHook { catalogue, rules });
         let store = match &config.database.url {
             Some(url) => {
                 let mut pg: tokio_postgres::Config = url
@@ -52,6 +59,7 @@ impl Store {
                 }
                 Store {
                     pool: db::pool(pg, size)?,
+                    hook,
                     embedded: None,
                     description: "the configured PostgreSQL server".into(),
                 }
@@ -64,6 +72,7 @@ impl Store {
                 server.ensure_database(name).await?;
                 Store {
                     pool: db::pool(server.config(name), size)?,
+                    hook,
                     description: format!("the embedded PostgreSQL in {}", server.dir().display()),
                     embedded: Some(server),
                 }
@@ -73,6 +82,12 @@ impl Store {
             store.ready().await?;
         }
         Ok(store)
+    }
+
+    /// The sync engine on this store: every applied run refreshes the learning contracts
+    /// of the students it touched, in its own transaction.
+    pub fn engine(&self) -> Engine {
+        Engine::new(self.pool.clone()).with_commit_hook(Arc::clone(&self.hook))
     }
 
     async fn ready(&self) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@ pub mod bench_apogee;
 pub mod bench_export;
 pub mod bench_pegase;
 mod bench_sis;
+pub mod contracts;
 pub mod demo;
 pub mod notify;
 pub mod secret_file;
@@ -18,7 +19,7 @@ use crate::schedule::Schedule;
 use crate::store::{Schema, Store};
 use crate::sync::{run_source, SyncOptions, SyncOutcome};
 use anyhow::Context;
-use conpere_core::engine::{Engine, RunStatus};
+use conpere_core::engine::RunStatus;
 use conpere_core::export::{export, ExportFilter};
 use conpere_core::{db, runs};
 use std::io::Write;
@@ -55,7 +56,7 @@ pub async fn sync(config: &Config, args: SyncArgs) -> anyhow::Result<i32> {
         .build(&source)
         .map_err(|e| usage(e.to_string()))?;
     let store = Store::open(config, Schema::Ready).await?;
-    let engine = Engine::new(store.pool.clone());
+    let engine = store.engine();
     let options = SyncOptions {
         years: (!args.years.is_empty()).then(|| args.years.clone()),
         full: args.full,
@@ -120,7 +121,7 @@ pub async fn runs(config: &Config, command: RunsCommand) -> anyhow::Result<i32> 
 }
 
 async fn runs_on(store: &Store, command: RunsCommand) -> anyhow::Result<i32> {
-    let engine = Engine::new(store.pool.clone());
+    let engine = store.engine();
     match command {
         RunsCommand::List {
             source,

@@ -14,7 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use conpere_core::engine::{Engine, EngineError, NoProgress};
+use conpere_core::engine::{EngineError, NoProgress};
 use conpere_core::notifications;
 use conpere_core::runs::{self, RunSummary};
 use serde::Deserialize;
@@ -176,7 +176,7 @@ async fn trigger(State(admin): State<Arc<Admin>>, Path(name): Path<String>) -> R
 }
 
 async fn approve(State(admin): State<Arc<Admin>>, Path(id): Path<i64>) -> Response {
-    let engine = Engine::new(admin.store.pool.clone());
+    let engine = admin.store.engine();
     match engine.approve(id, "admin API", &NoProgress).await {
         Ok(report) => {
             Json(json!({ "run": report.run_id, "status": report.status.as_str() })).into_response()
@@ -186,7 +186,7 @@ async fn approve(State(admin): State<Arc<Admin>>, Path(id): Path<i64>) -> Respon
 }
 
 async fn reject(State(admin): State<Arc<Admin>>, Path(id): Path<i64>) -> Response {
-    let engine = Engine::new(admin.store.pool.clone());
+    let engine = admin.store.engine();
     match engine.reject(id, "admin API").await {
         Ok(()) => Json(json!({ "run": id, "status": "rejected" })).into_response(),
         Err(error) => decision_failure(error),

@@ -23,7 +23,6 @@ use crate::config::Config;
 use crate::notify::Notifier;
 use crate::store::{Schema, Store};
 use anyhow::Context;
-use conpere_core::engine::Engine;
 use scheduler::ScheduledSource;
 use std::io::Write;
 use std::sync::Arc;
@@ -36,7 +35,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<i32> {
     let sources = scheduler::scheduled_sources(config)?;
     let notifier = Arc::new(Notifier::new(config, store.pool.clone())?);
     // Runs left `running` by a daemon that was killed show as failed from now on.
-    match Engine::new(store.pool.clone()).reap_abandoned().await {
+    match store.engine().reap_abandoned().await {
         Ok(reaped) if !reaped.is_empty() => {
             tracing::warn!(runs = ?reaped, "runs abandoned by a stopped process marked failed (nothing of them was applied)")
         }
@@ -88,7 +87,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<i32> {
     let grace = Duration::from_secs(config.server.shutdown_grace_seconds.unwrap_or(60));
     if !finish(tasks, grace).await {
         // What was abandoned shows as failed at once, not at its source's next run.
-        scheduler::reap_soon(&Engine::new(store.pool.clone())).await;
+        scheduler::reap_soon(&store.engine()).await;
     }
     let _ = server.await;
     if let Ok(store) = Arc::try_unwrap(store) {

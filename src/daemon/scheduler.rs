@@ -157,7 +157,7 @@ impl ScheduledSource {
 /// One run of `source` within its `run_timeout_seconds`, and how it ended.
 pub async fn attempt(store: &Store, source: &SourceConfig, connector: &dyn Connector) -> Ending {
     let name = &source.name;
-    let engine = Engine::new(store.pool.clone());
+    let engine = store.engine();
     let before = latest_run(store, name).await;
     let options = SyncOptions::default();
     let run = run_source(&engine, source, connector, &options, &NoProgress, None);

@@ -38,6 +38,7 @@ use stage::Stager;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
+use std::sync::Arc;
 use tokio_postgres::types::ToSql;
 
 /// Advisory-lock namespace of source runs ('conp', then the source id).
@@ -415,12 +416,35 @@ pub struct RunReport {
 #[derive(Clone)]
 pub struct Engine {
     pool: Pool,
+    hook: Option<Arc<dyn CommitHook>>,
+}
+
+/// Work that commits with a run's changes or not at all: called in the run's transaction,
+/// after its changes and before its commit, when the run applies (not when it is held,
+/// fails or is a dry run). The binary gives the refresh of the learning contracts: the
+/// engine knows no contract.
+pub trait CommitHook: Send + Sync {
+    /// Does the work of run `run_id` on `client`, inside the run's transaction; an error
+    /// fails the run, nothing of it applied.
+    fn before_commit<'a>(
+        &'a self,
+        client: &'a tokio_postgres::Client,
+        run_id: i64,
+    ) -> futures::future::BoxFuture<'a, Result<(), String>>;
 }
 
 impl Engine {
     /// An engine on the store behind `pool` (migrated).
     pub fn new(pool: Pool) -> Engine {
-        Engine { pool }
+        Engine { pool, hook: None }
+    }
+
+    /// The same engine, calling `hook` in every applied run's transaction.
+    pub fn with_commit_hook(self, hook: Arc<dyn CommitHook>) -> Engine {
+        Engine {
+            hook: Some(hook),
+            ..self
+        }
     }
 
     /// The pool.
@@ -508,6 +532,7 @@ impl Engine {
                 source_id,
                 request,
                 approval: None,
+                hook: self.hook.clone(),
             },
             cursor,
         })
@@ -580,6 +605,7 @@ impl Engine {
                 source_id: held.source_id,
                 request: held.request.clone(),
                 approval: Some(decided_by.to_string()),
+                hook: self.hook.clone(),
             },
             cursor: held.cursor.clone(),
         };
@@ -717,6 +743,8 @@ struct RunContext {
     request: RunRequest,
     /// Set when replaying a held run approved by this person.
     approval: Option<String>,
+    /// Called before the commit of an applied run.
+    hook: Option<Arc<dyn CommitHook>>,
 }
 
 /// A started run, holding its source's lock.
@@ -1151,6 +1179,14 @@ async fn finish(
                 .execute("DELETE FROM held_record WHERE run_id = $1", &[&ctx.run_id])
                 .await
                 .map_err(EngineError::db("approving"))?;
+        }
+        if let Some(hook) = &ctx.hook {
+            hook.before_commit(client, ctx.run_id)
+                .await
+                .map_err(|message| EngineError::Db {
+                    context: "completing the run (before its commit)",
+                    message,
+                })?;
         }
     }
     if ctx.request.dry_run {

@@ -1,0 +1,54 @@
+//! # conpere-contracts: learning contracts
+//!
+//! Since the arrêté licence of 30 July 2018, every licence student concludes a learning
+//! contract: their path and the support measures that help them succeed. This crate is
+//! that domain, over the store `conpere-core` keeps in sync (DESIGN.md, "Learning
+//! contracts"): no HTTP, no SIS.
+//!
+//! * [`generate`]: one contract per (source, year, student), one section per registration,
+//!   made by set-based SQL over the store; [`generate::refresh`] runs in a sync's
+//!   transaction for the students it touched ([`RefreshHook`]), [`generate::generate`]
+//!   for every student.
+//! * [`content`]: what a version holds and its hash, `sha256:` + hex SHA-256 of the
+//!   RFC 8785 serialisation.
+//! * [`catalogue`]: the support measures a contract may hold, and those suggested for
+//!   special statuses.
+//! * [`rules`]: the flags that make a contract "specific".
+//! * [`view`]: contracts as listed, shown and exported.
+
+#![forbid(unsafe_code)]
+
+pub mod catalogue;
+pub mod content;
+pub mod generate;
+pub mod rules;
+pub mod view;
+
+pub use generate::RefreshHook;
+
+/// A contracts operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContractsError {
+    /// The store refused a statement.
+    #[error("{context}: {source}")]
+    Db {
+        /// What was being done.
+        context: &'static str,
+        /// The database's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// A configuration file (the measures catalogue) cannot be used.
+    #[error("{0}")]
+    Config(String),
+    /// No contract has this id.
+    #[error("no contract #{0}")]
+    NotFound(i64),
+}
+
+impl ContractsError {
+    /// A mapper for database errors while doing `context`.
+    pub(crate) fn db(context: &'static str) -> impl Fn(tokio_postgres::Error) -> ContractsError {
+        move |source| ContractsError::Db { context, source }
+    }
+}

@@ -1,0 +1,314 @@
+//! Learning contracts generated from the synced store (conpere-contracts), against the
+//! real embedded PostgreSQL: sections per registration, each flag raised by its own case
+//! and no other, a plain student's standard contract, idempotent refreshes, a cancelled
+//! registration closing its section, and every version hash recomputed from its content.
+
+use conpere_contracts::catalogue::Catalogue;
+use conpere_contracts::content;
+use conpere_contracts::generate::{generate, Generated};
+use conpere_contracts::rules::Rules;
+use conpere_contracts::view::{self, Filter};
+use conpere_contracts::RefreshHook;
+use conpere_core::engine::{Coverage, Engine, NoProgress, RunRequest};
+use conpere_core::model::{parse_line, Item};
+use conpere_tests::*;
+use std::sync::Arc;
+
+fn full(source: &str) -> RunRequest {
+    RunRequest::full(source, "canonical", Coverage::all())
+}
+
+/// Items from canonical export lines (without `source`).
+fn lines(text: &str) -> Vec<Item> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| parse_line(l).unwrap_or_else(|e| panic!("{l}: {e:?}")))
+        .collect()
+}
+
+/// A small structure in 2024 (and 2023): two steps, each with a unit of 6 ECTS in S1 and
+/// a choice list (exactly one option) of two 3-ECTS options; a big unit of 30 ECTS.
+const STRUCTURE: &str = r#"
+{"type":"node","year":2024,"node":"VET:A/1","kind":"step","code":"A","version":"1","label":"Step A","ects":60,"period":null}
+{"type":"node","year":2024,"node":"VET:B/1","kind":"step","code":"B","version":"1","label":"Step B","ects":60,"period":null}
+{"type":"node","year":2024,"node":"ELP:A1","kind":"unit","code":"A1","version":null,"label":"Unit A1","ects":6,"period":"S1"}
+{"type":"node","year":2024,"node":"ELP:BIG","kind":"unit","code":"BIG","version":null,"label":"Big unit","ects":30,"period":"S1"}
+{"type":"node","year":2024,"node":"ELP:B1","kind":"unit","code":"B1","version":null,"label":"Unit B1","ects":6,"period":"S1"}
+{"type":"node","year":2024,"node":"LSE:AOPT","kind":"choice","code":"AOPT","version":null,"label":"Options A","ects":null,"period":null}
+{"type":"node","year":2024,"node":"ELP:O1","kind":"unit","code":"O1","version":null,"label":"Option 1","ects":3,"period":"S1"}
+{"type":"node","year":2024,"node":"ELP:O2","kind":"unit","code":"O2","version":null,"label":"Option 2","ects":3,"period":"S1"}
+{"type":"edge","year":2024,"parent":"VET:A/1","child":"ELP:A1","mandatory":true,"min":null,"max":null,"position":1}
+{"type":"edge","year":2024,"parent":"VET:A/1","child":"ELP:BIG","mandatory":false,"min":null,"max":null,"position":2}
+{"type":"edge","year":2024,"parent":"VET:A/1","child":"LSE:AOPT","mandatory":true,"min":1,"max":1,"position":3}
+{"type":"edge","year":2024,"parent":"LSE:AOPT","child":"ELP:O1","mandatory":false,"min":null,"max":null,"position":1}
+{"type":"edge","year":2024,"parent":"LSE:AOPT","child":"ELP:O2","mandatory":false,"min":null,"max":null,"position":2}
+{"type":"edge","year":2024,"parent":"VET:B/1","child":"ELP:B1","mandatory":true,"min":null,"max":null,"position":1}
+{"type":"node","year":2023,"node":"VET:A/1","kind":"step","code":"A","version":"1","label":"Step A","ects":60,"period":null}
+{"type":"node","year":2023,"node":"ELP:A1","kind":"unit","code":"A1","version":null,"label":"Unit A1","ects":6,"period":"S1"}
+{"type":"edge","year":2023,"parent":"VET:A/1","child":"ELP:A1","mandatory":true,"min":null,"max":null,"position":1}
+"#;
+
+fn student(id: &str) -> String {
+    format!(
+        r#"{{"type":"student","student":"{id}","ine":null,"family_name":"Nom","usual_name":null,"given_name":"Prénom","birth_date":null,"email":null,"login":null}}"#
+    )
+}
+
+fn registration(
+    year: i32,
+    id: &str,
+    step: &str,
+    main: bool,
+    status: &str,
+    statuses: &str,
+) -> String {
+    format!(
+        r#"{{"type":"registration","year":{year},"student":"{id}","step":"{step}","diploma":null,"status":"{status}","regime":"initial","main":{main},"special_statuses":[{statuses}]}}"#
+    )
+}
+
+fn enrolment(
+    year: i32,
+    id: &str,
+    step: &str,
+    node: &str,
+    via: Option<&str>,
+    carried: bool,
+) -> String {
+    let via = via.map_or("null".to_string(), |v| format!("\"{v}\""));
+    format!(
+        r#"{{"type":"enrolment","year":{year},"student":"{id}","step":"{step}","node":"{node}","via":{via},"carried_over":{carried},"exempted":false}}"#
+    )
+}
+
+/// A student of step A in 2024 who follows A1 and one option: no flag, unless `change`
+/// alters one line.
+fn plain(id: &str) -> Vec<String> {
+    vec![
+        student(id),
+        registration(2024, id, "VET:A/1", true, "active", ""),
+        enrolment(2024, id, "VET:A/1", "ELP:A1", None, false),
+        enrolment(2024, id, "VET:A/1", "ELP:O1", Some("LSE:AOPT"), false),
+    ]
+}
+
+/// One student per flag, each the plain case with one thing changed.
+fn university() -> String {
+    let mut out = vec![STRUCTURE.to_string()];
+    out.extend(plain("PLAIN"));
+    let mut special = plain("SPECIAL");
+    special[1] = registration(2024, "SPECIAL", "VET:A/1", true, "active", r#""employed""#);
+    out.extend(special);
+    let mut double = plain("DOUBLE");
+    double.push(registration(2024, "DOUBLE", "VET:B/1", false, "active", ""));
+    double.push(enrolment(2024, "DOUBLE", "VET:B/1", "ELP:B1", None, false));
+    out.extend(double);
+    let mut repeater = plain("REPEAT");
+    repeater.push(registration(2023, "REPEAT", "VET:A/1", true, "active", ""));
+    repeater.push(enrolment(2023, "REPEAT", "VET:A/1", "ELP:A1", None, false));
+    out.extend(repeater);
+    let mut carried = plain("CARRIED");
+    carried[2] = enrolment(2024, "CARRIED", "VET:A/1", "ELP:A1", None, true);
+    out.extend(carried);
+    out.extend([
+        student("MISSING"),
+        registration(2024, "MISSING", "VET:A/1", true, "active", ""),
+    ]);
+    let mut choice = plain("CHOICE");
+    choice.push(enrolment(
+        2024,
+        "CHOICE",
+        "VET:A/1",
+        "ELP:O2",
+        Some("LSE:AOPT"),
+        false,
+    ));
+    out.extend(choice);
+    let mut heavy = plain("HEAVY");
+    heavy.push(enrolment(2024, "HEAVY", "VET:A/1", "ELP:BIG", None, false));
+    out.extend(heavy);
+    out.join("\n")
+}
+
+async fn contracts(db: &TestDatabase) -> Vec<view::Summary> {
+    let client = db.pool.get().await.unwrap();
+    view::list(&client, &Filter::default()).await.unwrap()
+}
+
+async fn generate_all(db: &TestDatabase) -> Generated {
+    let client = db.pool.get().await.unwrap();
+    generate(&client, None, &Catalogue::default(), &Rules::default())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn each_flag_is_raised_by_its_case_and_no_other() {
+    let db = TestDatabase::new().await;
+    run(&db, full("s"), lines(&university())).await;
+    let generated = generate_all(&db).await;
+    assert_eq!(
+        (generated.computed, generated.created),
+        (9, 9),
+        "{generated:?}"
+    );
+    let all = contracts(&db).await;
+    let flags = |student: &str, year: i32| -> Vec<String> {
+        (all.iter())
+            .find(|c| c.student == student && c.year == year)
+            .unwrap_or_else(|| panic!("no contract of {student} in {year}"))
+            .flags
+            .clone()
+    };
+    for (student, expected) in [
+        ("PLAIN", vec![]),
+        ("SPECIAL", vec!["special_status"]),
+        ("DOUBLE", vec!["double_registration"]),
+        ("REPEAT", vec!["repeater"]),
+        ("CARRIED", vec!["carried_over"]),
+        ("MISSING", vec!["missing_pedagogical_registration"]),
+        ("CHOICE", vec!["choice_rule"]),
+        ("HEAVY", vec!["ects_over_limit"]),
+    ] {
+        assert_eq!(flags(student, 2024), expected, "{student}");
+    }
+    assert!(
+        flags("REPEAT", 2023).is_empty(),
+        "the first year is no repeat"
+    );
+}
+
+#[tokio::test]
+async fn sections_paths_measures_and_hashes_are_as_designed() {
+    let db = TestDatabase::new().await;
+    run(&db, full("s"), lines(&university())).await;
+    generate_all(&db).await;
+    let client = db.pool.get().await.unwrap();
+    let all = contracts(&db).await;
+    let get = |student: &str| {
+        all.iter()
+            .find(|c| c.student == student && c.year == 2024)
+            .unwrap()
+    };
+
+    // A double licence: one contract, two sections, the main one first.
+    let double = view::get(&client, get("DOUBLE").id).await.unwrap();
+    let content: serde_json::Value = serde_json::from_str(&double.content).unwrap();
+    let steps: Vec<&str> = (content["sections"].as_array().unwrap().iter())
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["VET:A/1", "VET:B/1"]);
+
+    // A plain student: standard, no measure; the path with its choice and its ECTS.
+    let plain = view::get(&client, get("PLAIN").id).await.unwrap();
+    assert!(plain.summary.flags.is_empty());
+    let content: serde_json::Value = serde_json::from_str(&plain.content).unwrap();
+    assert_eq!(content["measures"], serde_json::json!([]));
+    assert_eq!(content["special_statuses"], serde_json::json!([]));
+    let section = &content["sections"][0];
+    assert_eq!(section["ects_per_period"], serde_json::json!({"S1": 9}));
+    let option = (section["path"].as_array().unwrap().iter())
+        .find(|n| n["node"] == "ELP:O1")
+        .unwrap();
+    assert_eq!(option["via"], "LSE:AOPT");
+    assert_eq!(option["parent"], "LSE:AOPT");
+    assert_eq!(option["label"], "Option 1");
+    assert_eq!(section["status"], "open");
+    let shown = view::show(&plain);
+    assert!(
+        shown.contains("standard") && shown.contains("ECTS per period: S1 9"),
+        "{shown}"
+    );
+
+    // An employed student: the measures the catalogue suggests for the status.
+    let special = view::get(&client, get("SPECIAL").id).await.unwrap();
+    let content: serde_json::Value = serde_json::from_str(&special.content).unwrap();
+    let codes: Vec<&str> = (content["measures"].as_array().unwrap().iter())
+        .map(|m| m["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["amenagement_emploi_du_temps", "dispense_assiduite"]);
+
+    // Every version hash is the SHA-256 of its content's RFC 8785 text, recomputed here.
+    let mut export = Vec::new();
+    let exported = view::export(&client, &mut export).await.unwrap();
+    assert_eq!(exported, 9);
+    for line in String::from_utf8(export).unwrap().lines() {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        let text = line["version"]["content"].as_str().unwrap();
+        assert_eq!(
+            line["version"]["hash"].as_str().unwrap(),
+            content::hash(text)
+        );
+        let reparsed: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            content::canonical(&reparsed),
+            text,
+            "the stored text is canonical"
+        );
+    }
+
+    // Generating again changes nothing.
+    let again = generate_all(&db).await;
+    assert_eq!((again.created, again.refreshed), (0, 0), "{again:?}");
+    let hashes: Vec<String> = contracts(&db).await.into_iter().map(|c| c.hash).collect();
+    assert_eq!(
+        hashes,
+        all.iter().map(|c| c.hash.clone()).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn every_applied_run_refreshes_the_contracts_it_touched_in_its_transaction() {
+    let db = TestDatabase::new().await;
+    let hook = RefreshHook {
+        catalogue: Catalogue::default(),
+        rules: Rules::default(),
+    };
+    let engine = Engine::new(db.pool.clone()).with_commit_hook(Arc::new(hook));
+    let sync = |items: Vec<Item>| {
+        let engine = &engine;
+        async move {
+            let run = engine.start(full("s")).await.unwrap();
+            let batches = futures::stream::iter([Ok::<_, String>(conpere_core::engine::Batch {
+                items,
+                ..Default::default()
+            })]);
+            run.apply(batches, &NoProgress, None).await.unwrap()
+        }
+    };
+    sync(lines(&university())).await;
+    let first = contracts(&db).await;
+    assert_eq!(first.len(), 9, "made by the sync itself");
+
+    // The same data again: no history, nothing touched, every hash as it was.
+    sync(lines(&university())).await;
+    assert_eq!(contracts(&db).await, first);
+
+    // The second registration of the double licence cancelled in the SIS: its section
+    // closes, with a reason; the contract stays, and loses its flag.
+    let cancelled = university().replace(
+        &registration(2024, "DOUBLE", "VET:B/1", false, "active", ""),
+        &registration(2024, "DOUBLE", "VET:B/1", false, "cancelled", ""),
+    );
+    sync(lines(&cancelled)).await;
+    let now = contracts(&db).await;
+    assert_eq!(now.len(), 9);
+    let double = now.iter().find(|c| c.student == "DOUBLE").unwrap();
+    assert!(double.flags.is_empty(), "{double:?}");
+    let client = db.pool.get().await.unwrap();
+    let content: serde_json::Value =
+        serde_json::from_str(&view::get(&client, double.id).await.unwrap().content).unwrap();
+    let closed = &content["sections"][1];
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(
+        closed["closed_reason"],
+        "the registration was cancelled in the SIS"
+    );
+    // Only that contract changed.
+    let changed: Vec<&str> = (now.iter().zip(&first))
+        .filter(|(a, b)| a.hash != b.hash)
+        .map(|(a, _)| a.student.as_str())
+        .collect();
+    assert_eq!(changed, ["DOUBLE"]);
+}
