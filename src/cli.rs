@@ -322,6 +322,10 @@ pub struct BenchArgs {
     /// university (--enrolments), against a plain binary COPY of the same rows.
     #[arg(long, conflicts_with_all = ["apogee", "pegase"])]
     pub export: bool,
+    /// Measure the generation of every learning contract after a first full load of the
+    /// generated university (--enrolments), as a ratio to that load.
+    #[arg(long, conflicts_with_all = ["apogee", "pegase", "export"])]
+    pub contracts: bool,
     /// With --apogee or --pegase: students of the generated university.
     #[arg(long, default_value_t = 10_000)]
     pub students: usize,

@@ -73,6 +73,9 @@ fn count(u: &University, kind: Kind) -> usize {
 }
 
 async fn measure(store: &Store, args: &BenchArgs) -> anyhow::Result<()> {
+    if args.contracts {
+        return measure_contracts(store, args).await;
+    }
     let engine = Engine::new(store.pool.clone());
     // A tenth of the size first: peak memory after it versus after the full size shows
     // whether memory grows with N.
@@ -130,6 +133,47 @@ async fn measure(store: &Store, args: &BenchArgs) -> anyhow::Result<()> {
         rss_small / 1024,
         rss_large / 1024,
         rss_large as f64 / rss_small.max(1) as f64
+    );
+    Ok(())
+}
+
+/// The generation of every contract against the first full load it follows, at N/10
+/// then N (peak memory after each: flat means the generation streams).
+async fn measure_contracts(store: &Store, args: &BenchArgs) -> anyhow::Result<()> {
+    let engine = Engine::new(store.pool.clone());
+    let (catalogue, rules) = (
+        conpere_contracts::catalogue::Catalogue::default(),
+        conpere_contracts::rules::Rules::default(),
+    );
+    let mut rss = Vec::new();
+    for (source, enrolments) in [
+        ("bench-small", args.enrolments / 10),
+        ("bench", args.enrolments),
+    ] {
+        let u = university(args.seed, enrolments);
+        let (load, report) = engine_run(&engine, source, &u).await?;
+        let client = store.pool.get().await?;
+        let started = Instant::now();
+        let generated =
+            conpere_contracts::generate::generate(&client, None, &catalogue, &rules).await?;
+        let generation = started.elapsed();
+        rss.push(peak_rss_kib());
+        println!(
+            "{} students, {} records: first full load {:.2} s; every contract generated \
+             ({} new) {:.2} s = {:.2}× the load (target ≤ 0.5×)",
+            u.config().students,
+            report.totals.inserted,
+            load.as_secs_f64(),
+            generated.created,
+            generation.as_secs_f64(),
+            generation.as_secs_f64() / load.as_secs_f64()
+        );
+    }
+    println!(
+        "peak memory of conpere: {} MiB after N/10, {} MiB after N ({:.2}×: flat means streaming)",
+        rss[0] / 1024,
+        rss[1] / 1024,
+        rss[1] as f64 / rss[0].max(1) as f64
     );
     Ok(())
 }
