@@ -60,7 +60,9 @@ pub async fn refresh(
     generate_in(client, Scope::Run(run_id), catalogue, rules).await
 }
 
-/// Creates or refreshes every contract (of `year`), in a transaction of its own.
+/// Creates or refreshes every contract (of `year`), in a transaction of its own. The
+/// session then has used temporary tables: give it a connection that does not go back to
+/// a pool a sync draws from (a sync sets its session's temporary buffers first).
 pub async fn generate(
     client: &Client,
     year: Option<i32>,

@@ -31,3 +31,5 @@ CREATE INDEX contract_version_hash ON contract_version (hash);
 
 -- Contract generation finds a node's parents.
 CREATE INDEX edge_child ON edge (source_id, year, child);
+-- A student's registrations to a step over the years (the `repeater` flag).
+CREATE INDEX registration_student_step ON registration (source_id, student, step);

@@ -152,7 +152,8 @@ async fn measure_contracts(store: &Store, args: &BenchArgs) -> anyhow::Result<()
     ] {
         let u = university(args.seed, enrolments);
         let (load, report) = engine_run(&engine, source, &u).await?;
-        let client = store.pool.get().await?;
+        // Out of the pool: the generation's temporary tables stay with this connection.
+        let client = deadpool_postgres::Object::take(store.pool.get().await?);
         let started = Instant::now();
         let generated =
             conpere_contracts::generate::generate(&client, None, &catalogue, &rules).await?;

@@ -23,7 +23,9 @@ pub async fn run(config: &Config, args: ContractsArgs) -> anyhow::Result<i32> {
 }
 
 async fn on(config: &Config, store: &Store, command: ContractsCommand) -> anyhow::Result<i32> {
-    let client = store.pool.get().await?;
+    // Out of the pool: a generation's temporary tables must not follow the connection
+    // into a sync (which sets its session's temporary buffers first).
+    let client = deadpool_postgres::Object::take(store.pool.get().await?);
     match command {
         ContractsCommand::Generate { year } => {
             let (catalogue, rules) = config.contract_rules()?;
