@@ -137,6 +137,12 @@ async fn generate_in(
         .await
         .map_err(ContractsError::db("preparing the generation"))?;
     fill_scope(client, scope).await?;
+    // The run being committed may have just loaded these tables: without fresh
+    // statistics the planner takes them for empty and scans them once per contract.
+    client
+        .batch_execute("ANALYZE registration, enrolment, node, edge")
+        .await
+        .map_err(ContractsError::db("preparing the generation"))?;
     let limit = rules.ects_limit;
     client
         .execute(
