@@ -49,6 +49,9 @@ pub enum Scope {
 /// Contracts are computed and written this many at a time.
 const BLOCK: i64 = 2_000;
 
+/// From this many contracts in scope, the tables read are analyzed first.
+const ANALYZE_FROM: u64 = 1_000;
+
 /// Creates or refreshes the contracts of the students run `run_id` touched, on `client`
 /// inside the run's transaction.
 pub async fn refresh(
@@ -136,13 +139,17 @@ async fn generate_in(
         )
         .await
         .map_err(ContractsError::db("preparing the generation"))?;
-    fill_scope(client, scope).await?;
-    // The run being committed may have just loaded these tables: without fresh
-    // statistics the planner takes them for empty and scans them once per contract.
-    client
-        .batch_execute("ANALYZE registration, enrolment, node, edge")
-        .await
-        .map_err(ContractsError::db("preparing the generation"))?;
+    let contracts = fill_scope(client, scope).await?;
+    // Many contracts at once follow a load (a first sync, whose refresh runs in its own
+    // transaction, before any autovacuum): without fresh statistics the planner takes the
+    // tables for empty and scans them once per contract. A nightly refresh of a few
+    // contracts reads tables whose statistics are current: it skips the cost.
+    if contracts >= ANALYZE_FROM {
+        client
+            .batch_execute("ANALYZE registration, enrolment, node, edge")
+            .await
+            .map_err(ContractsError::db("preparing the generation"))?;
+    }
     let limit = rules.ects_limit;
     client
         .execute(
@@ -183,9 +190,9 @@ async fn generate_in(
 }
 
 /// The (source, year, student) in scope.
-async fn fill_scope(client: &Client, scope: Scope) -> Result<(), ContractsError> {
+async fn fill_scope(client: &Client, scope: Scope) -> Result<u64, ContractsError> {
     let fill = |e| ContractsError::db("finding the contracts to compute")(e);
-    match scope {
+    let contracts = match scope {
         Scope::All { year } => client
             .execute(
                 "INSERT INTO contract_scope SELECT DISTINCT source_id, year, student \
@@ -203,7 +210,7 @@ async fn fill_scope(client: &Client, scope: Scope) -> Result<(), ContractsError>
         .batch_execute("ANALYZE contract_scope")
         .await
         .map_err(fill)?;
-    Ok(())
+    Ok(contracts)
 }
 
 /// The contracts a run touched: its registrations and enrolments, and the enrolments in

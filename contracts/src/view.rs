@@ -76,7 +76,9 @@ pub async fn list(client: &Client, filter: &Filter) -> Result<Vec<Summary>, Cont
         .query(
             &format!(
                 "{SUMMARY} WHERE ($1::int IS NULL OR k.year = $1) \
-                 AND ($2::text IS NULL OR v.content LIKE '%\"step\":' || to_json($2::text)::text || '%') \
+                 AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM registration r \
+                      WHERE r.source_id = k.source_id AND r.year = k.year \
+                        AND r.student = k.student AND r.step = $2)) \
                  AND ($3::bool IS NULL OR (cardinality(k.flags) > 0) = $3) \
                  AND ($4::text IS NULL OR k.state = $4) \
                  ORDER BY k.year, k.student, s.name"

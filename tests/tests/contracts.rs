@@ -200,6 +200,19 @@ async fn sections_paths_measures_and_hashes_are_as_designed() {
         .collect();
     assert_eq!(steps, ["VET:A/1", "VET:B/1"]);
 
+    let of_step_b = Filter {
+        step: Some("VET:B/1".into()),
+        ..Filter::default()
+    };
+    let listed: Vec<String> = (view::list(&client, &of_step_b).await.unwrap().into_iter())
+        .map(|c| c.student)
+        .collect();
+    assert_eq!(
+        listed,
+        ["DOUBLE"],
+        "only the contract with a section of step B"
+    );
+
     // A plain student: standard, no measure; the path with its choice and its ECTS.
     let plain = view::get(&client, get("PLAIN").id).await.unwrap();
     assert!(plain.summary.flags.is_empty());
