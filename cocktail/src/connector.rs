@@ -216,8 +216,11 @@ fn read_views(
     for input in &mapping.inputs {
         let view = view(input).unwrap_or_default();
         odbc::read_view(&open, view, size, |row| {
-            if let Outcome::Item(item) = input.map(&row, &mapping.tables) {
+            if let Outcome::Item(item, modified) = input.map(&row, &mapping.tables) {
                 if request.wants(&item) {
+                    if let Some(instant) = modified {
+                        sender.modified_at(instant);
+                    }
                     sender
                         .push_blocking(item)
                         .map_err(|stopped| stopped.to_string())?;

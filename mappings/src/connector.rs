@@ -853,9 +853,8 @@ impl DropReading {
                         *skipped.entry(values.unwrap_or_default()).or_default() += 1;
                         continue;
                     }
-                    Outcome::Item(item) => {
-                        // Checked by `map`: a row whose date cannot be read is quarantined.
-                        modified = input.modified(&row, tables).ok().flatten();
+                    Outcome::Item(item, when) => {
+                        modified = when;
                         item
                     }
                 },
@@ -869,7 +868,7 @@ impl DropReading {
                 Err(error) => return Err(refused(file, &error)),
             };
             if self.request.wants(&item) {
-                if let Some(instant) = modified.filter(|_| !matches!(item, Item::Rejected(_))) {
+                if let Some(instant) = modified {
                     out.modified_at(instant);
                 }
                 // Located, so that the engine's own checks name the row too.

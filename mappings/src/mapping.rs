@@ -19,8 +19,9 @@ use serde_json::{Map, Value as Json};
 pub enum Outcome {
     /// The filter skipped it.
     Skipped,
-    /// A record, a tombstone or a quarantined row.
-    Item(Item),
+    /// A record, a tombstone or a quarantined row, and when the source last changed it
+    /// (the input's `modified`, for a record or a tombstone).
+    Item(Item, Option<DateTime<Utc>>),
 }
 
 impl Input {
@@ -28,7 +29,7 @@ impl Input {
     pub fn map(&self, row: &Row, tables: &Tables) -> Outcome {
         match self.decide(row, tables) {
             Ok(outcome) => outcome,
-            Err(reason) => Outcome::Item(self.quarantine(row, reason, tables)),
+            Err(reason) => Outcome::Item(self.quarantine(row, reason, tables), None),
         }
     }
 
@@ -57,7 +58,7 @@ impl Input {
                 return Ok(Outcome::Skipped);
             }
         }
-        self.modified(row, tables)?;
+        let modified = self.modified(row, tables)?;
         let json = self.json(row, tables)?;
         let tombstone = match &self.tombstone {
             Some(test) => test
@@ -68,14 +69,16 @@ impl Input {
         };
         if tombstone {
             let key = RecordKey::from_json(self.kind, &Json::Object(json))?;
-            return Ok(Outcome::Item(Item::Tombstone(key)));
+            return Ok(Outcome::Item(Item::Tombstone(key), modified));
         }
-        Ok(Outcome::Item(self.record(row, json)))
+        let item = self.record(row, json);
+        let modified = modified.filter(|_| matches!(item, Item::Record(_)));
+        Ok(Outcome::Item(item, modified))
     }
 
     /// When the source last changed the row's record, when the input says (`modified`):
     /// an RFC 3339 instant (`2024-09-01T10:00:00.000Z`) or a date (midnight UTC).
-    pub fn modified(&self, row: &Row, tables: &Tables) -> Result<Option<DateTime<Utc>>, String> {
+    fn modified(&self, row: &Row, tables: &Tables) -> Result<Option<DateTime<Utc>>, String> {
         let Some(modified) = &self.modified else {
             return Ok(None);
         };
