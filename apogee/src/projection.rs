@@ -19,7 +19,7 @@ pub const MANDATORY_LIST_SUFFIX: &str = "OBL";
 
 /// The part of `records` the Apogée adapter can read back, as it reads it.
 pub fn readable(records: &[Record]) -> Vec<Record> {
-    let records = in_lists(records);
+    let records = in_lists(records.iter().cloned());
     let first_level = first_level_nodes(&records);
     let enrolled: BTreeSet<(i32, &str)> = records
         .iter()
@@ -63,32 +63,39 @@ pub fn readable(records: &[Record]) -> Vec<Record> {
 /// `Tronc commun — <step label>`, the step's first list; its elements are mandatory and
 /// numbered from 1, and the step's other lists are numbered after it. Records already in
 /// that shape come back unchanged; other records are untouched.
-pub fn in_lists(records: &[Record]) -> Vec<Record> {
-    let steps: HashMap<(i32, &str), &Node> = records
+pub fn in_lists(records: impl IntoIterator<Item = Record>) -> Vec<Record> {
+    let records: Vec<Record> = records.into_iter().collect();
+    // Each step's code and label, for its mandatory list.
+    let steps: HashMap<(i32, String), (String, String)> = records
         .iter()
         .filter_map(|r| match r {
-            Record::Node(n) if n.kind == NodeKind::Step => Some(((n.year, n.node.as_str()), n)),
+            Record::Node(n) if n.kind == NodeKind::Step => {
+                Some(((n.year, n.node.clone()), (n.code.clone(), n.label.clone())))
+            }
             _ => None,
         })
         .collect();
     let mut out = Vec::with_capacity(records.len());
-    let mut from_steps: BTreeMap<(i32, &str), Vec<&Edge>> = BTreeMap::new();
+    let mut from_steps: BTreeMap<(i32, String), Vec<Edge>> = BTreeMap::new();
     for record in records {
         match record {
-            Record::Edge(e) if steps.contains_key(&(e.year, e.parent.as_str())) => {
-                from_steps.entry((e.year, &e.parent)).or_default().push(e);
+            Record::Edge(e) if steps.contains_key(&(e.year, e.parent.clone())) => {
+                from_steps
+                    .entry((e.year, e.parent.clone()))
+                    .or_default()
+                    .push(e);
             }
-            other => out.push(other.clone()),
+            other => out.push(other),
         }
     }
     for ((year, step), mut edges) in from_steps {
         edges.sort_by_key(|e| (e.position.is_none(), e.position));
-        let (lists, loose): (Vec<&Edge>, Vec<&Edge>) =
+        let (lists, loose): (Vec<Edge>, Vec<Edge>) =
             edges.into_iter().partition(|e| is_list(&e.child));
         let mut position = 0;
         if !loose.is_empty() {
-            let step_node = steps[&(year, step)];
-            let code = format!("{}{MANDATORY_LIST_SUFFIX}", step_node.code);
+            let (step_code, step_label) = &steps[&(year, step.clone())];
+            let code = format!("{step_code}{MANDATORY_LIST_SUFFIX}");
             let list = format!("LSE:{code}");
             out.push(Record::Node(Node {
                 year,
@@ -96,12 +103,12 @@ pub fn in_lists(records: &[Record]) -> Vec<Record> {
                 kind: NodeKind::Other,
                 code,
                 version: None,
-                label: format!("Tronc commun — {}", step_node.label),
+                label: format!("Tronc commun — {step_label}"),
                 ects: None,
                 period: None,
             }));
             position += 1;
-            out.push(Record::Edge(list_edge(year, step, &list, true, position)));
+            out.push(Record::Edge(list_edge(year, &step, &list, true, position)));
             for (rank, element) in (1..).zip(&loose) {
                 out.push(Record::Edge(list_edge(
                     year,
@@ -116,7 +123,7 @@ pub fn in_lists(records: &[Record]) -> Vec<Record> {
             position += 1;
             out.push(Record::Edge(Edge {
                 position: Some(position),
-                ..list.clone()
+                ..list
             }));
         }
     }
@@ -207,9 +214,9 @@ mod tests {
         let records: Vec<Record> = University::generate(SynthConfig::new(7, 5))
             .records()
             .collect();
-        let shaped = in_lists(&records);
+        let shaped = in_lists(records);
         assert_eq!(
-            sorted(in_lists(&shaped)),
+            sorted(in_lists(shaped.clone())),
             sorted(shaped.clone()),
             "idempotent"
         );

@@ -103,10 +103,9 @@ impl Dataset {
     /// one of its lists: [`crate::projection::in_lists`]); results are kept for
     /// `resultatsElp`, every kind is accepted.
     pub(crate) fn new(records: impl IntoIterator<Item = Record>) -> Dataset {
-        let records: Vec<Record> = records.into_iter().collect();
         let mut data = Dataset::default();
         let mut registrations = Vec::new();
-        for record in crate::projection::in_lists(&records) {
+        for record in crate::projection::in_lists(records) {
             match record {
                 Record::Student(student) => data.add_student(student),
                 Record::Node(node) => data.structure_mut(node.year).add_node(node),
