@@ -38,13 +38,6 @@ fn latin1_university(seed: u64, students: usize) -> Vec<Record> {
         .collect()
 }
 
-fn export(site: &Site) -> String {
-    let out = site.dir.path().join("drop.jsonl");
-    let output = site.run(&["export", "--source", "drop", "--out", out.to_str().unwrap()]);
-    assert_code(&output, 0);
-    std::fs::read_to_string(out).unwrap()
-}
-
 #[tokio::test]
 async fn a_drop_syncs_once_and_its_export_equals_the_university() {
     let site = drop_site("").await;
@@ -53,7 +46,7 @@ async fn a_drop_syncs_once_and_its_export_equals_the_university() {
     let output = site.run(&["sync", "--source", "drop"]);
     assert_code(&output, 0);
     assert_same_export(
-        &export(&site),
+        &site.export_of("drop"),
         &export_text("drop", &records),
         "drop export",
     );
@@ -73,7 +66,7 @@ async fn a_drop_syncs_once_and_its_export_equals_the_university() {
     assert_code(&output, 1);
     assert!(text(&output).contains("nodes.csv:1"), "{}", text(&output));
     assert_same_export(
-        &export(&site),
+        &site.export_of("drop"),
         &export_text("drop", &records),
         "after a failed run",
     );
@@ -118,7 +111,7 @@ async fn applied_and_refused_drops_are_archived_apart() {
     let reason = std::fs::read_to_string(failed[0].join("reason.txt")).unwrap();
     assert!(reason.contains("nodes.csv:1"), "{reason}");
     assert_same_export(
-        &export(&site),
+        &site.export_of("drop"),
         &export_text("drop", &records),
         "after a refused drop",
     );
@@ -166,7 +159,7 @@ async fn a_oneroster_package_syncs_and_exports_what_the_mapping_reads() {
     conpere_mappings::oneroster::write_drop(&site.input(), &records).unwrap();
     assert_code(&site.run(&["sync", "--source", "drop"]), 0);
     assert_same_export(
-        &export(&site),
+        &site.export_of("drop"),
         &export_text("drop", &conpere_mappings::oneroster::readable(&records)),
         "oneroster export",
     );
@@ -201,5 +194,9 @@ async fn a_drop_much_smaller_than_the_last_is_held_not_purged() {
     write_drop(&site.input(), smaller, Encoding::Iso8859_1).unwrap();
     let output = site.run(&["sync", "--source", "drop"]);
     assert_code(&output, 3);
-    assert_same_export(&export(&site), &export_text("drop", &records), "while held");
+    assert_same_export(
+        &site.export_of("drop"),
+        &export_text("drop", &records),
+        "while held",
+    );
 }

@@ -72,14 +72,13 @@ impl Site {
     }
 
     fn export(&self) -> String {
-        let out = self.dir.path().join("export.jsonl");
-        let output = self.run(&[
-            "export",
-            "--source",
-            "files",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        self.export_of("files")
+    }
+
+    /// `conpere export --source <source>` through a file, as text.
+    fn export_of(&self, source: &str) -> String {
+        let out = self.dir.path().join(format!("{source}.jsonl"));
+        let output = self.run(&["export", "--source", source, "--out", out.to_str().unwrap()]);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output));
         std::fs::read_to_string(out).unwrap()
     }
@@ -529,19 +528,6 @@ fn with_password(site: &Site, apogee: &Simulator, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn apogee_export(site: &Site) -> String {
-    let out = site.dir.path().join("apogee.jsonl");
-    let output = site.run(&[
-        "export",
-        "--source",
-        "apogee",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_code(&output, 0);
-    std::fs::read_to_string(out).unwrap()
-}
-
 // The simulator runs in this process while the test waits on a child process: it needs
 // a worker thread of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -551,7 +537,7 @@ async fn apogee_sync_then_export_equals_what_apogee_carries_of_the_university() 
     let output = with_password(&site, &apogee, &["sync", "--source", "apogee"]);
     assert_code(&output, 0);
     assert_same_export(
-        &apogee_export(&site),
+        &site.export_of("apogee"),
         &export_text("apogee", &projection::readable(&records)),
         "apogee export",
     );
@@ -574,7 +560,7 @@ async fn a_failing_apogee_fails_the_run_and_applies_nothing() {
     let records = university(22, 30);
     let (site, apogee) = apogee_site(&records).await;
     assert_code(&with_password(&site, &apogee, &["sync"]), 0);
-    let before = apogee_export(&site);
+    let before = site.export_of("apogee");
 
     apogee
         .faults()
@@ -588,7 +574,7 @@ async fn a_failing_apogee_fails_the_run_and_applies_nothing() {
     );
     assert!(message.contains("nothing was applied"), "{message}");
     assert_same_export(
-        &apogee_export(&site),
+        &site.export_of("apogee"),
         &before,
         "a failed run applied something",
     );

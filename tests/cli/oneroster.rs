@@ -176,17 +176,7 @@ fn sync(site: &Site, package: &Package) -> String {
 
 /// The store's records of the source, one export line each, by (type, key) text.
 fn stored(site: &Site) -> Vec<String> {
-    let out = site.dir.path().join("roster.jsonl");
-    let output = site.run(&[
-        "export",
-        "--source",
-        "roster",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_code(&output, 0);
-    std::fs::read_to_string(out)
-        .unwrap()
+    site.export_of("roster")
         .lines()
         .map(str::to_string)
         .collect()

@@ -60,16 +60,7 @@ pub(super) fn sync(site: &Site, pegase: &Simulator) -> Output {
 }
 
 pub(super) fn export(site: &Site) -> String {
-    let out = site.dir.path().join("pegase.jsonl");
-    let output = site.run(&[
-        "export",
-        "--source",
-        "pegase",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_code(&output, 0);
-    std::fs::read_to_string(out).unwrap()
+    site.export_of("pegase")
 }
 
 /// A generated university with every hard case, its records in export order.

@@ -42,19 +42,8 @@ async fn cocktail_sync_then_export_equals_what_the_reference_views_carry() {
     };
     assert_code(&run(&["check", "--source", "cocktail"]), 0);
     assert_code(&run(&["sync", "--source", "cocktail"]), 0);
-    let out = site.dir.path().join("cocktail.jsonl");
-    assert_code(
-        &run(&[
-            "export",
-            "--source",
-            "cocktail",
-            "--out",
-            out.to_str().unwrap(),
-        ]),
-        0,
-    );
     assert_same_export(
-        &std::fs::read_to_string(out).unwrap(),
+        &site.export_of("cocktail"),
         &export_text("cocktail", &projection::readable(&records)),
         "cocktail export",
     );
