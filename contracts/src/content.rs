@@ -10,17 +10,93 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// Lower-case hexadecimal digits.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// The RFC 8785 serialisation of `value`: keys sorted by UTF-16 code units, no
 /// whitespace, numbers as ECMAScript prints them, strings with the minimal escapes.
 pub fn canonical(value: &Value) -> String {
-    serde_jcs::to_string(value).expect("a JSON value always serialises")
+    let mut out = String::with_capacity(1024);
+    write_canonical(&mut out, value);
+    out
+}
+
+/// Written directly from the value: a contract's content is serialised once per
+/// generation for every student, so no intermediate parse or re-sort is affordable.
+fn write_canonical(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        // RFC 8785 §3.2.2.3: every number as the IEEE 754 double ECMAScript prints.
+        Value::Number(number) => {
+            let double = number.as_f64().expect("a JSON number is finite");
+            out.push_str(ryu_js::Buffer::new().format_finite(double));
+        }
+        Value::String(text) => write_string(out, text),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(members) => {
+            let mut members: Vec<(&String, &Value)> = members.iter().collect();
+            // §3.2.3: by UTF-16 code units (a map iterates in UTF-8 order, which differs
+            // only past U+FFFF: the sort of an already sorted list is one pass).
+            members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            out.push('{');
+            for (i, (key, item)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, key);
+                out.push(':');
+                write_canonical(out, item);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// §3.2.2.2: `"` and `\\` escaped, the control characters as `\b \t \n \f \r` or
+/// `\u00xx` (lower-case hex), everything else as it is.
+fn write_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => {
+                out.push_str("\\u00");
+                out.push(HEX[(c as usize) >> 4] as char);
+                out.push(HEX[(c as usize) & 0xf] as char);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// The hash of a canonical serialisation: `sha256:` + 64 lower-case hex digits.
 pub fn hash(canonical: &str) -> String {
     let digest = Sha256::digest(canonical.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    let mut hash = String::with_capacity(71);
+    hash.push_str("sha256:");
+    for byte in digest {
+        hash.push(HEX[usize::from(byte >> 4)] as char);
+        hash.push(HEX[usize::from(byte & 0xf)] as char);
+    }
+    hash
 }
 
 /// A content's canonical text and hash.
@@ -28,6 +104,55 @@ pub fn sealed(content: &Value) -> (String, String) {
     let text = canonical(content);
     let hash = hash(&text);
     (text, hash)
+}
+
+/// The RFC 8785 serialisation of a typed value whose every struct declares its fields in
+/// UTF-16 code unit order and whose maps iterate in that order ([`Utf16Sorted`]):
+/// serialised straight from the value, the way generation seals every contract.
+/// (Debug builds check the text against [`canonical`].)
+pub(crate) fn canonical_typed<T: serde::Serialize>(value: &T) -> String {
+    let mut out = Vec::with_capacity(4096);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, JcsFormatter);
+    value
+        .serialize(&mut serializer)
+        .expect("a content always serialises");
+    let text = String::from_utf8(out).expect("JSON is UTF-8");
+    debug_assert_eq!(
+        canonical(&serde_json::from_str(&text).expect("JSON")),
+        text,
+        "a typed content declares its fields out of RFC 8785 order"
+    );
+    text
+}
+
+/// serde_json's compact output with numbers as ECMAScript prints them: its string escapes
+/// already are RFC 8785's.
+struct JcsFormatter;
+
+impl serde_json::ser::Formatter for JcsFormatter {
+    fn write_f64<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f64) -> std::io::Result<()> {
+        // Non-finite numbers are no JSON: null, as serde_json writes them.
+        match v.is_finite() {
+            true => w.write_all(ryu_js::Buffer::new().format_finite(v).as_bytes()),
+            false => w.write_all(b"null"),
+        }
+    }
+
+    fn write_f32<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f32) -> std::io::Result<()> {
+        self.write_f64(w, f64::from(v))
+    }
+}
+
+/// A map serialised with its keys in UTF-16 code unit order.
+#[derive(Debug, Default)]
+pub(crate) struct Utf16Sorted<V>(pub Vec<(String, V)>);
+
+impl<V: serde::Serialize> serde::Serialize for Utf16Sorted<V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<&(String, V)> = self.0.iter().collect();
+        entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+        serializer.collect_map(entries.into_iter().map(|(k, v)| (k, v)))
+    }
 }
 
 #[cfg(test)]
@@ -74,6 +199,74 @@ mod tests {
             (json!(-0.0), "0"),
         ] {
             assert_eq!(canonical(&value), text);
+        }
+    }
+
+    /// A deterministic stream of awkward values: every escape, characters past U+FFFF
+    /// in keys, numbers of every magnitude, nesting.
+    fn awkward_values(seed: u64, count: usize) -> Vec<Value> {
+        let mut state = seed;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        let pieces = [
+            "a",
+            "é",
+            "€",
+            "😀",
+            "\u{fb33}",
+            "\u{7f}",
+            "\u{1}",
+            "\u{1f}",
+            "\"",
+            "\\",
+            "/",
+            "\n",
+            "\r",
+            "\t",
+            "\u{8}",
+            "\u{c}",
+            "\u{e000}",
+            "\u{10ffff}",
+            "Z",
+            "1",
+        ];
+        let text = |next: &mut dyn FnMut() -> u64| -> String {
+            (0..next() % 6)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect()
+        };
+        (0..count)
+            .map(|_| {
+                let mut object = serde_json::Map::new();
+                for _ in 0..next() % 8 {
+                    let number = f64::from_bits(next() << 31 | next());
+                    let value = match next() % 5 {
+                        0 if number.is_finite() => json!(number),
+                        1 => json!(next() as i64 - (1 << 30)),
+                        2 => json!([text(&mut next), null, true, (next() % 1000) as f64 / 8.0]),
+                        3 => json!({ text(&mut next): { text(&mut next): false } }),
+                        _ => json!(text(&mut next)),
+                    };
+                    object.insert(text(&mut next), value);
+                }
+                Value::Object(object)
+            })
+            .collect()
+    }
+
+    // The serialiser against serde_jcs (a slower, independent implementation).
+    #[test]
+    fn agrees_with_an_independent_implementation() {
+        for value in awkward_values(8785, 2_000) {
+            assert_eq!(
+                canonical(&value),
+                serde_jcs::to_string(&value).unwrap(),
+                "{value:?}"
+            );
         }
     }
 

@@ -6,7 +6,7 @@
 //! contracts"): no HTTP, no SIS.
 //!
 //! * [`generate`]: one contract per (source, year, student), one section per registration,
-//!   made by set-based SQL over the store; [`generate::refresh`] runs in a sync's
+//!   assembled in blocks from the store; [`generate::refresh`] runs in a sync's
 //!   transaction for the students it touched ([`RefreshHook`]), [`generate::generate`]
 //!   for every student.
 //! * [`content`]: what a version holds and its hash, `sha256:` + hex SHA-256 of the

@@ -1,5 +1,5 @@
-//! The flags that make a contract "specific" (DESIGN.md), computed by SQL over the store
-//! for every contract generated; which of them apply, and the ECTS limit, are settings.
+//! The flags that make a contract "specific" (DESIGN.md), computed for every contract
+//! generated; which of them apply, and the ECTS limit, are settings.
 
 use serde::Deserialize;
 
