@@ -281,6 +281,128 @@ pub enum ContractsCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Set the measures and objectives of a draft (or of an open amendment): a new
+    /// version, as a directeur d'études.
+    Edit {
+        /// The contract's id.
+        id: i64,
+        /// A measure of the catalogue, `code` or `code=details` (repeat; none: no measure).
+        #[arg(long = "measure")]
+        measures: Vec<String>,
+        /// An objective (repeat).
+        #[arg(long = "objective")]
+        objectives: Vec<String>,
+        /// Who acts (recorded in the evidence).
+        #[command(flatten)]
+        actor: ActorArgs,
+    },
+    /// Propose the draft to the student, as a directeur d'études.
+    Propose(ActionArgs),
+    /// Sign the proposed version, as the student.
+    Sign {
+        #[command(flatten)]
+        action: ActionArgs,
+        /// The consent text the student was shown (recorded in the evidence).
+        #[arg(long)]
+        consent: String,
+    },
+    /// Validate the signed version (it comes into force), as a directeur d'études.
+    Validate(ActionArgs),
+    /// Refuse the proposed or signed version, with a reason: back to a draft.
+    Refuse {
+        #[command(flatten)]
+        action: ActionArgs,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Open an amendment of the version in force, with a reason code.
+    Amend {
+        /// The contract's id.
+        id: i64,
+        /// path_change, measure_added, measure_ended, status_change, sis_change,
+        /// reorientation (or as `[contracts] amendment_reasons` says).
+        #[arg(long)]
+        reason: String,
+        /// The amendment's measures, `code` or `code=details` (repeat; none given: those
+        /// in force).
+        #[arg(long = "measure")]
+        measures: Vec<String>,
+        /// Its objectives (repeat; none given: those in force).
+        #[arg(long = "objective")]
+        objectives: Vec<String>,
+        /// Who acts (recorded in the evidence).
+        #[command(flatten)]
+        actor: ActorArgs,
+    },
+    /// Validate at once every signed contract of a year (and step), or those given,
+    /// each contract's signed hash checked: how many, and why the others were skipped.
+    ValidateAll {
+        /// The academic year (with --step: its contracts with a section of that step).
+        #[arg(long, required_unless_present = "ids")]
+        year: Option<i32>,
+        /// Only contracts with a section of this step.
+        #[arg(long)]
+        step: Option<String>,
+        /// These contracts (comma-separated ids) instead of a year.
+        #[arg(long, value_delimiter = ',', conflicts_with_all = ["year", "step"])]
+        ids: Vec<i64>,
+        /// Validate specific contracts too (default: standard ones only).
+        #[arg(long)]
+        specific_too: bool,
+        /// Who acts (recorded in the evidence).
+        #[command(flatten)]
+        actor: ActorArgs,
+    },
+    /// What changed between two versions: elements and measures added and removed, ECTS
+    /// per period before and after, the reason.
+    Diff {
+        /// The contract's id.
+        id: i64,
+        /// The earlier version (default: the one before `--to`).
+        #[arg(long)]
+        from: Option<i32>,
+        /// The later version (default: the current one).
+        #[arg(long)]
+        to: Option<i32>,
+    },
+    /// A contract's evidence: every event of its chain.
+    Events {
+        /// The contract's id.
+        id: i64,
+    },
+    /// Recompute every evidence chain and version hash: exit 1 naming the first break of
+    /// each broken contract, 0 when all hold.
+    Verify {
+        /// Only this contract.
+        #[arg(long)]
+        contract: Option<i64>,
+    },
+}
+
+/// Who acts at the command line (recorded in the evidence as `auth: cli`).
+#[derive(Debug, Args)]
+pub struct ActorArgs {
+    /// The login recorded (default: $USER).
+    #[arg(long = "as", value_name = "LOGIN")]
+    pub login: Option<String>,
+}
+
+/// An action on the version a person saw.
+#[derive(Debug, Args)]
+pub struct ActionArgs {
+    /// The contract's id.
+    pub id: i64,
+    /// The hash of the version acted on, as `show` printed it (a stale one changes
+    /// nothing).
+    #[arg(long)]
+    pub hash: String,
+    /// Who acts (recorded in the evidence).
+    #[command(flatten)]
+    pub actor: ActorArgs,
+    /// The role acted in, for `refuse` (student or directeur).
+    #[arg(long, value_parser = ["student", "directeur"], default_value = "directeur")]
+    pub role: String,
 }
 
 /// `conpere db`.

@@ -107,6 +107,9 @@ pub struct ContractsSettings {
     pub flags: Option<Vec<String>>,
     /// The most ECTS in one period before `ects_over_limit` (default 30).
     pub ects_limit: Option<f64>,
+    /// The reason codes an amendment may give (default: path_change, measure_added,
+    /// measure_ended, status_change, sis_change, reorientation).
+    pub amendment_reasons: Option<Vec<String>>,
 }
 
 /// The whole configuration.
@@ -245,6 +248,8 @@ impl Config {
         let rules = Rules {
             flags: settings.flags.clone().unwrap_or(defaults.flags),
             ects_limit: settings.ects_limit.unwrap_or(defaults.ects_limit),
+            amendment_reasons: (settings.amendment_reasons.clone())
+                .unwrap_or(defaults.amendment_reasons),
         };
         rules.check().map_err(usage)?;
         Ok((catalogue, rules))

@@ -89,7 +89,11 @@ fn write_string(out: &mut String, text: &str) {
 
 /// The hash of a canonical serialisation: `sha256:` + 64 lower-case hex digits.
 pub fn hash(canonical: &str) -> String {
-    let digest = Sha256::digest(canonical.as_bytes());
+    hex_hash(&Sha256::digest(canonical.as_bytes()))
+}
+
+/// A SHA-256 digest as conpere writes hashes: `sha256:` + 64 lower-case hex digits.
+pub fn hex_hash(digest: &[u8]) -> String {
     let mut hash = String::with_capacity(71);
     hash.push_str("sha256:");
     for byte in digest {

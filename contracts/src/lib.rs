@@ -13,15 +13,22 @@
 //!   RFC 8785 serialisation.
 //! * [`catalogue`]: the support measures a contract may hold, and those suggested for
 //!   special statuses.
-//! * [`rules`]: the flags that make a contract "specific".
+//! * [`lifecycle`]: propose, sign, validate, refuse, edit a draft, amend; each action an
+//!   event of [`evidence`], the contract's hash-chained log.
+//! * [`rules`]: the flags that make a contract "specific", the amendment reasons.
 //! * [`view`]: contracts as listed, shown and exported.
 
 #![forbid(unsafe_code)]
 
+pub mod bulk;
 pub mod catalogue;
 pub mod content;
+pub mod diff;
+pub mod evidence;
 pub mod generate;
+pub mod lifecycle;
 pub mod rules;
+pub mod verify;
 pub mod view;
 
 pub use generate::RefreshHook;
@@ -44,6 +51,38 @@ pub enum ContractsError {
     /// No contract has this id.
     #[error("no contract #{0}")]
     NotFound(i64),
+    /// The actor's role may not take this action.
+    #[error("a {role} may not {action} a contract")]
+    Forbidden {
+        /// The action.
+        action: &'static str,
+        /// The actor's role.
+        role: &'static str,
+    },
+    /// The action does not apply in the contract's state.
+    #[error("contract #{id} is {state}: it cannot be {action}-ed now (possible: {})",
+            if allowed.is_empty() { "nothing".to_string() } else { allowed.join(", ") })]
+    WrongState {
+        /// The contract.
+        id: i64,
+        /// Its state.
+        state: String,
+        /// The action refused.
+        action: &'static str,
+        /// The actions possible in that state.
+        allowed: &'static [&'static str],
+    },
+    /// The version the person saw is no longer the contract's current one.
+    #[error("contract #{id} has changed: its current version is {current_hash}; reload it and act again")]
+    Stale {
+        /// The contract.
+        id: i64,
+        /// The hash of its current version.
+        current_hash: String,
+    },
+    /// The request itself is wrong (a missing reason, an unknown measure…).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl ContractsError {

@@ -38,6 +38,23 @@ pub struct Rules {
     /// `ects_over_limit`: the most ECTS in one period (default 30, a semester).
     #[serde(default = "default_ects_limit")]
     pub ects_limit: f64,
+    /// The reason codes an amendment may give (default: [`AMENDMENT_REASONS`]).
+    #[serde(default = "default_amendment_reasons")]
+    pub amendment_reasons: Vec<String>,
+}
+
+/// The default amendment reasons (DESIGN.md); `sis_change` is the one a sync gives.
+pub const AMENDMENT_REASONS: [&str; 6] = [
+    "path_change",
+    "measure_added",
+    "measure_ended",
+    "status_change",
+    "sis_change",
+    "reorientation",
+];
+
+fn default_amendment_reasons() -> Vec<String> {
+    AMENDMENT_REASONS.map(String::from).to_vec()
 }
 
 fn all_flags() -> Vec<String> {
@@ -53,6 +70,7 @@ impl Default for Rules {
         Rules {
             flags: all_flags(),
             ects_limit: default_ects_limit(),
+            amendment_reasons: default_amendment_reasons(),
         }
     }
 }
@@ -60,6 +78,14 @@ impl Default for Rules {
 impl Rules {
     /// Unknown flag names, refused with the known ones.
     pub fn check(&self) -> Result<(), String> {
+        // A sync opens its amendments with `sis_change`: it cannot be configured away.
+        if !self.amendment_reasons.iter().any(|r| r == "sis_change") {
+            return Err(
+                "[contracts] amendment_reasons: keep `sis_change`, the reason a sync's \
+                        amendments give"
+                    .into(),
+            );
+        }
         match self.flags.iter().find(|f| !FLAGS.contains(&f.as_str())) {
             Some(unknown) => Err(format!(
                 "[contracts] flags: `{unknown}` is not a flag (known: {})",

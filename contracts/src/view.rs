@@ -38,6 +38,10 @@ pub struct Summary {
     pub version: i32,
     /// Its hash.
     pub hash: String,
+    /// The validated version in force, if any.
+    pub in_force: Option<i32>,
+    /// The version an open amendment departs from.
+    pub amendment_of: Option<i32>,
 }
 
 /// A contract with its current version's content.
@@ -51,7 +55,7 @@ pub struct Contract {
 
 const SUMMARY: &str =
     "SELECT k.id, s.name, k.year, k.student, k.state, k.flags, k.version, v.hash, \
-    v.content FROM contract k JOIN source s ON s.id = k.source_id \
+    v.content, k.in_force, k.amendment_of FROM contract k JOIN source s ON s.id = k.source_id \
     JOIN contract_version v ON v.contract_id = k.id AND v.version = k.version";
 
 fn contract(row: &tokio_postgres::Row) -> Contract {
@@ -65,6 +69,8 @@ fn contract(row: &tokio_postgres::Row) -> Contract {
             flags: row.get(5),
             version: row.get(6),
             hash: row.get(7),
+            in_force: row.get(9),
+            amendment_of: row.get(10),
         },
         content: row.get(8),
     }
@@ -90,6 +96,18 @@ pub async fn list(client: &Client, filter: &Filter) -> Result<Vec<Summary>, Cont
     Ok(rows.iter().map(|row| contract(row).summary).collect())
 }
 
+/// Who acts next in `state`.
+pub fn next_step(state: &str) -> &'static str {
+    match state {
+        "draft" => "the directeur d'études edits and proposes it",
+        "refused" => "the directeur d'études edits and proposes it again",
+        "proposed" => "the student signs or refuses it",
+        "signed" => "the directeur d'études validates or refuses it",
+        "validated" => "nobody: it is in force (an amendment may be opened)",
+        _ => "nobody: the year is over",
+    }
+}
+
 /// One contract with its current version.
 pub async fn get(client: &Client, id: i64) -> Result<Contract, ContractsError> {
     let row = client
@@ -98,6 +116,24 @@ pub async fn get(client: &Client, id: i64) -> Result<Contract, ContractsError> {
         .map_err(ContractsError::db("reading the contract"))?
         .ok_or(ContractsError::NotFound(id))?;
     Ok(contract(&row))
+}
+
+/// A contract's evidence: (seq, event text, hash), in order.
+pub async fn events(
+    client: &Client,
+    id: i64,
+) -> Result<Vec<(i32, String, String)>, ContractsError> {
+    let rows = client
+        .query(
+            "SELECT seq, event, hash FROM contract_event WHERE contract_id = $1 ORDER BY seq",
+            &[&id],
+        )
+        .await
+        .map_err(ContractsError::db("reading the evidence"))?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
 }
 
 /// Every contract, one JSON object per line (the hand-off format of `contracts export`):
@@ -151,6 +187,13 @@ pub fn show(contract: &Contract) -> String {
         s.version,
         s.hash
     );
+    if let Some(base) = s.amendment_of {
+        let _ = writeln!(out, "an amendment of version {base}");
+    }
+    if let Some(in_force) = s.in_force {
+        let _ = writeln!(out, "in force: version {in_force}");
+    }
+    let _ = writeln!(out, "next: {}", next_step(&s.state));
     for flag in &s.flags {
         let _ = writeln!(out, "  flag {flag}: {}", rules::meaning(flag));
     }

@@ -153,10 +153,14 @@ async fn measure_contracts(config: &Config, args: &BenchArgs) -> anyhow::Result<
         ("conpere_bench", args.enrolments),
     ] {
         let store = Store::open_database(config, database, true, Schema::Ready).await?;
-        let measured = measure_generation(&store, args.seed, enrolments, &catalogue, &rules).await;
+        let mut measured =
+            measure_generation(&store, args.seed, enrolments, &catalogue, &rules).await;
+        rss.push(peak_rss_kib());
+        if measured.is_ok() && database == "conpere_bench" {
+            measured = measure_bulk_validation(&store, BULK_CONTRACTS).await;
+        }
         store.close().await;
         measured?;
-        rss.push(peak_rss_kib());
     }
     println!(
         "peak memory of conpere: {} MiB after N/10, {} MiB after N ({:.2}×: flat means streaming)",
@@ -205,6 +209,101 @@ async fn measure_generation(
         "    the same again (nothing changed) {:.2} s = {:.2}× the load",
         started.elapsed().as_secs_f64(),
         started.elapsed().as_secs_f64() / load.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Signed contracts validated at once by `measure_bulk_validation`.
+const BULK_CONTRACTS: usize = 10_000;
+
+/// Bulk validation of `count` signed contracts against a plain UPDATE of the same rows'
+/// state (rolled back), in the same run.
+async fn measure_bulk_validation(store: &Store, count: usize) -> anyhow::Result<()> {
+    use conpere_contracts::bulk::{self, BulkValidation, Seen, Selection};
+    use conpere_contracts::evidence::{Actor, Role};
+    use conpere_contracts::lifecycle::{self, Action, Said};
+    use futures::StreamExt;
+    let client = store.pool.get().await?;
+    let contracts: Vec<(i64, String, String)> = client
+        .query(
+            "SELECT k.id, v.hash, k.student FROM contract k JOIN contract_version v \
+             ON v.contract_id = k.id AND v.version = k.version WHERE k.state = 'draft' \
+             ORDER BY k.id LIMIT $1",
+            &[&(count as i64)],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    drop(client);
+    anyhow::ensure!(
+        contracts.len() == count,
+        "only {} drafts to sign",
+        contracts.len()
+    );
+    // Proposed and signed one by one, as people do, eight at a time.
+    let directeur = Actor::cli("bench-directeur", Role::Directeur);
+    let signed = futures::stream::iter(&contracts)
+        .map(|(id, hash, student)| {
+            let directeur = &directeur;
+            async move {
+                let mut client = store.pool.get().await?;
+                let said = Said {
+                    seen_hash: hash,
+                    consent_text: Some("bench"),
+                    ..Said::default()
+                };
+                lifecycle::act(&mut client, *id, Action::Propose, directeur, said).await?;
+                let student = Actor::cli(student.clone(), Role::Student);
+                lifecycle::act(&mut client, *id, Action::Sign, &student, said).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    signed.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    let ids: Vec<i64> = contracts.iter().map(|(id, _, _)| *id).collect();
+
+    let client = store.pool.get().await?;
+    client.batch_execute("BEGIN").await?;
+    let started = Instant::now();
+    let floor = client
+        .execute(
+            "UPDATE contract SET state = 'validated' WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await?;
+    let plain = started.elapsed();
+    client.batch_execute("ROLLBACK").await?;
+    anyhow::ensure!(
+        floor as usize == count,
+        "the plain UPDATE changed {floor} rows"
+    );
+    drop(client);
+
+    let mut client = store.pool.get().await?;
+    let selection = Selection::Contracts(ids.iter().map(|&id| Seen { id, hash: None }).collect());
+    let validation = BulkValidation {
+        selection,
+        standard_only: false,
+        steps: None,
+    };
+    let started = Instant::now();
+    let report = bulk::validate(&mut client, &validation, &directeur).await?;
+    let elapsed = started.elapsed();
+    anyhow::ensure!(
+        report.validated as usize == count,
+        "bulk validation validated {} of {count}: {:?}",
+        report.validated,
+        report.skipped
+    );
+    println!(
+        "bulk validation of {count} signed contracts (hashes checked, one event each) \
+         {:.3} s; plain UPDATE of their state {:.3} s: {:.2}× (target ≤ 3×)",
+        elapsed.as_secs_f64(),
+        plain.as_secs_f64(),
+        elapsed.as_secs_f64() / plain.as_secs_f64()
     );
     Ok(())
 }

@@ -9,6 +9,7 @@
 use super::structure::{ParentEdge, Structure, YearStructure};
 use crate::catalogue::Catalogue;
 use crate::content::{self, Utf16Sorted};
+use crate::lifecycle::Measure;
 use crate::rules::Rules;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -52,8 +53,21 @@ pub(crate) struct Current {
     pub id: i64,
     pub state: String,
     pub flags: Vec<String>,
-    /// The hash of its current version.
+    /// The version worked on, and its hash.
+    pub version: i32,
     pub hash: String,
+    /// Its evidence chain: events, and the last one's hash.
+    pub events: i32,
+    pub head_hash: String,
+    pub in_force: Option<i32>,
+    /// The version an open amendment departs from, and its hash.
+    pub amendment_of: Option<i32>,
+    pub base_hash: Option<String>,
+    /// The current version's reason (an amendment's).
+    pub reason: Option<String>,
+    /// The measures and objectives people set (JSON), when they have.
+    pub measures: Option<String>,
+    pub objectives: Option<String>,
 }
 
 /// The rows of one contract.
@@ -81,6 +95,15 @@ impl ContractRows {
                     state: row.get(13),
                     flags: row.get(14),
                     hash: row.get(15),
+                    version: row.get(16),
+                    events: row.get(17),
+                    head_hash: row.get(18),
+                    in_force: row.get(19),
+                    amendment_of: row.get(20),
+                    reason: row.get(21),
+                    base_hash: row.get(22),
+                    measures: row.get(23),
+                    objectives: row.get(24),
                 });
                 let contract = ContractRows {
                     source_id: row.get(1),
@@ -144,8 +167,8 @@ pub(crate) struct Context<'a> {
 #[derive(Serialize)]
 struct Content<'a> {
     contract: ContractKey<'a>,
-    measures: Vec<Measure<'a>>,
-    objectives: [String; 0],
+    measures: Vec<Measure>,
+    objectives: Vec<String>,
     sections: Vec<Section<'a>>,
     special_statuses: &'a [String],
 }
@@ -155,14 +178,6 @@ struct ContractKey<'a> {
     source: Option<&'a str>,
     student: &'a str,
     year: i32,
-}
-
-#[derive(Serialize)]
-struct Measure<'a> {
-    code: &'a str,
-    details: Option<&'a str>,
-    label: &'a str,
-    proposed_by: &'a str,
 }
 
 #[derive(Serialize)]
@@ -214,15 +229,11 @@ impl Context<'_> {
                 student: &contract.student,
                 year: contract.year,
             },
-            measures: (self.catalogue.suggested(&statuses).into_iter())
-                .map(|m| Measure {
-                    code: &m.code,
-                    details: None,
-                    label: &m.label_fr,
-                    proposed_by: "rule:special_status",
-                })
-                .collect(),
-            objectives: [],
+            measures: self.measures(&contract, &statuses),
+            objectives: (contract.current.as_ref())
+                .and_then(|c| c.objectives.as_deref())
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or_default(),
             sections,
             special_statuses: &statuses,
         };
@@ -237,6 +248,24 @@ impl Context<'_> {
             hash,
         };
         (contract.current, sealed)
+    }
+
+    /// The measures people set, once they have; until then the catalogue's suggestions
+    /// for the student's statuses.
+    fn measures(&self, contract: &ContractRows, statuses: &[String]) -> Vec<Measure> {
+        let set = (contract.current.as_ref())
+            .and_then(|c| c.measures.as_deref())
+            .and_then(|text| serde_json::from_str(text).ok());
+        set.unwrap_or_else(|| {
+            (self.catalogue.suggested(statuses).into_iter())
+                .map(|m| Measure {
+                    code: m.code.clone(),
+                    details: None,
+                    label: m.label_fr.clone(),
+                    proposed_by: "rule:special_status".into(),
+                })
+                .collect()
+        })
     }
 
     /// The flags raised, in [`crate::rules::FLAGS`] order, of those that apply.

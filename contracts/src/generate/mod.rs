@@ -35,8 +35,13 @@ pub struct Generated {
     pub computed: u64,
     /// New contracts (version 1, a draft).
     pub created: u64,
-    /// Drafts whose content or flags changed.
+    /// Drafts (proposals, open amendments) whose content changed: a new version.
     pub refreshed: u64,
+    /// Signed or validated contracts whose content changed: an amendment opened
+    /// (`sis_change`).
+    pub amended: u64,
+    /// `sis_change` amendments withdrawn, the SIS having gone back.
+    pub withdrawn: u64,
 }
 
 /// Which contracts a generation computes.
@@ -194,6 +199,7 @@ async fn generate_in(
     // while conpere seals this one.
     let mut rows = blocks.read(client, 0).await?;
     let mut unwritten = Vec::new();
+    let mut staged = 0;
     for first in (0..contracts).step_by(BLOCK as usize) {
         let (read, written, sealed) = futures::join!(
             blocks.read(client, first + BLOCK),
@@ -208,15 +214,15 @@ async fn generate_in(
             }
         );
         rows = read?;
-        generated.add(written?);
+        staged += generated.add(written?);
         generated.computed += sealed.len() as u64;
         unwritten = sealed;
     }
-    generated.add(write::block(client, unwritten, run).await?);
+    staged += generated.add(write::block(client, unwritten, run).await?);
     phases.blocks = started.elapsed() - phases.prepared;
     let lap = Instant::now();
-    if generated.refreshed > 0 {
-        write::rewrite_drafts(client, run).await?;
+    if staged > 0 {
+        write::update_heads(client, run).await?;
     }
     phases.rewritten = lap.elapsed();
     client
@@ -256,9 +262,13 @@ struct Blocks {
 }
 
 impl Generated {
-    fn add(&mut self, written: write::Written) {
+    /// Counts a block's writes; returns the heads it staged.
+    fn add(&mut self, written: write::Written) -> u64 {
         self.created += written.created;
-        self.refreshed += written.staged;
+        self.refreshed += written.refreshed;
+        self.amended += written.amended;
+        self.withdrawn += written.withdrawn;
+        written.staged
     }
 }
 
@@ -359,10 +369,13 @@ SELECT dense_rank() OVER (ORDER BY r.source_id, r.year, r.student) AS ord, \
        EXISTS (SELECT 1 FROM registration p WHERE p.source_id = r.source_id \
                   AND p.student = r.student AND p.step = r.step AND p.year < r.year \
                   AND p.deleted_at IS NULL) AS repeater, \
-       k.id AS contract_id, k.state, k.flags, v.hash \
+       k.id AS contract_id, k.state, k.flags, v.hash, k.version, k.events, k.head_hash, \
+       k.in_force, k.amendment_of, v.reason, b.hash AS base_hash, k.measures::text, \
+       k.objectives::text \
 FROM contract_scope s JOIN registration r USING (source_id, year, student) \
 LEFT JOIN contract k USING (source_id, year, student) \
-LEFT JOIN contract_version v ON v.contract_id = k.id AND v.version = k.version; \
+LEFT JOIN contract_version v ON v.contract_id = k.id AND v.version = k.version \
+LEFT JOIN contract_version b ON b.contract_id = k.id AND b.version = k.amendment_of; \
 CREATE INDEX ON scope_registration (ord, step); \
 ANALYZE scope_registration";
 
@@ -370,7 +383,8 @@ ANALYZE scope_registration";
 /// `ContractRows::group` reads them.
 const REGISTRATIONS_SQL: &str = "\
 SELECT ord, source_id, year, student, step, diploma, main, regime, status, present, \
-       special_statuses, repeater, contract_id, state, flags, hash \
+       special_statuses, repeater, contract_id, state, flags, hash, version, events, \
+       head_hash, in_force, amendment_of, reason, base_hash, measures, objectives \
 FROM scope_registration WHERE ord > $1 AND ord <= $2 ORDER BY ord, step";
 
 /// The live enrolments under the present registrations of a block of contracts, in the
