@@ -9,7 +9,7 @@
 //! not signed, specific, stale (the signed version is no longer the current one, or not
 //! the one the directeur saw), not the directeur's step.
 
-use crate::evidence::{self, Actor, NewEvent, Role};
+use crate::evidence::{self, Actor, Role};
 use crate::ContractsError;
 use std::collections::BTreeMap;
 use tokio_postgres::Client;
@@ -70,21 +70,65 @@ pub const STALE: &str = "stale";
 /// A contract outside the directeur's steps.
 pub const NOT_THEIR_STEP: &str = "not the directeur's step";
 
-// The signed hash is that of the contract's last event, which a signed contract's
-// signature is (any later action changes its state).
-const CANDIDATES_SQL: &str = "\
-SELECT k.id, k.state, cardinality(k.flags) > 0, k.version, v.hash, k.events, k.head_hash, \
-       CASE WHEN e.action = 'sign' THEN e.version_hash END, \
-       $4::text[] IS NULL OR EXISTS (SELECT 1 FROM registration r \
-          WHERE r.source_id = k.source_id AND r.year = k.year AND r.student = k.student \
-            AND r.step = ANY($4) AND r.deleted_at IS NULL) \
-FROM contract k JOIN contract_version v ON v.contract_id = k.id AND v.version = k.version \
-LEFT JOIN contract_event e ON e.contract_id = k.id AND e.seq = k.events \
-WHERE CASE WHEN $1::bigint[] IS NOT NULL THEN k.id = ANY($1) \
-           ELSE k.year = $2 AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM registration r \
-              WHERE r.source_id = k.source_id AND r.year = k.year \
-                AND r.student = k.student AND r.step = $3)) END \
-ORDER BY k.id";
+/// The whole bulk validation, one statement: the contracts selected classified (a
+/// signed contract's signature is its last event: any later action changes its state),
+/// an event built for each to validate — its RFC 8785 text assembled in field order
+/// (action, actor, at, bulk, client, contract, seq, version, version_hash: those of
+/// `evidence::EventText`), PostgreSQL's JSON string escapes being RFC 8785's — and
+/// chained after the head as read; the contracts validated only if their head is still
+/// that one (a version check: one that moved meanwhile is stale); the events of those
+/// validated appended (the UPDATE returns what they need: CTEs joined to one another
+/// have no index); the outcome counted by skip reason (NULL: validated; `stale` twice,
+/// before and during the statement).
+///
+/// $1 ids, $2 year, $3 step, $4 the directeur's steps, $5 standard only, $6 the hashes
+/// seen (with $1), $7 the actor's text, $8 the instant's text, $9 the bulk id, $10 the
+/// client's text, $11 the instant.
+const BULK_SQL: &str = "\
+WITH candidate AS ( \
+  SELECT k.id, k.version, k.events, k.head_hash, k.hash, \
+    CASE WHEN NOT ($4::text[] IS NULL OR EXISTS (SELECT 1 FROM registration r \
+                WHERE r.source_id = k.source_id AND r.year = k.year \
+                  AND r.student = k.student AND r.step = ANY($4) AND r.deleted_at IS NULL)) \
+           THEN 'not the directeur''s step' \
+         WHEN k.state <> 'signed' THEN 'not signed' \
+         WHEN $5::bool AND cardinality(k.flags) > 0 THEN 'specific' \
+         WHEN e.action IS DISTINCT FROM 'sign' OR e.version_hash <> k.hash \
+              OR seen.hash <> k.hash THEN 'stale' \
+    END AS skip \
+  FROM contract k \
+  LEFT JOIN contract_event e ON e.contract_id = k.id AND e.seq = k.events \
+  LEFT JOIN unnest($1::bigint[], $6::text[]) AS seen (id, hash) ON seen.id = k.id \
+  WHERE CASE WHEN $1::bigint[] IS NOT NULL THEN k.id = ANY($1) \
+             ELSE k.year = $2 AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM registration r \
+                WHERE r.source_id = k.source_id AND r.year = k.year \
+                  AND r.student = k.student AND r.step = $3)) END \
+), event AS ( \
+  SELECT c.id, c.events + 1 AS seq, c.version, c.hash AS version_hash, \
+         c.head_hash AS prev_hash, \
+         '{\"action\":\"validate\",\"actor\":' || $7::text || ',\"at\":' || to_json($8::text) \
+         || ',\"bulk\":' || $9::bigint || ',\"client\":' || $10::text || ',\"contract\":' || c.id \
+         || ',\"seq\":' || (c.events + 1) || ',\"version\":' || c.version \
+         || ',\"version_hash\":' || to_json(c.hash) || '}' AS text \
+  FROM candidate c WHERE c.skip IS NULL \
+), chained AS ( \
+  SELECT e.*, 'sha256:' || encode(sha256(convert_to(e.prev_hash || E'\\n' || e.text, 'UTF8')), \
+         'hex') AS hash FROM event e \
+), validated AS ( \
+  UPDATE contract k SET state = 'validated', in_force = k.version, amendment_of = NULL, \
+         events = c.seq, head_hash = c.hash, updated_at = now() \
+  FROM chained c WHERE k.id = c.id AND k.head_hash = c.prev_hash AND k.state = 'signed' \
+  RETURNING c.* \
+), logged AS ( \
+  INSERT INTO contract_event (contract_id, seq, action, at, version, version_hash, bulk_id, \
+                              event, prev_hash, hash) \
+  SELECT id, seq, 'validate', $11::timestamptz, version, version_hash, $9, text, prev_hash, \
+         hash FROM validated \
+  RETURNING 1 \
+) \
+SELECT skip, count(*) FROM candidate WHERE skip IS NOT NULL GROUP BY skip \
+UNION ALL SELECT NULL, count(*) FROM logged \
+UNION ALL SELECT 'stale', (SELECT count(*) FROM chained) - (SELECT count(*) FROM logged)";
 
 /// Validates, as `actor`, the signed contracts `bulk` selects.
 pub async fn validate(
@@ -105,100 +149,47 @@ pub async fn validate(
         .await
         .map_err(&failed)?
         .get(0);
-    let (ids, year, step) = match &bulk.selection {
+    let (ids, seen, year, step) = match &bulk.selection {
         Selection::Contracts(seen) => (
             Some(seen.iter().map(|s| s.id).collect::<Vec<_>>()),
+            Some(seen.iter().map(|s| s.hash.clone()).collect::<Vec<_>>()),
             None,
             None,
         ),
-        Selection::Year { year, step } => (None, Some(*year), step.clone()),
+        Selection::Year { year, step } => (None, None, Some(*year), step.clone()),
     };
-    let seen_hash = |id: i64| match &bulk.selection {
-        Selection::Contracts(seen) => seen
-            .iter()
-            .find(|s| s.id == id)
-            .and_then(|s| s.hash.as_deref()),
-        Selection::Year { .. } => None,
-    };
-    let started = std::time::Instant::now();
+    let at = evidence::now();
+    let (actor_text, client_text) = evidence::actor_texts(actor);
     let rows = tx
-        .query(CANDIDATES_SQL, &[&ids, &year, &step, &bulk.steps])
+        .query(
+            BULK_SQL,
+            &[
+                &ids,
+                &year,
+                &step,
+                &bulk.steps,
+                &bulk.standard_only,
+                &seen,
+                &actor_text,
+                &evidence::timestamp(at),
+                &bulk_id,
+                &client_text,
+                &at,
+            ],
+        )
         .await
         .map_err(&failed)?;
-    let read_in = started.elapsed();
     let mut report = BulkReport {
         bulk_id,
         ..BulkReport::default()
     };
-    let at = evidence::now();
-    let mut events = Vec::new();
-    for row in &rows {
-        let (state, specific): (&str, bool) = (row.get(1), row.get(2));
-        let (hash, signed): (String, Option<String>) = (row.get(4), row.get(7));
-        let skip = if !row.get::<_, bool>(8) {
-            Some(NOT_THEIR_STEP)
-        } else if state != "signed" {
-            Some(NOT_SIGNED)
-        } else if bulk.standard_only && specific {
-            Some(SPECIFIC)
-        } else if signed.as_deref() != Some(hash.as_str())
-            || seen_hash(row.get(0)).is_some_and(|seen| seen != hash)
-        {
-            Some(STALE)
-        } else {
-            None
-        };
-        if let Some(reason) = skip {
-            *report.skipped.entry(reason.to_owned()).or_default() += 1;
-            continue;
+    for row in rows {
+        let (outcome, count): (Option<String>, i64) = (row.get(0), row.get(1));
+        match outcome {
+            None => report.validated = count as u64,
+            Some(_) if count == 0 => {}
+            Some(reason) => *report.skipped.entry(reason).or_default() += count as u64,
         }
-        let (events_so_far, head_hash): (i32, String) = (row.get(5), row.get(6));
-        let event = NewEvent {
-            action: "validate",
-            actor,
-            at,
-            version: row.get(3),
-            version_hash: &hash,
-            reason: None,
-            consent_text: None,
-            bulk: Some(bulk_id),
-        };
-        events.push(event.seal(row.get(0), events_so_far + 1, &head_hash));
-    }
-    let sealed = started.elapsed();
-    if !events.is_empty() {
-        let ids: Vec<i64> = events.iter().map(|e| e.contract).collect();
-        let read: Vec<&str> = events.iter().map(|e| e.prev_hash.as_str()).collect();
-        let hashes: Vec<&str> = events.iter().map(|e| e.hash.as_str()).collect();
-        let validated: std::collections::HashSet<i64> = tx
-            .query(
-                "UPDATE contract k SET state = 'validated', in_force = k.version, \
-                        amendment_of = NULL, events = k.events + 1, head_hash = u.hash, \
-                        updated_at = now() \
-                 FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, read, hash) \
-                 WHERE k.id = u.id AND k.head_hash = u.read AND k.state = 'signed' \
-                 RETURNING k.id",
-                &[&ids, &read, &hashes],
-            )
-            .await
-            .map_err(&failed)?
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
-        tracing::debug!(
-            read_ms = read_in.as_millis() as u64,
-            seal_ms = (sealed - read_in).as_millis() as u64,
-            update_ms = (started.elapsed() - sealed).as_millis() as u64,
-            "bulk validation phases"
-        );
-        events.retain(|e| validated.contains(&e.contract));
-        let moved = ids.len() - events.len();
-        if moved > 0 {
-            *report.skipped.entry(STALE.to_owned()).or_default() += moved as u64;
-        }
-        let sink = tx.copy_in(evidence::COPY_EVENTS).await.map_err(&failed)?;
-        evidence::write(sink, &events).await?;
-        report.validated = events.len() as u64;
     }
     tx.commit().await.map_err(&failed)?;
     Ok(report)

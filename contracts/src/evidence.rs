@@ -200,6 +200,21 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// The canonical texts of an event's `actor` and `client` fields, for events built by
+/// SQL (bulk validation).
+pub fn actor_texts(actor: &Actor) -> (String, String) {
+    let text = canonical_typed(&ActorText {
+        auth: actor.auth,
+        id: &actor.id,
+        idp: actor.idp.as_deref(),
+        role: actor.role,
+    });
+    let client = canonical_typed(&ClientText {
+        user_agent: actor.user_agent.as_deref(),
+    });
+    (text, client)
+}
+
 /// The hash of an event's text after `prev_hash`.
 pub fn chain_hash(prev_hash: &str, text: &str) -> String {
     let mut digest = Sha256::new();

@@ -430,8 +430,9 @@ async fn new_version(
     let measures = serde_json::to_value(measures).expect("measures serialise");
     let objectives = serde_json::to_value(objectives).expect("objectives serialise");
     tx.execute(
-        "UPDATE contract SET version = $2, state = 'draft', amendment_of = $3, measures = $4, \
-                objectives = $5, events = $6, head_hash = $7, updated_at = now() WHERE id = $1",
+        "UPDATE contract SET version = $2, hash = $8, state = 'draft', amendment_of = $3, \
+                measures = $4, objectives = $5, events = $6, head_hash = $7, updated_at = now() \
+         WHERE id = $1",
         &[
             &locked.head.id,
             &version,
@@ -440,6 +441,7 @@ async fn new_version(
             &objectives,
             &sealed.seq,
             &sealed.hash,
+            &hash,
         ],
     )
     .await

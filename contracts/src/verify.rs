@@ -82,6 +82,7 @@ struct Event {
 
 struct Head {
     version: i32,
+    hash: String,
     events: i32,
     head_hash: String,
 }
@@ -103,6 +104,28 @@ pub async fn verify(client: &Client, contract: Option<i64>) -> Result<Report, Co
         return Err(ContractsError::NotFound(id));
     }
     let mut report = Report::default();
+    // Events of no contract (the table has no foreign key: see migration V9).
+    if contract.is_none() {
+        for row in client
+            .query(
+                "SELECT e.contract_id, min(e.seq), count(*) FROM contract_event e \
+                 WHERE NOT EXISTS (SELECT 1 FROM contract k WHERE k.id = e.contract_id) \
+                 GROUP BY 1 ORDER BY 1",
+                &[],
+            )
+            .await
+            .map_err(&failed)?
+        {
+            let found: i64 = row.get(2);
+            report.breaks.push(Break {
+                contract: row.get(0),
+                at: format!("event {}", row.get::<_, i32>(1)),
+                what: "contract".into(),
+                expected: "an existing contract".into(),
+                found: format!("{found} event(s) of none"),
+            });
+        }
+    }
     for block in ids.chunks(BLOCK) {
         let (heads, mut versions, mut events) = read(client, block).await?;
         for id in block {
@@ -129,7 +152,7 @@ async fn read(client: &Client, ids: &[i64]) -> Result<Read, ContractsError> {
     let failed = ContractsError::db("reading the contracts to verify");
     let heads = client
         .query(
-            "SELECT id, version, events, head_hash FROM contract WHERE id = ANY($1)",
+            "SELECT id, version, events, head_hash, hash FROM contract WHERE id = ANY($1)",
             &[&ids],
         )
         .await
@@ -140,6 +163,7 @@ async fn read(client: &Client, ids: &[i64]) -> Result<Read, ContractsError> {
                 version: r.get(1),
                 events: r.get(2),
                 head_hash: r.get(3),
+                hash: r.get(4),
             };
             (r.get(0), head)
         })
@@ -211,13 +235,20 @@ fn check(id: i64, head: &Head, versions: &[Version], events: &[Event]) -> Result
         }
         by_number.insert(v.number, v);
     }
-    if !by_number.contains_key(&head.version) {
-        return Err(broken(
-            "head".into(),
-            "current version",
-            &"an existing version",
-            &head.version,
-        ));
+    match by_number.get(&head.version) {
+        None => {
+            let expected = "an existing version";
+            return Err(broken(
+                "head".into(),
+                "current version",
+                &expected,
+                &head.version,
+            ));
+        }
+        Some(v) if v.hash != head.hash => {
+            return Err(broken("head".into(), "current hash", &v.hash, &head.hash));
+        }
+        Some(_) => {}
     }
     let mut prev = GENESIS.to_owned();
     let mut created = HashMap::new();

@@ -741,7 +741,9 @@ async fn bulk_validation_validates_the_signed_standard_ones_and_says_why_not_the
         matches!(student, Err(ContractsError::Forbidden { .. })),
         "{student:?}"
     );
-    let report = bulk::validate(&mut **site.client().await, &by_list, &directeur())
+    // A login with every kind of character: the events built by SQL must be RFC 8785's.
+    let awkward = Actor::cli("d'Artagnan \"é\"\t\u{1}😀\\", Role::Directeur);
+    let report = bulk::validate(&mut **site.client().await, &by_list, &awkward)
         .await
         .unwrap();
     assert_eq!(report.validated, 1, "{report:?}");
@@ -755,6 +757,7 @@ async fn bulk_validation_validates_the_signed_standard_ones_and_says_why_not_the
     let expected = [(bulk::NOT_SIGNED, 1), (bulk::SPECIFIC, 1), (bulk::STALE, 1)];
     assert_eq!(skipped(&report), expected.map(|(r, n)| (r.to_string(), n)));
     assert_eq!(site.contract("PLAIN").await.state, "validated");
+    assert_chain_holds(&site.events(plain_id).await);
     assert_eq!(site.contract("PLAIN2").await.state, "signed");
 
     // A directeur of step B, every 2024 contract of the year: only DOUBLE is theirs.

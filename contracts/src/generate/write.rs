@@ -29,8 +29,8 @@ pub(crate) async fn lock(client: &Client) -> Result<(), ContractsError> {
         .batch_execute(
             "LOCK TABLE contract IN SHARE ROW EXCLUSIVE MODE; \
              CREATE TEMP TABLE contract_computed (contract_id bigint, version int, \
-             state text, amendment_of int, flags text[], events int, head_hash text) \
-             ON COMMIT DROP",
+             hash text, state text, amendment_of int, flags text[], events int, \
+             head_hash text) ON COMMIT DROP",
         )
         .await
         .map_err(ContractsError::db("preparing the generation"))
@@ -60,6 +60,7 @@ struct NextVersion {
 struct HeadUpdate {
     contract: i64,
     version: i32,
+    hash: String,
     state: String,
     amendment_of: Option<i32>,
     flags: Vec<String>,
@@ -124,21 +125,23 @@ pub(crate) async fn block(
     if !plan.heads.is_empty() {
         copy(
             client,
-            "COPY contract_computed (contract_id, version, state, amendment_of, flags, events, \
-             head_hash) FROM STDIN BINARY",
+            "COPY contract_computed (contract_id, version, hash, state, amendment_of, flags, \
+             events, head_hash) FROM STDIN BINARY",
             &[
                 Type::INT8,
                 Type::INT4,
+                Type::TEXT,
                 Type::TEXT,
                 Type::INT4,
                 Type::TEXT_ARRAY,
                 Type::INT4,
                 Type::TEXT,
             ],
-            plan.heads.iter().map(|h| -> [&(dyn ToSql + Sync); 7] {
+            plan.heads.iter().map(|h| -> [&(dyn ToSql + Sync); 8] {
                 [
                     &h.contract,
                     &h.version,
+                    &h.hash,
                     &h.state,
                     &h.amendment_of,
                     &h.flags,
@@ -179,7 +182,8 @@ impl Plan {
                 consent_text: None,
                 bulk: None,
             };
-            self.push_event(&c, event, base, state, None, sealed.flags);
+            let base_hash = c.base_hash.clone().expect("an amendment's base");
+            self.push_event(&c, event, (base, base_hash), state, None, sealed.flags);
             self.written.withdrawn += 1;
             return;
         }
@@ -188,6 +192,7 @@ impl Plan {
                 self.heads.push(HeadUpdate {
                     contract: c.id,
                     version: c.version,
+                    hash: c.hash,
                     state: c.state,
                     amendment_of: c.amendment_of,
                     flags: sealed.flags,
@@ -222,14 +227,8 @@ impl Plan {
             consent_text: None,
             bulk: None,
         };
-        self.push_event(
-            &c,
-            event,
-            version,
-            "draft",
-            amendment_of,
-            sealed.flags.clone(),
-        );
+        let head = (version, sealed.hash.clone());
+        self.push_event(&c, event, head, "draft", amendment_of, sealed.flags.clone());
         self.versions.push(NextVersion {
             contract: c.id,
             version,
@@ -248,7 +247,7 @@ impl Plan {
         &mut self,
         c: &Current,
         event: NewEvent<'_>,
-        version: i32,
+        (version, hash): (i32, String),
         state: &str,
         amendment_of: Option<i32>,
         flags: Vec<String>,
@@ -257,6 +256,7 @@ impl Plan {
         self.heads.push(HeadUpdate {
             contract: c.id,
             version,
+            hash,
             state: state.to_owned(),
             amendment_of,
             flags,
@@ -305,8 +305,8 @@ async fn create(
         .collect();
     copy(
         client,
-        "COPY contract (id, source_id, year, student, flags, refreshed_run, events, head_hash) \
-         FROM STDIN BINARY",
+        "COPY contract (id, source_id, year, student, flags, refreshed_run, events, head_hash, \
+         hash) FROM STDIN BINARY",
         &[
             Type::INT8,
             Type::INT4,
@@ -316,8 +316,9 @@ async fn create(
             Type::INT8,
             Type::INT4,
             Type::TEXT,
+            Type::TEXT,
         ],
-        (ids.iter().zip(new).zip(&events)).map(|((id, c), e)| -> [&(dyn ToSql + Sync); 8] {
+        (ids.iter().zip(new).zip(&events)).map(|((id, c), e)| -> [&(dyn ToSql + Sync); 9] {
             [
                 id,
                 &c.source_id,
@@ -327,6 +328,7 @@ async fn create(
                 &run,
                 &1i32,
                 &e.hash,
+                &c.hash,
             ]
         }),
     )
@@ -361,7 +363,7 @@ async fn write_events(client: &Client, events: &[evidence::Sealed]) -> Result<()
 pub(crate) async fn update_heads(client: &Client, run: Option<i64>) -> Result<(), ContractsError> {
     client
         .execute(
-            "UPDATE contract k SET version = c.version, state = c.state, \
+            "UPDATE contract k SET version = c.version, hash = c.hash, state = c.state, \
                     amendment_of = c.amendment_of, flags = c.flags, events = c.events, \
                     head_hash = c.head_hash, updated_at = now(), refreshed_run = $1 \
              FROM contract_computed c WHERE c.contract_id = k.id",
