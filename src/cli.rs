@@ -354,6 +354,16 @@ pub enum ContractsCommand {
         #[command(flatten)]
         actor: ActorArgs,
     },
+    /// Close every contract of a year that is over: each gets a `close` event, and takes
+    /// no action nor refresh after.
+    Close {
+        /// The academic year.
+        #[arg(long)]
+        year: i32,
+        /// Who acts (recorded in the evidence).
+        #[command(flatten)]
+        actor: ActorArgs,
+    },
     /// What changed between two versions: elements and measures added and removed, ECTS
     /// per period before and after, the reason.
     Diff {

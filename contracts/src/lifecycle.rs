@@ -475,3 +475,56 @@ async fn commit(tx: Transaction<'_>) -> Result<(), ContractsError> {
         .await
         .map_err(ContractsError::db("committing the action"))
 }
+
+/// Closes every contract of `year` not closed yet (the year is over): each gets a `close`
+/// event; a closed contract takes no action and no refresh. Returns how many closed.
+pub async fn close_year(
+    client: &mut Client,
+    year: i32,
+    actor: &Actor,
+) -> Result<u64, ContractsError> {
+    check_role("close", actor, &[Role::Admin, Role::Scolarite])?;
+    let failed = ContractsError::db("closing the year");
+    let tx = begin(client).await?;
+    let rows = tx
+        .query(
+            "SELECT id, version, hash, events, head_hash FROM contract \
+             WHERE year = $1 AND state <> 'closed' ORDER BY id FOR UPDATE",
+            &[&year],
+        )
+        .await
+        .map_err(&failed)?;
+    let at = evidence::now();
+    let events: Vec<evidence::Sealed> = rows
+        .iter()
+        .map(|row| {
+            let hash: String = row.get(2);
+            let event = NewEvent {
+                action: "close",
+                actor,
+                at,
+                version: row.get(1),
+                version_hash: &hash,
+                reason: Some("the academic year is over"),
+                consent_text: None,
+                bulk: None,
+            };
+            event.seal(row.get(0), row.get::<_, i32>(3) + 1, row.get(4))
+        })
+        .collect();
+    if !events.is_empty() {
+        evidence::write(copy_events(&tx).await?, &events).await?;
+        let ids: Vec<i64> = events.iter().map(|e| e.contract).collect();
+        let hashes: Vec<&str> = events.iter().map(|e| e.hash.as_str()).collect();
+        tx.execute(
+            "UPDATE contract k SET state = 'closed', events = k.events + 1, head_hash = u.hash, \
+                    updated_at = now() \
+             FROM unnest($1::bigint[], $2::text[]) AS u(id, hash) WHERE k.id = u.id",
+            &[&ids, &hashes],
+        )
+        .await
+        .map_err(&failed)?;
+    }
+    commit(tx).await?;
+    Ok(events.len() as u64)
+}

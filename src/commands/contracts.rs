@@ -97,7 +97,8 @@ async fn on(config: &Config, store: &Store, command: ContractsCommand) -> anyhow
         | ContractsCommand::Validate(_)
         | ContractsCommand::Refuse { .. }
         | ContractsCommand::Amend { .. }
-        | ContractsCommand::ValidateAll { .. } => {
+        | ContractsCommand::ValidateAll { .. }
+        | ContractsCommand::Close { .. } => {
             return lifecycle(config, &mut client, command).await;
         }
         ContractsCommand::Diff { id, from, to } => {
@@ -232,6 +233,12 @@ async fn lifecycle(
             for (reason, n) in &report.skipped {
                 println!("  skipped, {reason}: {n}");
             }
+            return Ok(exit::OK);
+        }
+        ContractsCommand::Close { year, actor } => {
+            let closed =
+                lifecycle::close_year(client, year, &cli_actor(&actor, Role::Admin)).await?;
+            println!("{closed} contract(s) of {year}-{} closed", year + 1);
             return Ok(exit::OK);
         }
         _ => unreachable!("lifecycle commands only"),

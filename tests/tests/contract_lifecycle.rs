@@ -421,6 +421,31 @@ async fn a_contract_is_proposed_refused_signed_validated_and_amended() {
     assert_eq!(signature["version_hash"], v2.as_str());
     assert_eq!(signature["client"]["user_agent"], "Mozilla/5.0");
 
+    // The year over: closed, and nothing more happens to it.
+    let scolarite = Actor::cli("scol", Role::Scolarite);
+    let closed = lifecycle::close_year(&mut **site.client().await, 2024, &scolarite)
+        .await
+        .unwrap();
+    assert_eq!(closed, 8, "the 2024 contracts");
+    let head = site.contract("PLAIN").await;
+    assert_eq!(head.state, "closed");
+    let late = site
+        .act(
+            id,
+            Action::Refuse,
+            &directeur(),
+            Said {
+                reason: Some("late"),
+                ..said(&head.hash)
+            },
+        )
+        .await;
+    assert!(
+        matches!(&late, Err(ContractsError::WrongState { allowed, .. }) if allowed.is_empty()),
+        "{late:?}"
+    );
+    assert_eq!(site.events(id).await.last().unwrap().0, "close");
+
     let report = verify::verify(&**site.client().await, None).await.unwrap();
     assert!(report.breaks.is_empty(), "{:?}", report.breaks);
     assert_eq!(report.contracts, 9);
