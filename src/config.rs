@@ -11,13 +11,15 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 8] = [
     "institution",
     "database",
     "server",
     "notifications",
     "sources",
     "contracts",
+    "auth",
+    "roles",
 ];
 
 /// `[institution]`.
@@ -125,6 +127,11 @@ pub struct Config {
     pub notifications: BTreeMap<String, ChannelSettings>,
     /// `[contracts]`.
     pub contracts: ContractsSettings,
+    /// `[auth]`: how callers of the contracts API are authenticated (none: the API is
+    /// not served).
+    pub auth: Option<conpere_web::auth::AuthSettings>,
+    /// `[roles]`.
+    pub roles: conpere_web::roles::RolesSettings,
     /// Source names, sorted.
     pub source_names: Vec<String>,
     /// The file it came from.
@@ -209,6 +216,15 @@ impl Config {
         let server = section(&figment, "server", &file)?;
         let notifications = section(&figment, "notifications", &file)?;
         let contracts = section(&figment, "contracts", &file)?;
+        let auth = match figment.find_value("auth") {
+            Ok(_) => Some(
+                figment
+                    .extract_inner("auth")
+                    .map_err(|e| anyhow!("{file}: {e}"))?,
+            ),
+            Err(_) => None,
+        };
+        let roles = section(&figment, "roles", &file)?;
         let source_names = figment
             .find_value("sources")
             .ok()
@@ -221,6 +237,8 @@ impl Config {
             server,
             notifications,
             contracts,
+            auth,
+            roles,
             source_names,
             path,
             figment,

@@ -17,6 +17,7 @@ use axum::{Json, Router};
 use conpere_core::engine::{EngineError, NoProgress};
 use conpere_core::notifications;
 use conpere_core::runs::{self, RunSummary};
+use conpere_web::auth::same;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -80,10 +81,6 @@ async fn authorize(State(admin): State<Arc<Admin>>, request: Request, next: Next
 }
 
 /// Compares in time independent of where the first difference is.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
-}
-
 fn refuse(message: &str) -> Response {
     (StatusCode::UNAUTHORIZED, Json(json!({ "error": message }))).into_response()
 }

@@ -16,14 +16,19 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<Store>,
     admin: Arc<super::admin::Admin>,
+    api: Option<Arc<conpere_web::Api>>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let mut v1 = super::admin::router(admin);
+    if let Some(api) = api {
+        v1 = v1.merge(conpere_web::router(api));
+    }
     let app = Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .with_state(store)
-        .nest("/api/v1", super::admin::router(admin));
+        .nest("/api/v1", v1);
     let shutdown = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };

@@ -29,6 +29,27 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// The contracts API of `[auth]` (none without it: the daemon then serves the admin API
+/// only, and says so).
+fn contracts_api(config: &Config, store: &Store) -> anyhow::Result<Option<Arc<conpere_web::Api>>> {
+    let Some(settings) = &config.auth else {
+        tracing::info!("no [auth] section: the contracts API (/api/v1/contracts…) is not served");
+        return Ok(None);
+    };
+    let auth = settings
+        .header(|name| std::env::var(name).ok())
+        .map_err(crate::config::usage)?;
+    let (catalogue, rules) = config.contract_rules()?;
+    Ok(Some(Arc::new(conpere_web::Api {
+        pool: store.pool.clone(),
+        auth,
+        roles: config.roles.clone(),
+        student_match: settings.student_match.unwrap_or_default(),
+        catalogue,
+        rules,
+    })))
+}
+
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<i32> {
     let store = Arc::new(Store::open(config, Schema::Ready).await?);
@@ -57,10 +78,12 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<i32> {
         token: admin::token(config)?,
         notifier: Arc::clone(&notifier),
     });
+    let api = contracts_api(config, &store)?;
     let server = tokio::spawn(http::serve(
         listener,
         Arc::clone(&store),
         admin,
+        api,
         stopped.clone(),
     ));
     // The first line says where the daemon listens (scripts and tests read it).

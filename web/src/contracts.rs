@@ -1,0 +1,295 @@
+//! The contract routes of `/api/v1` (DESIGN.md's table), each scoped to what the caller
+//! may see: a contract outside it is 404, never 403, so that nothing is revealed.
+
+use crate::error::ApiError;
+use crate::roles::{User, VISIBLE_SQL};
+use crate::Api;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use conpere_contracts::evidence::{Actor, AuthKind, Role};
+use conpere_contracts::lifecycle::{self, Action, Said};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio_postgres::types::ToSql;
+
+/// The routes, relative to `/api/v1`.
+pub fn routes() -> Router<Arc<Api>> {
+    Router::new()
+        .route("/me", get(me))
+        .route("/contracts", get(list))
+        .route("/contracts/{id}", get(one))
+        .route("/contracts/{id}/{action}", post(act))
+        .route("/measures", get(measures))
+        .route("/verify/{hash}", get(verify_hash))
+}
+
+/// A page is at most this long.
+const MAX_PAGE: i64 = 200;
+
+async fn me(user: User) -> Json<Value> {
+    let students: Vec<Value> = (user.students.iter())
+        .map(|(source, student)| json!({ "source_id": source, "student": student }))
+        .collect();
+    Json(json!({
+        "id": user.login,
+        "roles": user.roles(),
+        "students": students,
+        "steps": user.steps,
+    }))
+}
+
+/// `GET /contracts` filters and cursor.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    year: Option<i32>,
+    step: Option<String>,
+    state: Option<String>,
+    flagged: Option<bool>,
+    q: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+const SUMMARY: &str = "SELECT k.id, s.name, k.year, k.student, k.state, k.flags, k.version, \
+    k.hash, k.in_force, k.amendment_of FROM contract k JOIN source s ON s.id = k.source_id";
+
+fn summary(row: &tokio_postgres::Row) -> Value {
+    json!({
+        "id": row.get::<_, i64>(0),
+        "source": row.get::<_, String>(1),
+        "year": row.get::<_, i32>(2),
+        "student": row.get::<_, String>(3),
+        "state": row.get::<_, String>(4),
+        "flags": row.get::<_, Vec<String>>(5),
+        "version": row.get::<_, i32>(6),
+        "version_hash": row.get::<_, String>(7),
+        "in_force": row.get::<_, Option<i32>>(8),
+        "amendment_of": row.get::<_, Option<i32>>(9),
+    })
+}
+
+/// A page of the contracts the caller may see, by id: `next_cursor` continues after the
+/// last one, so a page never repeats nor skips a contract inserted meanwhile.
+async fn list(
+    State(api): State<Arc<Api>>,
+    user: User,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let after: i64 = match &query.cursor {
+        None => 0,
+        Some(cursor) => cursor.parse().map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "cursor: not one this API gave",
+            )
+        })?,
+    };
+    let limit = query.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+    let (all, steps, sources, students) = user.scope();
+    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let sql = format!(
+        "{SUMMARY} WHERE {VISIBLE_SQL} AND k.id > $5 \
+           AND ($6::int IS NULL OR k.year = $6) \
+           AND ($7::text IS NULL OR EXISTS (SELECT 1 FROM registration r \
+                WHERE r.source_id = k.source_id AND r.year = k.year \
+                  AND r.student = k.student AND r.step = $7)) \
+           AND ($8::text IS NULL OR k.state = $8) \
+           AND ($9::bool IS NULL OR (cardinality(k.flags) > 0) = $9) \
+           AND ($10::text IS NULL OR k.student LIKE $10 || '%' OR EXISTS (SELECT 1 FROM student t \
+                WHERE t.source_id = k.source_id AND t.student = k.student \
+                  AND lower(t.family_name) LIKE '%' || lower($10) || '%')) \
+         ORDER BY k.id LIMIT $11"
+    );
+    let params: [&(dyn ToSql + Sync); 11] = [
+        &all,
+        &steps,
+        &sources,
+        &students,
+        &after,
+        &query.year,
+        &query.step,
+        &query.state,
+        &query.flagged,
+        &q,
+        &(limit + 1),
+    ];
+    let client = api.client().await?;
+    let rows = client
+        .query(&sql, &params)
+        .await
+        .map_err(ApiError::unavailable)?;
+    let more = rows.len() as i64 > limit;
+    let items: Vec<Value> = rows.iter().take(limit as usize).map(summary).collect();
+    let next = more
+        .then(|| items.last().map(|i| i["id"].to_string()))
+        .flatten();
+    Ok(Json(json!({ "items": items, "next_cursor": next })))
+}
+
+/// The contract `id` if the caller may see it (else 404), with its current content.
+async fn visible(api: &Api, user: &User, id: i64) -> Result<(Value, Value), ApiError> {
+    let (all, steps, sources, students) = user.scope();
+    let client = api.client().await?;
+    let row = client
+        .query_opt(
+            &format!(
+                "{SUMMARY} JOIN contract_version v ON v.contract_id = k.id \
+                   AND v.version = k.version \
+                 WHERE {VISIBLE_SQL} AND k.id = $5"
+            )
+            .replacen(" FROM contract k", ", v.content FROM contract k", 1),
+            &[&all, &steps, &sources, &students, &id],
+        )
+        .await
+        .map_err(ApiError::unavailable)?
+        .ok_or_else(|| ApiError::not_found(format!("no contract #{id}")))?;
+    let content: Value = serde_json::from_str(row.get::<_, &str>(10)).unwrap_or(Value::Null);
+    Ok((summary(&row), content))
+}
+
+async fn one(
+    State(api): State<Arc<Api>>,
+    user: User,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let (mut contract, content) = visible(&api, &user, id).await?;
+    let fields = contract.as_object_mut().expect("an object");
+    for field in ["sections", "special_statuses", "measures", "objectives"] {
+        fields.insert(field.into(), content[field].clone());
+    }
+    Ok(Json(contract))
+}
+
+/// `POST /contracts/{id}/{propose|sign|validate|refuse}`'s body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    version_hash: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    consent_text: Option<String>,
+}
+
+async fn act(
+    State(api): State<Arc<Api>>,
+    user: User,
+    headers: HeaderMap,
+    Path((id, action)): Path<(i64, String)>,
+    body: Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let action = match action.as_str() {
+        "propose" => Action::Propose,
+        "sign" => Action::Sign,
+        "validate" => Action::Validate,
+        "refuse" => Action::Refuse,
+        _ => return Err(ApiError::not_found(format!("no action `{action}`"))),
+    };
+    let Json(body) = body
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.body_text()))?;
+    let (contract, _) = visible(&api, &user, id).await?;
+    let role = role_for(&api, &user, &contract, action).await?;
+    let actor = Actor {
+        id: user.login.clone(),
+        role,
+        auth: AuthKind::Header,
+        idp: None,
+        user_agent: (headers.get("user-agent"))
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(200).collect()),
+    };
+    let said = Said {
+        seen_hash: &body.version_hash,
+        reason: body.reason.as_deref(),
+        consent_text: body.consent_text.as_deref(),
+    };
+    let mut client = api.client().await?;
+    let head = lifecycle::act(&mut client, id, action, &actor, said).await?;
+    Ok(Json(json!({
+        "id": head.id,
+        "state": head.state,
+        "version": head.version,
+        "version_hash": head.hash,
+        "in_force": head.in_force,
+    })))
+}
+
+/// The role `user` takes `action` in on `contract`: its student signs and may refuse;
+/// a directeur of one of its steps (or an administrator) proposes, validates, refuses.
+async fn role_for(
+    api: &Api,
+    user: &User,
+    contract: &Value,
+    action: Action,
+) -> Result<Role, ApiError> {
+    let source: String = contract["source"].as_str().unwrap_or_default().to_owned();
+    let student = contract["student"].as_str().unwrap_or_default();
+    let year = contract["year"].as_i64().unwrap_or_default() as i32;
+    let client = api.client().await?;
+    let own = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM unnest($1::int[], $2::text[]) AS me (source_id, student) \
+               JOIN source s ON s.id = me.source_id WHERE s.name = $3 AND me.student = $4), \
+             EXISTS (SELECT 1 FROM registration r JOIN source s ON s.id = r.source_id \
+               WHERE s.name = $3 AND r.year = $5 AND r.student = $4 AND r.step = ANY($6))",
+            &[
+                &user.students.iter().map(|s| s.0).collect::<Vec<_>>(),
+                &user.students.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
+                &source,
+                &student,
+                &year,
+                &user.steps,
+            ],
+        )
+        .await
+        .map_err(ApiError::unavailable)?;
+    let (is_student, is_directeur): (bool, bool) = (own.get(0), own.get(1));
+    let role = match action {
+        Action::Sign if is_student => Role::Student,
+        Action::Refuse if is_student => Role::Student,
+        Action::Propose | Action::Validate | Action::Refuse if is_directeur => Role::Directeur,
+        Action::Propose | Action::Validate | Action::Refuse if user.admin => Role::Admin,
+        _ => {
+            return Err(ApiError::forbidden(format!(
+                "{} may not {} this contract",
+                user.login,
+                action.as_str()
+            )))
+        }
+    };
+    Ok(role)
+}
+
+async fn measures(State(api): State<Arc<Api>>, _user: User) -> Json<Value> {
+    Json(serde_json::to_value(&api.catalogue).unwrap_or(Value::Null))
+}
+
+/// Whether a version with this hash exists: its contract's year and state, nothing
+/// personal. No login needed (a printed contract carries its hash).
+async fn verify_hash(
+    State(api): State<Arc<Api>>,
+    Path(hash): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let client = api.client().await?;
+    let row = client
+        .query_opt(
+            "SELECT k.year, k.state, v.version, k.in_force = v.version FROM contract_version v \
+             JOIN contract k ON k.id = v.contract_id WHERE v.hash = $1 LIMIT 1",
+            &[&hash],
+        )
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(Json(match row {
+        Some(r) => json!({
+            "exists": true,
+            "year": r.get::<_, i32>(0),
+            "state": r.get::<_, String>(1),
+            "in_force": r.get::<_, Option<bool>>(3).unwrap_or(false),
+        }),
+        None => json!({ "exists": false }),
+    }))
+}

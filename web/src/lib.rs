@@ -1,0 +1,59 @@
+//! # conpere-web: the HTTP surface
+//!
+//! The `/api/v1` learning-contracts API (DESIGN.md, "HTTP API"): [`auth`] says who calls,
+//! [`roles`] what they are and may see, [`contracts`] the routes, [`error`] how failures
+//! are answered. No SIS here: the domain is `conpere-contracts`, over the store.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod contracts;
+pub mod error;
+pub mod roles;
+
+use auth::HeaderAuth;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use conpere_contracts::catalogue::Catalogue;
+use conpere_contracts::rules::Rules;
+use error::ApiError;
+use roles::{RolesSettings, StudentMatch, User};
+use std::sync::Arc;
+
+/// What every handler shares.
+pub struct Api {
+    /// The store's pool.
+    pub pool: deadpool_postgres::Pool,
+    /// How callers are authenticated.
+    pub auth: HeaderAuth,
+    /// `[roles]`.
+    pub roles: RolesSettings,
+    /// How a login finds its student.
+    pub student_match: StudentMatch,
+    /// The measures catalogue.
+    pub catalogue: Catalogue,
+    /// The flag rules and amendment reasons.
+    pub rules: Rules,
+}
+
+/// The `/api/v1` contract routes, to nest under `/api/v1`.
+pub fn router(api: Arc<Api>) -> axum::Router {
+    contracts::routes().with_state(api)
+}
+
+impl Api {
+    async fn client(&self) -> Result<deadpool_postgres::Object, ApiError> {
+        self.pool.get().await.map_err(ApiError::unavailable)
+    }
+}
+
+/// The caller, authenticated and resolved, as a handler argument.
+impl FromRequestParts<Arc<Api>> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> Result<User, ApiError> {
+        let login = api.auth.login(&parts.headers)?;
+        let client = api.client().await?;
+        roles::resolve(&client, &login, &api.roles, api.student_match).await
+    }
+}

@@ -1,0 +1,130 @@
+//! Who a login is: a student (matched in the store by login, e-mail or INE, linked across
+//! sources by INE), a directeur d'études of some steps, the scolarité, an administrator —
+//! or several of these. What they may see follows ([`User::sees`]).
+
+use crate::error::ApiError;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use tokio_postgres::Client;
+
+/// `[roles]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolesSettings {
+    /// Logins of administrators.
+    #[serde(default)]
+    pub admins: Vec<String>,
+    /// Logins of the scolarité (read everything).
+    #[serde(default)]
+    pub scolarite: Vec<String>,
+    /// Directeurs d'études: login → the steps they direct.
+    #[serde(default)]
+    pub directeurs: BTreeMap<String, Vec<String>>,
+}
+
+/// How a login finds its student (`[auth] student_match`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StudentMatch {
+    /// The student's login in the SIS.
+    #[default]
+    Login,
+    /// The student's e-mail.
+    Email,
+    /// The student's INE.
+    Ine,
+}
+
+/// An authenticated caller and what they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct User {
+    /// The login.
+    pub login: String,
+    /// An administrator.
+    pub admin: bool,
+    /// The scolarité.
+    pub scolarite: bool,
+    /// The steps they direct.
+    pub steps: Vec<String>,
+    /// The students they are, as (source id, student number), across sources.
+    pub students: Vec<(i32, String)>,
+}
+
+impl User {
+    /// Sees every contract.
+    pub fn sees_all(&self) -> bool {
+        self.admin || self.scolarite
+    }
+
+    /// Their role names.
+    pub fn roles(&self) -> Vec<&'static str> {
+        let mut roles = Vec::new();
+        if !self.students.is_empty() {
+            roles.push("student");
+        }
+        if !self.steps.is_empty() {
+            roles.push("directeur");
+        }
+        if self.scolarite {
+            roles.push("scolarite");
+        }
+        if self.admin {
+            roles.push("admin");
+        }
+        roles
+    }
+
+    /// The parameters of [`VISIBLE_SQL`]: $a all, $b steps, $c sources, $d students.
+    pub fn scope(&self) -> (bool, Vec<String>, Vec<i32>, Vec<String>) {
+        let (sources, students) = self.students.iter().cloned().unzip();
+        (self.sees_all(), self.steps.clone(), sources, students)
+    }
+}
+
+/// A contract `k` this user may see, given [`User::scope`] as `$1..$4`.
+pub const VISIBLE_SQL: &str = "($1::bool \
+  OR EXISTS (SELECT 1 FROM unnest($3::int[], $4::text[]) AS me (source_id, student) \
+             WHERE me.source_id = k.source_id AND me.student = k.student) \
+  OR EXISTS (SELECT 1 FROM registration r WHERE r.source_id = k.source_id \
+             AND r.year = k.year AND r.student = k.student AND r.step = ANY($2::text[])))";
+
+/// Who `login` is.
+pub async fn resolve(
+    client: &Client,
+    login: &str,
+    roles: &RolesSettings,
+    matching: StudentMatch,
+) -> Result<User, ApiError> {
+    let column = match matching {
+        StudentMatch::Login => "login",
+        StudentMatch::Email => "email",
+        StudentMatch::Ine => "ine",
+    };
+    // The students the login matches, and every other record of the same INE.
+    let rows = client
+        .query(
+            &format!(
+                "WITH me AS (SELECT source_id, student, ine FROM student \
+                   WHERE {column} = $1 AND deleted_at IS NULL) \
+                 SELECT source_id, student FROM me \
+                 UNION SELECT s.source_id, s.student FROM student s JOIN me \
+                   ON s.ine = me.ine AND s.deleted_at IS NULL"
+            ),
+            &[&login],
+        )
+        .await
+        .map_err(ApiError::unavailable)?;
+    let user = User {
+        login: login.to_owned(),
+        admin: roles.admins.iter().any(|a| a == login),
+        scolarite: roles.scolarite.iter().any(|s| s == login),
+        steps: roles.directeurs.get(login).cloned().unwrap_or_default(),
+        students: rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+    };
+    if user.roles().is_empty() {
+        return Err(ApiError::forbidden(
+            "this login is no student of the store and has no role in [roles]",
+        ));
+    }
+    Ok(user)
+}
