@@ -7,7 +7,7 @@ use conpere_contracts::catalogue::Catalogue;
 use conpere_contracts::rules::Rules;
 use conpere_contracts::RefreshHook;
 use conpere_core::engine::{Batch, Coverage, Engine, NoProgress, RunRequest};
-use conpere_tests::contract_data::{flag_cases, lines, student};
+use conpere_tests::contract_data::{enrolment, flag_cases, lines, student};
 use conpere_tests::TestDatabase;
 use conpere_web::auth::HeaderAuth;
 use conpere_web::roles::{RolesSettings, StudentMatch};
@@ -18,7 +18,8 @@ use std::sync::Arc;
 const SECRET: &str = "proxy-secret-for-tests";
 
 struct Server {
-    _db: TestDatabase,
+    db: TestDatabase,
+    engine: Engine,
     base: String,
     http: reqwest::Client,
 }
@@ -78,7 +79,8 @@ impl Server {
         let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
         Server {
-            _db: db,
+            db,
+            engine,
             base,
             http: reqwest::Client::new(),
         }
@@ -125,6 +127,25 @@ impl Server {
             }
         }
     }
+}
+
+/// A full sync of `data` (its contracts refreshed in its transaction).
+async fn sync(engine: &Engine, data: &str) {
+    let run = engine
+        .start(RunRequest::full("s", "canonical", Coverage::all()))
+        .await
+        .unwrap();
+    let batch = Batch {
+        items: lines(data),
+        ..Default::default()
+    };
+    run.apply(
+        futures::stream::iter([Ok::<_, String>(batch)]),
+        &NoProgress,
+        None,
+    )
+    .await
+    .unwrap();
 }
 
 fn parse(text: String) -> Value {
@@ -284,4 +305,322 @@ async fn a_contract_is_proposed_signed_and_validated_over_http() {
     let (status, catalogue) = server.get(Some("plain"), "/measures").await;
     assert_eq!(status, 200);
     assert!(catalogue.to_string().contains("tutorat"));
+}
+
+impl Server {
+    async fn put(&self, login: &str, path: &str, body: Value) -> (u16, Value) {
+        let response = (self.http.put(format!("{}{path}", self.base)))
+            .header("X-Remote-User", login)
+            .header("X-Proxy-Secret", SECRET)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, parse(response.text().await.unwrap()))
+    }
+
+    /// The data the server was started with.
+    fn data(&self) -> String {
+        Server::data_text()
+    }
+
+    /// The flag cases, PLAIN and SPECIAL with logins.
+    fn data_text() -> String {
+        let with_login = |id: &str, login: &str| {
+            student(id).replace(r#""login":null"#, &format!(r#""login":"{login}""#))
+        };
+        flag_cases()
+            .replace(&student("PLAIN"), &with_login("PLAIN", "plain"))
+            .replace(&student("SPECIAL"), &with_login("SPECIAL", "special"))
+    }
+
+    async fn id_of(&self, student: &str) -> i64 {
+        let all = self.all("scol", 50).await;
+        let found = all
+            .iter()
+            .find(|c| c["student"] == student && c["year"] == 2024);
+        found.unwrap()["id"].as_i64().unwrap()
+    }
+}
+
+/// Every route, for every kind of caller, on a contract that is theirs and on one that is
+/// not: the status, and never another student's number in the body. A route added to the
+/// API without a row here fails `every_route_is_in_the_matrix`.
+#[tokio::test]
+async fn the_role_matrix() {
+    let server = Server::start().await;
+    let plain = server.id_of("PLAIN").await; // student `plain`, step A (dir-a)
+    let double = server.id_of("DOUBLE").await; // steps A and B (dir-a, dir-b)
+                                               // (caller, whose contract, expected status) for each read route.
+    type Row = (&'static str, &'static str, i64, u16);
+    let reads: Vec<Row> = vec![
+        ("plain", "own", plain, 200),
+        ("special", "another student's", plain, 404),
+        ("dir-a", "their step's", plain, 200),
+        ("dir-b", "another step's", plain, 404),
+        ("dir-b", "their step's", double, 200),
+        ("scol", "any", plain, 200),
+        ("admin-dsi", "any", plain, 200),
+        ("stranger", "any", plain, 403),
+    ];
+    let routes = [
+        "",
+        "/versions",
+        "/versions/1",
+        "/diff?from=1&to=1",
+        "/evidence",
+    ];
+    for route in routes {
+        for (caller, whose, id, expected) in &reads {
+            let (status, body) = server
+                .get(Some(caller), &format!("/contracts/{id}{route}"))
+                .await;
+            assert_eq!(
+                status, *expected,
+                "GET /contracts/{{id}}{route} by {caller} on {whose}: {body}"
+            );
+            if *expected != 200 {
+                assert!(
+                    !body.to_string().contains("PLAIN"),
+                    "{caller} {route}: {body}"
+                );
+            }
+        }
+        // Anonymous: 401.
+        let (status, _) = server
+            .get(None, &format!("/contracts/{plain}{route}"))
+            .await;
+        assert_eq!(status, 401, "{route}");
+    }
+    // Lists never carry another's contract: a student sees only their own, under every
+    // filter.
+    for filter in [
+        "",
+        "?year=2024",
+        "?flagged=true",
+        "?state=draft",
+        "?step=VET:A/1",
+        "?q=S",
+        "?limit=1",
+    ] {
+        let (status, page) = server
+            .get(Some("special"), &format!("/contracts{filter}"))
+            .await;
+        assert_eq!(status, 200);
+        for item in page["items"].as_array().unwrap() {
+            assert_eq!(item["student"], "SPECIAL", "{filter}: {page}");
+        }
+    }
+    // A person's contracts: themself, a directeur of their step, the scolarité; another
+    // student gets 404.
+    for (caller, expected) in [
+        ("plain", 200),
+        ("dir-a", 200),
+        ("scol", 200),
+        ("special", 404),
+        ("dir-b", 404),
+    ] {
+        let (status, body) = server.get(Some(caller), "/students/PLAIN/contracts").await;
+        assert_eq!(status, expected, "{caller}: {body}");
+    }
+    // Writes: edit a draft (directeur of the step or admin), amend (not a draft: 409 for
+    // those allowed), bulk validation (directeurs and admins).
+    let measures =
+        json!({ "measures": [{ "code": "tutorat", "details": "1 h" }], "objectives": [] });
+    for (caller, expected) in [
+        ("plain", 403),
+        ("dir-b", 404),
+        ("scol", 403),
+        ("dir-a", 200),
+    ] {
+        let (status, body) = server
+            .put(
+                caller,
+                &format!("/contracts/{plain}/draft"),
+                measures.clone(),
+            )
+            .await;
+        assert_eq!(status, expected, "PUT draft by {caller}: {body}");
+    }
+    let amendment = json!({ "reason": "measure_added" });
+    for (caller, expected) in [
+        ("special", 404),
+        ("plain", 409),
+        ("dir-a", 409),
+        ("admin-dsi", 409),
+    ] {
+        let (status, body) = server
+            .post(
+                caller,
+                &format!("/contracts/{plain}/amendments"),
+                amendment.clone(),
+            )
+            .await;
+        assert_eq!(status, expected, "amend by {caller}: {body}");
+    }
+    let bulk = json!({ "year": 2024 });
+    for (caller, expected) in [
+        ("plain", 403),
+        ("scol", 403),
+        ("dir-a", 200),
+        ("admin-dsi", 200),
+    ] {
+        let (status, body) = server
+            .post(caller, "/contracts/validate", bulk.clone())
+            .await;
+        assert_eq!(status, expected, "bulk by {caller}: {body}");
+    }
+    let (status, body) = server
+        .post(
+            "dir-a",
+            "/contracts/validate",
+            json!({ "year": 2024, "ids": [1] }),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+}
+
+#[tokio::test]
+async fn a_sis_change_is_amended_and_validated_over_http() {
+    let server = Server::start().await;
+    let id = server.id_of("PLAIN").await;
+    let path = |action: &str| format!("/contracts/{id}/{action}");
+    let hash = |c: &Value| c["version_hash"].clone();
+    let (_, contract) = server.get(Some("plain"), &format!("/contracts/{id}")).await;
+    let v1 = hash(&contract);
+    let sign = |h: &Value| json!({ "version_hash": h, "consent_text": "Je signe ce contrat." });
+    server
+        .post("dir-a", &path("propose"), json!({ "version_hash": v1 }))
+        .await;
+    server.post("plain", &path("sign"), sign(&v1)).await;
+    let (status, _) = server
+        .post("dir-a", &path("validate"), json!({ "version_hash": v1 }))
+        .await;
+    assert_eq!(status, 200);
+
+    // The SIS moves PLAIN to option 2: an amendment, `sis_change`, version 1 in force.
+    let moved = server.data().replace(
+        &enrolment(2024, "PLAIN", "VET:A/1", "ELP:O1", Some("LSE:AOPT"), false),
+        &enrolment(2024, "PLAIN", "VET:A/1", "ELP:O2", Some("LSE:AOPT"), false),
+    );
+    sync(&server.engine, &moved).await;
+    let (_, opened) = server.get(Some("plain"), &format!("/contracts/{id}")).await;
+    assert_eq!(
+        (
+            opened["state"].as_str(),
+            opened["version"].as_i64(),
+            opened["in_force"].as_i64(),
+            opened["amendment_of"].as_i64()
+        ),
+        (Some("draft"), Some(2), Some(1), Some(1)),
+        "{opened}"
+    );
+    let v2 = hash(&opened);
+    // The directeur adds a measure to the amendment.
+    let (status, edited) = server
+        .put("dir-a", &path("draft"), json!({ "measures": [{ "code": "accompagnement_reorientation" }], "objectives": ["Changer de mention"] }))
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    let v3 = hash(&edited);
+    assert_ne!(v2, v3);
+    // The student signs what they saw: the version before the edit is stale.
+    server
+        .post("dir-a", &path("propose"), json!({ "version_hash": v3 }))
+        .await;
+    let (status, stale) = server.post("plain", &path("sign"), sign(&v2)).await;
+    assert_eq!((status, &stale["error"]["current_hash"]), (409, &v3));
+    server.post("plain", &path("sign"), sign(&v3)).await;
+    let (status, done) = server
+        .post("dir-a", &path("validate"), json!({ "version_hash": v3 }))
+        .await;
+    assert_eq!((status, done["in_force"].as_i64()), (200, Some(3)));
+
+    // Versions, the diff, the evidence.
+    let (_, versions) = server.get(Some("plain"), &path("versions")).await;
+    let states: Vec<&str> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["superseded", "superseded", "validated"]);
+    assert_eq!(versions[1]["reason"], "sis_change");
+    let (_, changes) = server
+        .get(Some("plain"), &format!("/contracts/{id}/diff?from=1&to=3"))
+        .await;
+    assert_eq!(
+        changes["measures_added"][0]["code"],
+        "accompagnement_reorientation"
+    );
+    assert_eq!(changes["elements_added"][0]["node"], "ELP:O2");
+    assert_eq!(changes["elements_removed"][0]["node"], "ELP:O1");
+    assert_eq!(changes["reason"], "sis_change");
+    let (_, evidence) = server.get(Some("scol"), &path("evidence")).await;
+    let actions: Vec<&str> = evidence
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "generate", "propose", "sign", "validate", "amend", "edit", "propose", "sign",
+            "validate"
+        ]
+    );
+    let signer = &evidence[7]["actor"];
+    assert_eq!(
+        (
+            signer["id"].as_str(),
+            signer["auth"].as_str(),
+            signer["role"].as_str()
+        ),
+        (Some("plain"), Some("header"), Some("student"))
+    );
+    assert!(
+        !evidence.to_string().contains(SECRET),
+        "the proxy's secret is in the evidence"
+    );
+    assert_eq!(evidence[4]["reason"], "sis_change");
+    let client = server.db.pool.get().await.unwrap();
+    let report = conpere_contracts::verify::verify(&client, None)
+        .await
+        .unwrap();
+    assert!(report.breaks.is_empty(), "{:?}", report.breaks);
+}
+
+/// Each route `web` serves has its row in `the_role_matrix` (this list is checked against
+/// the router's own).
+#[test]
+fn every_route_is_in_the_matrix() {
+    let source = include_str!("../../web/src/contracts.rs");
+    let served: Vec<&str> = (source.split(".route(").skip(1))
+        .map(|call| call.split('"').nth(1).unwrap())
+        .collect();
+    let covered = [
+        "/me",
+        "/contracts",
+        "/contracts/validate",
+        "/contracts/{id}",
+        "/contracts/{id}/versions",
+        "/contracts/{id}/versions/{n}",
+        "/contracts/{id}/diff",
+        "/contracts/{id}/evidence",
+        "/contracts/{id}/draft",
+        "/contracts/{id}/amendments",
+        "/contracts/{id}/{action}",
+        "/students/{student}/contracts",
+        "/measures",
+        "/verify/{hash}",
+    ];
+    for route in &served {
+        assert!(
+            covered.contains(route),
+            "{route} is served but no test covers it"
+        );
+    }
+    assert_eq!(served.len(), covered.len(), "{served:?}");
 }

@@ -4,9 +4,10 @@
 use crate::error::ApiError;
 use crate::roles::{User, VISIBLE_SQL};
 use crate::Api;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use conpere_contracts::evidence::{Actor, AuthKind, Role};
 use conpere_contracts::lifecycle::{self, Action, Said};
@@ -21,7 +22,18 @@ pub fn routes() -> Router<Arc<Api>> {
         .route("/me", get(me))
         .route("/contracts", get(list))
         .route("/contracts/{id}", get(one))
+        .route("/contracts/validate", post(crate::changes::validate_all))
+        .route("/contracts/{id}/versions", get(crate::history::versions))
+        .route("/contracts/{id}/versions/{n}", get(crate::history::version))
+        .route("/contracts/{id}/diff", get(crate::history::changes))
+        .route("/contracts/{id}/evidence", get(crate::history::evidence))
+        .route("/contracts/{id}/draft", put(crate::changes::draft))
+        .route("/contracts/{id}/amendments", post(crate::changes::amend))
         .route("/contracts/{id}/{action}", post(act))
+        .route(
+            "/students/{student}/contracts",
+            get(crate::students::contracts),
+        )
         .route("/measures", get(measures))
         .route("/verify/{hash}", get(verify_hash))
 }
@@ -131,7 +143,7 @@ async fn list(
 }
 
 /// The contract `id` if the caller may see it (else 404), with its current content.
-async fn visible(api: &Api, user: &User, id: i64) -> Result<(Value, Value), ApiError> {
+pub(crate) async fn visible(api: &Api, user: &User, id: i64) -> Result<(Value, Value), ApiError> {
     let (all, steps, sources, students) = user.scope();
     let client = api.client().await?;
     let row = client
@@ -180,7 +192,7 @@ async fn act(
     user: User,
     headers: HeaderMap,
     Path((id, action)): Path<(i64, String)>,
-    body: Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<ActionBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let action = match action.as_str() {
         "propose" => Action::Propose,
@@ -189,11 +201,80 @@ async fn act(
         "refuse" => Action::Refuse,
         _ => return Err(ApiError::not_found(format!("no action `{action}`"))),
     };
-    let Json(body) = body
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.body_text()))?;
-    let (contract, _) = visible(&api, &user, id).await?;
-    let role = role_for(&api, &user, &contract, action).await?;
-    let actor = Actor {
+    let body = body_of(body)?;
+    visible(&api, &user, id).await?;
+    let role = role_for(&api, &user, id, action).await?;
+    let actor = actor(&user, role, &headers);
+    let said = Said {
+        seen_hash: &body.version_hash,
+        reason: body.reason.as_deref(),
+        consent_text: body.consent_text.as_deref(),
+    };
+    let mut client = api.client().await?;
+    Ok(head_json(
+        &lifecycle::act(&mut client, id, action, &actor, said).await?,
+    ))
+}
+
+/// What `user` is to contract `id`: (its student, a directeur of one of its steps).
+pub(crate) async fn relation(api: &Api, user: &User, id: i64) -> Result<(bool, bool), ApiError> {
+    let client = api.client().await?;
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM unnest($2::int[], $3::text[]) AS me (source_id, student) \
+               WHERE me.source_id = k.source_id AND me.student = k.student), \
+             EXISTS (SELECT 1 FROM registration r WHERE r.source_id = k.source_id \
+               AND r.year = k.year AND r.student = k.student AND r.step = ANY($4)) \
+             FROM contract k WHERE k.id = $1",
+            &[
+                &id,
+                &user.students.iter().map(|s| s.0).collect::<Vec<_>>(),
+                &user.students.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
+                &user.steps,
+            ],
+        )
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// The role `user` takes `action` in on contract `id`: its student signs and may refuse;
+/// a directeur of one of its steps (or an administrator) proposes, validates, refuses.
+async fn role_for(api: &Api, user: &User, id: i64, action: Action) -> Result<Role, ApiError> {
+    let (is_student, is_directeur) = relation(api, user, id).await?;
+    match action {
+        Action::Sign | Action::Refuse if is_student => Ok(Role::Student),
+        Action::Propose | Action::Validate | Action::Refuse if is_directeur => Ok(Role::Directeur),
+        Action::Propose | Action::Validate | Action::Refuse if user.admin => Ok(Role::Admin),
+        _ => Err(ApiError::forbidden(format!(
+            "{} may not {} this contract",
+            user.login,
+            action.as_str()
+        ))),
+    }
+}
+
+/// The role a directeur (of one of the contract's steps) or an administrator edits in.
+pub(crate) async fn editor_role(
+    api: &Api,
+    user: &User,
+    id: i64,
+    what: &str,
+) -> Result<Role, ApiError> {
+    let (_, is_directeur) = relation(api, user, id).await?;
+    match (is_directeur, user.admin) {
+        (true, _) => Ok(Role::Directeur),
+        (false, true) => Ok(Role::Admin),
+        _ => Err(ApiError::forbidden(format!(
+            "{} may not {what} this contract",
+            user.login
+        ))),
+    }
+}
+
+/// The actor of a request: the login, the header mode, the client's User-Agent.
+pub(crate) fn actor(user: &User, role: Role, headers: &HeaderMap) -> Actor {
+    Actor {
         id: user.login.clone(),
         role,
         auth: AuthKind::Header,
@@ -201,67 +282,24 @@ async fn act(
         user_agent: (headers.get("user-agent"))
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(200).collect()),
-    };
-    let said = Said {
-        seen_hash: &body.version_hash,
-        reason: body.reason.as_deref(),
-        consent_text: body.consent_text.as_deref(),
-    };
-    let mut client = api.client().await?;
-    let head = lifecycle::act(&mut client, id, action, &actor, said).await?;
-    Ok(Json(json!({
+    }
+}
+
+/// A JSON body, or 422 naming what is wrong with it.
+pub(crate) fn body_of<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(b)| b)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.body_text()))
+}
+
+pub(crate) fn head_json(head: &lifecycle::Head) -> Json<Value> {
+    Json(json!({
         "id": head.id,
         "state": head.state,
         "version": head.version,
         "version_hash": head.hash,
         "in_force": head.in_force,
-    })))
-}
-
-/// The role `user` takes `action` in on `contract`: its student signs and may refuse;
-/// a directeur of one of its steps (or an administrator) proposes, validates, refuses.
-async fn role_for(
-    api: &Api,
-    user: &User,
-    contract: &Value,
-    action: Action,
-) -> Result<Role, ApiError> {
-    let source: String = contract["source"].as_str().unwrap_or_default().to_owned();
-    let student = contract["student"].as_str().unwrap_or_default();
-    let year = contract["year"].as_i64().unwrap_or_default() as i32;
-    let client = api.client().await?;
-    let own = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM unnest($1::int[], $2::text[]) AS me (source_id, student) \
-               JOIN source s ON s.id = me.source_id WHERE s.name = $3 AND me.student = $4), \
-             EXISTS (SELECT 1 FROM registration r JOIN source s ON s.id = r.source_id \
-               WHERE s.name = $3 AND r.year = $5 AND r.student = $4 AND r.step = ANY($6))",
-            &[
-                &user.students.iter().map(|s| s.0).collect::<Vec<_>>(),
-                &user.students.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
-                &source,
-                &student,
-                &year,
-                &user.steps,
-            ],
-        )
-        .await
-        .map_err(ApiError::unavailable)?;
-    let (is_student, is_directeur): (bool, bool) = (own.get(0), own.get(1));
-    let role = match action {
-        Action::Sign if is_student => Role::Student,
-        Action::Refuse if is_student => Role::Student,
-        Action::Propose | Action::Validate | Action::Refuse if is_directeur => Role::Directeur,
-        Action::Propose | Action::Validate | Action::Refuse if user.admin => Role::Admin,
-        _ => {
-            return Err(ApiError::forbidden(format!(
-                "{} may not {} this contract",
-                user.login,
-                action.as_str()
-            )))
-        }
-    };
-    Ok(role)
+        "amendment_of": head.amendment_of,
+    }))
 }
 
 async fn measures(State(api): State<Arc<Api>>, _user: User) -> Json<Value> {

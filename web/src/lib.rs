@@ -1,15 +1,20 @@
 //! # conpere-web: the HTTP surface
 //!
 //! The `/api/v1` learning-contracts API (DESIGN.md, "HTTP API"): [`auth`] says who calls,
-//! [`roles`] what they are and may see, [`contracts`] the routes, [`error`] how failures
-//! are answered. No SIS here: the domain is `conpere-contracts`, over the store.
+//! [`roles`] what they are and may see, [`contracts`] the routes (and reading them),
+//! [`history`] versions, diffs and evidence, [`changes`] drafts, amendments and bulk
+//! validation, [`students`] a person's contracts, [`error`] how failures are answered.
+//! No SIS here: the domain is `conpere-contracts`, over the store.
 
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod changes;
 pub mod contracts;
 pub mod error;
+pub mod history;
 pub mod roles;
+pub mod students;
 
 use auth::HeaderAuth;
 use axum::extract::FromRequestParts;

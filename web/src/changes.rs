@@ -1,0 +1,164 @@
+//! Changes people make to contracts over HTTP: a draft's measures and objectives, an
+//! amendment opened, and bulk validation — each the domain's function, with the caller's
+//! role checked against the contract.
+
+use crate::contracts::{actor, body_of, editor_role, head_json, relation, visible};
+use crate::error::ApiError;
+use crate::roles::User;
+use crate::Api;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use conpere_contracts::bulk::{self, BulkValidation, Seen, Selection};
+use conpere_contracts::evidence::Role;
+use conpere_contracts::lifecycle::{self, Amendment, MeasureInput};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// `PUT /contracts/{id}/draft`'s body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DraftBody {
+    #[serde(default)]
+    measures: Vec<MeasureInput>,
+    #[serde(default)]
+    objectives: Vec<String>,
+}
+
+/// Sets the measures and objectives of a draft (or of an open amendment's): a directeur
+/// of one of the contract's steps, or an administrator.
+pub async fn draft(
+    State(api): State<Arc<Api>>,
+    user: User,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Result<Json<DraftBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body_of(body)?;
+    visible(&api, &user, id).await?;
+    let role = editor_role(&api, &user, id, "edit").await?;
+    let actor = actor(&user, role, &headers);
+    let mut client = api.client().await?;
+    let head = lifecycle::set_draft(
+        &mut client,
+        id,
+        &actor,
+        &api.catalogue,
+        &body.measures,
+        &body.objectives,
+    )
+    .await?;
+    Ok(head_json(&head))
+}
+
+/// `POST /contracts/{id}/amendments`'s body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmendmentBody {
+    reason: String,
+    #[serde(default)]
+    measures: Option<Vec<MeasureInput>>,
+    #[serde(default)]
+    objectives: Option<Vec<String>>,
+}
+
+/// Opens an amendment: the contract's student, a directeur of one of its steps, or an
+/// administrator.
+pub async fn amend(
+    State(api): State<Arc<Api>>,
+    user: User,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Result<Json<AmendmentBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body_of(body)?;
+    visible(&api, &user, id).await?;
+    let role = match relation(&api, &user, id).await? {
+        (_, true) => Role::Directeur,
+        (true, false) => Role::Student,
+        _ if user.admin => Role::Admin,
+        _ => {
+            return Err(ApiError::forbidden(format!(
+                "{} may not amend this contract",
+                user.login
+            )))
+        }
+    };
+    let actor = actor(&user, role, &headers);
+    let amendment = Amendment {
+        reason: &body.reason,
+        measures: body.measures.as_deref(),
+        objectives: body.objectives.as_deref(),
+    };
+    let mut client = api.client().await?;
+    let head = lifecycle::open_amendment(
+        &mut client,
+        id,
+        &actor,
+        &api.rules,
+        &api.catalogue,
+        amendment,
+    )
+    .await?;
+    Ok(head_json(&head))
+}
+
+/// `POST /contracts/validate`'s body: a year (and step), or ids.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkBody {
+    year: Option<i32>,
+    step: Option<String>,
+    ids: Option<Vec<i64>>,
+    #[serde(default = "yes")]
+    standard_only: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Bulk validation by a directeur (their steps only) or an administrator: counts.
+pub async fn validate_all(
+    State(api): State<Arc<Api>>,
+    user: User,
+    headers: HeaderMap,
+    body: Result<Json<BulkBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body_of(body)?;
+    let (role, steps) = match (user.admin, user.steps.is_empty()) {
+        (true, _) => (Role::Admin, None),
+        (false, false) => (Role::Directeur, Some(user.steps.clone())),
+        (false, true) => return Err(ApiError::forbidden("only a directeur d'études validates")),
+    };
+    let selection = match (body.ids, body.year) {
+        (Some(ids), None) => {
+            Selection::Contracts(ids.into_iter().map(|id| Seen { id, hash: None }).collect())
+        }
+        (None, Some(year)) => Selection::Year {
+            year,
+            step: body.step,
+        },
+        _ => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "give either `year` (and `step`) or `ids`",
+            ))
+        }
+    };
+    let bulk = BulkValidation {
+        selection,
+        standard_only: body.standard_only,
+        steps,
+    };
+    let mut client = api.client().await?;
+    let report = bulk::validate(&mut client, &bulk, &actor(&user, role, &headers)).await?;
+    Ok(Json(json!({
+        "bulk_id": report.bulk_id,
+        "validated": report.validated,
+        "skipped": report.skipped,
+    })))
+}
