@@ -615,6 +615,7 @@ fn every_route_is_in_the_matrix() {
         "/students/{student}/contracts",
         "/measures",
         "/verify/{hash}",
+        "/openapi.json",
     ];
     for route in &served {
         assert!(
@@ -623,4 +624,65 @@ fn every_route_is_in_the_matrix() {
         );
     }
     assert_eq!(served.len(), covered.len(), "{served:?}");
+}
+
+/// The OpenAPI document is served without login, is OpenAPI 3, lists every route the
+/// router serves (each `{param}` of a path declared as a path parameter, each operation
+/// with responses), and nothing else.
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let server = Server::start().await;
+    let (status, document) = server.get(None, "/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(
+        document["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.")),
+        "{document}"
+    );
+    assert!(document["info"]["title"].is_string() && document["info"]["version"].is_string());
+    let paths = document["paths"].as_object().unwrap();
+    let source = include_str!("../../web/src/contracts.rs");
+    let served: Vec<String> = (source.split(".route(").skip(1))
+        .map(|call| call.split('"').nth(1).unwrap())
+        .filter(|route| *route != "/openapi.json")
+        .map(|route| format!("/api/v1{route}"))
+        .collect();
+    for route in &served {
+        assert!(
+            paths.contains_key(route),
+            "{route} is served but not documented"
+        );
+    }
+    assert_eq!(
+        paths.len(),
+        served.len(),
+        "documented but not served: {:?}",
+        paths.keys()
+    );
+    for (path, item) in paths {
+        let declared: Vec<&str> = path
+            .split('{')
+            .skip(1)
+            .map(|p| p.split('}').next().unwrap())
+            .collect();
+        for (method, operation) in item.as_object().unwrap() {
+            assert!(
+                ["get", "post", "put"].contains(&method.as_str()),
+                "{path} {method}"
+            );
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(!responses.is_empty(), "{path} {method} has no responses");
+            let in_path: Vec<&str> = (operation["parameters"].as_array().into_iter().flatten())
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            for name in &declared {
+                assert!(
+                    in_path.contains(name),
+                    "{path} {method}: {{{name}}} not declared"
+                );
+            }
+        }
+    }
 }

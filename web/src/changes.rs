@@ -18,17 +18,21 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// `PUT /contracts/{id}/draft`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DraftBody {
+    /// Catalogue measures: `{code, details?}`.
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     measures: Vec<MeasureInput>,
+    /// Free-text objectives.
     #[serde(default)]
     objectives: Vec<String>,
 }
 
 /// Sets the measures and objectives of a draft (or of an open amendment's): a directeur
 /// of one of the contract's steps, or an administrator.
+#[utoipa::path(put, path = "/api/v1/contracts/{id}/draft", tag = "lifecycle", params(("id" = i64, Path, description = "contract id")), request_body = DraftBody, responses((status = 200, description = "the new head (a new version)"), (status = 403, description = "not a directeur of its steps"), (status = 409, description = "not a draft"), (status = 422, description = "an unknown measure, a malformed body")))]
 pub async fn draft(
     State(api): State<Arc<Api>>,
     user: User,
@@ -54,18 +58,23 @@ pub async fn draft(
 }
 
 /// `POST /contracts/{id}/amendments`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmendmentBody {
+    /// A reason code of `[contracts] amendment_reasons`.
     reason: String,
+    /// The amendment's measures (default: those in force).
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
     measures: Option<Vec<MeasureInput>>,
+    /// Its objectives (default: those in force).
     #[serde(default)]
     objectives: Option<Vec<String>>,
 }
 
 /// Opens an amendment: the contract's student, a directeur of one of its steps, or an
 /// administrator.
+#[utoipa::path(post, path = "/api/v1/contracts/{id}/amendments", tag = "lifecycle", params(("id" = i64, Path, description = "contract id")), request_body = AmendmentBody, responses((status = 200, description = "the amendment's head"), (status = 409, description = "not validated"), (status = 422, description = "an unknown reason code")))]
 pub async fn amend(
     State(api): State<Arc<Api>>,
     user: User,
@@ -106,7 +115,7 @@ pub async fn amend(
 }
 
 /// `POST /contracts/validate`'s body: a year (and step), or ids.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkBody {
     year: Option<i32>,
@@ -121,6 +130,7 @@ fn yes() -> bool {
 }
 
 /// Bulk validation by a directeur (their steps only) or an administrator: counts.
+#[utoipa::path(post, path = "/api/v1/contracts/validate", tag = "lifecycle", request_body = BulkBody, responses((status = 200, description = "`{bulk_id, validated, skipped: {reason: count}}`"), (status = 403, description = "not a directeur"), (status = 422, description = "neither year nor ids, or both")))]
 pub async fn validate_all(
     State(api): State<Arc<Api>>,
     user: User,

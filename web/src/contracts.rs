@@ -36,12 +36,14 @@ pub fn routes() -> Router<Arc<Api>> {
         )
         .route("/measures", get(measures))
         .route("/verify/{hash}", get(verify_hash))
+        .route("/openapi.json", get(crate::openapi::document))
 }
 
 /// A page is at most this long.
 const MAX_PAGE: i64 = 200;
 
-async fn me(user: User) -> Json<Value> {
+#[utoipa::path(get, path = "/api/v1/me", tag = "people", responses((status = 200, description = "the caller: `{id, roles, students, steps}`"), (status = 401, description = "not authenticated"), (status = 403, description = "nobody known")))]
+pub async fn me(user: User) -> Json<Value> {
     let students: Vec<Value> = (user.students.iter())
         .map(|(source, student)| json!({ "source_id": source, "student": student }))
         .collect();
@@ -85,7 +87,8 @@ fn summary(row: &tokio_postgres::Row) -> Value {
 
 /// A page of the contracts the caller may see, by id: `next_cursor` continues after the
 /// last one, so a page never repeats nor skips a contract inserted meanwhile.
-async fn list(
+#[utoipa::path(get, path = "/api/v1/contracts", tag = "contracts", params(("year" = Option<i32>, Query, description = "academic year"), ("step" = Option<String>, Query, description = "with a section of this step"), ("state" = Option<String>, Query, description = "draft, proposed, signed, validated, refused, closed"), ("flagged" = Option<bool>, Query, description = "specific (true) or standard (false)"), ("q" = Option<String>, Query, description = "student number prefix or family name"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("limit" = Option<i64>, Query, description = "page size, 1 to 200 (50)")), responses((status = 200, description = "`{items, next_cursor}`: contract summaries the caller may see"), (status = 401, description = "not authenticated"), (status = 422, description = "a bad cursor")))]
+pub async fn list(
     State(api): State<Arc<Api>>,
     user: User,
     Query(query): Query<ListQuery>,
@@ -163,7 +166,8 @@ pub(crate) async fn visible(api: &Api, user: &User, id: i64) -> Result<(Value, V
     Ok((summary(&row), content))
 }
 
-async fn one(
+#[utoipa::path(get, path = "/api/v1/contracts/{id}", tag = "contracts", params(("id" = i64, Path, description = "contract id")), responses((status = 200, description = "`{id, year, student, state, version, version_hash, in_force, sections, special_statuses, flags, measures, objectives, amendment_of}`"), (status = 404, description = "no such contract the caller may see")))]
+pub async fn one(
     State(api): State<Arc<Api>>,
     user: User,
     Path(id): Path<i64>,
@@ -177,17 +181,21 @@ async fn one(
 }
 
 /// `POST /contracts/{id}/{propose|sign|validate|refuse}`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
+    /// The hash of the version the person saw.
     version_hash: String,
+    /// Why (required to refuse).
     #[serde(default)]
     reason: Option<String>,
+    /// The consent text shown to the student (required to sign).
     #[serde(default)]
     consent_text: Option<String>,
 }
 
-async fn act(
+#[utoipa::path(post, path = "/api/v1/contracts/{id}/{action}", tag = "lifecycle", params(("id" = i64, Path, description = "contract id"), ("action" = String, Path, description = "propose, sign, validate or refuse")), request_body = ActionBody, responses((status = 200, description = "the contract's new head"), (status = 403, description = "the caller may not take this action"), (status = 404, description = "no such contract the caller may see"), (status = 409, description = "a stale hash (`current_hash`) or the wrong state (`state`, `allowed`)"), (status = 422, description = "a malformed body, a missing reason or consent text")))]
+pub async fn act(
     State(api): State<Arc<Api>>,
     user: User,
     headers: HeaderMap,
@@ -302,13 +310,15 @@ pub(crate) fn head_json(head: &lifecycle::Head) -> Json<Value> {
     }))
 }
 
-async fn measures(State(api): State<Arc<Api>>, _user: User) -> Json<Value> {
+#[utoipa::path(get, path = "/api/v1/measures", tag = "catalogue", responses((status = 200, description = "the measures catalogue")))]
+pub async fn measures(State(api): State<Arc<Api>>, _user: User) -> Json<Value> {
     Json(serde_json::to_value(&api.catalogue).unwrap_or(Value::Null))
 }
 
 /// Whether a version with this hash exists: its contract's year and state, nothing
 /// personal. No login needed (a printed contract carries its hash).
-async fn verify_hash(
+#[utoipa::path(get, path = "/api/v1/verify/{hash}", tag = "public", params(("hash" = String, Path, description = "sha256:<hex> of a version")), responses((status = 200, description = "`{exists, year?, state?, in_force?}`, nothing personal; no login")))]
+pub async fn verify_hash(
     State(api): State<Arc<Api>>,
     Path(hash): Path<String>,
 ) -> Result<Json<Value>, ApiError> {

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// `GET /contracts/{id}/versions`: every version, oldest first.
+#[utoipa::path(get, path = "/api/v1/contracts/{id}/versions", tag = "contracts", params(("id" = i64, Path, description = "contract id")), responses((status = 200, description = "every version `{version, hash, state, created_at, reason, content}`"), (status = 404, description = "no such contract the caller may see")))]
 pub async fn versions(
     State(api): State<Arc<Api>>,
     user: User,
@@ -23,6 +24,7 @@ pub async fn versions(
 }
 
 /// `GET /contracts/{id}/versions/{n}`.
+#[utoipa::path(get, path = "/api/v1/contracts/{id}/versions/{n}", tag = "contracts", params(("id" = i64, Path, description = "contract id"), ("n" = i32, Path, description = "version number")), responses((status = 200, description = "one version"), (status = 404, description = "no such contract or version")))]
 pub async fn version(
     State(api): State<Arc<Api>>,
     user: User,
@@ -80,6 +82,7 @@ pub struct DiffQuery {
 
 /// The readable changes between two versions (default: the current one and the one
 /// before).
+#[utoipa::path(get, path = "/api/v1/contracts/{id}/diff", tag = "contracts", params(("id" = i64, Path, description = "contract id"), ("from" = Option<i32>, Query, description = "earlier version"), ("to" = Option<i32>, Query, description = "later version")), responses((status = 200, description = "elements, measures and statuses added and removed, ECTS per period before and after, the reason"), (status = 404, description = "no such contract the caller may see")))]
 pub async fn changes(
     State(api): State<Arc<Api>>,
     user: User,
@@ -96,6 +99,7 @@ pub async fn changes(
 }
 
 /// `GET /contracts/{id}/evidence`: the chain, each event with its hash and the previous.
+#[utoipa::path(get, path = "/api/v1/contracts/{id}/evidence", tag = "contracts", params(("id" = i64, Path, description = "contract id")), responses((status = 200, description = "the hash-chained events"), (status = 404, description = "no such contract the caller may see")))]
 pub async fn evidence(
     State(api): State<Arc<Api>>,
     user: User,

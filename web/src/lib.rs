@@ -13,6 +13,7 @@ pub mod changes;
 pub mod contracts;
 pub mod error;
 pub mod history;
+pub mod openapi;
 pub mod roles;
 pub mod students;
 

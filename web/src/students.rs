@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// The person's contracts the caller may see; none: 404.
+#[utoipa::path(get, path = "/api/v1/students/{student}/contracts", tag = "people", params(("student" = String, Path, description = "student number")), responses((status = 200, description = "`{items}`: every year's contract of the person, across sources"), (status = 404, description = "none the caller may see")))]
 pub async fn contracts(
     State(api): State<Arc<Api>>,
     user: User,
