@@ -686,3 +686,48 @@ async fn the_openapi_document_lists_every_route() {
         }
     }
 }
+
+/// Bodies are bounded (413, said in JSON), malformed ones are 422 naming the field, and
+/// every answer is kept out of caches and from being sniffed.
+#[tokio::test]
+async fn bodies_are_bounded_and_answers_carry_safe_headers() {
+    let server = Server::start().await;
+    let id = server.id_of("PLAIN").await;
+    let huge = json!({ "version_hash": "x".repeat(100_000) });
+    let (status, body) = server
+        .post("dir-a", &format!("/contracts/{id}/propose"), huge)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("too_large")),
+        "{body}"
+    );
+    let wrong = json!({ "version_hash": 42 });
+    let (status, body) = server
+        .post("dir-a", &format!("/contracts/{id}/propose"), wrong)
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("version_hash"),
+        "{body}"
+    );
+    let response = (server.http.get(format!("{}/contracts", server.base)))
+        .header("X-Remote-User", "scol")
+        .header("X-Proxy-Secret", SECRET)
+        .send()
+        .await
+        .unwrap();
+    let headers = response.headers();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["cache-control"], "no-store");
+    let unauthenticated = server
+        .http
+        .get(format!("{}/me", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.headers()["cache-control"], "no-store");
+}

@@ -295,8 +295,14 @@ pub(crate) fn actor(user: &User, role: Role, headers: &HeaderMap) -> Actor {
 
 /// A JSON body, or 422 naming what is wrong with it.
 pub(crate) fn body_of<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.body_text()))
+    body.map(|Json(b)| b).map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("a request body is at most {} bytes", crate::MAX_BODY),
+        ),
+        _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.body_text()),
+    })
 }
 
 pub(crate) fn head_json(head: &lifecycle::Head) -> Json<Value> {

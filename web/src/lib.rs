@@ -42,9 +42,26 @@ pub struct Api {
     pub rules: Rules,
 }
 
-/// The `/api/v1` contract routes, to nest under `/api/v1`.
+/// The largest request body accepted: the API's bodies are a hash, a reason, a few
+/// measures.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The `/api/v1` contract routes, to nest under `/api/v1`: bodies bounded, every answer
+/// with headers that keep it out of caches and from being sniffed as something else.
 pub fn router(api: Arc<Api>) -> axum::Router {
-    contracts::routes().with_state(api)
+    contracts::routes()
+        .with_state(api)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(api_headers))
+}
+
+async fn api_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::header::{HeaderValue, CACHE_CONTROL, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
+    let headers = response.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
 }
 
 impl Api {
