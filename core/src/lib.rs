@@ -19,6 +19,7 @@ pub mod embedded;
 pub mod engine;
 pub mod export;
 pub mod mask;
+pub mod metrics;
 pub mod model;
 pub mod notifications;
 pub mod runs;

@@ -1,5 +1,6 @@
-//! `GET /metrics`: Prometheus text, computed from the store at each scrape — so every
-//! daemon sharing a store reports the same figures, and a restart loses nothing.
+//! `GET /metrics`: Prometheus text of the figures the store gives at each scrape
+//! (`conpere_core::metrics`, where the SQL is) — so every daemon sharing a store reports
+//! the same figures, and a restart loses nothing.
 //!
 //! * `conpere_runs_total{source,status}`: runs by outcome (dry runs aside);
 //! * `conpere_records_total{source,change}`: records inserted, updated, deleted and
@@ -23,37 +24,28 @@ type Labels = Vec<(String, String)>;
 
 /// The metrics text.
 pub async fn render(store: &Store) -> anyhow::Result<String> {
-    let client = store.pool.get().await.context("connecting to the store")?;
-    let query = |sql: &'static str| {
-        let client = &client;
-        async move {
-            client
-                .query(sql, &[])
-                .await
-                .with_context(|| sql.to_string())
-        }
-    };
+    let figures = conpere_core::metrics::read(&store.pool)
+        .await
+        .context("reading the store's figures")?;
     let mut registry = Registry::default();
 
     let runs = Family::<Labels, Counter>::default();
-    for row in query(RUNS).await? {
-        let labels = vec![("source".into(), row.get(0)), ("status".into(), row.get(1))];
-        runs.get_or_create(&labels)
-            .inc_by(row.get::<_, i64>(2) as u64);
+    for (source, status, count) in figures.runs {
+        let labels = vec![("source".into(), source), ("status".into(), status)];
+        runs.get_or_create(&labels).inc_by(count as u64);
     }
     registry.register("conpere_runs", "Runs by source and outcome", runs);
 
     let records = Family::<Labels, Counter>::default();
-    for row in query(RECORDS).await? {
-        for (index, change) in ["inserted", "updated", "deleted", "quarantined"]
+    for (source, counts) in figures.records {
+        for (change, value) in ["inserted", "updated", "deleted", "quarantined"]
             .iter()
-            .enumerate()
+            .zip(counts)
         {
             let labels = vec![
-                ("source".into(), row.get(0)),
+                ("source".into(), source.clone()),
                 ("change".into(), change.to_string()),
             ];
-            let value: i64 = row.get::<_, Option<i64>>(index + 1).unwrap_or(0);
             records.get_or_create(&labels).inc_by(value as u64);
         }
     }
@@ -64,15 +56,13 @@ pub async fn render(store: &Store) -> anyhow::Result<String> {
     );
 
     let notices = Family::<Labels, Counter>::default();
-    for row in query(NOTIFICATIONS).await? {
+    for (channel, event, outcome, count) in figures.notifications {
         let labels = vec![
-            ("channel".into(), row.get(0)),
-            ("event".into(), row.get(1)),
-            ("outcome".into(), row.get(2)),
+            ("channel".into(), channel),
+            ("event".into(), event),
+            ("outcome".into(), outcome),
         ];
-        notices
-            .get_or_create(&labels)
-            .inc_by(row.get::<_, i64>(3) as u64);
+        notices.get_or_create(&labels).inc_by(count as u64);
     }
     registry.register(
         "conpere_notifications",
@@ -80,28 +70,29 @@ pub async fn render(store: &Store) -> anyhow::Result<String> {
         notices,
     );
 
-    let gauges: [(&str, &str, &'static str); 3] = [
+    let gauges = [
         (
             "conpere_last_success_timestamp_seconds",
             "When the last applied run ended (Unix time)",
-            LAST_SUCCESS,
+            figures.last_success,
         ),
         (
             "conpere_last_run_duration_seconds",
             "How long the last finished run took",
-            LAST_DURATION,
+            figures.last_duration,
         ),
         (
             "conpere_held_runs",
             "Runs held for a person's decision",
-            HELD,
+            figures.held,
         ),
     ];
-    for (name, help, sql) in gauges {
+    for (name, help, values) in gauges {
         let family = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-        for row in query(sql).await? {
-            let labels = vec![("source".to_string(), row.get::<_, String>(0))];
-            family.get_or_create(&labels).set(row.get::<_, f64>(1));
+        for (source, value) in values {
+            family
+                .get_or_create(&vec![("source".to_string(), source)])
+                .set(value);
         }
         registry.register(name, help, family);
     }
@@ -109,27 +100,3 @@ pub async fn render(store: &Store) -> anyhow::Result<String> {
     encode(&mut text, &registry).context("encoding the metrics")?;
     Ok(text)
 }
-
-const RUNS: &str = "SELECT s.name::text, r.status, count(*) FROM sync_run r \
-    JOIN source s ON s.id = r.source_id WHERE NOT r.dry_run GROUP BY 1, 2";
-
-const RECORDS: &str = "SELECT s.name::text, sum(inserted)::bigint, sum(updated)::bigint, \
-    sum(deleted)::bigint, sum(quarantined)::bigint FROM sync_run r \
-    JOIN source s ON s.id = r.source_id \
-    WHERE NOT r.dry_run AND r.status IN ('succeeded', 'succeeded_with_warnings') GROUP BY 1";
-
-const LAST_SUCCESS: &str = "SELECT s.name::text, extract(epoch FROM max(r.finished_at))::float8 \
-    FROM sync_run r JOIN source s ON s.id = r.source_id \
-    WHERE NOT r.dry_run AND r.status IN ('succeeded', 'succeeded_with_warnings') GROUP BY 1";
-
-const LAST_DURATION: &str = "SELECT DISTINCT ON (r.source_id) s.name::text, \
-    extract(epoch FROM r.finished_at - r.started_at)::float8 FROM sync_run r \
-    JOIN source s ON s.id = r.source_id WHERE r.finished_at IS NOT NULL \
-    ORDER BY r.source_id, r.id DESC";
-
-const NOTIFICATIONS: &str = "SELECT channel, event, \
-    CASE WHEN delivered THEN 'delivered' ELSE 'failed' END, count(*) FROM notification \
-    GROUP BY 1, 2, 3";
-
-const HELD: &str = "SELECT s.name::text, count(*)::float8 FROM sync_run r \
-    JOIN source s ON s.id = r.source_id WHERE r.status = 'held' GROUP BY 1";
