@@ -16,75 +16,45 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// The RFC 8785 serialisation of `value`: keys sorted by UTF-16 code units, no
 /// whitespace, numbers as ECMAScript prints them, strings with the minimal escapes.
 pub fn canonical(value: &Value) -> String {
-    let mut out = String::with_capacity(1024);
-    write_canonical(&mut out, value);
-    out
+    serialise(&Canonical(value))
 }
 
-/// Written directly from the value: a contract's content is serialised once per
-/// generation for every student, so no intermediate parse or re-sort is affordable.
-fn write_canonical(out: &mut String, value: &Value) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
-        // RFC 8785 §3.2.2.3: every number as the IEEE 754 double ECMAScript prints.
-        Value::Number(number) => {
-            let double = number.as_f64().expect("a JSON number is finite");
-            out.push_str(ryu_js::Buffer::new().format_finite(double));
-        }
-        Value::String(text) => write_string(out, text),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(out, item);
+/// A JSON value serialised the RFC 8785 way: its objects' members by UTF-16 code units,
+/// every number as the IEEE 754 double it is (§3.2.2.3).
+struct Canonical<'a>(&'a Value);
+
+impl serde::Serialize for Canonical<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Number(number) => {
+                serializer.serialize_f64(number.as_f64().expect("a JSON number is finite"))
             }
-            out.push(']');
-        }
-        Value::Object(members) => {
-            let mut members: Vec<(&String, &Value)> = members.iter().collect();
-            // §3.2.3: by UTF-16 code units (a map iterates in UTF-8 order, which differs
-            // only past U+FFFF: the sort of an already sorted list is one pass).
-            members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-            out.push('{');
-            for (i, (key, item)) in members.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(out, key);
-                out.push(':');
-                write_canonical(out, item);
+            Value::Array(items) => serializer.collect_seq(items.iter().map(Canonical)),
+            Value::Object(members) => {
+                let mut members: Vec<(&String, &Value)> = members.iter().collect();
+                members.sort_by(|a, b| by_utf16(a.0, b.0));
+                serializer.collect_map(members.into_iter().map(|(k, v)| (k, Canonical(v))))
             }
-            out.push('}');
+            scalar => scalar.serialize(serializer),
         }
     }
 }
 
-/// §3.2.2.2: `"` and `\\` escaped, the control characters as `\b \t \n \f \r` or
-/// `\u00xx` (lower-case hex), everything else as it is.
-fn write_string(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 => {
-                out.push_str("\\u00");
-                out.push(HEX[(c as usize) >> 4] as char);
-                out.push(HEX[(c as usize) & 0xf] as char);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+/// §3.2.3: keys by UTF-16 code units (a map iterates in UTF-8 order, which differs only
+/// past U+FFFF: the sort of an already sorted list is one pass).
+fn by_utf16(a: &str, b: &str) -> std::cmp::Ordering {
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
+/// serde_json's compact output through [`JcsFormatter`]: RFC 8785 when `value` writes
+/// its maps in UTF-16 key order.
+fn serialise<T: serde::Serialize>(value: &T) -> String {
+    let mut out = Vec::with_capacity(4096);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, JcsFormatter);
+    value
+        .serialize(&mut serializer)
+        .expect("a content always serialises");
+    String::from_utf8(out).expect("JSON is UTF-8")
 }
 
 /// The hash of a canonical serialisation: `sha256:` + 64 lower-case hex digits.
@@ -115,12 +85,7 @@ pub fn sealed(content: &Value) -> (String, String) {
 /// serialised straight from the value, the way generation seals every contract.
 /// (Debug builds check the text against [`canonical`].)
 pub(crate) fn canonical_typed<T: serde::Serialize>(value: &T) -> String {
-    let mut out = Vec::with_capacity(4096);
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, JcsFormatter);
-    value
-        .serialize(&mut serializer)
-        .expect("a content always serialises");
-    let text = String::from_utf8(out).expect("JSON is UTF-8");
+    let text = serialise(value);
     debug_assert_eq!(
         canonical(&serde_json::from_str(&text).expect("JSON")),
         text,
@@ -154,7 +119,7 @@ pub(crate) struct Utf16Sorted<V>(pub Vec<(String, V)>);
 impl<V: serde::Serialize> serde::Serialize for Utf16Sorted<V> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut entries: Vec<&(String, V)> = self.0.iter().collect();
-        entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+        entries.sort_by(|a, b| by_utf16(&a.0, &b.0));
         serializer.collect_map(entries.into_iter().map(|(k, v)| (k, v)))
     }
 }

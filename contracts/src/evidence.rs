@@ -14,7 +14,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::CopyInSink;
 
@@ -272,7 +271,6 @@ pub async fn write(
     sink: CopyInSink<bytes::Bytes>,
     events: &[Sealed],
 ) -> Result<(), ContractsError> {
-    let failed = ContractsError::db("writing the evidence");
     let types = [
         Type::INT8,
         Type::INT4,
@@ -285,14 +283,11 @@ pub async fn write(
         Type::TEXT,
         Type::TEXT,
     ];
-    let writer = BinaryCopyInWriter::new(sink, &types);
-    futures::pin_mut!(writer);
-    for e in events {
-        let action = e.action.to_owned();
-        let row: [&(dyn ToSql + Sync); 10] = [
+    let rows = events.iter().map(|e| -> [&(dyn ToSql + Sync); 10] {
+        [
             &e.contract,
             &e.seq,
-            &action,
+            &e.action,
             &e.at,
             &e.version,
             &e.version_hash,
@@ -300,9 +295,7 @@ pub async fn write(
             &e.text,
             &e.prev_hash,
             &e.hash,
-        ];
-        writer.as_mut().write(&row).await.map_err(&failed)?;
-    }
-    writer.finish().await.map_err(&failed)?;
-    Ok(())
+        ]
+    });
+    crate::copy::rows(sink, &types, rows, "writing the evidence").await
 }

@@ -23,6 +23,7 @@
 pub mod bulk;
 pub mod catalogue;
 pub mod content;
+mod copy;
 pub mod diff;
 pub mod evidence;
 pub mod generate;

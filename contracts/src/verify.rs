@@ -265,7 +265,7 @@ fn check(id: i64, head: &Head, versions: &[Version], events: &[Event]) -> Result
         if recomputed != e.hash {
             return Err(broken(at, "event hash", &recomputed, &e.hash));
         }
-        check_columns(e, id)
+        let reason = check_columns(e, id)
             .map_err(|(what, expected, found)| broken(at.clone(), &what, &expected, &found))?;
         match by_number.get(&e.version) {
             Some(v) if v.hash == e.version_hash => {}
@@ -273,7 +273,7 @@ fn check(id: i64, head: &Head, versions: &[Version], events: &[Event]) -> Result
             None => return Err(broken(at, "version", &"an existing version", &e.version)),
         }
         if CREATING.contains(&e.action.as_str()) {
-            created.insert(e.version, e);
+            created.insert(e.version, (e, reason));
         }
         prev = e.hash.clone();
     }
@@ -287,13 +287,12 @@ fn check(id: i64, head: &Head, versions: &[Version], events: &[Event]) -> Result
     }
     for v in versions {
         let at = format!("version {}", v.number);
-        let Some(e) = created.get(&v.number) else {
+        let Some((e, reason)) = created.get(&v.number) else {
             return Err(broken(at, "creating event", &"an event", &"none"));
         };
         if e.at != v.created_at {
             return Err(broken(at, "created_at", &e.at, &v.created_at));
         }
-        let reason = event_field(&e.text, "reason");
         if reason.as_deref() != v.reason.as_deref() {
             let show = |r: Option<&str>| r.unwrap_or("none").to_owned();
             return Err(broken(
@@ -307,8 +306,8 @@ fn check(id: i64, head: &Head, versions: &[Version], events: &[Event]) -> Result
     Ok(())
 }
 
-/// The event's text is canonical and its columns say what it says.
-fn check_columns(e: &Event, contract: i64) -> Result<(), (String, String, String)> {
+/// The event's text is canonical and its columns say what it says; its reason.
+fn check_columns(e: &Event, contract: i64) -> Result<Option<String>, (String, String, String)> {
     let mismatch =
         |what: &str, expected: String, found: String| Err((what.to_owned(), expected, found));
     let Ok(value) = serde_json::from_str::<Value>(&e.text) else {
@@ -346,10 +345,5 @@ fn check_columns(e: &Event, contract: i64) -> Result<(), (String, String, String
             return mismatch(what, said.to_string(), column.to_string());
         }
     }
-    Ok(())
-}
-
-fn event_field(text: &str, field: &str) -> Option<String> {
-    let value: Value = serde_json::from_str(text).ok()?;
-    value.get(field)?.as_str().map(str::to_owned)
+    Ok(value["reason"].as_str().map(str::to_owned))
 }

@@ -17,8 +17,6 @@ use super::assemble::{Current, Sealed};
 use crate::evidence::{self, Actor, NewEvent, GENESIS};
 use crate::ContractsError;
 use chrono::{DateTime, Utc};
-use futures::pin_mut;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
@@ -43,8 +41,6 @@ pub(crate) struct Written {
     pub refreshed: u64,
     pub amended: u64,
     pub withdrawn: u64,
-    /// Heads staged for [`update_heads`].
-    pub staged: u64,
 }
 
 /// A new version of an existing contract.
@@ -100,25 +96,10 @@ pub(crate) async fn block(
     if !plan.new.is_empty() {
         create(client, &plan.new, run, at, &system).await?;
     }
-    if !plan.versions.is_empty() {
-        copy(
-            client,
-            "COPY contract_version (contract_id, version, hash, content, created_at, reason) \
-             FROM STDIN BINARY",
-            &[
-                Type::INT8,
-                Type::INT4,
-                Type::TEXT,
-                Type::TEXT,
-                Type::TIMESTAMPTZ,
-                Type::TEXT,
-            ],
-            plan.versions.iter().map(|v| -> [&(dyn ToSql + Sync); 6] {
-                [&v.contract, &v.version, &v.hash, &v.content, &at, &v.reason]
-            }),
-        )
-        .await?;
-    }
+    let versions: Vec<VersionRow> = (plan.versions.iter())
+        .map(|v| (&v.contract, &v.version, &v.hash, &v.content, &v.reason))
+        .collect();
+    copy_versions(client, &versions, at).await?;
     if !plan.events.is_empty() {
         write_events(client, &plan.events).await?;
     }
@@ -151,7 +132,6 @@ pub(crate) async fn block(
             }),
         )
         .await?;
-        plan.written.staged = plan.heads.len() as u64;
     }
     Ok(plan.written)
 }
@@ -333,9 +313,29 @@ async fn create(
         }),
     )
     .await?;
+    let no_reason = None;
+    let versions: Vec<VersionRow> = (ids.iter().zip(new))
+        .map(|(id, c)| (id, &1, &c.hash, &c.content, &no_reason))
+        .collect();
+    copy_versions(client, &versions, at).await?;
+    write_events(client, &events).await
+}
+
+/// A version to write: (contract, number, hash, content, reason).
+type VersionRow<'a> = (&'a i64, &'a i32, &'a String, &'a String, &'a Option<String>);
+
+/// New versions, all created at `at`.
+async fn copy_versions(
+    client: &Client,
+    versions: &[VersionRow<'_>],
+    at: DateTime<Utc>,
+) -> Result<(), ContractsError> {
+    if versions.is_empty() {
+        return Ok(());
+    }
     copy(
         client,
-        "COPY contract_version (contract_id, version, hash, content, created_at) \
+        "COPY contract_version (contract_id, version, hash, content, created_at, reason) \
          FROM STDIN BINARY",
         &[
             Type::INT8,
@@ -343,12 +343,15 @@ async fn create(
             Type::TEXT,
             Type::TEXT,
             Type::TIMESTAMPTZ,
+            Type::TEXT,
         ],
-        (ids.iter().zip(new))
-            .map(|(id, c)| -> [&(dyn ToSql + Sync); 5] { [id, &1i32, &c.hash, &c.content, &at] }),
+        versions.iter().map(
+            |(id, n, hash, content, reason)| -> [&(dyn ToSql + Sync); 6] {
+                [*id, *n, *hash, *content, &at, *reason]
+            },
+        ),
     )
-    .await?;
-    write_events(client, &events).await
+    .await
 }
 
 async fn write_events(client: &Client, events: &[evidence::Sealed]) -> Result<(), ContractsError> {
@@ -374,20 +377,14 @@ pub(crate) async fn update_heads(client: &Client, run: Option<i64>) -> Result<()
     Ok(())
 }
 
-/// One binary COPY of `rows`.
+/// One binary COPY of `rows` on `client`.
 async fn copy<'a, const N: usize>(
     client: &Client,
     statement: &str,
     types: &[Type],
     rows: impl Iterator<Item = [&'a (dyn ToSql + Sync); N]>,
 ) -> Result<(), ContractsError> {
-    let failed = ContractsError::db("writing the contracts");
-    let sink = client.copy_in(statement).await.map_err(&failed)?;
-    let writer = BinaryCopyInWriter::new(sink, types);
-    pin_mut!(writer);
-    for row in rows {
-        writer.as_mut().write(&row).await.map_err(&failed)?;
-    }
-    writer.finish().await.map_err(&failed)?;
-    Ok(())
+    let sink =
+        (client.copy_in(statement).await).map_err(ContractsError::db("writing the contracts"))?;
+    crate::copy::rows(sink, types, rows, "writing the contracts").await
 }
