@@ -86,29 +86,41 @@ impl Server {
         }
     }
 
-    async fn get(&self, login: Option<&str>, path: &str) -> (u16, Value) {
-        let mut request = self.http.get(format!("{}{path}", self.base));
+    /// A request as the proxy sends it (`login`: with the secret; none: anonymous), with
+    /// a JSON body when given; the status and the JSON answer.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        login: Option<&str>,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(login) = login {
             request = request
                 .header("X-Remote-User", login)
                 .header("X-Proxy-Secret", SECRET);
+        }
+        if let Some(body) = body {
+            request = (request.header("content-type", "application/json")).body(body.to_string());
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         (status, parse(response.text().await.unwrap()))
     }
 
+    async fn get(&self, login: Option<&str>, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, login, path, None).await
+    }
+
     async fn post(&self, login: &str, path: &str, body: Value) -> (u16, Value) {
-        let response = (self.http.post(format!("{}{path}", self.base)))
-            .header("X-Remote-User", login)
-            .header("X-Proxy-Secret", SECRET)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
+        self.send(reqwest::Method::POST, Some(login), path, Some(body))
             .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, parse(response.text().await.unwrap()))
+    }
+
+    async fn put(&self, login: &str, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, Some(login), path, Some(body))
+            .await
     }
 
     /// Every contract `login` sees, page by page (`limit` a page).
@@ -308,19 +320,6 @@ async fn a_contract_is_proposed_signed_and_validated_over_http() {
 }
 
 impl Server {
-    async fn put(&self, login: &str, path: &str, body: Value) -> (u16, Value) {
-        let response = (self.http.put(format!("{}{path}", self.base)))
-            .header("X-Remote-User", login)
-            .header("X-Proxy-Secret", SECRET)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, parse(response.text().await.unwrap()))
-    }
-
     /// The data the server was started with.
     fn data(&self) -> String {
         Server::data_text()

@@ -2,7 +2,7 @@
 //! amendment opened, and bulk validation — each the domain's function, with the caller's
 //! role checked against the contract.
 
-use crate::contracts::{actor, body_of, editor_role, head_json, relation, visible};
+use crate::contracts::{actor, body_of, editor_role, head_json, visible};
 use crate::error::ApiError;
 use crate::roles::User;
 use crate::Api;
@@ -41,8 +41,8 @@ pub async fn draft(
     body: Result<Json<DraftBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body = body_of(body)?;
-    visible(&api, &user, id).await?;
-    let role = editor_role(&api, &user, id, "edit").await?;
+    let seen = visible(&api, &user, id).await?;
+    let role = editor_role(&user, &seen, "edit")?;
     let actor = actor(&user, role, &headers);
     let mut client = api.client().await?;
     let head = lifecycle::set_draft(
@@ -83,8 +83,8 @@ pub async fn amend(
     body: Result<Json<AmendmentBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body = body_of(body)?;
-    visible(&api, &user, id).await?;
-    let role = match relation(&api, &user, id).await? {
+    let seen = visible(&api, &user, id).await?;
+    let role = match (seen.is_student, seen.is_directeur) {
         (_, true) => Role::Directeur,
         (true, false) => Role::Student,
         _ if user.admin => Role::Admin,

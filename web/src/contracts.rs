@@ -67,10 +67,15 @@ pub struct ListQuery {
     limit: Option<i64>,
 }
 
-const SUMMARY: &str = "SELECT k.id, s.name, k.year, k.student, k.state, k.flags, k.version, \
-    k.hash, k.in_force, k.amendment_of FROM contract k JOIN source s ON s.id = k.source_id";
+/// The columns of a contract summary ([`summary`] reads them).
+pub(crate) const COLUMNS: &str = "k.id, s.name, k.year, k.student, k.state, k.flags, k.version, \
+    k.hash, k.in_force, k.amendment_of";
 
-fn summary(row: &tokio_postgres::Row) -> Value {
+/// The table a summary is read from.
+pub(crate) const FROM: &str = "FROM contract k JOIN source s ON s.id = k.source_id";
+
+/// A contract summary from a row of [`COLUMNS`].
+pub(crate) fn summary(row: &tokio_postgres::Row) -> Value {
     json!({
         "id": row.get::<_, i64>(0),
         "source": row.get::<_, String>(1),
@@ -107,7 +112,7 @@ pub async fn list(
     let (all, steps, sources, students) = user.scope();
     let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let sql = format!(
-        "{SUMMARY} WHERE {VISIBLE_SQL} AND k.id > $5 \
+        "SELECT {COLUMNS} {FROM} WHERE {VISIBLE_SQL} AND k.id > $5 \
            AND ($6::int IS NULL OR k.year = $6) \
            AND ($7::text IS NULL OR EXISTS (SELECT 1 FROM registration r \
                 WHERE r.source_id = k.source_id AND r.year = k.year \
@@ -145,25 +150,43 @@ pub async fn list(
     Ok(Json(json!({ "items": items, "next_cursor": next })))
 }
 
-/// The contract `id` if the caller may see it (else 404), with its current content.
-pub(crate) async fn visible(api: &Api, user: &User, id: i64) -> Result<(Value, Value), ApiError> {
+/// A contract the caller may see, with what the caller is to it.
+pub(crate) struct Seen {
+    /// Its summary, as listed.
+    pub summary: Value,
+    /// Its current version's content.
+    pub content: Value,
+    /// The caller is its student.
+    pub is_student: bool,
+    /// The caller directs one of its steps.
+    pub is_directeur: bool,
+}
+
+/// The contract `id` if the caller may see it (else 404), in one query: its summary,
+/// its current content, and what the caller is to it.
+pub(crate) async fn visible(api: &Api, user: &User, id: i64) -> Result<Seen, ApiError> {
     let (all, steps, sources, students) = user.scope();
     let client = api.client().await?;
+    let sql = format!(
+        "SELECT {COLUMNS}, v.content, \
+           EXISTS (SELECT 1 FROM unnest($3::int[], $4::text[]) AS me (source_id, student) \
+             WHERE me.source_id = k.source_id AND me.student = k.student), \
+           EXISTS (SELECT 1 FROM registration r WHERE r.source_id = k.source_id \
+             AND r.year = k.year AND r.student = k.student AND r.step = ANY($2::text[])) \
+         {FROM} JOIN contract_version v ON v.contract_id = k.id AND v.version = k.version \
+         WHERE {VISIBLE_SQL} AND k.id = $5"
+    );
     let row = client
-        .query_opt(
-            &format!(
-                "{SUMMARY} JOIN contract_version v ON v.contract_id = k.id \
-                   AND v.version = k.version \
-                 WHERE {VISIBLE_SQL} AND k.id = $5"
-            )
-            .replacen(" FROM contract k", ", v.content FROM contract k", 1),
-            &[&all, &steps, &sources, &students, &id],
-        )
+        .query_opt(&sql, &[&all, &steps, &sources, &students, &id])
         .await
         .map_err(ApiError::unavailable)?
         .ok_or_else(|| ApiError::not_found(format!("no contract #{id}")))?;
-    let content: Value = serde_json::from_str(row.get::<_, &str>(10)).unwrap_or(Value::Null);
-    Ok((summary(&row), content))
+    Ok(Seen {
+        summary: summary(&row),
+        content: serde_json::from_str(row.get::<_, &str>(10)).unwrap_or(Value::Null),
+        is_student: row.get(11),
+        is_directeur: row.get(12),
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/contracts/{id}", tag = "contracts", params(("id" = i64, Path, description = "contract id")), responses((status = 200, description = "`{id, year, student, state, version, version_hash, in_force, sections, special_statuses, flags, measures, objectives, amendment_of}`"), (status = 404, description = "no such contract the caller may see")))]
@@ -172,7 +195,11 @@ pub async fn one(
     user: User,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let (mut contract, content) = visible(&api, &user, id).await?;
+    let Seen {
+        summary: mut contract,
+        content,
+        ..
+    } = visible(&api, &user, id).await?;
     let fields = contract.as_object_mut().expect("an object");
     for field in ["sections", "special_statuses", "measures", "objectives"] {
         fields.insert(field.into(), content[field].clone());
@@ -210,8 +237,8 @@ pub async fn act(
         _ => return Err(ApiError::not_found(format!("no action `{action}`"))),
     };
     let body = body_of(body)?;
-    visible(&api, &user, id).await?;
-    let role = role_for(&api, &user, id, action).await?;
+    let seen = visible(&api, &user, id).await?;
+    let role = role_for(&user, &seen, action)?;
     let actor = actor(&user, role, &headers);
     let said = Said {
         seen_hash: &body.version_hash,
@@ -224,35 +251,14 @@ pub async fn act(
     ))
 }
 
-/// What `user` is to contract `id`: (its student, a directeur of one of its steps).
-pub(crate) async fn relation(api: &Api, user: &User, id: i64) -> Result<(bool, bool), ApiError> {
-    let client = api.client().await?;
-    let row = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM unnest($2::int[], $3::text[]) AS me (source_id, student) \
-               WHERE me.source_id = k.source_id AND me.student = k.student), \
-             EXISTS (SELECT 1 FROM registration r WHERE r.source_id = k.source_id \
-               AND r.year = k.year AND r.student = k.student AND r.step = ANY($4)) \
-             FROM contract k WHERE k.id = $1",
-            &[
-                &id,
-                &user.students.iter().map(|s| s.0).collect::<Vec<_>>(),
-                &user.students.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
-                &user.steps,
-            ],
-        )
-        .await
-        .map_err(ApiError::unavailable)?;
-    Ok((row.get(0), row.get(1)))
-}
-
-/// The role `user` takes `action` in on contract `id`: its student signs and may refuse;
+/// The role `user` takes `action` in on a contract: its student signs and may refuse;
 /// a directeur of one of its steps (or an administrator) proposes, validates, refuses.
-async fn role_for(api: &Api, user: &User, id: i64, action: Action) -> Result<Role, ApiError> {
-    let (is_student, is_directeur) = relation(api, user, id).await?;
+fn role_for(user: &User, seen: &Seen, action: Action) -> Result<Role, ApiError> {
     match action {
-        Action::Sign | Action::Refuse if is_student => Ok(Role::Student),
-        Action::Propose | Action::Validate | Action::Refuse if is_directeur => Ok(Role::Directeur),
+        Action::Sign | Action::Refuse if seen.is_student => Ok(Role::Student),
+        Action::Propose | Action::Validate | Action::Refuse if seen.is_directeur => {
+            Ok(Role::Directeur)
+        }
         Action::Propose | Action::Validate | Action::Refuse if user.admin => Ok(Role::Admin),
         _ => Err(ApiError::forbidden(format!(
             "{} may not {} this contract",
@@ -263,14 +269,8 @@ async fn role_for(api: &Api, user: &User, id: i64, action: Action) -> Result<Rol
 }
 
 /// The role a directeur (of one of the contract's steps) or an administrator edits in.
-pub(crate) async fn editor_role(
-    api: &Api,
-    user: &User,
-    id: i64,
-    what: &str,
-) -> Result<Role, ApiError> {
-    let (_, is_directeur) = relation(api, user, id).await?;
-    match (is_directeur, user.admin) {
+pub(crate) fn editor_role(user: &User, seen: &Seen, what: &str) -> Result<Role, ApiError> {
+    match (seen.is_directeur, user.admin) {
         (true, _) => Ok(Role::Directeur),
         (false, true) => Ok(Role::Admin),
         _ => Err(ApiError::forbidden(format!(

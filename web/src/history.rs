@@ -89,8 +89,8 @@ pub async fn changes(
     Path(id): Path<i64>,
     Query(query): Query<DiffQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (contract, _) = visible(&api, &user, id).await?;
-    let current = contract["version"].as_i64().unwrap_or(1) as i32;
+    let seen = visible(&api, &user, id).await?;
+    let current = seen.summary["version"].as_i64().unwrap_or(1) as i32;
     let to = query.to.unwrap_or(current);
     let from = query.from.unwrap_or(to - 1).max(1);
     let client = api.client().await?;

@@ -2,6 +2,7 @@
 //! records linked across sources by INE — for the student themself, a directeur (the
 //! contracts in their steps) and the scolarité.
 
+use crate::contracts::{summary, COLUMNS, FROM};
 use crate::error::ApiError;
 use crate::roles::{User, VISIBLE_SQL};
 use crate::Api;
@@ -19,21 +20,16 @@ pub async fn contracts(
 ) -> Result<Json<Value>, ApiError> {
     let (all, steps, sources, students) = user.scope();
     let client = api.client().await?;
+    // The person: the records of this number, and those sharing an INE with one.
+    let sql = format!(
+        "SELECT {COLUMNS} {FROM} \
+         WHERE {VISIBLE_SQL} AND (k.student = $5 OR EXISTS (SELECT 1 FROM student t \
+           JOIN student p ON p.student = $5 AND p.ine = t.ine \
+           WHERE t.source_id = k.source_id AND t.student = k.student)) \
+         ORDER BY k.year, s.name"
+    );
     let rows = client
-        .query(
-            &format!(
-                "WITH person AS ( \
-                   SELECT source_id, student, ine FROM student WHERE student = $5 \
-                   UNION SELECT s.source_id, s.student, s.ine FROM student s \
-                   JOIN student p ON p.student = $5 AND p.ine IS NOT NULL AND s.ine = p.ine) \
-                 SELECT k.id, src.name, k.year, k.student, k.state, k.flags, k.version, k.hash \
-                 FROM contract k JOIN source src ON src.id = k.source_id \
-                 JOIN (SELECT DISTINCT source_id, student FROM person) p \
-                   ON p.source_id = k.source_id AND p.student = k.student \
-                 WHERE {VISIBLE_SQL} ORDER BY k.year, src.name"
-            ),
-            &[&all, &steps, &sources, &students, &student],
-        )
+        .query(&sql, &[&all, &steps, &sources, &students, &student])
         .await
         .map_err(ApiError::unavailable)?;
     if rows.is_empty() {
@@ -41,20 +37,6 @@ pub async fn contracts(
             "no contract of student {student}"
         )));
     }
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "id": r.get::<_, i64>(0),
-                "source": r.get::<_, String>(1),
-                "year": r.get::<_, i32>(2),
-                "student": r.get::<_, String>(3),
-                "state": r.get::<_, String>(4),
-                "flags": r.get::<_, Vec<String>>(5),
-                "version": r.get::<_, i32>(6),
-                "version_hash": r.get::<_, String>(7),
-            })
-        })
-        .collect();
+    let items: Vec<Value> = rows.iter().map(summary).collect();
     Ok(Json(json!({ "items": items })))
 }
