@@ -77,6 +77,13 @@ impl Site {
         lifecycle::act(&mut **self.client().await, id, action, actor, said).await
     }
 
+    /// Opens an amendment of `id` as the directeur, with the default rules and catalogue.
+    async fn amend(&self, id: i64, amendment: Amendment<'_>) -> Result<Head, ContractsError> {
+        let client = &mut **self.client().await;
+        let (rules, catalogue) = (Rules::default(), Catalogue::default());
+        lifecycle::open_amendment(client, id, &directeur(), &rules, &catalogue, amendment).await
+    }
+
     /// Proposes, signs and validates the current version of `id`.
     async fn validate_through(&self, id: i64, student: &str) -> Head {
         let hash = view::get(&**self.client().await, id)
@@ -126,6 +133,14 @@ fn student_actor(student: &str) -> Actor {
         auth: conpere_contracts::evidence::AuthKind::Cas,
         idp: Some("https://cas.univ.example/cas".into()),
         user_agent: Some("Mozilla/5.0".into()),
+    }
+}
+
+/// What a student signing the version of `hash` saw and said.
+fn consenting(hash: &str) -> Said<'_> {
+    Said {
+        consent_text: Some(CONSENT),
+        ..said(hash)
     }
 }
 
@@ -248,15 +263,7 @@ async fn a_contract_is_proposed_refused_signed_validated_and_amended() {
         "{forbidden:?}"
     );
     let early = site
-        .act(
-            id,
-            Action::Sign,
-            &student_actor("PLAIN"),
-            Said {
-                consent_text: Some(CONSENT),
-                ..said(&v2)
-            },
-        )
+        .act(id, Action::Sign, &student_actor("PLAIN"), consenting(&v2))
         .await;
     let message = early.as_ref().unwrap_err().to_string();
     assert!(
@@ -302,17 +309,9 @@ async fn a_contract_is_proposed_refused_signed_validated_and_amended() {
         matches!(unsigned, Err(ContractsError::Invalid(_))),
         "no consent text, no signature"
     );
-    site.act(
-        id,
-        Action::Sign,
-        &student_actor("PLAIN"),
-        Said {
-            consent_text: Some(CONSENT),
-            ..said(&v2)
-        },
-    )
-    .await
-    .unwrap();
+    site.act(id, Action::Sign, &student_actor("PLAIN"), consenting(&v2))
+        .await
+        .unwrap();
     let head = site
         .act(id, Action::Validate, &directeur(), said(&v2))
         .await
@@ -330,37 +329,31 @@ async fn a_contract_is_proposed_refused_signed_validated_and_amended() {
             details: None,
         },
     ];
-    let bad = lifecycle::open_amendment(
-        &mut **site.client().await,
-        id,
-        &directeur(),
-        &Rules::default(),
-        &Catalogue::default(),
-        Amendment {
-            reason: "whim",
-            measures: Some(&more),
-            objectives: None,
-        },
-    )
-    .await;
+    let bad = site
+        .amend(
+            id,
+            Amendment {
+                reason: "whim",
+                measures: Some(&more),
+                objectives: None,
+            },
+        )
+        .await;
     assert!(
         matches!(&bad, Err(ContractsError::Invalid(m)) if m.contains("measure_added")),
         "{bad:?}"
     );
-    let amendment = lifecycle::open_amendment(
-        &mut **site.client().await,
-        id,
-        &directeur(),
-        &Rules::default(),
-        &Catalogue::default(),
-        Amendment {
-            reason: "measure_added",
-            measures: Some(&more),
-            objectives: None,
-        },
-    )
-    .await
-    .unwrap();
+    let amendment = site
+        .amend(
+            id,
+            Amendment {
+                reason: "measure_added",
+                measures: Some(&more),
+                objectives: None,
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(
         (
             amendment.state.as_str(),
@@ -374,17 +367,9 @@ async fn a_contract_is_proposed_refused_signed_validated_and_amended() {
     site.act(id, Action::Propose, &directeur(), said(&v3))
         .await
         .unwrap();
-    site.act(
-        id,
-        Action::Sign,
-        &student_actor("PLAIN"),
-        Said {
-            consent_text: Some(CONSENT),
-            ..said(&v3)
-        },
-    )
-    .await
-    .unwrap();
+    site.act(id, Action::Sign, &student_actor("PLAIN"), consenting(&v3))
+        .await
+        .unwrap();
     let head = site
         .act(id, Action::Validate, &directeur(), said(&v3))
         .await
@@ -543,10 +528,7 @@ async fn of_two_racing_validations_one_is_recorded() {
     let site = Site::new().await;
     let id = site.contract("PLAIN").await.id;
     let hash = site.contract("PLAIN").await.hash;
-    let consent = Said {
-        consent_text: Some(CONSENT),
-        ..said(&hash)
-    };
+    let consent = consenting(&hash);
     site.act(id, Action::Propose, &directeur(), said(&hash))
         .await
         .unwrap();
@@ -586,12 +568,8 @@ async fn verify_catches_an_edit_by_hand_of_any_column() {
     let site = Site::new().await;
     let id = site.contract("PLAIN").await.id;
     site.validate_through(id, "PLAIN").await;
-    lifecycle::open_amendment(
-        &mut **site.client().await,
+    site.amend(
         id,
-        &directeur(),
-        &Rules::default(),
-        &Catalogue::default(),
         Amendment {
             reason: "reorientation",
             measures: None,
@@ -724,10 +702,7 @@ async fn bulk_validation_validates_the_signed_standard_ones_and_says_why_not_the
         let site = &site;
         async move {
             let c = site.contract(student).await;
-            let consent = Said {
-                consent_text: Some(CONSENT),
-                ..said(&c.hash)
-            };
+            let consent = consenting(&c.hash);
             site.act(c.id, Action::Propose, &directeur(), said(&c.hash))
                 .await
                 .unwrap();
