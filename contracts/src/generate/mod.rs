@@ -145,14 +145,6 @@ async fn generate_in(
         Scope::Run(run_id) => Some(run_id),
         Scope::All { .. } => None,
     };
-    write::lock(client).await?;
-    // A block's sort in memory; a block's enrolments are each read once, so memoizing
-    // their lookups only costs. (Until the end of the transaction: a refresh ends its
-    // run's.)
-    client
-        .batch_execute("SET LOCAL work_mem = '64MB'; SET LOCAL enable_memoize = off")
-        .await
-        .map_err(ContractsError::db("preparing the generation"))?;
     client
         .batch_execute(
             "CREATE TEMP TABLE contract_scope (source_id int, year int, student text COLLATE \"C\") \
@@ -161,6 +153,23 @@ async fn generate_in(
         .await
         .map_err(ContractsError::db("preparing the generation"))?;
     let in_scope = fill_scope(client, scope).await?;
+    // A run that touched no student (an unchanged re-sync) takes no lock and reads no
+    // structure: its commit stays as quick as before contracts existed.
+    if in_scope == 0 {
+        client
+            .batch_execute("DROP TABLE contract_scope")
+            .await
+            .map_err(ContractsError::db("finishing the generation"))?;
+        return Ok(Generated::default());
+    }
+    write::lock(client).await?;
+    // A block's sort in memory; a block's enrolments are each read once, so memoizing
+    // their lookups only costs. (Until the end of the transaction: a refresh ends its
+    // run's.)
+    client
+        .batch_execute("SET LOCAL work_mem = '64MB'; SET LOCAL enable_memoize = off")
+        .await
+        .map_err(ContractsError::db("preparing the generation"))?;
     // Many contracts at once follow a load (a first sync, whose refresh runs in its own
     // transaction, before any autovacuum): without fresh statistics the planner takes the
     // tables for empty and scans them once per contract. A nightly refresh of a few
