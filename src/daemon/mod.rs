@@ -4,18 +4,17 @@
 //!   [`crate::schedule`] (DST-safe), each run claimed once across daemons sharing the
 //!   store (`conpere_core::claims`), never two runs of a source at once (the engine's
 //!   advisory lock);
-//! * HTTP ([`http`]): `GET /health` (alive), `GET /ready` (database reachable, schema
-//!   current), `GET /metrics` (Prometheus text, [`metrics`]), and the admin API under
-//!   `/api/v1/` behind a bearer token ([`admin`]);
+//! * HTTP (`conpere_web`): `GET /health` (alive), `GET /ready` (database reachable,
+//!   schema current), `GET /metrics` (Prometheus text), the admin API under `/api/v1/`
+//!   behind a bearer token (its runs started through [`operator`]), and the contracts API
+//!   with an `[auth]` section;
 //! * at start-up, runs left `running` by a killed process are marked failed;
 //! * SIGTERM or SIGINT: no new run starts; a run in progress gets `shutdown_grace_seconds`
 //!   to finish, else it is abandoned — its transaction rolls back, nothing of it applied;
 //! * per source: a run timeout, retries of a failed run, start jitter; and notifications
 //!   ([`crate::notify`]) when a run fails or is held, by webhook or e-mail.
 
-mod admin;
-mod http;
-mod metrics;
+mod operator;
 mod scheduler;
 
 use crate::cli::ServeArgs;
@@ -72,20 +71,29 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<i32> {
         .with_context(|| format!("listening on {listen} ([server] listen)"))?;
     let address = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
-    let admin = Arc::new(admin::Admin {
+    let operator = operator::DaemonOperator {
         config: Arc::new(config.clone()),
         store: Arc::clone(&store),
-        token: admin::token(config)?,
         notifier: Arc::clone(&notifier),
+    };
+    let app = conpere_web::app(conpere_web::Surface {
+        pool: store.pool.clone(),
+        admin: Arc::new(conpere_web::admin::Admin {
+            pool: store.pool.clone(),
+            token: operator::token(config)?,
+            operator: Arc::new(operator),
+        }),
+        contracts: contracts_api(config, &store)?,
     });
-    let api = contracts_api(config, &store)?;
-    let server = tokio::spawn(http::serve(
-        listener,
-        Arc::clone(&store),
-        admin,
-        api,
-        stopped.clone(),
-    ));
+    let mut http_stopped = stopped.clone();
+    let shutdown = async move {
+        let _ = http_stopped.wait_for(|stop| *stop).await;
+    };
+    let server = tokio::spawn(async move {
+        if let Err(error) = conpere_web::serve(listener, app, shutdown).await {
+            tracing::error!(%error, "the HTTP endpoints stopped");
+        }
+    });
     // The first line says where the daemon listens (scripts and tests read it).
     println!(
         "conpere serve: listening on http://{address}, {} scheduled source(s)",

@@ -1,17 +1,29 @@
 //! # conpere-web: the HTTP surface
 //!
-//! The `/api/v1` learning-contracts API (DESIGN.md, "HTTP API"): [`auth`] says who calls,
-//! [`roles`] what they are and may see, [`contracts`] the routes (and reading them),
-//! [`history`] versions, diffs and evidence, [`changes`] drafts, amendments and bulk
-//! validation, [`students`] a person's contracts, [`error`] how failures are answered.
-//! No SIS here: the domain is `conpere-contracts`, over the store.
+//! Everything `conpere serve` answers over HTTP, put together by [`app`]:
+//!
+//! * the `/api/v1` learning-contracts API (DESIGN.md, "HTTP API"): [`auth`] says who
+//!   calls, [`roles`] what they are and may see, [`contracts`] the routes (and reading
+//!   them), [`history`] versions, diffs and evidence, [`changes`] drafts, amendments and
+//!   bulk validation, [`students`] a person's contracts, [`error`] how failures are
+//!   answered, [`openapi`] the document;
+//! * the admin API ([`admin`]: runs, held runs, a run started now) behind a bearer token;
+//! * `/health`, `/ready` and `/metrics` ([`health`]);
+//! * one log line per request ([`access`]), identifiers masked.
+//!
+//! No SIS here: the domain is `conpere-contracts` over the store, and what needs a
+//! connector (starting a run) goes through [`admin::Operator`], which the binary
+//! implements.
 
 #![forbid(unsafe_code)]
 
+pub mod access;
+pub mod admin;
 pub mod auth;
 pub mod changes;
 pub mod contracts;
 pub mod error;
+pub mod health;
 pub mod history;
 pub mod openapi;
 pub mod roles;
@@ -40,6 +52,39 @@ pub struct Api {
     pub catalogue: Catalogue,
     /// The flag rules and amendment reasons.
     pub rules: Rules,
+}
+
+/// Everything the daemon serves over HTTP.
+pub struct Surface {
+    /// The store's pool (for `/ready` and `/metrics`).
+    pub pool: deadpool_postgres::Pool,
+    /// The admin API.
+    pub admin: Arc<admin::Admin>,
+    /// The contracts API; `None` without `[auth]` (it is then not served).
+    pub contracts: Option<Arc<Api>>,
+}
+
+/// The whole application: operations endpoints at the root, the admin and contracts APIs
+/// under `/api/v1`, every request logged ([`access`]).
+pub fn app(surface: Surface) -> axum::Router {
+    let mut v1 = admin::router(surface.admin);
+    if let Some(api) = surface.contracts {
+        v1 = v1.merge(router(api));
+    }
+    health::routes(surface.pool)
+        .nest("/api/v1", v1)
+        .layer(axum::middleware::from_fn(access::log))
+}
+
+/// Serves `app` on `listener` until `shutdown` completes (requests in flight finish).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// The largest request body accepted: the API's bodies are a hash, a reason, a few

@@ -1,0 +1,207 @@
+//! The admin API under `/api/v1/`, for operators and their tools: list runs, show one
+//! (counts, error, quarantined records), start a run of a source now, approve or reject a
+//! held run. Every call needs `Authorization: Bearer <token>`; without a configured token
+//! every call is refused (401), so an admin API is never open by accident.
+//!
+//! Starting a run needs the SIS connectors, which this crate does not know: it goes
+//! through [`Operator`], which the binary implements.
+
+use crate::auth::same;
+use crate::error::ApiError;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use conpere_core::engine::{Engine, EngineError, NoProgress};
+use conpere_core::notifications;
+use conpere_core::runs::{self, RunSummary};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// What the binary does for the admin API: what needs the sources and their connectors.
+pub trait Operator: Send + Sync {
+    /// Starts a run of the source named `source` in the background; its outcome shows in
+    /// the run list (and is notified like a scheduled run's).
+    fn start_run(&self, source: &str) -> Result<(), StartError>;
+
+    /// The sync engine on the store, with what an applied run triggers (the contracts'
+    /// refresh), to decide on a held run.
+    fn engine(&self) -> Engine;
+}
+
+/// Why a run could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// No source of that name is configured (404).
+    #[error("{0}")]
+    UnknownSource(String),
+    /// The source's configuration cannot build its connector (422).
+    #[error("{0}")]
+    Unusable(String),
+}
+
+/// What the admin handlers share.
+pub struct Admin {
+    /// The store's pool.
+    pub pool: deadpool_postgres::Pool,
+    /// The expected bearer token; `None`: the admin API refuses everything.
+    pub token: Option<String>,
+    /// Starts runs and decides on held ones.
+    pub operator: Arc<dyn Operator>,
+}
+
+/// The admin routes, to nest under `/api/v1`.
+pub fn router(admin: Arc<Admin>) -> Router {
+    Router::new()
+        .route("/runs", get(list))
+        .route("/runs/{id}", get(show))
+        .route("/runs/{id}/approve", post(approve))
+        .route("/runs/{id}/reject", post(reject))
+        .route("/sources/{name}/run", post(start))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&admin),
+            authorize,
+        ))
+        .with_state(admin)
+}
+
+/// Refuses calls without the right bearer token (compared in constant time).
+async fn authorize(State(admin): State<Arc<Admin>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match (&admin.token, given) {
+        (Some(expected), Some(given)) if same(expected.as_bytes(), given.trim().as_bytes()) => {
+            next.run(request).await
+        }
+        (None, _) => ApiError::unauthenticated(
+            "the admin API is disabled: set [server] admin_token_env or admin_token_file",
+        )
+        .into_response(),
+        _ => {
+            ApiError::unauthenticated("a valid `Authorization: Bearer <token>` header is required")
+                .into_response()
+        }
+    }
+}
+
+fn summary(run: &RunSummary) -> Value {
+    json!({
+        "id": run.id, "source": run.source, "status": run.status.as_str(), "mode": run.mode,
+        "dry_run": run.dry_run, "started_at": run.started_at, "finished_at": run.finished_at,
+        "totals": run.totals, "error": run.error, "hold_reason": run.hold_reason,
+        "decided_by": run.decided_by,
+    })
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    source: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list(
+    State(admin): State<Arc<Admin>>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    let list = runs::list(&admin.pool, query.source.as_deref(), None, limit)
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(Json(Value::Array(list.iter().map(summary).collect())))
+}
+
+async fn show(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let detail = runs::show(&admin.pool, id, 100)
+        .await
+        .map_err(ApiError::unavailable)?
+        .ok_or_else(|| ApiError::not_found(format!("no run #{id}")))?;
+    let mut body = summary(&detail.summary);
+    body["by_kind"] = json!(detail.by_kind);
+    body["quarantine"] = detail
+        .quarantine
+        .iter()
+        .map(|q| {
+            json!({"kind": q.kind, "key": q.key, "reason": q.reason,
+                   "location": q.location, "payload": q.payload})
+        })
+        .collect();
+    let told = notifications::of_run(&admin.pool, id)
+        .await
+        .map_err(ApiError::unavailable)?;
+    body["notifications"] = told
+        .iter()
+        .map(|n| {
+            json!({"event": n.event, "channel": n.channel, "delivered": n.delivered,
+                   "error": n.error})
+        })
+        .collect();
+    Ok(Json(body))
+}
+
+/// Starts a run of the source now (202); its outcome shows in the run list.
+async fn start(
+    State(admin): State<Arc<Admin>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    admin
+        .operator
+        .start_run(&name)
+        .map_err(|error| match error {
+            StartError::UnknownSource(message) => ApiError::not_found(message),
+            StartError::Unusable(message) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+            }
+        })?;
+    let body = Json(json!({ "source": name, "started": true }));
+    Ok((StatusCode::ACCEPTED, body).into_response())
+}
+
+async fn approve(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let engine = admin.operator.engine();
+    let report = engine
+        .approve(id, "admin API", &NoProgress)
+        .await
+        .map_err(decision_failure)?;
+    Ok(Json(
+        json!({ "run": report.run_id, "status": report.status.as_str() }),
+    ))
+}
+
+async fn reject(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let engine = admin.operator.engine();
+    engine
+        .reject(id, "admin API")
+        .await
+        .map_err(decision_failure)?;
+    Ok(Json(json!({ "run": id, "status": "rejected" })))
+}
+
+/// A run that is not held, or superseded, cannot be decided on (409); an unknown one is
+/// 404; anything else is the store's.
+fn decision_failure(error: EngineError) -> ApiError {
+    match error {
+        EngineError::NotHeld { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "not_held", error.to_string())
+        }
+        EngineError::Superseded { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "superseded", error.to_string())
+        }
+        EngineError::NoSuchRun(_) => ApiError::not_found(error.to_string()),
+        _ => ApiError::unavailable(error),
+    }
+}
