@@ -307,7 +307,15 @@ pub enum ContractsCommand {
         consent: String,
     },
     /// Validate the signed version (it comes into force), as a directeur d'études.
-    Validate(ActionArgs),
+    Validate {
+        #[command(flatten)]
+        action: ActionArgs,
+        /// Validate only the sections of this step, as its directeur (repeatable; a
+        /// double licence has a directeur per section, and is in force once each has
+        /// validated). Default: every section.
+        #[arg(long = "section", value_name = "STEP")]
+        sections: Vec<String>,
+    },
     /// Refuse the proposed or signed version, with a reason: back to a draft.
     Refuse {
         #[command(flatten)]

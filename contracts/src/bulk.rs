@@ -7,7 +7,9 @@
 //! meanwhile is skipped as stale); and the events of those it validated are copied into
 //! their chains, all carrying the bulk action's id. What is skipped is counted by reason:
 //! not signed, specific, stale (the signed version is no longer the current one, or not
-//! the one the directeur saw), not the directeur's step.
+//! the one the directeur saw), not the directeur's step, a section in another
+//! directeur's step or already validated (a double licence: each directeur validates
+//! their own section, contract by contract).
 
 use crate::evidence::{self, Actor, Role};
 use crate::ContractsError;
@@ -69,6 +71,12 @@ pub const SPECIFIC: &str = "specific";
 pub const STALE: &str = "stale";
 /// A contract outside the directeur's steps.
 pub const NOT_THEIR_STEP: &str = "not the directeur's step";
+/// A contract with a section in another directeur's step (a double licence): each
+/// directeur validates their own section, contract by contract.
+pub const SHARED: &str = "a section is another directeur's";
+/// A contract one of whose sections is validated already: the rest is validated contract
+/// by contract.
+pub const PARTLY_VALIDATED: &str = "partly validated";
 
 /// The whole bulk validation, one statement: the contracts selected classified (a
 /// signed contract's signature is its last event: any later action changes its state),
@@ -92,6 +100,11 @@ WITH candidate AS ( \
                   AND r.student = k.student AND r.step = ANY($4) AND r.deleted_at IS NULL)) \
            THEN 'not the directeur''s step' \
          WHEN k.state <> 'signed' THEN 'not signed' \
+         WHEN $4::text[] IS NOT NULL AND EXISTS (SELECT 1 FROM registration r \
+                WHERE r.source_id = k.source_id AND r.year = k.year \
+                  AND r.student = k.student AND r.deleted_at IS NULL \
+                  AND NOT r.step = ANY($4)) THEN 'a section is another directeur''s' \
+         WHEN e.action = 'validate' THEN 'partly validated' \
          WHEN $5::bool AND cardinality(k.flags) > 0 THEN 'specific' \
          WHEN e.action IS DISTINCT FROM 'sign' OR e.version_hash <> k.hash \
               OR seen.hash <> k.hash THEN 'stale' \

@@ -2,8 +2,9 @@
 //! hash-chained log (DESIGN.md, "Evidence").
 //!
 //! An event is `{seq, at, actor {id, role, auth, idp}, action, version, version_hash,
-//! reason?, consent_text?, client {user_agent}}`, plus the `contract` it belongs to and,
-//! for a bulk action, its `bulk` id. Its hash is `sha256:` + hex SHA-256 of the previous
+//! reason?, consent_text?, client {user_agent}}`, plus the `contract` it belongs to,
+//! for a bulk action its `bulk` id, and for the validation of one section of a double
+//! licence the `steps` it covers. Its hash is `sha256:` + hex SHA-256 of the previous
 //! event's hash, `"\n"` and the RFC 8785 serialisation of the event without its hash; the
 //! first event's previous hash is [`GENESIS`]. Nothing secret is ever in an event: the
 //! actor is a login and the kind of authentication, never a ticket, token or cookie.
@@ -129,6 +130,9 @@ pub struct NewEvent<'a> {
     pub consent_text: Option<&'a str>,
     /// The bulk action this event is one of.
     pub bulk: Option<i64>,
+    /// The sections (by step) a validation covers, when a directeur validates their own
+    /// section of a contract with several (a double licence); none: the whole contract.
+    pub steps: Option<&'a [String]>,
 }
 
 // The serialised event, fields in RFC 8785 order.
@@ -146,6 +150,8 @@ struct EventText<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
     seq: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    steps: Option<&'a [String]>,
     version: i32,
     version_hash: &'a str,
 }
@@ -243,6 +249,7 @@ impl NewEvent<'_> {
             contract,
             reason: self.reason,
             seq,
+            steps: self.steps,
             version: self.version,
             version_hash: self.version_hash,
         });

@@ -73,6 +73,16 @@ pub enum ContractsError {
         /// The actions possible in that state.
         allowed: &'static [&'static str],
     },
+    /// The directeur's sections of the contract are validated already; it awaits the
+    /// directeurs of the others.
+    #[error("your section of contract #{id} is validated already; it awaits the validation of {}",
+            if awaiting.is_empty() { "nothing".to_string() } else { awaiting.join(", ") })]
+    AlreadyValidated {
+        /// The contract.
+        id: i64,
+        /// The steps whose section is still to validate.
+        awaiting: Vec<String>,
+    },
     /// The version the person saw is no longer the contract's current one.
     #[error("contract #{id} has changed: its current version is {current_hash}; reload it and act again")]
     Stale {

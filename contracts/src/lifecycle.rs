@@ -83,6 +83,10 @@ pub struct Said<'a> {
     pub reason: Option<&'a str>,
     /// The consent text shown before signing (required to sign).
     pub consent_text: Option<&'a str>,
+    /// The steps a directeur acts for: a validation covers the contract's sections in
+    /// these steps (a double licence has a directeur per section). `None`: every section
+    /// (an administrator, the command line).
+    pub for_steps: Option<&'a [String]>,
 }
 
 /// A contract's head after an action.
@@ -102,6 +106,9 @@ pub struct Head {
     pub amendment_of: Option<i32>,
     /// Events in its evidence chain.
     pub events: i32,
+    /// The sections (by step) still to be validated by their directeur, when a contract
+    /// with several is validated section by section.
+    pub awaiting: Vec<String>,
 }
 
 /// A support measure as a contract holds it.
@@ -157,6 +164,7 @@ async fn lock(tx: &Transaction<'_>, id: i64) -> Result<Locked, ContractsError> {
             in_force: row.get(3),
             amendment_of: row.get(4),
             events: row.get(5),
+            awaiting: Vec::new(),
         },
         head_hash: row.get(6),
         content: row.get(7),
@@ -222,6 +230,15 @@ pub async fn act(
     check_seen(&locked.head, said.seen_hash)?;
     let (from, to) = action.transition();
     check_state(&locked.head, name, from)?;
+    let covered = match action {
+        Action::Validate => sections_validated(&tx, &locked, actor, said.for_steps).await?,
+        _ => Validation::default(),
+    };
+    let to = if covered.awaiting.is_empty() {
+        to
+    } else {
+        "signed"
+    };
     let event = NewEvent {
         action: name,
         actor,
@@ -235,10 +252,11 @@ pub async fn act(
             None
         },
         bulk: None,
+        steps: covered.steps.as_deref(),
     };
     let sealed = event.seal(id, locked.head.events + 1, &locked.head_hash);
     evidence::write(copy_events(&tx).await?, std::slice::from_ref(&sealed)).await?;
-    let validated = action == Action::Validate;
+    let validated = to == "validated";
     tx.execute(
         "UPDATE contract SET state = $2, events = $3, head_hash = $4, updated_at = now(), \
                 in_force = CASE WHEN $5 THEN version ELSE in_force END, \
@@ -252,11 +270,92 @@ pub async fn act(
     let mut head = locked.head;
     head.state = to.to_owned();
     head.events = sealed.seq;
+    head.awaiting = covered.awaiting;
     if validated {
         head.in_force = Some(head.version);
         head.amendment_of = None;
     }
     Ok(head)
+}
+
+/// What one validation covers. A contract's sections are each validated by a directeur
+/// of their step: a double licence has two sections and two directeurs, and comes into
+/// force when both have validated the signed version.
+#[derive(Debug, Default)]
+struct Validation {
+    /// The steps this validation covers, recorded in its event when the contract has
+    /// several sections (none: the whole contract).
+    steps: Option<Vec<String>>,
+    /// The steps still awaited after it.
+    awaiting: Vec<String>,
+}
+
+/// The sections of the signed version that `actor`, acting for `for_steps`, validates
+/// now, and those still awaited; refused when none of theirs is left to validate.
+async fn sections_validated(
+    tx: &Transaction<'_>,
+    locked: &Locked,
+    actor: &Actor,
+    for_steps: Option<&[String]>,
+) -> Result<Validation, ContractsError> {
+    let all = section_steps(&locked.content);
+    if all.len() < 2 && for_steps.is_none_or(|f| all.iter().all(|s| f.contains(s))) {
+        return Ok(Validation::default());
+    }
+    let done = validated_since_signature(tx, locked.head.id).await?;
+    let open: Vec<String> = all.into_iter().filter(|s| !done.contains(s)).collect();
+    let theirs = |step: &String| for_steps.is_none_or(|f| f.contains(step));
+    let (mine, awaiting): (Vec<String>, Vec<String>) = open.into_iter().partition(theirs);
+    if mine.is_empty() {
+        return Err(match done.iter().any(theirs) {
+            true => ContractsError::AlreadyValidated {
+                id: locked.head.id,
+                awaiting,
+            },
+            false => ContractsError::Forbidden {
+                action: "validate",
+                role: actor.role.as_str(),
+            },
+        });
+    }
+    Ok(Validation {
+        steps: Some(mine),
+        awaiting,
+    })
+}
+
+/// The steps of a version's sections, sorted, once each.
+fn section_steps(content: &str) -> Vec<String> {
+    let content: Value = serde_json::from_str(content).expect("stored content is JSON");
+    let mut steps: Vec<String> = (content["sections"].as_array().into_iter().flatten())
+        .filter_map(|section| section["step"].as_str().map(str::to_owned))
+        .collect();
+    steps.sort();
+    steps.dedup();
+    steps
+}
+
+/// The steps validated since the contract's last signature (section by section).
+async fn validated_since_signature(
+    tx: &Transaction<'_>,
+    id: i64,
+) -> Result<Vec<String>, ContractsError> {
+    let rows = tx
+        .query(
+            "SELECT event FROM contract_event WHERE contract_id = $1 AND action = 'validate' \
+               AND seq > (SELECT coalesce(max(seq), 0) FROM contract_event \
+                          WHERE contract_id = $1 AND action = 'sign')",
+            &[&id],
+        )
+        .await
+        .map_err(ContractsError::db("reading the validations"))?;
+    let mut steps = Vec::new();
+    for row in rows {
+        let event: Value = serde_json::from_str(row.get(0)).expect("stored events are JSON");
+        let covered = event["steps"].as_array().into_iter().flatten();
+        steps.extend(covered.filter_map(|s| s.as_str().map(str::to_owned)));
+    }
+    Ok(steps)
 }
 
 /// Sets the measures and objectives of a draft (or of an open amendment's draft): a new
@@ -424,6 +523,7 @@ async fn new_version(
         reason,
         consent_text: None,
         bulk: None,
+        steps: None,
     };
     let sealed = event.seal(locked.head.id, locked.head.events + 1, &locked.head_hash);
     evidence::write(copy_events(tx).await?, std::slice::from_ref(&sealed)).await?;
@@ -508,6 +608,7 @@ pub async fn close_year(
                 reason: Some("the academic year is over"),
                 consent_text: None,
                 bulk: None,
+                steps: None,
             };
             event.seal(row.get(0), row.get::<_, i32>(3) + 1, row.get(4))
         })

@@ -94,7 +94,7 @@ async fn on(config: &Config, store: &Store, command: ContractsCommand) -> anyhow
         ContractsCommand::Edit { .. }
         | ContractsCommand::Propose(_)
         | ContractsCommand::Sign { .. }
-        | ContractsCommand::Validate(_)
+        | ContractsCommand::Validate { .. }
         | ContractsCommand::Refuse { .. }
         | ContractsCommand::Amend { .. }
         | ContractsCommand::ValidateAll { .. }
@@ -190,7 +190,13 @@ async fn lifecycle(
             lifecycle::open_amendment(client, id, &actor, &rules, &catalogue, amendment).await
         }
         ContractsCommand::Propose(a) => act(client, &a, Action::Propose, Said::default()).await,
-        ContractsCommand::Validate(a) => act(client, &a, Action::Validate, Said::default()).await,
+        ContractsCommand::Validate { action, sections } => {
+            let said = Said {
+                for_steps: (!sections.is_empty()).then_some(sections.as_slice()),
+                ..Said::default()
+            };
+            act(client, &action, Action::Validate, said).await
+        }
         ContractsCommand::Sign { action, consent } => {
             let said = Said {
                 consent_text: Some(&consent),
@@ -254,6 +260,9 @@ async fn lifecycle(
                 head.in_force
                     .map_or(String::new(), |v| format!(" · in force: version {v}"))
             );
+            if !head.awaiting.is_empty() {
+                println!("awaiting the validation of: {}", head.awaiting.join(", "));
+            }
             println!("next: {}", view::next_step(&head.state));
             Ok(exit::OK)
         }
@@ -261,6 +270,7 @@ async fn lifecycle(
         Err(
             e @ (ContractsError::Stale { .. }
             | ContractsError::WrongState { .. }
+            | ContractsError::AlreadyValidated { .. }
             | ContractsError::Forbidden { .. }
             | ContractsError::Invalid(_)
             | ContractsError::NotFound(_)),

@@ -93,8 +93,8 @@ impl Site {
             .hash;
         let said = Said {
             seen_hash: &hash,
-            reason: None,
             consent_text: Some(CONSENT),
+            ..Said::default()
         };
         self.act(id, Action::Propose, &directeur(), said)
             .await
@@ -147,8 +147,7 @@ fn consenting(hash: &str) -> Said<'_> {
 fn said(hash: &str) -> Said<'_> {
     Said {
         seen_hash: hash,
-        reason: None,
-        consent_text: None,
+        ..Said::default()
     }
 }
 
@@ -760,7 +759,9 @@ async fn bulk_validation_validates_the_signed_standard_ones_and_says_why_not_the
     assert_chain_holds(&site.events(plain_id).await);
     assert_eq!(site.contract("PLAIN2").await.state, "signed");
 
-    // A directeur of step B, every 2024 contract of the year: only DOUBLE is theirs.
+    // A directeur of step B, every 2024 contract of the year: only DOUBLE is in their
+    // step, and its other section is step A's directeur's (a double licence: each
+    // validates their own).
     let by_step = BulkValidation {
         selection: Selection::Year {
             year: 2024,
@@ -772,8 +773,22 @@ async fn bulk_validation_validates_the_signed_standard_ones_and_says_why_not_the
     let report = bulk::validate(&mut **site.client().await, &by_step, &directeur())
         .await
         .unwrap();
+    assert_eq!(report.validated, 0, "{report:?}");
+    let expected = [(bulk::SHARED, 1), (bulk::NOT_THEIR_STEP, 8)];
+    assert_eq!(skipped(&report), expected.map(|(r, n)| (r.to_string(), n)));
+    // The directeur of both steps validates it.
+    let by_both = BulkValidation {
+        steps: Some(vec!["VET:A/1".into(), "VET:B/1".into()]),
+        selection: Selection::Contracts(vec![Seen {
+            id: double,
+            hash: None,
+        }]),
+        ..by_step
+    };
+    let report = bulk::validate(&mut **site.client().await, &by_both, &directeur())
+        .await
+        .unwrap();
     assert_eq!(report.validated, 1, "{report:?}");
-    assert_eq!(skipped(&report), [(bulk::NOT_THEIR_STEP.to_string(), 8)]);
     assert_eq!(site.contract("DOUBLE").await.state, "validated");
     let carrying = (site.client().await)
         .query_one(

@@ -38,7 +38,8 @@ impl Server {
         };
         let data = flag_cases()
             .replace(&student("PLAIN"), &with_login("PLAIN", "plain"))
-            .replace(&student("SPECIAL"), &with_login("SPECIAL", "special"));
+            .replace(&student("SPECIAL"), &with_login("SPECIAL", "special"))
+            .replace(&student("DOUBLE"), &with_login("DOUBLE", "double"));
         let run = engine
             .start(RunRequest::full("s", "canonical", Coverage::all()))
             .await
@@ -584,6 +585,80 @@ async fn a_sis_change_is_amended_and_validated_over_http() {
         "the proxy's secret is in the evidence"
     );
     assert_eq!(evidence[4]["reason"], "sis_change");
+    let client = server.db.pool.get().await.unwrap();
+    let report = conpere_contracts::verify::verify(&client, None)
+        .await
+        .unwrap();
+    assert!(report.breaks.is_empty(), "{:?}", report.breaks);
+}
+
+/// A double licence (steps A and B): each directeur validates their own section, and the
+/// contract comes into force with the second; a bulk validation leaves it to them.
+#[tokio::test]
+async fn each_directeur_of_a_double_licence_validates_their_own_section() {
+    let server = Server::start().await;
+    let id = server.id_of("DOUBLE").await;
+    let path = |action: &str| format!("/contracts/{id}/{action}");
+    let (_, contract) = server.get(Some("dir-b"), &format!("/contracts/{id}")).await;
+    let body = json!({ "version_hash": contract["version_hash"] });
+    assert_eq!(
+        server.post("dir-a", &path("propose"), body.clone()).await.0,
+        200
+    );
+    let signing = json!({ "version_hash": contract["version_hash"], "consent_text": "Je signe." });
+    assert_eq!(server.post("double", &path("sign"), signing).await.0, 200);
+
+    // In bulk, neither directeur validates it: a section is the other's.
+    let (status, report) = server
+        .post("dir-a", "/contracts/validate", json!({ "ids": [id] }))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (&report["validated"], &report["skipped"]),
+        (&json!(0), &json!({ "a section is another directeur's": 1 }))
+    );
+
+    // B's directeur validates B's section: still signed, awaiting A's.
+    let (status, half) = server.post("dir-b", &path("validate"), body.clone()).await;
+    assert_eq!(status, 200, "{half}");
+    assert_eq!(
+        (&half["state"], &half["awaiting"], &half["in_force"]),
+        (&json!("signed"), &json!(["VET:A/1"]), &Value::Null)
+    );
+    let (status, again) = server.post("dir-b", &path("validate"), body.clone()).await;
+    assert_eq!(
+        (status, &again["error"]["code"], &again["error"]["awaiting"]),
+        (409, &json!("already_validated"), &json!(["VET:A/1"]))
+    );
+    // An administrator's bulk validation leaves a half-validated contract alone too.
+    let (_, report) = server
+        .post("admin-dsi", "/contracts/validate", json!({ "ids": [id] }))
+        .await;
+    assert_eq!(report["skipped"], json!({ "partly validated": 1 }));
+
+    // A's directeur validates A's: in force.
+    let (status, whole) = server.post("dir-a", &path("validate"), body.clone()).await;
+    assert_eq!(
+        (
+            status,
+            &whole["state"],
+            &whole["awaiting"],
+            &whole["in_force"]
+        ),
+        (200, &json!("validated"), &json!([]), &json!(1))
+    );
+    let (_, evidence) = server.get(Some("scol"), &path("evidence")).await;
+    let validations: Vec<(&Value, &Value)> = (evidence.as_array().unwrap().iter())
+        .filter(|e| e["action"] == "validate")
+        .map(|e| (&e["actor"]["id"], &e["steps"]))
+        .collect();
+    assert_eq!(
+        validations,
+        [
+            (&json!("dir-b"), &json!(["VET:B/1"])),
+            (&json!("dir-a"), &json!(["VET:A/1"]))
+        ]
+    );
     let client = server.db.pool.get().await.unwrap();
     let report = conpere_contracts::verify::verify(&client, None)
         .await

@@ -244,6 +244,8 @@ pub async fn act(
         seen_hash: &body.version_hash,
         reason: body.reason.as_deref(),
         consent_text: body.consent_text.as_deref(),
+        // A directeur validates the sections in their steps (a double licence has two).
+        for_steps: (role == Role::Directeur).then_some(user.steps.as_slice()),
     };
     let mut client = api.client().await?;
     Ok(head_json(
@@ -313,6 +315,7 @@ pub(crate) fn head_json(head: &lifecycle::Head) -> Json<Value> {
         "version_hash": head.hash,
         "in_force": head.in_force,
         "amendment_of": head.amendment_of,
+        "awaiting": head.awaiting,
     }))
 }
 

@@ -80,6 +80,10 @@ impl From<ContractsError> for ApiError {
                 extra: Some(json!({ "state": state, "allowed": allowed })),
                 ..ApiError::new(StatusCode::CONFLICT, "wrong_state", error.to_string())
             },
+            ContractsError::AlreadyValidated { awaiting, .. } => ApiError {
+                extra: Some(json!({ "awaiting": awaiting })),
+                ..ApiError::new(StatusCode::CONFLICT, "already_validated", error.to_string())
+            },
             ContractsError::Invalid(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid",

@@ -161,6 +161,7 @@ impl Plan {
                 reason: Some("the SIS went back to the version in force before anyone acted"),
                 consent_text: None,
                 bulk: None,
+                steps: None,
             };
             let base_hash = c.base_hash.clone().expect("an amendment's base");
             self.push_event(&c, event, (base, base_hash), state, None, sealed.flags);
@@ -206,6 +207,7 @@ impl Plan {
             reason: version_reason.as_deref(),
             consent_text: None,
             bulk: None,
+            steps: None,
         };
         let head = (version, sealed.hash.clone());
         self.push_event(&c, event, head, "draft", amendment_of, sealed.flags.clone());
@@ -279,6 +281,7 @@ async fn create(
                 reason: None,
                 consent_text: None,
                 bulk: None,
+                steps: None,
             };
             event.seal(*id, 1, GENESIS)
         })
