@@ -99,13 +99,17 @@ fn summary(run: &RunSummary) -> Value {
     })
 }
 
+/// `GET /runs`'s query.
 #[derive(Deserialize)]
-struct ListQuery {
-    source: Option<String>,
-    limit: Option<i64>,
+pub struct ListQuery {
+    /// Only this source's runs.
+    pub source: Option<String>,
+    /// How many (50 by default, at most 1000).
+    pub limit: Option<i64>,
 }
 
-async fn list(
+#[utoipa::path(get, path = "/api/v1/runs", tag = "admin", params(("source" = Option<String>, Query, description = "one source's runs"), ("limit" = Option<i64>, Query, description = "how many, newest first (50; at most 1000)")), responses((status = 200, description = "runs, newest first: `[{id, source, status, mode, dry_run, started_at, finished_at, totals, error, hold_reason, decided_by}]`"), (status = 401, description = "no valid bearer token")))]
+pub async fn list(
     State(admin): State<Arc<Admin>>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -116,7 +120,8 @@ async fn list(
     Ok(Json(Value::Array(list.iter().map(summary).collect())))
 }
 
-async fn show(
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "admin", params(("id" = i64, Path, description = "the run")), responses((status = 200, description = "the run, its counts by kind, its first 100 quarantined records and its notifications"), (status = 401, description = "no valid bearer token"), (status = 404, description = "no such run")))]
+pub async fn show(
     State(admin): State<Arc<Admin>>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
@@ -148,7 +153,8 @@ async fn show(
 }
 
 /// Starts a run of the source now (202); its outcome shows in the run list.
-async fn start(
+#[utoipa::path(post, path = "/api/v1/sources/{name}/run", tag = "admin", params(("name" = String, Path, description = "the source, as configured")), responses((status = 202, description = "started: its outcome shows in the run list"), (status = 401, description = "no valid bearer token"), (status = 404, description = "no such source"), (status = 422, description = "the source's configuration cannot be used")))]
+pub async fn start(
     State(admin): State<Arc<Admin>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -165,7 +171,8 @@ async fn start(
     Ok((StatusCode::ACCEPTED, body).into_response())
 }
 
-async fn approve(
+#[utoipa::path(post, path = "/api/v1/runs/{id}/approve", tag = "admin", params(("id" = i64, Path, description = "the held run")), responses((status = 200, description = "applied: `{run, status}`"), (status = 401, description = "no valid bearer token"), (status = 404, description = "no such run"), (status = 409, description = "not held, or superseded by a newer applied run")))]
+pub async fn approve(
     State(admin): State<Arc<Admin>>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
@@ -179,7 +186,8 @@ async fn approve(
     ))
 }
 
-async fn reject(
+#[utoipa::path(post, path = "/api/v1/runs/{id}/reject", tag = "admin", params(("id" = i64, Path, description = "the held run")), responses((status = 200, description = "rejected: nothing of it applied"), (status = 401, description = "no valid bearer token"), (status = 404, description = "no such run"), (status = 409, description = "not held")))]
+pub async fn reject(
     State(admin): State<Arc<Admin>>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {

@@ -10,7 +10,8 @@ use utoipa::OpenApi;
     info(
         title = "conpere /api/v1",
         description = "Learning contracts: read, act on, verify (DESIGN.md, HTTP API). \
-                       Errors are `{\"error\": {\"code\", \"message\"}}`."
+                       Errors are `{\"error\": {\"code\", \"message\"}}`. The admin routes \
+                       (tag `admin`) need `Authorization: Bearer <[server] admin token>`."
     ),
     paths(
         crate::contracts::me,
@@ -27,6 +28,11 @@ use utoipa::OpenApi;
         crate::changes::amend,
         crate::changes::validate_all,
         crate::students::contracts,
+        crate::admin::list,
+        crate::admin::show,
+        crate::admin::start,
+        crate::admin::approve,
+        crate::admin::reject,
     )
 )]
 pub struct ApiDoc;
