@@ -86,6 +86,10 @@ pub struct ServeArgs {
     /// Listen address of the HTTP endpoints (over `[server] listen`; port 0: any free one).
     #[arg(long)]
     pub listen: Option<String>,
+    /// Serve the contracts `conpere demo` left (its database on the embedded server), to
+    /// try the API; no source is scheduled.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// `conpere simulate`.

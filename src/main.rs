@@ -33,10 +33,12 @@ pub fn registry() -> Registry {
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CONPERE_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,conpere=info,conpere_core=info")
+        tracing_subscriber::EnvFilter::new("warn,conpere=info,conpere_core=info,conpere_web=info")
     });
+    // Colours for a person at a terminal only: journald, files and pipes get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.with_target(false).init(),

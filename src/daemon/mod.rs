@@ -51,8 +51,18 @@ fn contracts_api(config: &Config, store: &Store) -> anyhow::Result<Option<Arc<co
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<i32> {
-    let store = Arc::new(Store::open(config, Schema::Ready).await?);
-    let sources = scheduler::scheduled_sources(config)?;
+    let (store, sources) = match args.demo {
+        true => {
+            let demo = crate::commands::demo::DATABASE;
+            let store = Store::open_database(config, demo, false, Schema::Ready).await?;
+            (store, Vec::new())
+        }
+        false => (
+            Store::open(config, Schema::Ready).await?,
+            scheduler::scheduled_sources(config)?,
+        ),
+    };
+    let store = Arc::new(store);
     let notifier = Arc::new(Notifier::new(config, store.pool.clone())?);
     // Runs left `running` by a daemon that was killed show as failed from now on.
     match store.engine().reap_abandoned().await {

@@ -64,7 +64,14 @@ fn start(site: &Site) -> Daemon {
 
 /// A daemon with `env` added to its environment.
 pub(super) fn start_with(site: &Site, env: &[(&str, &str)]) -> Daemon {
-    let mut command = site.command(&["serve", "--listen", "127.0.0.1:0"]);
+    start_serving(site, &[], env)
+}
+
+/// A daemon with `args` after `serve --listen 127.0.0.1:0`, `env` added to its
+/// environment.
+pub(super) fn start_serving(site: &Site, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+    let serve = ["serve", "--listen", "127.0.0.1:0"];
+    let mut command = site.command(&[&serve[..], args].concat());
     command.envs(env.iter().copied());
     let mut child = command
         .stdout(Stdio::piped())
