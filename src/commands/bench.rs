@@ -157,6 +157,9 @@ async fn measure_contracts(config: &Config, args: &BenchArgs) -> anyhow::Result<
             measure_generation(&store, args.seed, enrolments, &catalogue, &rules).await;
         rss.push(peak_rss_kib());
         if measured.is_ok() && database == "conpere_bench" {
+            measured = super::bench_api::measure_api_latency(&store).await;
+        }
+        if measured.is_ok() && database == "conpere_bench" {
             measured = measure_bulk_validation(&store, BULK_CONTRACTS).await;
         }
         store.close().await;

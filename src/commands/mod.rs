@@ -1,6 +1,7 @@
 //! One function per subcommand; each returns the process exit code.
 
 pub mod bench;
+pub mod bench_api;
 pub mod bench_apogee;
 pub mod bench_export;
 pub mod bench_pegase;

@@ -75,7 +75,7 @@ impl Server {
             catalogue: Catalogue::default(),
             rules: Rules::default(),
         });
-        let app = axum::Router::new().nest("/api/v1", conpere_web::router(api));
+        let app = conpere_web::contracts_app(api);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });

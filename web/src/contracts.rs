@@ -90,6 +90,41 @@ pub(crate) fn summary(row: &tokio_postgres::Row) -> Value {
     })
 }
 
+/// The query of a page of contract summaries: `$1..$4` the caller's scope
+/// ([`User::scope`]), `$5` the id the page starts after, `$6` year, `$7` step, `$8` state,
+/// `$9` flagged, `$10` the search, `$11` the page size plus one (to tell whether more
+/// follow). Public so that `conpere bench` times the very query the API runs.
+pub fn page_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} {FROM} WHERE {VISIBLE_SQL} AND k.id > $5 \
+           AND ($6::int IS NULL OR k.year = $6) \
+           AND ($7::text IS NULL OR EXISTS (SELECT 1 FROM registration r \
+                WHERE r.source_id = k.source_id AND r.year = k.year \
+                  AND r.student = k.student AND r.step = $7)) \
+           AND ($8::text IS NULL OR k.state = $8) \
+           AND ($9::bool IS NULL OR (cardinality(k.flags) > 0) = $9) \
+           AND ($10::text IS NULL OR k.student LIKE $10 || '%' OR EXISTS (SELECT 1 FROM student t \
+                WHERE t.source_id = k.source_id AND t.student = k.student \
+                  AND lower(t.family_name) LIKE '%' || lower($10) || '%')) \
+         ORDER BY k.id LIMIT $11"
+    )
+}
+
+/// The query of one contract the caller may see: its summary, its current content, and
+/// whether the caller is its student or directs one of its steps; `$1..$4` the caller's
+/// scope ([`User::scope`]), `$5` the id. Public for `conpere bench`, as [`page_sql`].
+pub fn contract_sql() -> String {
+    format!(
+        "SELECT {COLUMNS}, v.content, \
+           EXISTS (SELECT 1 FROM unnest($3::int[], $4::text[]) AS me (source_id, student) \
+             WHERE me.source_id = k.source_id AND me.student = k.student), \
+           EXISTS (SELECT 1 FROM registration r WHERE r.source_id = k.source_id \
+             AND r.year = k.year AND r.student = k.student AND r.step = ANY($2::text[])) \
+         {FROM} JOIN contract_version v ON v.contract_id = k.id AND v.version = k.version \
+         WHERE {VISIBLE_SQL} AND k.id = $5"
+    )
+}
+
 /// A page of the contracts the caller may see, by id: `next_cursor` continues after the
 /// last one, so a page never repeats nor skips a contract inserted meanwhile.
 #[utoipa::path(get, path = "/api/v1/contracts", tag = "contracts", params(("year" = Option<i32>, Query, description = "academic year"), ("step" = Option<String>, Query, description = "with a section of this step"), ("state" = Option<String>, Query, description = "draft, proposed, signed, validated, refused, closed"), ("flagged" = Option<bool>, Query, description = "specific (true) or standard (false)"), ("q" = Option<String>, Query, description = "student number prefix or family name"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("limit" = Option<i64>, Query, description = "page size, 1 to 200 (50)")), responses((status = 200, description = "`{items, next_cursor}`: contract summaries the caller may see"), (status = 401, description = "not authenticated"), (status = 422, description = "a bad cursor")))]
@@ -111,19 +146,7 @@ pub async fn list(
     let limit = query.limit.unwrap_or(50).clamp(1, MAX_PAGE);
     let (all, steps, sources, students) = user.scope();
     let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    let sql = format!(
-        "SELECT {COLUMNS} {FROM} WHERE {VISIBLE_SQL} AND k.id > $5 \
-           AND ($6::int IS NULL OR k.year = $6) \
-           AND ($7::text IS NULL OR EXISTS (SELECT 1 FROM registration r \
-                WHERE r.source_id = k.source_id AND r.year = k.year \
-                  AND r.student = k.student AND r.step = $7)) \
-           AND ($8::text IS NULL OR k.state = $8) \
-           AND ($9::bool IS NULL OR (cardinality(k.flags) > 0) = $9) \
-           AND ($10::text IS NULL OR k.student LIKE $10 || '%' OR EXISTS (SELECT 1 FROM student t \
-                WHERE t.source_id = k.source_id AND t.student = k.student \
-                  AND lower(t.family_name) LIKE '%' || lower($10) || '%')) \
-         ORDER BY k.id LIMIT $11"
-    );
+    let sql = page_sql();
     let params: [&(dyn ToSql + Sync); 11] = [
         &all,
         &steps,
@@ -167,15 +190,7 @@ pub(crate) struct Seen {
 pub(crate) async fn visible(api: &Api, user: &User, id: i64) -> Result<Seen, ApiError> {
     let (all, steps, sources, students) = user.scope();
     let client = api.client().await?;
-    let sql = format!(
-        "SELECT {COLUMNS}, v.content, \
-           EXISTS (SELECT 1 FROM unnest($3::int[], $4::text[]) AS me (source_id, student) \
-             WHERE me.source_id = k.source_id AND me.student = k.student), \
-           EXISTS (SELECT 1 FROM registration r WHERE r.source_id = k.source_id \
-             AND r.year = k.year AND r.student = k.student AND r.step = ANY($2::text[])) \
-         {FROM} JOIN contract_version v ON v.contract_id = k.id AND v.version = k.version \
-         WHERE {VISIBLE_SQL} AND k.id = $5"
-    );
+    let sql = contract_sql();
     let row = client
         .query_opt(&sql, &[&all, &steps, &sources, &students, &id])
         .await

@@ -76,6 +76,11 @@ pub fn app(surface: Surface) -> axum::Router {
         .layer(axum::middleware::from_fn(access::log))
 }
 
+/// The contracts API alone under `/api/v1` (for tests and `conpere bench`).
+pub fn contracts_app(api: Arc<Api>) -> axum::Router {
+    axum::Router::new().nest("/api/v1", router(api))
+}
+
 /// Serves `app` on `listener` until `shutdown` completes (requests in flight finish).
 pub async fn serve(
     listener: tokio::net::TcpListener,
