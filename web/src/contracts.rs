@@ -2,6 +2,7 @@
 //! may see: a contract outside it is 404, never 403, so that nothing is revealed.
 
 use crate::error::ApiError;
+use crate::page::PageRequest;
 use crate::roles::{User, VISIBLE_SQL};
 use crate::Api;
 use axum::extract::rejection::JsonRejection;
@@ -38,9 +39,6 @@ pub fn routes() -> Router<Arc<Api>> {
         .route("/verify/{hash}", get(verify_hash))
         .route("/openapi.json", get(crate::openapi::document))
 }
-
-/// A page is at most this long.
-const MAX_PAGE: i64 = 200;
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "people", responses((status = 200, description = "the caller: `{id, roles, students, steps}`"), (status = 401, description = "not authenticated"), (status = 403, description = "nobody known")))]
 pub async fn me(user: User) -> Json<Value> {
@@ -133,17 +131,7 @@ pub async fn list(
     user: User,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let after: i64 = match &query.cursor {
-        None => 0,
-        Some(cursor) => cursor.parse().map_err(|_| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "cursor: not one this API gave",
-            )
-        })?,
-    };
-    let limit = query.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+    let page = PageRequest::parse(query.cursor.as_deref(), query.limit)?;
     let (all, steps, sources, students) = user.scope();
     let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let sql = page_sql();
@@ -152,25 +140,20 @@ pub async fn list(
         &steps,
         &sources,
         &students,
-        &after,
+        &page.after,
         &query.year,
         &query.step,
         &query.state,
         &query.flagged,
         &q,
-        &(limit + 1),
+        &page.fetch(),
     ];
     let client = api.client().await?;
     let rows = client
         .query(&sql, &params)
         .await
         .map_err(ApiError::unavailable)?;
-    let more = rows.len() as i64 > limit;
-    let items: Vec<Value> = rows.iter().take(limit as usize).map(summary).collect();
-    let next = more
-        .then(|| items.last().map(|i| i["id"].to_string()))
-        .flatten();
-    Ok(Json(json!({ "items": items, "next_cursor": next })))
+    Ok(Json(page.answer(rows.iter().map(summary).collect())))
 }
 
 /// A contract the caller may see, with what the caller is to it.

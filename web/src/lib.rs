@@ -26,16 +26,15 @@ pub mod error;
 pub mod health;
 pub mod history;
 pub mod openapi;
+pub mod page;
 pub mod roles;
 pub mod students;
 
 use auth::HeaderAuth;
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use conpere_contracts::catalogue::Catalogue;
 use conpere_contracts::rules::Rules;
 use error::ApiError;
-use roles::{RolesSettings, StudentMatch, User};
+use roles::{RolesSettings, StudentMatch};
 use std::sync::Arc;
 
 /// What every handler shares.
@@ -115,18 +114,8 @@ async fn api_headers(mut response: axum::response::Response) -> axum::response::
 }
 
 impl Api {
-    async fn client(&self) -> Result<deadpool_postgres::Object, ApiError> {
+    /// A connection of the pool, or 503.
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, ApiError> {
         self.pool.get().await.map_err(ApiError::unavailable)
-    }
-}
-
-/// The caller, authenticated and resolved, as a handler argument.
-impl FromRequestParts<Arc<Api>> for User {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> Result<User, ApiError> {
-        let login = api.auth.login(&parts.headers)?;
-        let client = api.client().await?;
-        roles::resolve(&client, &login, &api.roles, api.student_match).await
     }
 }

@@ -3,8 +3,12 @@
 //! or several of these. What they may see follows ([`User::sees`]).
 
 use crate::error::ApiError;
+use crate::Api;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tokio_postgres::Client;
 
 /// `[roles]`.
@@ -127,4 +131,15 @@ pub async fn resolve(
         ));
     }
     Ok(user)
+}
+
+/// The caller, authenticated ([`crate::auth`]) and resolved, as a handler argument.
+impl FromRequestParts<Arc<Api>> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> Result<User, ApiError> {
+        let login = api.auth.login(&parts.headers)?;
+        let client = api.client().await?;
+        resolve(&client, &login, &api.roles, api.student_match).await
+    }
 }
