@@ -377,6 +377,41 @@ async fn two_runs_of_one_source_never_overlap() {
     assert!(abandoned.starts_with("abandoned"), "{abandoned}");
 }
 
+/// A run's times are the wall clock's: its duration is the time it took, here and in the
+/// metrics (PostgreSQL's `now()` is its transaction's start: it said 1 ms of a 6 s run).
+#[tokio::test]
+async fn a_runs_duration_is_the_time_it_took() {
+    use futures::StreamExt;
+    use std::time::{Duration, Instant};
+    let db = TestDatabase::new().await;
+    let engine = Engine::new(db.pool.clone());
+    let records = university(4, 20);
+    let began = Instant::now();
+    let run = engine.start(full("s")).await.unwrap();
+    let slow = futures::stream::iter(batches(items(&records), 50)).then(|batch| async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        batch
+    });
+    let report = run.apply(slow, &NoProgress, None).await.unwrap();
+    let took = began.elapsed().as_secs_f64();
+    let batches_sent = records.len().div_ceil(50) as f64;
+    let recorded: f64 = scalar(
+        &db,
+        &format!(
+            "SELECT extract(epoch FROM finished_at - started_at)::float8 FROM sync_run \
+             WHERE id = {}",
+            report.run_id
+        ),
+    )
+    .await;
+    assert!(
+        recorded >= 0.3 * batches_sent && recorded <= took,
+        "recorded {recorded:.3} s for a run that took {took:.3} s ({batches_sent} batches of 0.3 s)"
+    );
+    let metrics = conpere_core::metrics::read(&db.pool).await.unwrap();
+    assert_eq!(metrics.last_duration, [("s".to_string(), recorded)]);
+}
+
 #[tokio::test]
 async fn reaping_marks_abandoned_runs_failed_and_leaves_live_ones_alone() {
     let db = TestDatabase::new().await;

@@ -627,7 +627,7 @@ impl Engine {
             .map_err(EngineError::db("rejecting"))?;
         let updated = client
             .execute(
-                "UPDATE sync_run SET status = 'rejected', decided_by = $2, decided_at = now() \
+                "UPDATE sync_run SET status = 'rejected', decided_by = $2, decided_at = clock_timestamp() \
                  WHERE id = $1 AND status = 'held'",
                 &[&run_id, &decided_by],
             )
@@ -691,7 +691,7 @@ async fn register_source(client: &ClientWrapper, request: &RunRequest) -> Result
 async fn mark_abandoned(client: &ClientWrapper, source_id: i32) -> Result<Vec<i64>, EngineError> {
     Ok(client
         .query(
-            "UPDATE sync_run SET status = 'failed', finished_at = now(), error = \
+            "UPDATE sync_run SET status = 'failed', finished_at = clock_timestamp(), error = \
              'abandoned: the process running it stopped before it finished; nothing was applied' \
              WHERE source_id = $1 AND status = 'running' RETURNING id",
             &[&source_id],
@@ -769,7 +769,7 @@ impl Run {
     pub async fn fail(self, message: &str) -> Result<(), EngineError> {
         self.client
             .execute(
-                "UPDATE sync_run SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1",
+                "UPDATE sync_run SET status = 'failed', finished_at = clock_timestamp(), error = $2 WHERE id = $1",
                 &[&self.ctx.run_id, &message],
             )
             .await
@@ -804,7 +804,7 @@ impl Run {
                 if ctx.approval.is_none() {
                     let _ = client
                         .execute(
-                            "UPDATE sync_run SET status = 'failed', finished_at = now(), error = $2 \
+                            "UPDATE sync_run SET status = 'failed', finished_at = clock_timestamp(), error = $2 \
                              WHERE id = $1 AND status = 'running'",
                             &[&ctx.run_id, &error.to_string()],
                         )
@@ -1217,10 +1217,10 @@ async fn finish(
     .collect();
     client
         .execute(
-            "UPDATE sync_run SET status = $2, finished_at = CASE WHEN $2 = 'held' THEN NULL ELSE now() END, \
+            "UPDATE sync_run SET status = $2, finished_at = CASE WHEN $2 = 'held' THEN NULL ELSE clock_timestamp() END, \
              staged = $3, inserted = $4, updated = $5, deleted = $6, unchanged = $7, quarantined = $8, \
              counts = $9, hold_reason = $10, cursor_after = $11, decided_by = $12, \
-             decided_at = CASE WHEN $12::text IS NULL THEN NULL ELSE now() END, \
+             decided_at = CASE WHEN $12::text IS NULL THEN NULL ELSE clock_timestamp() END, \
              deferred = $13, deferred_notes = $14, \
              notes = CASE WHEN $12::text IS NULL THEN $15 ELSE notes END WHERE id = $1",
             &[
