@@ -86,6 +86,16 @@ pub struct ServerSettings {
     /// The address operators reach the admin API at (e.g. `https://conpere.univ.fr`),
     /// used for links in notifications; none: the messages give commands only.
     pub public_url: Option<String>,
+    /// Who the admin token stands for, in the audit log and as `decided_by` of the runs
+    /// it approves or rejects (default `admin-token`).
+    pub admin_name: Option<String>,
+    /// How long a client has to send a request's headers, and the most an idle
+    /// connection stays open, in seconds (default 10).
+    pub header_timeout_seconds: Option<u64>,
+    /// How long a request has to be answered, in seconds (default 30).
+    pub request_timeout_seconds: Option<u64>,
+    /// Connections served at once (default 1024; more wait to be accepted).
+    pub max_connections: Option<usize>,
 }
 
 /// What a daemon does with a run that was due while it was down.

@@ -68,8 +68,9 @@ pub async fn measure_api_latency(store: &Store) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}/api/v1", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = conpere_web::contracts_app(api);
-    let server = tokio::spawn(conpere_web::serve(listener, app, async {
+    let limits = conpere_web::Limits::default();
+    let app = conpere_web::contracts_app(api, limits);
+    let server = tokio::spawn(conpere_web::serve(listener, app, limits, async {
         let _ = stopped.await;
     }));
     let http = reqwest::Client::new();

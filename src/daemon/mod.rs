@@ -86,24 +86,24 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<i32> {
         store: Arc::clone(&store),
         notifier: Arc::clone(&notifier),
     };
+    let limits = limits(config);
+    raise_open_files(limits.max_connections);
     let app = conpere_web::app(conpere_web::Surface {
         pool: store.pool.clone(),
         admin: Arc::new(conpere_web::admin::Admin {
             pool: store.pool.clone(),
             token: operator::token(config)?,
+            name: (config.server.admin_name.clone()).unwrap_or_else(|| "admin-token".into()),
             operator: Arc::new(operator),
         }),
         contracts: contracts_api(config, &store)?,
+        limits,
     });
     let mut http_stopped = stopped.clone();
     let shutdown = async move {
         let _ = http_stopped.wait_for(|stop| *stop).await;
     };
-    let server = tokio::spawn(async move {
-        if let Err(error) = conpere_web::serve(listener, app, shutdown).await {
-            tracing::error!(%error, "the HTTP endpoints stopped");
-        }
-    });
+    let server = tokio::spawn(conpere_web::serve(listener, app, limits, shutdown));
     // The first line says where the daemon listens (scripts and tests read it).
     println!(
         "conpere serve: listening on http://{address}, {} scheduled source(s)",
@@ -135,6 +135,42 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<i32> {
         store.close().await;
     }
     Ok(super::commands::exit::OK)
+}
+
+/// `[server]`'s timeouts and bound on connections.
+fn limits(config: &Config) -> conpere_web::Limits {
+    let server = &config.server;
+    let defaults = conpere_web::Limits::default();
+    let seconds =
+        |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_secs);
+    conpere_web::Limits {
+        header_read: seconds(server.header_timeout_seconds, defaults.header_read),
+        request: seconds(server.request_timeout_seconds, defaults.request),
+        max_connections: server.max_connections.unwrap_or(defaults.max_connections),
+    }
+}
+
+/// Raises the soft limit of open files to the hard one: each connection is a file, and a
+/// soft limit of 1 024 (or 64) would refuse connections long before `max_connections`.
+/// Warns when even the hard limit leaves too few.
+fn raise_open_files(connections: usize) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_err() {
+        tracing::warn!(soft, hard, "cannot raise the limit of open files");
+    }
+    // The connections, the database pool, the embedded server's pipes, the log.
+    let needed = connections as u64 + 128;
+    if hard < needed {
+        tracing::warn!(
+            limit = hard,
+            needed,
+            "the limit of open files is below [server] max_connections + 128: raise it \
+             (LimitNOFILE= in the systemd unit) or lower max_connections"
+        );
+    }
 }
 
 /// SIGTERM (systemd, kill) or SIGINT (Ctrl-C).

@@ -6,7 +6,7 @@ use super::scheduler;
 use crate::config::Config;
 use crate::notify::{Notifier, RunEnded, Trigger};
 use crate::store::Store;
-use conpere_core::engine::Engine;
+use conpere_core::engine::{Engine, EngineError};
 use conpere_web::admin::{Operator, StartError};
 use std::sync::Arc;
 
@@ -20,7 +20,13 @@ pub struct DaemonOperator {
     pub notifier: Arc<Notifier>,
 }
 
-/// The admin token of `[server]`: from the environment variable or the file named there.
+/// The shortest admin token accepted.
+pub const MIN_TOKEN: usize = 32;
+
+/// The admin token of `[server]`, from the environment variable or the file named there;
+/// `None` when neither is configured (the admin API then refuses every call). A token
+/// configured but blank, or shorter than [`MIN_TOKEN`] characters, is refused with how to
+/// make one.
 pub fn token(config: &Config) -> anyhow::Result<Option<String>> {
     let server = &config.server;
     let token = crate::config::secret_setting(
@@ -28,13 +34,29 @@ pub fn token(config: &Config) -> anyhow::Result<Option<String>> {
         server.admin_token_env.as_ref(),
         server.admin_token_file.as_ref(),
     )?;
-    Ok(token
-        .map(|t| t.expose().trim().to_string())
-        .filter(|t| !t.is_empty()))
+    let Some(token) = token.map(|t| t.expose().trim().to_string()) else {
+        return Ok(None);
+    };
+    let make = "make one with `head -c 32 /dev/urandom | base64` (or `openssl rand -base64 32`)";
+    if token.is_empty() {
+        return Err(crate::config::usage(format!(
+            "[server] admin_token: the token is blank; {make}, or remove admin_token_env and \
+             admin_token_file to disable the admin API"
+        )));
+    }
+    if token.chars().count() < MIN_TOKEN {
+        return Err(crate::config::usage(format!(
+            "[server] admin_token: the token has {} characters, fewer than {MIN_TOKEN}: it \
+             could be guessed; {make}",
+            token.chars().count()
+        )));
+    }
+    Ok(Some(token))
 }
 
+#[async_trait::async_trait]
 impl Operator for DaemonOperator {
-    fn start_run(&self, name: &str) -> Result<(), StartError> {
+    async fn start_run(&self, name: &str) -> Result<(), StartError> {
         let source = self
             .config
             .source(name)
@@ -42,6 +64,15 @@ impl Operator for DaemonOperator {
         let connector = crate::registry()
             .build(&source)
             .map_err(|error| StartError::Unusable(error.to_string()))?;
+        // Refused now rather than failed later: a busy source or a database down starts
+        // nothing, records nothing and notifies nobody.
+        match self.store.engine().check_free(name).await {
+            Ok(()) => {}
+            Err(error @ EngineError::Busy { .. }) => {
+                return Err(StartError::Busy(error.to_string()))
+            }
+            Err(error) => return Err(StartError::Unavailable(error.to_string())),
+        }
         let (store, notifier) = (Arc::clone(&self.store), Arc::clone(&self.notifier));
         let next_run = scheduler::next_run(&self.config, &source);
         tokio::spawn(async move {

@@ -8,7 +8,7 @@ use crate::store::Store;
 use crate::sync::{run_source, SyncOptions, SyncOutcome};
 use chrono::{DateTime, Utc};
 use conpere_connectors::{Connector, SourceConfig};
-use conpere_core::engine::{hostname, Engine, NoProgress, RunStatus};
+use conpere_core::engine::{hostname, Engine, EngineError, NoProgress, RunStatus};
 use conpere_core::{claims, runs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -198,6 +198,10 @@ pub async fn attempt(store: &Store, source: &SourceConfig, connector: &dyn Conne
             tracing::info!(source = %name, reason = %why, "nothing new: no run");
             Ending::NothingNew
         }
+        Err(error) if is_busy(&error) => {
+            tracing::warn!(source = %name, error = %format!("{error:#}"), "not started: the source is busy");
+            Ending::Busy
+        }
         Err(error) => {
             let error = format!("{error:#}");
             tracing::error!(source = %name, %error, "run failed");
@@ -207,6 +211,11 @@ pub async fn attempt(store: &Store, source: &SourceConfig, connector: &dyn Conne
             Ending::Failed { run_id, error }
         }
     }
+}
+
+/// Whether an attempt failed only because another run of the source held it.
+fn is_busy(error: &anyhow::Error) -> bool {
+    (error.chain()).any(|e| matches!(e.downcast_ref(), Some(EngineError::Busy { .. })))
 }
 
 /// The id of the latest run of `source` (to find the run an attempt recorded, if any,

@@ -51,6 +51,9 @@ pub enum Ending {
     },
     /// The source had nothing new: no run.
     NothingNew,
+    /// Another run of the source held it: this attempt did not start (no run recorded,
+    /// nothing to tell: the other run's end is told).
+    Busy,
 }
 
 impl Ending {
@@ -59,7 +62,7 @@ impl Ending {
         match self {
             Ending::Applied { run_id } | Ending::Held { run_id } => Some(*run_id),
             Ending::Failed { run_id, .. } => *run_id,
-            Ending::NothingNew => None,
+            Ending::NothingNew | Ending::Busy => None,
         }
     }
 }
@@ -203,7 +206,7 @@ impl Notifier {
     async fn notice(&self, ended: &RunEnded<'_>) -> anyhow::Result<Option<Notice>> {
         let source = &ended.source.name;
         let (event, run_id, error) = match &ended.ending {
-            Ending::NothingNew => return Ok(None),
+            Ending::NothingNew | Ending::Busy => return Ok(None),
             Ending::Failed { run_id, error } => (Event::Failed, *run_id, Some(error.clone())),
             Ending::Held { run_id } => (Event::Held, Some(*run_id), None),
             Ending::Applied { run_id } => (Event::Recovered, Some(*run_id), None),

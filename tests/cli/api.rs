@@ -3,7 +3,7 @@
 //! contract #1, its student signs it, the directeur validates it, anyone checks its hash.
 //! The daemon's log names no student number, and never the proxy's secret.
 
-use super::serve::{start_serving, stop};
+use super::serve::{start_serving, stop_logged};
 use super::{assert_code, Site};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -137,7 +137,8 @@ async fn the_readme_walkthrough_lists_proposes_signs_and_validates_after_demo() 
     assert_eq!(status, 200, "{theirs}");
 
     // Every request in the log; the student number masked, the secret nowhere.
-    let log = daemon.log();
+    let (code, log) = stop_logged(daemon, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{log}");
     assert!(
         log.contains("/api/v1/contracts/1/validate") && log.contains("status=200"),
         "{log}"
@@ -151,5 +152,18 @@ async fn the_readme_walkthrough_lists_proposes_signs_and_validates_after_demo() 
         !log.contains(SECRET),
         "the proxy's secret in the log:\n{log}"
     );
-    assert_eq!(stop(daemon, Duration::from_secs(30)), Some(0));
+    // Each action in the audit log: who, what, on what, how it ended.
+    for (caller, action) in [
+        ("dupont", "propose"),
+        ("coeurdem", "sign"),
+        ("dupont", "validate"),
+    ] {
+        let line =
+            format!("caller=\"{caller}\" action=\"{action}\" on=\"contract #1\" outcome=\"ok\"");
+        assert!(log.contains(&line), "no audit line {line}:\n{log}");
+    }
+    assert!(
+        log.contains("audit: refused"),
+        "the request without the secret:\n{log}"
+    );
 }

@@ -13,6 +13,7 @@ mod api;
 mod export;
 mod notify;
 mod oneroster;
+mod ops;
 mod pegase;
 mod serve;
 mod sql;

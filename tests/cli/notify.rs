@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 const URL_VARIABLE: &str = "CONPERE_TEST_WEBHOOK_URL";
 const TOKEN_VARIABLE: &str = "CONPERE_TEST_WEBHOOK_TOKEN";
 const ADMIN_VARIABLE: &str = "CONPERE_TEST_NOTIFY_ADMIN_TOKEN";
+const ADMIN_TOKEN: &str = "notify-admin-token-0123456789abcdef";
 const SMTP_PASSWORD_VARIABLE: &str = "CONPERE_TEST_SMTP_PASSWORD";
 /// The secret part of the webhook's URL, which must never be logged.
 const URL_SECRET: &str = "hooks/T0K3N-s3cr3t";
@@ -64,7 +65,7 @@ fn environment(hooks: &WebhookReceiver) -> Vec<(&'static str, String)> {
     vec![
         (URL_VARIABLE, hooks.url(&format!("/{URL_SECRET}"))),
         (TOKEN_VARIABLE, "webhook-bearer".into()),
-        (ADMIN_VARIABLE, "admin-token".into()),
+        (ADMIN_VARIABLE, ADMIN_TOKEN.into()),
         (SMTP_PASSWORD_VARIABLE, "mot de passe SMTP".into()),
     ]
 }
@@ -218,7 +219,7 @@ async fn a_held_run_is_told_with_the_commands_to_decide_it() {
         &daemon.address,
         "POST",
         "/api/v1/sources/drop/run",
-        Some("admin-token"),
+        Some(ADMIN_TOKEN),
     );
     assert!(triggered.starts_with("HTTP/1.0 202"), "{triggered}");
 
@@ -247,7 +248,7 @@ async fn a_held_run_is_told_with_the_commands_to_decide_it() {
             &daemon.address,
             "GET",
             &format!("/api/v1/runs/{run_id}"),
-            Some("admin-token"),
+            Some(ADMIN_TOKEN),
         );
         if shown.matches("\"delivered\":true").count() == 2 || Instant::now() > deadline {
             break shown;

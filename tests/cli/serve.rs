@@ -159,6 +159,28 @@ pub(super) fn stop(daemon: Daemon, within: Duration) -> Option<i32> {
     terminate(daemon, within).0
 }
 
+/// SIGTERM, then the exit code and everything the daemon logged, to its last line (it
+/// must stop within `within`).
+pub(super) fn stop_logged(mut daemon: Daemon, within: Duration) -> (Option<i32>, String) {
+    nix::sys::signal::kill(daemon.pid(), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let started = Instant::now();
+    let code = loop {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(
+            started.elapsed() < within,
+            "the daemon did not stop within {within:?}:\n{}",
+            daemon.kill_and_log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if let Some(drain) = daemon.drain.take() {
+        let _ = drain.join();
+    }
+    (code, daemon.log())
+}
+
 /// SIGTERM, then the exit code and how long the daemon took to exit (it must stop within
 /// `within`).
 fn terminate(daemon: Daemon, within: Duration) -> (Option<i32>, Duration) {
@@ -273,7 +295,7 @@ async fn the_admin_api_refuses_calls_without_the_token_and_serves_those_with_it(
         1,
     );
     std::fs::write(site.config(), config).unwrap();
-    let token = "s3cret-admin-token";
+    let token = "s3cret-admin-token-of-32-characters-at-least";
     std::env::set_var(ADMIN_TOKEN_VARIABLE, token);
     let daemon = start(&site);
     let address = daemon.address.clone();

@@ -75,10 +75,16 @@ impl Server {
             catalogue: Catalogue::default(),
             rules: Rules::default(),
         });
-        let app = conpere_web::contracts_app(api);
+        let limits = conpere_web::Limits::default();
+        let app = conpere_web::contracts_app(api, limits);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(conpere_web::serve(
+            listener,
+            app,
+            limits,
+            std::future::pending(),
+        ));
         Server {
             db,
             engine,

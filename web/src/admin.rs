@@ -6,9 +6,11 @@
 //! Starting a run needs the SIS connectors, which this crate does not know: it goes
 //! through [`Operator`], which the binary implements.
 
+use crate::audit;
 use crate::auth::same;
 use crate::error::ApiError;
 use axum::extract::{Path, Query, Request, State};
+use axum::http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -22,10 +24,13 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// What the binary does for the admin API: what needs the sources and their connectors.
+#[async_trait::async_trait]
 pub trait Operator: Send + Sync {
-    /// Starts a run of the source named `source` in the background; its outcome shows in
-    /// the run list (and is notified like a scheduled run's).
-    fn start_run(&self, source: &str) -> Result<(), StartError>;
+    /// Starts a run of the source named `source` in the background, once it is known that
+    /// it can start (the source exists and is usable, the database answers, no run of it
+    /// is in progress); its outcome shows in the run list (and is notified like a
+    /// scheduled run's). A refusal starts and records nothing.
+    async fn start_run(&self, source: &str) -> Result<(), StartError>;
 
     /// The sync engine on the store, with what an applied run triggers (the contracts'
     /// refresh), to decide on a held run.
@@ -41,6 +46,12 @@ pub enum StartError {
     /// The source's configuration cannot build its connector (422).
     #[error("{0}")]
     Unusable(String),
+    /// A run of the source is in progress (409).
+    #[error("{0}")]
+    Busy(String),
+    /// The store does not answer (503; the details go to the log).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// What the admin handlers share.
@@ -49,6 +60,9 @@ pub struct Admin {
     pub pool: deadpool_postgres::Pool,
     /// The expected bearer token; `None`: the admin API refuses everything.
     pub token: Option<String>,
+    /// Who the token stands for: the caller in the audit log, `decided_by` of the runs
+    /// it decides on.
+    pub name: String,
     /// Starts runs and decides on held ones.
     pub operator: Arc<dyn Operator>,
 }
@@ -68,26 +82,27 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .with_state(admin)
 }
 
-/// Refuses calls without the right bearer token (compared in constant time).
+/// Refuses calls without the right bearer token (compared in constant time; the scheme
+/// `Bearer` in any case), with `WWW-Authenticate: Bearer` and an audit line.
 async fn authorize(State(admin): State<Arc<Admin>>, request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
-        .get("authorization")
+    let given = (request.headers().get(AUTHORIZATION))
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match (&admin.token, given) {
-        (Some(expected), Some(given)) if same(expected.as_bytes(), given.trim().as_bytes()) => {
-            next.run(request).await
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let why = match (&admin.token, given) {
+        (Some(expected), Some(given)) if same(expected.as_bytes(), given.as_bytes()) => {
+            return next.run(request).await
         }
-        (None, _) => ApiError::unauthenticated(
-            "the admin API is disabled: set [server] admin_token_env or admin_token_file",
-        )
-        .into_response(),
-        _ => {
-            ApiError::unauthenticated("a valid `Authorization: Bearer <token>` header is required")
-                .into_response()
-        }
-    }
+        (None, _) => "the admin API is disabled: set [server] admin_token_env or admin_token_file",
+        (Some(_), None) => "a valid `Authorization: Bearer <token>` header is required",
+        (Some(_), Some(_)) => "the bearer token is not the admin token",
+    };
+    audit::refused(request.method().as_str(), request.uri().path(), why);
+    let mut response = ApiError::unauthenticated(why).into_response();
+    let challenge = HeaderValue::from_static("Bearer realm=\"conpere admin API\"");
+    response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    response
 }
 
 fn summary(run: &RunSummary) -> Value {
@@ -153,20 +168,28 @@ pub async fn show(
 }
 
 /// Starts a run of the source now (202); its outcome shows in the run list.
-#[utoipa::path(post, path = "/api/v1/sources/{name}/run", tag = "admin", params(("name" = String, Path, description = "the source, as configured")), responses((status = 202, description = "started: its outcome shows in the run list"), (status = 401, description = "no valid bearer token"), (status = 404, description = "no such source"), (status = 422, description = "the source's configuration cannot be used")))]
+#[utoipa::path(post, path = "/api/v1/sources/{name}/run", tag = "admin", params(("name" = String, Path, description = "the source, as configured")), responses((status = 202, description = "started: its outcome shows in the run list"), (status = 401, description = "no valid bearer token"), (status = 404, description = "no such source"), (status = 409, description = "a run of the source is in progress: nothing started"), (status = 422, description = "the source's configuration cannot be used"), (status = 503, description = "the database does not answer: nothing started")))]
 pub async fn start(
     State(admin): State<Arc<Admin>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    admin
-        .operator
-        .start_run(&name)
-        .map_err(|error| match error {
-            StartError::UnknownSource(message) => ApiError::not_found(message),
-            StartError::Unusable(message) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
-            }
-        })?;
+    let started = admin.operator.start_run(&name).await;
+    let outcome = match &started {
+        Ok(()) => "ok",
+        Err(StartError::UnknownSource(_)) => "not_found",
+        Err(StartError::Unusable(_)) => "invalid",
+        Err(StartError::Busy(_)) => "busy",
+        Err(StartError::Unavailable(_)) => "unavailable",
+    };
+    audit::action(&admin.name, "start_run", &format!("source {name}"), outcome);
+    started.map_err(|error| match error {
+        StartError::UnknownSource(message) => ApiError::not_found(message),
+        StartError::Unusable(message) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+        }
+        StartError::Busy(message) => ApiError::new(StatusCode::CONFLICT, "busy", message),
+        StartError::Unavailable(message) => ApiError::unavailable(message),
+    })?;
     let body = Json(json!({ "source": name, "started": true }));
     Ok((StatusCode::ACCEPTED, body).into_response())
 }
@@ -177,10 +200,8 @@ pub async fn approve(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let engine = admin.operator.engine();
-    let report = engine
-        .approve(id, "admin API", &NoProgress)
-        .await
-        .map_err(decision_failure)?;
+    let decided = engine.approve(id, &admin.name, &NoProgress).await;
+    let report = audited(&admin, "approve", id, decided)?;
     Ok(Json(
         json!({ "run": report.run_id, "status": report.status.as_str() }),
     ))
@@ -192,11 +213,20 @@ pub async fn reject(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let engine = admin.operator.engine();
-    engine
-        .reject(id, "admin API")
-        .await
-        .map_err(decision_failure)?;
+    let decided = engine.reject(id, &admin.name).await;
+    audited(&admin, "reject", id, decided)?;
     Ok(Json(json!({ "run": id, "status": "rejected" })))
+}
+
+/// A decision on run `id`, written to the audit log, its error as the API says it.
+fn audited<T>(
+    admin: &Admin,
+    action: &str,
+    id: i64,
+    decided: Result<T, EngineError>,
+) -> Result<T, ApiError> {
+    let on = format!("run #{id}");
+    audit::outcome(&admin.name, action, &on, decided.map_err(decision_failure))
 }
 
 /// A run that is not held, or superseded, cannot be decided on (409); an unknown one is
@@ -210,6 +240,7 @@ fn decision_failure(error: EngineError) -> ApiError {
             ApiError::new(StatusCode::CONFLICT, "superseded", error.to_string())
         }
         EngineError::NoSuchRun(_) => ApiError::not_found(error.to_string()),
+        EngineError::Busy { .. } => ApiError::new(StatusCode::CONFLICT, "busy", error.to_string()),
         _ => ApiError::unavailable(error),
     }
 }

@@ -2,6 +2,7 @@
 //! amendment opened, and bulk validation — each the domain's function, with the caller's
 //! role checked against the contract.
 
+use crate::audit;
 use crate::contracts::{actor, body_of, editor_role, head_json, visible};
 use crate::error::ApiError;
 use crate::roles::User;
@@ -40,20 +41,24 @@ pub async fn draft(
     Path(id): Path<i64>,
     body: Result<Json<DraftBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body_of(body)?;
-    let seen = visible(&api, &user, id).await?;
-    let role = editor_role(&user, &seen, "edit")?;
-    let actor = actor(&user, role, &headers);
-    let mut client = api.client().await?;
-    let head = lifecycle::set_draft(
-        &mut client,
-        id,
-        &actor,
-        &api.catalogue,
-        &body.measures,
-        &body.objectives,
-    )
-    .await?;
+    let taken = async {
+        let body = body_of(body)?;
+        let seen = visible(&api, &user, id).await?;
+        let role = editor_role(&user, &seen, "edit")?;
+        let actor = actor(&user, role, &headers);
+        let mut client = api.client().await?;
+        let head = lifecycle::set_draft(
+            &mut client,
+            id,
+            &actor,
+            &api.catalogue,
+            &body.measures,
+            &body.objectives,
+        )
+        .await?;
+        Ok::<_, ApiError>(head)
+    };
+    let head = audit::outcome(&user.login, "edit", &format!("contract #{id}"), taken.await)?;
     Ok(head_json(&head))
 }
 
@@ -82,35 +87,44 @@ pub async fn amend(
     Path(id): Path<i64>,
     body: Result<Json<AmendmentBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body_of(body)?;
-    let seen = visible(&api, &user, id).await?;
-    let role = match (seen.is_student, seen.is_directeur) {
-        (_, true) => Role::Directeur,
-        (true, false) => Role::Student,
-        _ if user.admin => Role::Admin,
-        _ => {
-            return Err(ApiError::forbidden(format!(
-                "{} may not amend this contract",
-                user.login
-            )))
-        }
+    let taken = async {
+        let body = body_of(body)?;
+        let seen = visible(&api, &user, id).await?;
+        let role = match (seen.is_student, seen.is_directeur) {
+            (_, true) => Role::Directeur,
+            (true, false) => Role::Student,
+            _ if user.admin => Role::Admin,
+            _ => {
+                return Err(ApiError::forbidden(format!(
+                    "{} may not amend this contract",
+                    user.login
+                )))
+            }
+        };
+        let actor = actor(&user, role, &headers);
+        let amendment = Amendment {
+            reason: &body.reason,
+            measures: body.measures.as_deref(),
+            objectives: body.objectives.as_deref(),
+        };
+        let mut client = api.client().await?;
+        let head = lifecycle::open_amendment(
+            &mut client,
+            id,
+            &actor,
+            &api.rules,
+            &api.catalogue,
+            amendment,
+        )
+        .await?;
+        Ok::<_, ApiError>(head)
     };
-    let actor = actor(&user, role, &headers);
-    let amendment = Amendment {
-        reason: &body.reason,
-        measures: body.measures.as_deref(),
-        objectives: body.objectives.as_deref(),
-    };
-    let mut client = api.client().await?;
-    let head = lifecycle::open_amendment(
-        &mut client,
-        id,
-        &actor,
-        &api.rules,
-        &api.catalogue,
-        amendment,
-    )
-    .await?;
+    let head = audit::outcome(
+        &user.login,
+        "amend",
+        &format!("contract #{id}"),
+        taken.await,
+    )?;
     Ok(head_json(&head))
 }
 
@@ -137,35 +151,46 @@ pub async fn validate_all(
     headers: HeaderMap,
     body: Result<Json<BulkBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body_of(body)?;
-    let (role, steps) = match (user.admin, user.steps.is_empty()) {
-        (true, _) => (Role::Admin, None),
-        (false, false) => (Role::Directeur, Some(user.steps.clone())),
-        (false, true) => return Err(ApiError::forbidden("only a directeur d'études validates")),
+    let taken = async {
+        let body = body_of(body)?;
+        let (role, steps) = match (user.admin, user.steps.is_empty()) {
+            (true, _) => (Role::Admin, None),
+            (false, false) => (Role::Directeur, Some(user.steps.clone())),
+            (false, true) => {
+                return Err(ApiError::forbidden("only a directeur d'études validates"))
+            }
+        };
+        let selection = match (body.ids, body.year) {
+            (Some(ids), None) => {
+                Selection::Contracts(ids.into_iter().map(|id| Seen { id, hash: None }).collect())
+            }
+            (None, Some(year)) => Selection::Year {
+                year,
+                step: body.step,
+            },
+            _ => {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    "give either `year` (and `step`) or `ids`",
+                ))
+            }
+        };
+        let bulk = BulkValidation {
+            selection,
+            standard_only: body.standard_only,
+            steps,
+        };
+        let mut client = api.client().await?;
+        let report = bulk::validate(&mut client, &bulk, &actor(&user, role, &headers)).await?;
+        Ok::<_, ApiError>(report)
     };
-    let selection = match (body.ids, body.year) {
-        (Some(ids), None) => {
-            Selection::Contracts(ids.into_iter().map(|id| Seen { id, hash: None }).collect())
-        }
-        (None, Some(year)) => Selection::Year {
-            year,
-            step: body.step,
-        },
-        _ => {
-            return Err(ApiError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "give either `year` (and `step`) or `ids`",
-            ))
-        }
-    };
-    let bulk = BulkValidation {
-        selection,
-        standard_only: body.standard_only,
-        steps,
-    };
-    let mut client = api.client().await?;
-    let report = bulk::validate(&mut client, &bulk, &actor(&user, role, &headers)).await?;
+    let report = audit::outcome(
+        &user.login,
+        "validate_all",
+        "contracts in bulk",
+        taken.await,
+    )?;
     Ok(Json(json!({
         "bulk_id": report.bulk_id,
         "validated": report.validated,

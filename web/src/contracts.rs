@@ -1,6 +1,7 @@
 //! The contract routes of `/api/v1` (DESIGN.md's table), each scoped to what the caller
 //! may see: a contract outside it is 404, never 403, so that nothing is revealed.
 
+use crate::audit;
 use crate::error::ApiError;
 use crate::page::PageRequest;
 use crate::roles::{User, VISIBLE_SQL};
@@ -234,21 +235,24 @@ pub async fn act(
         "refuse" => Action::Refuse,
         _ => return Err(ApiError::not_found(format!("no action `{action}`"))),
     };
-    let body = body_of(body)?;
-    let seen = visible(&api, &user, id).await?;
-    let role = role_for(&user, &seen, action)?;
-    let actor = actor(&user, role, &headers);
-    let said = Said {
-        seen_hash: &body.version_hash,
-        reason: body.reason.as_deref(),
-        consent_text: body.consent_text.as_deref(),
-        // A directeur validates the sections in their steps (a double licence has two).
-        for_steps: (role == Role::Directeur).then_some(user.steps.as_slice()),
+    let taken = async {
+        let body = body_of(body)?;
+        let seen = visible(&api, &user, id).await?;
+        let role = role_for(&user, &seen, action)?;
+        let actor = actor(&user, role, &headers);
+        let said = Said {
+            seen_hash: &body.version_hash,
+            reason: body.reason.as_deref(),
+            consent_text: body.consent_text.as_deref(),
+            // A directeur validates the sections in their steps (a double licence has two).
+            for_steps: (role == Role::Directeur).then_some(user.steps.as_slice()),
+        };
+        let mut client = api.client().await?;
+        Ok(lifecycle::act(&mut client, id, action, &actor, said).await?)
     };
-    let mut client = api.client().await?;
-    Ok(head_json(
-        &lifecycle::act(&mut client, id, action, &actor, said).await?,
-    ))
+    let on = format!("contract #{id}");
+    let head = audit::outcome(&user.login, action.as_str(), &on, taken.await)?;
+    Ok(head_json(&head))
 }
 
 /// The role `user` takes `action` in on a contract: its student signs and may refuse;

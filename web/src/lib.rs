@@ -19,15 +19,18 @@
 
 pub mod access;
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod changes;
 pub mod contracts;
 pub mod error;
+pub mod guard;
 pub mod health;
 pub mod history;
 pub mod openapi;
 pub mod page;
 pub mod roles;
+pub mod server;
 pub mod students;
 
 use auth::HeaderAuth;
@@ -53,6 +56,8 @@ pub struct Api {
     pub rules: Rules,
 }
 
+pub use server::{serve, Limits};
+
 /// Everything the daemon serves over HTTP.
 pub struct Surface {
     /// The store's pool (for `/ready` and `/metrics`).
@@ -61,50 +66,56 @@ pub struct Surface {
     pub admin: Arc<admin::Admin>,
     /// The contracts API; `None` without `[auth]` (it is then not served).
     pub contracts: Option<Arc<Api>>,
+    /// Timeouts and bounds.
+    pub limits: Limits,
 }
 
 /// The whole application: operations endpoints at the root, the admin and contracts APIs
-/// under `/api/v1`, every request logged ([`access`]).
+/// under `/api/v1`, every request guarded ([`guard`]) and logged ([`access`]).
 pub fn app(surface: Surface) -> axum::Router {
     let mut v1 = admin::router(surface.admin);
     if let Some(api) = surface.contracts {
         v1 = v1.merge(router(api));
     }
-    health::routes(surface.pool)
-        .nest("/api/v1", v1)
-        .layer(axum::middleware::from_fn(access::log))
+    harden(
+        health::routes(surface.pool).nest("/api/v1", v1),
+        surface.limits,
+    )
 }
 
-/// The contracts API alone under `/api/v1` (for tests and `conpere bench`).
-pub fn contracts_app(api: Arc<Api>) -> axum::Router {
-    axum::Router::new().nest("/api/v1", router(api))
+/// The contracts API alone under `/api/v1`, guarded as in [`app`] (for tests and
+/// `conpere bench`).
+pub fn contracts_app(api: Arc<Api>, limits: Limits) -> axum::Router {
+    harden(axum::Router::new().nest("/api/v1", router(api)), limits)
 }
 
-/// Serves `app` on `listener` until `shutdown` completes (requests in flight finish).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+/// What every route goes through: JSON errors for unknown routes and methods, the guard,
+/// the request deadline, the security headers, the access log.
+fn harden(routes: axum::Router, limits: Limits) -> axum::Router {
+    use axum::middleware::{from_fn, from_fn_with_state, map_response};
+    routes
+        .fallback(guard::no_route)
+        .method_not_allowed_fallback(guard::wrong_method)
+        .layer(from_fn(guard::check))
+        .layer(from_fn_with_state(limits.request, guard::deadline))
+        .layer(map_response(security_headers))
+        .layer(from_fn(access::log))
 }
 
 /// The largest request body accepted: the API's bodies are a hash, a reason, a few
 /// measures.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// The `/api/v1` contract routes, to nest under `/api/v1`: bodies bounded, every answer
-/// with headers that keep it out of caches and from being sniffed as something else.
+/// The `/api/v1` contract routes, to nest under `/api/v1`, bodies bounded.
 pub fn router(api: Arc<Api>) -> axum::Router {
     contracts::routes()
         .with_state(api)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::map_response(api_headers))
 }
 
-async fn api_headers(mut response: axum::response::Response) -> axum::response::Response {
+/// Every answer: never sniffed as another type, never cached (authenticated answers carry
+/// student numbers, names, birth dates), never sent on as a referrer.
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
     use axum::http::header::{HeaderValue, CACHE_CONTROL, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
     let headers = response.headers_mut();
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

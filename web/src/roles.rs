@@ -138,7 +138,9 @@ impl FromRequestParts<Arc<Api>> for User {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> Result<User, ApiError> {
-        let login = api.auth.login(&parts.headers)?;
+        let login = (api.auth.login(&parts.headers)).inspect_err(|refused| {
+            crate::audit::refused(parts.method.as_str(), parts.uri.path(), &refused.message)
+        })?;
         let client = api.client().await?;
         resolve(&client, &login, &api.roles, api.student_match).await
     }

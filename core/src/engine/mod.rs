@@ -538,6 +538,27 @@ impl Engine {
         })
     }
 
+    /// Whether a run of `source` could start now: the database answers, and no run of the
+    /// source holds its lock (else [`EngineError::Busy`], naming it). For an operator's
+    /// "run it now", answered before anything is started; a run started right after may
+    /// still find the source taken by a scheduled one, and says so the same way.
+    pub async fn check_free(&self, source: &str) -> Result<(), EngineError> {
+        let client = self.pool.get().await?;
+        let id = client
+            .query_opt("SELECT id FROM source WHERE name = $1", &[&source])
+            .await
+            .map_err(EngineError::db("reading the source"))?;
+        let Some(id) = id.map(|row| row.get::<_, i32>(0)) else {
+            return Ok(()); // never run: nothing can hold it
+        };
+        lock_source(&client, id, source).await?;
+        client
+            .execute("SELECT pg_advisory_unlock($1, $2)", &[&RUN_LOCK_CLASS, &id])
+            .await
+            .map_err(EngineError::db("unlocking the source"))?;
+        Ok(())
+    }
+
     /// Marks `failed` the runs left `running` by a process that stopped (killed, timed
     /// out, power cut) and returns their ids. A source whose lock is held has a live run:
     /// its runs are left alone. `conpere serve` calls this at start-up, so an abandoned
