@@ -222,6 +222,28 @@ async fn a_run_that_cannot_start_says_so_and_starts_nothing() {
     let runs: i64 = scalar(&site.db, "SELECT count(*) FROM sync_run").await;
     assert_eq!(runs, 1, "a refused trigger recorded a run");
     drop(running);
+    // The store failing under the check: 503, nothing recorded, the cause in the log only.
+    let client = site.db.pool.get().await.unwrap();
+    client
+        .batch_execute("ALTER TABLE source RENAME TO source_away")
+        .await
+        .unwrap();
+    let answer = request(&address, "POST", "/api/v1/sources/files/run", Some(TOKEN));
+    client
+        .batch_execute("ALTER TABLE source_away RENAME TO source")
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(&answer),
+        (503, "unavailable".to_string()),
+        "{answer}"
+    );
+    assert!(
+        !answer.contains("source_away") && !answer.contains("relation"),
+        "{answer}"
+    );
+    let runs: i64 = scalar(&site.db, "SELECT count(*) FROM sync_run").await;
+    assert_eq!(runs, 1, "a refused trigger recorded a run");
 
     // Once it is free, the same call starts a run (202), audited with the token's name.
     let mut answer = String::new();
@@ -236,11 +258,62 @@ async fn a_run_that_cannot_start_says_so_and_starts_nothing() {
     let log = stop_and_log(daemon);
     for line in [
         "caller=\"ops-team\" action=\"start_run\" on=\"source files\" outcome=\"busy\"",
+        "caller=\"ops-team\" action=\"start_run\" on=\"source files\" outcome=\"unavailable\"",
         "caller=\"ops-team\" action=\"start_run\" on=\"source files\" outcome=\"ok\"",
     ] {
         assert!(log.contains(line), "no audit line {line}:\n{log}");
     }
     assert!(!log.contains(TOKEN), "the token in the log:\n{log}");
+}
+
+/// A held run superseded by a newer applied one cannot be approved (409); rejected, it
+/// records the token's name as who decided, in the run and in the audit log.
+#[tokio::test]
+async fn held_runs_are_decided_in_the_name_of_the_token() {
+    let site = Site::new().await;
+    let daemon = daemon(&site, "");
+    let address = daemon.address.clone();
+    let whole = conpere_tests::university(65, 40);
+    site.write_input(&whole);
+    assert_code(&site.run(&["sync", "--source", "files"]), 0);
+    // Half the students gone: held. Then the whole again: applied, after it.
+    site.write_input(&conpere_tests::university(65, 20));
+    site.run(&["sync", "--source", "files"]);
+    site.write_input(&whole);
+    assert_code(&site.run(&["sync", "--source", "files"]), 0);
+    let held: i64 = scalar(&site.db, "SELECT id FROM sync_run WHERE status = 'held'").await;
+
+    let approved = request(
+        &address,
+        "POST",
+        &format!("/api/v1/runs/{held}/approve"),
+        Some(TOKEN),
+    );
+    assert_eq!(
+        error_of(&approved),
+        (409, "superseded".to_string()),
+        "{approved}"
+    );
+    let rejected = request(
+        &address,
+        "POST",
+        &format!("/api/v1/runs/{held}/reject"),
+        Some(TOKEN),
+    );
+    assert!(rejected.starts_with("HTTP/1.0 200"), "{rejected}");
+    let decided_by: String = scalar(
+        &site.db,
+        &format!("SELECT decided_by FROM sync_run WHERE id = {held}"),
+    )
+    .await;
+    assert_eq!(decided_by, "ops-team");
+    let log = stop_and_log(daemon);
+    for (action, outcome) in [("approve", "superseded"), ("reject", "ok")] {
+        let line = format!(
+            "caller=\"ops-team\" action=\"{action}\" on=\"run #{held}\" outcome=\"{outcome}\""
+        );
+        assert!(log.contains(&line), "no audit line {line}:\n{log}");
+    }
 }
 
 #[tokio::test]
