@@ -57,7 +57,7 @@ impl fmt::Display for Role {
 }
 
 /// How the actor was authenticated: a kind, never the credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthKind {
     /// A CAS ticket, validated.

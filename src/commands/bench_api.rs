@@ -8,9 +8,10 @@
 use crate::store::Store;
 use conpere_contracts::catalogue::Catalogue;
 use conpere_contracts::rules::Rules;
-use conpere_web::auth::HeaderAuth;
+use conpere_web::auth::{Authentication, HeaderAuth};
 use conpere_web::contracts::{contract_sql, page_sql};
 use conpere_web::roles::{self, RolesSettings, StudentMatch};
+use conpere_web::sessions::Identity;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,18 +49,19 @@ pub async fn measure_api_latency(store: &Store) -> anyhow::Result<()> {
         directeurs: BTreeMap::from([(DIRECTEUR.to_string(), vec![step.clone()])]),
         ..RolesSettings::default()
     };
-    let user = roles::resolve(&client, DIRECTEUR, &settings, StudentMatch::Login)
+    let directeur = Identity::from_proxy(DIRECTEUR.into());
+    let user = roles::resolve(&client, &directeur, &settings, StudentMatch::Login)
         .await
         .map_err(|e| anyhow::anyhow!("resolving the bench's directeur: {}", e.message))?;
     let (all, steps, sources, students) = user.scope();
     let secret = format!("{:032x}", rand::random::<u128>());
     let api = Arc::new(conpere_web::Api {
         pool: store.pool.clone(),
-        auth: HeaderAuth {
+        auth: Authentication::Header(HeaderAuth {
             user_header: "X-Remote-User".into(),
             secret_header: "X-Proxy-Secret".into(),
             secret: secret.clone(),
-        },
+        }),
         roles: settings,
         student_match: StudentMatch::Login,
         catalogue: Catalogue::default(),

@@ -35,8 +35,9 @@ fn contracts_api(config: &Config, store: &Store) -> anyhow::Result<Option<Arc<co
         tracing::info!("no [auth] section: the contracts API (/api/v1/contracts…) is not served");
         return Ok(None);
     };
+    let public_url = config.server.public_url.as_deref();
     let auth = settings
-        .header(|name| std::env::var(name).ok())
+        .build(|name| std::env::var(name).ok(), public_url)
         .map_err(crate::config::usage)?;
     let (catalogue, rules) = config.contract_rules()?;
     Ok(Some(Arc::new(conpere_web::Api {

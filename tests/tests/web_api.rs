@@ -9,7 +9,7 @@ use conpere_contracts::RefreshHook;
 use conpere_core::engine::{Batch, Coverage, Engine, NoProgress, RunRequest};
 use conpere_tests::contract_data::{enrolment, flag_cases, lines, student};
 use conpere_tests::TestDatabase;
-use conpere_web::auth::HeaderAuth;
+use conpere_web::auth::{Authentication, HeaderAuth};
 use conpere_web::roles::{RolesSettings, StudentMatch};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -65,11 +65,11 @@ impl Server {
         };
         let api = Arc::new(conpere_web::Api {
             pool: db.pool.clone(),
-            auth: HeaderAuth {
+            auth: Authentication::Header(HeaderAuth {
                 user_header: "X-Remote-User".into(),
                 secret_header: "X-Proxy-Secret".into(),
                 secret: SECRET.into(),
-            },
+            }),
             roles,
             student_match: StudentMatch::Login,
             catalogue: Catalogue::default(),

@@ -1,17 +1,34 @@
-//! Trusted-header authentication (`[auth] mode = "header"`): behind an authenticating
-//! reverse proxy, the login is in `user_header`, and the request is believed only when
-//! `secret_header` carries the shared secret (compared in constant time). Anything else
-//! is 401. The secret is never logged nor echoed.
+//! Who calls (`[auth]`): [`Authentication::Header`], behind an authenticating reverse
+//! proxy — the login is in `user_header`, and the request is believed only when
+//! `secret_header` carries the shared secret (compared in constant time), anything else
+//! is 401, the secret never logged nor echoed; or [`Authentication::Cas`], browser
+//! sessions opened by a CAS login ([`crate::login`]).
 
 use crate::error::ApiError;
 use axum::http::HeaderMap;
+
+/// How callers are authenticated.
+#[derive(Debug, Clone)]
+pub enum Authentication {
+    /// Behind an authenticating reverse proxy.
+    Header(HeaderAuth),
+    /// CAS 3.0 logins and browser sessions.
+    Cas(std::sync::Arc<crate::login::CasLogin>),
+}
 
 /// `[auth]`: how callers of the contracts API (and, later, the pages) are authenticated.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    /// `header` (behind an authenticating reverse proxy); `cas` and `oidc` are to come.
+    /// `header` (behind an authenticating reverse proxy) or `cas`; `oidc` is to come.
     pub mode: String,
+    /// cas: the CAS server's base URL (`https://cas.univ.fr/cas`).
+    pub cas_url: Option<String>,
+    /// cas: the attribute carrying the INE (`supannCodeINE` in SUPANN), for
+    /// `student_match = "ine"`.
+    pub ine_attribute: Option<String>,
+    /// cas: a session ends after this many hours without a request (default 8).
+    pub session_idle_hours: Option<u64>,
     /// header: the header carrying the login (default `X-Remote-User`).
     pub user_header: Option<String>,
     /// header: the header carrying the proxy's shared secret (default `X-Proxy-Secret`).
@@ -23,16 +40,49 @@ pub struct AuthSettings {
 }
 
 impl AuthSettings {
-    /// The header mode, its secret read from the environment: a mode not built, or a
-    /// missing secret, is refused with what to do.
-    pub fn header(&self, env: impl Fn(&str) -> Option<String>) -> Result<HeaderAuth, String> {
-        if self.mode != "header" {
-            return Err(format!(
-                "[auth] mode = \"{}\": only \"header\" is available in this version (CAS and \
-                 OpenID Connect are to come)",
-                self.mode
-            ));
+    /// The configured mode, ready: its secrets read from the environment (`env`), its URLs
+    /// checked; what is missing is refused with what to do. `public_url` is `[server]
+    /// public_url` (CAS sends the browser back there).
+    pub fn build(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+        public_url: Option<&str>,
+    ) -> Result<Authentication, String> {
+        match self.mode.as_str() {
+            "header" => self.header(env).map(Authentication::Header),
+            "cas" => {
+                let Some(cas_url) = &self.cas_url else {
+                    return Err(
+                        "[auth] mode = \"cas\" needs cas_url, the CAS server's base URL \
+                                (e.g. \"https://cas.univ.fr/cas\")"
+                            .into(),
+                    );
+                };
+                let Some(public_url) = public_url else {
+                    return Err(
+                        "[auth] mode = \"cas\" needs [server] public_url: the CAS server \
+                                sends the browser back to <public_url>/auth/cas"
+                            .into(),
+                    );
+                };
+                let idle = self.session_idle_hours.unwrap_or(8);
+                let login = crate::login::CasLogin::new(
+                    cas_url,
+                    public_url,
+                    self.ine_attribute.clone(),
+                    idle,
+                )?;
+                Ok(Authentication::Cas(std::sync::Arc::new(login)))
+            }
+            other => Err(format!(
+                "[auth] mode = \"{other}\": \"header\" or \"cas\" (OpenID Connect is to come)"
+            )),
         }
+    }
+
+    /// The header mode, its secret read from the environment: a missing secret is
+    /// refused with what to do.
+    pub fn header(&self, env: impl Fn(&str) -> Option<String>) -> Result<HeaderAuth, String> {
         let Some(variable) = &self.secret_env else {
             return Err(
                 "[auth] mode = \"header\" needs secret_env: the environment variable \

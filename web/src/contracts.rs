@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use conpere_contracts::evidence::{Actor, AuthKind, Role};
+use conpere_contracts::evidence::{Actor, Role};
 use conpere_contracts::lifecycle::{self, Action, Said};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -289,8 +289,8 @@ pub(crate) fn actor(user: &User, role: Role, headers: &HeaderMap) -> Actor {
     Actor {
         id: user.login.clone(),
         role,
-        auth: AuthKind::Header,
-        idp: None,
+        auth: user.auth,
+        idp: user.idp.clone(),
         user_agent: (headers.get("user-agent"))
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(200).collect()),

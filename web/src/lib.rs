@@ -21,19 +21,22 @@ pub mod access;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod cas;
 pub mod changes;
 pub mod contracts;
+pub mod csrf;
 pub mod error;
 pub mod guard;
 pub mod health;
 pub mod history;
+pub mod login;
 pub mod openapi;
 pub mod page;
 pub mod roles;
 pub mod server;
+pub mod sessions;
 pub mod students;
 
-use auth::HeaderAuth;
 use conpere_contracts::catalogue::Catalogue;
 use conpere_contracts::rules::Rules;
 use error::ApiError;
@@ -45,7 +48,7 @@ pub struct Api {
     /// The store's pool.
     pub pool: deadpool_postgres::Pool,
     /// How callers are authenticated.
-    pub auth: HeaderAuth,
+    pub auth: auth::Authentication,
     /// `[roles]`.
     pub roles: RolesSettings,
     /// How a login finds its student.
@@ -74,19 +77,27 @@ pub struct Surface {
 /// under `/api/v1`, every request guarded ([`guard`]) and logged ([`access`]).
 pub fn app(surface: Surface) -> axum::Router {
     let mut v1 = admin::router(surface.admin);
+    let mut root = health::routes(surface.pool);
     if let Some(api) = surface.contracts {
+        root = root.merge(browser(&api));
         v1 = v1.merge(router(api));
     }
-    harden(
-        health::routes(surface.pool).nest("/api/v1", v1),
-        surface.limits,
-    )
+    harden(root.nest("/api/v1", v1), surface.limits)
 }
 
 /// The contracts API alone under `/api/v1`, guarded as in [`app`] (for tests and
 /// `conpere bench`).
 pub fn contracts_app(api: Arc<Api>, limits: Limits) -> axum::Router {
-    harden(axum::Router::new().nest("/api/v1", router(api)), limits)
+    let root = browser(&api).nest("/api/v1", router(api));
+    harden(root, limits)
+}
+
+/// The browser's `/auth` routes (login, logout), in the modes that have sessions.
+fn browser(api: &Arc<Api>) -> axum::Router {
+    match &api.auth {
+        auth::Authentication::Cas(login) => login::routes(Arc::clone(api), login),
+        auth::Authentication::Header(_) => axum::Router::new(),
+    }
 }
 
 /// What every route goes through: JSON errors for unknown routes and methods, the guard,
@@ -106,11 +117,24 @@ fn harden(routes: axum::Router, limits: Limits) -> axum::Router {
 /// measures.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// The `/api/v1` contract routes, to nest under `/api/v1`, bodies bounded.
+/// The `/api/v1` contract routes, to nest under `/api/v1`, bodies bounded; with the
+/// session layer in the modes that have sessions.
 pub fn router(api: Arc<Api>) -> axum::Router {
-    contracts::routes()
+    let session = match &api.auth {
+        auth::Authentication::Cas(login) => Some(sessions::layer(
+            sessions::PgSessions::new(api.pool.clone()),
+            login.secure,
+            login.idle,
+        )),
+        auth::Authentication::Header(_) => None,
+    };
+    let routes = contracts::routes()
         .with_state(api)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY));
+    match session {
+        Some(layer) => routes.layer(layer),
+        None => routes,
+    }
 }
 
 /// Every answer: never sniffed as another type, never cached (authenticated answers carry

@@ -2,14 +2,18 @@
 //! sources by INE), a directeur d'études of some steps, the scolarité, an administrator —
 //! or several of these. What they may see follows ([`User::sees`]).
 
+use crate::auth::Authentication;
 use crate::error::ApiError;
+use crate::sessions::{Identity, IDENTITY};
 use crate::Api;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use conpere_contracts::evidence::AuthKind;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio_postgres::Client;
+use tower_sessions::Session;
 
 /// `[roles]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -40,7 +44,7 @@ pub enum StudentMatch {
 }
 
 /// An authenticated caller and what they are.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// The login.
     pub login: String,
@@ -52,6 +56,10 @@ pub struct User {
     pub steps: Vec<String>,
     /// The students they are, as (source id, student number), across sources.
     pub students: Vec<(i32, String)>,
+    /// How they were authenticated (for the evidence).
+    pub auth: AuthKind,
+    /// Their identity provider, when there is one.
+    pub idp: Option<String>,
 }
 
 impl User {
@@ -92,17 +100,19 @@ pub const VISIBLE_SQL: &str = "($1::bool \
   OR EXISTS (SELECT 1 FROM registration r WHERE r.source_id = k.source_id \
              AND r.year = k.year AND r.student = k.student AND r.step = ANY($2::text[])))";
 
-/// Who `login` is.
+/// Who `identity` is: the students its login, e-mail or INE (as `matching` says) finds,
+/// and the roles of its login.
 pub async fn resolve(
     client: &Client,
-    login: &str,
+    identity: &Identity,
     roles: &RolesSettings,
     matching: StudentMatch,
 ) -> Result<User, ApiError> {
-    let column = match matching {
-        StudentMatch::Login => "login",
-        StudentMatch::Email => "email",
-        StudentMatch::Ine => "ine",
+    let login = identity.login.as_str();
+    let (column, key) = match matching {
+        StudentMatch::Login => ("login", Some(login)),
+        StudentMatch::Email => ("email", identity.mail.as_deref()),
+        StudentMatch::Ine => ("ine", identity.ine.as_deref()),
     };
     // The students the login matches, and every other record of the same INE.
     let rows = client
@@ -114,7 +124,7 @@ pub async fn resolve(
                  UNION SELECT s.source_id, s.student FROM student s JOIN me \
                    ON s.ine = me.ine AND s.deleted_at IS NULL"
             ),
-            &[&login],
+            &[&key],
         )
         .await
         .map_err(ApiError::unavailable)?;
@@ -124,6 +134,8 @@ pub async fn resolve(
         scolarite: roles.scolarite.iter().any(|s| s == login),
         steps: roles.directeurs.get(login).cloned().unwrap_or_default(),
         students: rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+        auth: identity.auth,
+        idp: identity.idp.clone(),
     };
     if user.roles().is_empty() {
         return Err(ApiError::forbidden(
@@ -133,15 +145,40 @@ pub async fn resolve(
     Ok(user)
 }
 
-/// The caller, authenticated ([`crate::auth`]) and resolved, as a handler argument.
+/// The caller, authenticated ([`crate::auth`]) and resolved, as a handler argument. A
+/// browser session's state-changing request must come from conpere's own origin
+/// ([`crate::csrf`]).
 impl FromRequestParts<Arc<Api>> for User {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> Result<User, ApiError> {
-        let login = (api.auth.login(&parts.headers)).inspect_err(|refused| {
-            crate::audit::refused(parts.method.as_str(), parts.uri.path(), &refused.message)
-        })?;
+        let refused = |parts: &Parts, error: &ApiError| {
+            crate::audit::refused(parts.method.as_str(), parts.uri.path(), &error.message)
+        };
+        let identity = match &api.auth {
+            Authentication::Header(header) => {
+                let login = header
+                    .login(&parts.headers)
+                    .inspect_err(|e| refused(parts, e))?;
+                Identity::from_proxy(login)
+            }
+            Authentication::Cas(login) => {
+                let session = Session::from_request_parts(parts, api)
+                    .await
+                    .map_err(|(_, why)| ApiError::unavailable(why))?;
+                let identity: Option<Identity> = (session.get(IDENTITY).await)
+                    .map_err(|e| ApiError::unavailable(format!("the session store: {e}")))?;
+                let identity = identity
+                    .ok_or_else(|| {
+                        ApiError::unauthenticated("not logged in: log in at /auth/login")
+                    })
+                    .inspect_err(|e| refused(parts, e))?;
+                crate::csrf::check(&parts.method, &parts.headers, &login.origin)
+                    .inspect_err(|e| refused(parts, e))?;
+                identity
+            }
+        };
         let client = api.client().await?;
-        resolve(&client, &login, &api.roles, api.student_match).await
+        resolve(&client, &identity, &api.roles, api.student_match).await
     }
 }
