@@ -18,6 +18,7 @@ pub use conpere_core::testing::TestDatabase;
 
 pub mod cas;
 pub mod contract_data;
+pub mod oidc;
 pub mod smtp;
 pub mod webhook;
 

@@ -10,7 +10,7 @@ use crate::audit;
 use crate::auth::same;
 use crate::error::ApiError;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::header::{HeaderValue, WWW_AUTHENTICATE};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -85,11 +85,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
 /// Refuses calls without the right bearer token (compared in constant time; the scheme
 /// `Bearer` in any case), with `WWW-Authenticate: Bearer` and an audit line.
 async fn authorize(State(admin): State<Arc<Admin>>, request: Request, next: Next) -> Response {
-    let given = (request.headers().get(AUTHORIZATION))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
+    let given = crate::auth::bearer(request.headers());
     let why = match (&admin.token, given) {
         (Some(expected), Some(given)) if same(expected.as_bytes(), given.as_bytes()) => {
             return next.run(request).await

@@ -14,13 +14,15 @@ pub enum Authentication {
     Header(HeaderAuth),
     /// CAS 3.0 logins and browser sessions.
     Cas(std::sync::Arc<crate::login::CasLogin>),
+    /// OpenID Connect: bearer JWTs of API clients.
+    Oidc(std::sync::Arc<crate::oidc::Oidc>),
 }
 
 /// `[auth]`: how callers of the contracts API (and, later, the pages) are authenticated.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    /// `header` (behind an authenticating reverse proxy) or `cas`; `oidc` is to come.
+    /// `header` (behind an authenticating reverse proxy), `cas` or `oidc`.
     pub mode: String,
     /// cas: the CAS server's base URL (`https://cas.univ.fr/cas`).
     pub cas_url: Option<String>,
@@ -29,6 +31,17 @@ pub struct AuthSettings {
     pub ine_attribute: Option<String>,
     /// cas: a session ends after this many hours without a request (default 8).
     pub session_idle_hours: Option<u64>,
+    /// oidc: the issuer (`https://idp.univ.fr/realms/univ`), its discovery at
+    /// `<issuer>/.well-known/openid-configuration`.
+    pub issuer: Option<String>,
+    /// oidc: conpere's client id at the issuer.
+    pub client_id: Option<String>,
+    /// oidc: the audience bearer tokens must be for (default: the client id).
+    pub audience: Option<String>,
+    /// oidc: the claim a login is read from (default `preferred_username`, else `sub`).
+    pub login_claim: Option<String>,
+    /// oidc: the claim carrying the INE, for `student_match = "ine"`.
+    pub ine_claim: Option<String>,
     /// header: the header carrying the login (default `X-Remote-User`).
     pub user_header: Option<String>,
     /// header: the header carrying the proxy's shared secret (default `X-Proxy-Secret`).
@@ -74,8 +87,23 @@ impl AuthSettings {
                 )?;
                 Ok(Authentication::Cas(std::sync::Arc::new(login)))
             }
+            "oidc" => {
+                let (Some(issuer), Some(client_id)) = (&self.issuer, &self.client_id) else {
+                    return Err("[auth] mode = \"oidc\" needs issuer (its discovery is at \
+                                <issuer>/.well-known/openid-configuration) and client_id"
+                        .into());
+                };
+                let audience = self.audience.as_ref().unwrap_or(client_id);
+                let oidc = crate::oidc::Oidc::new(
+                    issuer,
+                    audience,
+                    self.login_claim.clone(),
+                    self.ine_claim.clone(),
+                );
+                Ok(Authentication::Oidc(std::sync::Arc::new(oidc)))
+            }
             other => Err(format!(
-                "[auth] mode = \"{other}\": \"header\" or \"cas\" (OpenID Connect is to come)"
+                "[auth] mode = \"{other}\": \"header\", \"cas\" or \"oidc\""
             )),
         }
     }
@@ -157,6 +185,16 @@ impl HeaderAuth {
             .map(str::to_owned)
             .ok_or_else(|| ApiError::unauthenticated(format!("no login in {}", self.user_header)))
     }
+}
+
+/// The token of an `Authorization: Bearer …` header (the scheme in any case).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Whether two byte strings are equal, in a time that depends on their lengths only.

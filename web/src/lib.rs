@@ -30,6 +30,7 @@ pub mod guard;
 pub mod health;
 pub mod history;
 pub mod login;
+pub mod oidc;
 pub mod openapi;
 pub mod page;
 pub mod roles;
@@ -96,7 +97,7 @@ pub fn contracts_app(api: Arc<Api>, limits: Limits) -> axum::Router {
 fn browser(api: &Arc<Api>) -> axum::Router {
     match &api.auth {
         auth::Authentication::Cas(login) => login::routes(Arc::clone(api), login),
-        auth::Authentication::Header(_) => axum::Router::new(),
+        auth::Authentication::Header(_) | auth::Authentication::Oidc(_) => axum::Router::new(),
     }
 }
 
@@ -126,7 +127,7 @@ pub fn router(api: Arc<Api>) -> axum::Router {
             login.secure,
             login.idle,
         )),
-        auth::Authentication::Header(_) => None,
+        auth::Authentication::Header(_) | auth::Authentication::Oidc(_) => None,
     };
     let routes = contracts::routes()
         .with_state(api)

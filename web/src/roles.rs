@@ -4,6 +4,7 @@
 
 use crate::auth::Authentication;
 use crate::error::ApiError;
+use crate::oidc::OidcError;
 use crate::sessions::{Identity, IDENTITY};
 use crate::Api;
 use axum::extract::FromRequestParts;
@@ -176,6 +177,21 @@ impl FromRequestParts<Arc<Api>> for User {
                 crate::csrf::check(&parts.method, &parts.headers, &login.origin)
                     .inspect_err(|e| refused(parts, e))?;
                 identity
+            }
+            Authentication::Oidc(oidc) => {
+                let token = crate::auth::bearer(&parts.headers)
+                    .ok_or_else(|| ApiError::unauthenticated("a bearer token is required"))
+                    .inspect_err(|e| refused(parts, e))?;
+                oidc.verify_bearer(token)
+                    .await
+                    .map_err(|error| match error {
+                        OidcError::Refused(_) => {
+                            let refusal = ApiError::unauthenticated(error.to_string());
+                            refused(parts, &refusal);
+                            refusal
+                        }
+                        OidcError::Unavailable(_) => ApiError::unavailable(error),
+                    })?
             }
         };
         let client = api.client().await?;

@@ -1,0 +1,214 @@
+//! OpenID Connect bearer tokens over real HTTP both ways (conpere-web and a provider with
+//! discovery and a JWKS, `conpere_tests::oidc`): a token the issuer signed for conpere is
+//! believed, acts without any CSRF token, and its action's evidence says `oidc` and the
+//! issuer; one with the wrong issuer, the wrong audience, expired, not yet valid,
+//! `alg: none`, another key, HS256 keyed with the public key: each 401. A rotated key is
+//! fetched; unknown keys do not make conpere fetch the JWKS more than the bound allows.
+
+use conpere_contracts::catalogue::Catalogue;
+use conpere_contracts::rules::Rules;
+use conpere_contracts::RefreshHook;
+use conpere_core::engine::{Batch, Coverage, Engine, NoProgress, RunRequest};
+use conpere_tests::contract_data::{flag_cases, lines, student};
+use conpere_tests::oidc::{hmac_signed, unsigned, OidcProvider, SigningKey};
+use conpere_tests::TestDatabase;
+use conpere_web::auth::Authentication;
+use conpere_web::oidc::Oidc;
+use conpere_web::roles::{RolesSettings, StudentMatch};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Site {
+    _db: TestDatabase,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Site {
+    /// PLAIN (login `plain`) synced; the API believing `provider`'s tokens for `conpere`.
+    async fn start(provider: &OidcProvider, refresh_every: Duration) -> Site {
+        let db = TestDatabase::new().await;
+        let hook = RefreshHook {
+            catalogue: Catalogue::default(),
+            rules: Rules::default(),
+        };
+        let engine = Engine::new(db.pool.clone()).with_commit_hook(Arc::new(hook));
+        let plain = student("PLAIN").replace(r#""login":null"#, r#""login":"plain""#);
+        let data = flag_cases().replace(&student("PLAIN"), &plain);
+        let run = engine
+            .start(RunRequest::full("s", "canonical", Coverage::all()))
+            .await
+            .unwrap();
+        let batch = Batch {
+            items: lines(&data),
+            ..Default::default()
+        };
+        let batches = futures::stream::iter([Ok::<_, String>(batch)]);
+        run.apply(batches, &NoProgress, None).await.unwrap();
+
+        let mut oidc = Oidc::new(provider.issuer(), "conpere", None, None);
+        oidc.refresh_every = refresh_every;
+        let api = Arc::new(conpere_web::Api {
+            pool: db.pool.clone(),
+            auth: Authentication::Oidc(Arc::new(oidc)),
+            roles: RolesSettings {
+                directeurs: BTreeMap::from([("dir-a".into(), vec!["VET:A/1".into()])]),
+                ..RolesSettings::default()
+            },
+            student_match: StudentMatch::Login,
+            catalogue: Catalogue::default(),
+            rules: Rules::default(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
+        let limits = conpere_web::Limits::default();
+        let app = conpere_web::contracts_app(api, limits);
+        tokio::spawn(conpere_web::serve(
+            listener,
+            app,
+            limits,
+            std::future::pending(),
+        ));
+        Site {
+            _db: db,
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn send(&self, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let request = match body {
+            None => self.http.get(url),
+            Some(body) => (self.http.post(url))
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        };
+        let response = request.bearer_auth(token).send().await.unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            serde_json::from_str(&response.text().await.unwrap()).unwrap_or(Value::Null),
+        )
+    }
+}
+
+#[tokio::test]
+async fn bearer_tokens_are_believed_only_as_the_issuer_signed_them_for_conpere() {
+    let provider = OidcProvider::start().await;
+    let site = Site::start(&provider, Duration::from_secs(30)).await;
+    let good = provider.token(&provider.claims("plain", "conpere"));
+    let (status, me) = site.send(&good, "/me", None).await;
+    assert_eq!((status, &me["id"]), (200, &json!("plain")), "{me}");
+
+    let now = chrono::Utc::now().timestamp();
+    let with = |changes: Value| {
+        let mut claims = provider.claims("plain", "conpere");
+        for (k, v) in changes.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        claims
+    };
+    let other = SigningKey::generate("provider-1");
+    let kid = &provider.key().kid;
+    let refused = [
+        (
+            "another issuer",
+            provider.token(&with(json!({"iss": "https://idp.evil.example"}))),
+        ),
+        (
+            "another audience",
+            provider.token(&with(json!({"aud": "another-app"}))),
+        ),
+        (
+            "expired",
+            provider.token(&with(json!({"exp": now - 3600, "nbf": now - 7200}))),
+        ),
+        (
+            "not yet valid",
+            provider.token(&with(json!({"nbf": now + 3600}))),
+        ),
+        (
+            "alg none",
+            unsigned(&provider.claims("plain", "conpere"), kid),
+        ),
+        (
+            "another key, same kid",
+            other.sign(&provider.claims("plain", "conpere")),
+        ),
+        (
+            "HS256 with the public key",
+            hmac_signed(
+                &provider.claims("plain", "conpere"),
+                kid,
+                &provider.key().public_bytes,
+            ),
+        ),
+        ("not a JWT", "not-a-jwt".to_string()),
+    ];
+    for (what, token) in refused {
+        let (status, body) = site.send(&token, "/me", None).await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (401, &json!("unauthenticated")),
+            "{what}: {body}"
+        );
+    }
+
+    // Unknown keys: the JWKS is fetched again once, not once per token.
+    let fetched = provider.jwks_fetches();
+    let stranger = SigningKey::generate("stranger-1");
+    for _ in 0..5 {
+        let token = stranger.sign(&provider.claims("plain", "conpere"));
+        assert_eq!(site.send(&token, "/me", None).await.0, 401);
+    }
+    assert!(
+        provider.jwks_fetches() <= fetched + 1,
+        "{} fetches",
+        provider.jwks_fetches()
+    );
+
+    // An action with a bearer token: no CSRF check (no cookie), the evidence says oidc.
+    let directeur = provider.token(&provider.claims("dir-a", "conpere"));
+    let (_, page) = site.send(&good, "/contracts", None).await;
+    let (id, hash) = (
+        page["items"][0]["id"].clone(),
+        page["items"][0]["version_hash"].clone(),
+    );
+    let seen = json!({ "version_hash": hash });
+    let (status, _) = site
+        .send(&directeur, &format!("/contracts/{id}/propose"), Some(seen))
+        .await;
+    assert_eq!(status, 200);
+    let signing = json!({ "version_hash": hash, "consent_text": "Je signe." });
+    let (status, _) = site
+        .send(&good, &format!("/contracts/{id}/sign"), Some(signing))
+        .await;
+    assert_eq!(status, 200);
+    let (_, evidence) = site
+        .send(&good, &format!("/contracts/{id}/evidence"), None)
+        .await;
+    let signer = &evidence.as_array().unwrap().last().unwrap()["actor"];
+    assert_eq!(
+        (&signer["id"], &signer["auth"], &signer["idp"]),
+        (&json!("plain"), &json!("oidc"), &json!(provider.issuer()))
+    );
+    assert!(
+        !evidence.to_string().contains(&good),
+        "a token in the evidence"
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_fetched() {
+    let provider = OidcProvider::start().await;
+    let site = Site::start(&provider, Duration::ZERO).await;
+    let first = provider.token(&provider.claims("plain", "conpere"));
+    assert_eq!(site.send(&first, "/me", None).await.0, 200);
+    let rotated = SigningKey::generate("provider-2");
+    provider.publish(&rotated);
+    let token = rotated.sign(&provider.claims("plain", "conpere"));
+    assert_eq!(site.send(&token, "/me", None).await.0, 200);
+}
