@@ -13,8 +13,11 @@ use conpere_tests::contract_data::{flag_cases, lines, student};
 use conpere_tests::oidc::{hmac_signed, unsigned, OidcProvider, SigningKey};
 use conpere_tests::TestDatabase;
 use conpere_web::auth::Authentication;
+use conpere_web::login::OidcClient;
 use conpere_web::oidc::Oidc;
 use conpere_web::roles::{RolesSettings, StudentMatch};
+use conpere_web::sessions::BrowserSessions;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,6 +32,16 @@ struct Site {
 impl Site {
     /// PLAIN (login `plain`) synced; the API believing `provider`'s tokens for `conpere`.
     async fn start(provider: &OidcProvider, refresh_every: Duration) -> Site {
+        Site::serve(provider, refresh_every, false).await
+    }
+
+    /// The same, and the pages' login by the code flow (client `conpere-pages`).
+    async fn with_pages(provider: &OidcProvider) -> Site {
+        provider.register("conpere-pages", "pages-secret", "plain");
+        Site::serve(provider, Duration::from_secs(30), true).await
+    }
+
+    async fn serve(provider: &OidcProvider, refresh_every: Duration, pages: bool) -> Site {
         let db = TestDatabase::new().await;
         let hook = RefreshHook {
             catalogue: Catalogue::default(),
@@ -48,8 +61,17 @@ impl Site {
         let batches = futures::stream::iter([Ok::<_, String>(batch)]);
         run.apply(batches, &NoProgress, None).await.unwrap();
 
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let root = format!("http://{}", listener.local_addr().unwrap());
         let mut oidc = Oidc::new(provider.issuer(), "conpere", None, None);
         oidc.refresh_every = refresh_every;
+        if pages {
+            oidc.browser = Some(OidcClient {
+                client_id: "conpere-pages".into(),
+                client_secret: Some("pages-secret".into()),
+                sessions: BrowserSessions::new(&root, 8).unwrap(),
+            });
+        }
         let api = Arc::new(conpere_web::Api {
             pool: db.pool.clone(),
             auth: Authentication::Oidc(Arc::new(oidc)),
@@ -61,8 +83,7 @@ impl Site {
             catalogue: Catalogue::default(),
             rules: Rules::default(),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
+        let base = format!("{root}/api/v1");
         let limits = conpere_web::Limits::default();
         let app = conpere_web::contracts_app(api, limits);
         tokio::spawn(conpere_web::serve(
@@ -211,4 +232,102 @@ async fn a_rotated_key_is_fetched() {
     provider.publish(&rotated);
     let token = rotated.sign(&provider.claims("plain", "conpere"));
     assert_eq!(site.send(&token, "/me", None).await.0, 200);
+}
+
+fn cookie_of(response: &reqwest::Response) -> Option<String> {
+    (response.headers().get_all(SET_COOKIE).iter())
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("conpere_session="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .filter(|c| !c.is_empty())
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()[LOCATION].to_str().unwrap().to_owned()
+}
+
+/// The pages' login: the code flow with PKCE, state and nonce, through the provider.
+#[tokio::test]
+async fn the_pages_log_in_by_the_code_flow_with_pkce() {
+    let provider = OidcProvider::start().await;
+    let site = Site::with_pages(&provider).await;
+    let root = site.base.trim_end_matches("/api/v1").to_owned();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |url: String, cookie: Option<String>| {
+        let mut request = browser.get(url);
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, format!("conpere_session={cookie}"));
+        }
+        request.send()
+    };
+
+    let start = get(format!("{root}/auth/login?next=/api/v1/contracts"), None)
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 303);
+    let to_provider = location(&start);
+    for part in [
+        "code_challenge=",
+        "code_challenge_method=S256",
+        "nonce=",
+        "state=",
+    ] {
+        assert!(to_provider.contains(part), "{part} not in {to_provider}");
+    }
+    let before = cookie_of(&start).expect("a session for the flow");
+    let at_provider = get(to_provider, None).await.unwrap();
+    assert_eq!(at_provider.status(), 302);
+    let callback = location(&at_provider);
+
+    // The state of another session, or a forged one: refused.
+    let forged = callback.replace("state=", "state=forged");
+    let refused = get(forged, Some(before.clone())).await.unwrap();
+    assert_eq!(refused.status(), 401);
+
+    // Again, properly: logged in, a new session id, back where asked.
+    let start = get(format!("{root}/auth/login?next=/api/v1/contracts"), None)
+        .await
+        .unwrap();
+    let before = cookie_of(&start).unwrap();
+    let callback = location(&get(location(&start), None).await.unwrap());
+    let back = get(callback.clone(), Some(before.clone())).await.unwrap();
+    assert_eq!(back.status(), 303);
+    assert_eq!(location(&back), "/api/v1/contracts");
+    let session = cookie_of(&back).expect("a session");
+    assert_ne!(session, before, "the session id is renewed at login");
+    let me = get(format!("{root}/api/v1/me"), Some(session.clone()))
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let me: Value = serde_json::from_str(&me.text().await.unwrap()).unwrap();
+    assert_eq!(
+        (&me["id"], &me["roles"]),
+        (&json!("plain"), &json!(["student"]))
+    );
+    // The code again: nothing in progress any more.
+    assert_eq!(
+        get(callback, Some(session.clone())).await.unwrap().status(),
+        401
+    );
+
+    // A session's POST from elsewhere: refused; logout ends the session.
+    let post = (browser.post(format!("{root}/api/v1/contracts/1/sign")))
+        .header(COOKIE, format!("conpere_session={session}"))
+        .header("content-type", "application/json")
+        .body(r#"{"version_hash":"sha256:0"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 403);
+    let out = get(format!("{root}/auth/logout"), Some(session.clone()))
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    let after = get(format!("{root}/api/v1/me"), Some(session))
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401);
 }

@@ -18,6 +18,17 @@ pub enum Authentication {
     Oidc(std::sync::Arc<crate::oidc::Oidc>),
 }
 
+impl Authentication {
+    /// The browser sessions of the modes that have them (CAS; OIDC with a public URL).
+    pub fn browser(&self) -> Option<&crate::sessions::BrowserSessions> {
+        match self {
+            Authentication::Header(_) => None,
+            Authentication::Cas(login) => Some(&login.sessions),
+            Authentication::Oidc(oidc) => oidc.browser.as_ref().map(|b| &b.sessions),
+        }
+    }
+}
+
 /// `[auth]`: how callers of the contracts API (and, later, the pages) are authenticated.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,13 +40,16 @@ pub struct AuthSettings {
     /// cas: the attribute carrying the INE (`supannCodeINE` in SUPANN), for
     /// `student_match = "ine"`.
     pub ine_attribute: Option<String>,
-    /// cas: a session ends after this many hours without a request (default 8).
+    /// cas, oidc: a session ends after this many hours without a request (default 8).
     pub session_idle_hours: Option<u64>,
     /// oidc: the issuer (`https://idp.univ.fr/realms/univ`), its discovery at
     /// `<issuer>/.well-known/openid-configuration`.
     pub issuer: Option<String>,
     /// oidc: conpere's client id at the issuer.
     pub client_id: Option<String>,
+    /// oidc: the environment variable holding the client's secret (a confidential
+    /// client; none: a public client, PKCE alone).
+    pub client_secret_env: Option<String>,
     /// oidc: the audience bearer tokens must be for (default: the client id).
     pub audience: Option<String>,
     /// oidc: the claim a login is read from (default `preferred_username`, else `sub`).
@@ -94,12 +108,33 @@ impl AuthSettings {
                         .into());
                 };
                 let audience = self.audience.as_ref().unwrap_or(client_id);
-                let oidc = crate::oidc::Oidc::new(
+                let mut oidc = crate::oidc::Oidc::new(
                     issuer,
                     audience,
                     self.login_claim.clone(),
                     self.ine_claim.clone(),
                 );
+                let client_secret = match &self.client_secret_env {
+                    None => None,
+                    Some(variable) => Some(
+                        env(variable)
+                            .filter(|s| !s.trim().is_empty())
+                            .ok_or_else(|| {
+                                format!(
+                                    "[auth] client_secret_env: {variable} is not set (or empty)"
+                                )
+                            })?,
+                    ),
+                };
+                // The pages' login needs the URL the provider sends the browser back to.
+                if let Some(public_url) = public_url {
+                    let idle = self.session_idle_hours.unwrap_or(8);
+                    oidc.browser = Some(crate::login::OidcClient {
+                        client_id: client_id.clone(),
+                        client_secret,
+                        sessions: crate::sessions::BrowserSessions::new(public_url, idle)?,
+                    });
+                }
                 Ok(Authentication::Oidc(std::sync::Arc::new(oidc)))
             }
             other => Err(format!(

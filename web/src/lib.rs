@@ -95,10 +95,7 @@ pub fn contracts_app(api: Arc<Api>, limits: Limits) -> axum::Router {
 
 /// The browser's `/auth` routes (login, logout), in the modes that have sessions.
 fn browser(api: &Arc<Api>) -> axum::Router {
-    match &api.auth {
-        auth::Authentication::Cas(login) => login::routes(Arc::clone(api), login),
-        auth::Authentication::Header(_) | auth::Authentication::Oidc(_) => axum::Router::new(),
-    }
+    login::routes(Arc::clone(api))
 }
 
 /// What every route goes through: JSON errors for unknown routes and methods, the guard,
@@ -121,14 +118,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// The `/api/v1` contract routes, to nest under `/api/v1`, bodies bounded; with the
 /// session layer in the modes that have sessions.
 pub fn router(api: Arc<Api>) -> axum::Router {
-    let session = match &api.auth {
-        auth::Authentication::Cas(login) => Some(sessions::layer(
-            sessions::PgSessions::new(api.pool.clone()),
-            login.secure,
-            login.idle,
-        )),
-        auth::Authentication::Header(_) | auth::Authentication::Oidc(_) => None,
-    };
+    let session = (api.auth.browser()).map(|sessions| sessions.layer(api.pool.clone()));
     let routes = contracts::routes()
         .with_state(api)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY));

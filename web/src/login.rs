@@ -1,17 +1,21 @@
-//! Logging in and out of a browser session with CAS (`[auth] mode = "cas"`):
+//! Logging in and out of a browser session, with CAS or OpenID Connect:
 //!
-//! * `GET /auth/login?next=/path` sends the browser to the CAS server, remembering where
-//!   to come back to (a path of conpere's only);
-//! * `GET /auth/cas?ticket=…`, where the CAS server sends it back: the ticket validated
-//!   ([`crate::cas`]), the session id renewed (no session fixation) and the caller's
-//!   [`Identity`] kept in the session; then back to `next`;
+//! * `GET /auth/login?next=/path` sends the browser to the identity provider, remembering
+//!   where to come back to (a path of conpere's only);
+//! * `GET /auth/cas?ticket=…` (CAS) or `GET /auth/oidc?code=…&state=…` (OIDC), where the
+//!   provider sends it back: the ticket validated ([`crate::cas`]), or the state checked,
+//!   the code exchanged with its PKCE verifier and the ID token verified with its nonce
+//!   (`openidconnect`); then the session id renewed (no session fixation), the caller's
+//!   [`Identity`] kept in the session, and back to `next`;
 //! * `POST /auth/cas`, the CAS server's single logout: the session its ticket opened ends;
-//! * `GET` or `POST /auth/logout`: the session ends here, then at the CAS server.
+//! * `GET` or `POST /auth/logout`: the session ends here, then at the provider.
 
 use crate::audit;
+use crate::auth::{same, Authentication};
 use crate::cas::{self, Cas, CasError};
 use crate::error::ApiError;
-use crate::sessions::{self, digest, Identity, PgSessions, IDENTITY};
+use crate::oidc::Oidc;
+use crate::sessions::{digest, BrowserSessions, Identity, PgSessions, IDENTITY};
 use crate::Api;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -19,7 +23,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use conpere_contracts::evidence::AuthKind;
-use serde::Deserialize;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tower_sessions::Session;
 
@@ -28,63 +37,56 @@ use tower_sessions::Session;
 pub struct CasLogin {
     /// The CAS server.
     pub cas: Cas,
-    /// conpere's public URL (`[server] public_url`).
-    pub public_url: String,
-    /// Its origin, which state-changing requests of a session must come from.
-    pub origin: String,
-    /// Whether the session cookie is `Secure` (always, but for plain http on localhost).
-    pub secure: bool,
-    /// A session ends after this long without a request.
-    pub idle: time::Duration,
+    /// The browser sessions.
+    pub sessions: BrowserSessions,
 }
 
 impl CasLogin {
-    /// CAS at `cas_url` for the conpere at `public_url`; refused when `public_url` is
-    /// plain http anywhere but on this machine (the session cookie would travel in clear).
+    /// CAS at `cas_url` for the conpere at `public_url` ([`BrowserSessions::new`]).
     pub fn new(
         cas_url: &str,
         public_url: &str,
         ine_attribute: Option<String>,
         idle_hours: u64,
     ) -> Result<CasLogin, String> {
-        let origin = crate::csrf::origin_of(public_url);
-        let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|l| origin == *l || origin.starts_with(&format!("{l}:")));
-        let secure = origin.starts_with("https://");
-        if !secure && !local {
-            return Err(format!(
-                "[server] public_url = \"{public_url}\": CAS sessions need https (plain http \
-                 only on localhost), or the session cookie would travel in clear"
-            ));
-        }
         Ok(CasLogin {
             cas: Cas::new(cas_url, public_url, ine_attribute),
-            public_url: public_url.trim_end_matches('/').to_owned(),
-            origin,
-            secure,
-            idle: time::Duration::hours(idle_hours as i64),
+            sessions: BrowserSessions::new(public_url, idle_hours)?,
         })
     }
 }
 
-/// The `/auth` routes, sessions in the store.
-pub fn routes(api: Arc<Api>, login: &CasLogin) -> Router {
-    let store = PgSessions::new(api.pool.clone());
-    Router::new()
-        .route("/auth/login", get(start))
-        .route("/auth/cas", get(callback).post(single_logout))
-        .route("/auth/logout", get(logout).post(logout))
-        .with_state(api)
-        .layer(sessions::layer(store, login.secure, login.idle))
+/// The OpenID Connect client of the pages (the code flow with PKCE).
+#[derive(Debug, Clone)]
+pub struct OidcClient {
+    /// conpere's client id.
+    pub client_id: String,
+    /// Its secret, for a confidential client (none: a public client, PKCE alone).
+    pub client_secret: Option<String>,
+    /// The browser sessions.
+    pub sessions: BrowserSessions,
 }
 
-/// The CAS settings of `api` (these routes exist only in CAS mode).
-fn cas_of(api: &Api) -> &CasLogin {
-    match &api.auth {
-        crate::auth::Authentication::Cas(login) => login,
-        _ => unreachable!("/auth routes exist in CAS mode only"),
+impl OidcClient {
+    fn redirect_uri(&self) -> String {
+        format!("{}/auth/oidc", self.sessions.public_url)
     }
+}
+
+/// The `/auth` routes of `api`'s mode (none in header mode, nor in OIDC without pages).
+pub fn routes(api: Arc<Api>) -> Router {
+    let Some(sessions) = api.auth.browser() else {
+        return Router::new();
+    };
+    let layer = sessions.layer(api.pool.clone());
+    let mut routes = Router::new()
+        .route("/auth/login", get(start))
+        .route("/auth/logout", get(logout).post(logout));
+    routes = match &api.auth {
+        Authentication::Cas(_) => routes.route("/auth/cas", get(cas_callback).post(single_logout)),
+        _ => routes.route("/auth/oidc", get(oidc_callback)),
+    };
+    routes.with_state(api).layer(layer)
 }
 
 fn session_failed(error: tower_sessions::session::Error) -> ApiError {
@@ -101,6 +103,17 @@ fn local_path(next: Option<String>) -> Option<String> {
     next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
 }
 
+/// What an OIDC login in progress keeps in the session until the provider sends the
+/// browser back.
+#[derive(Serialize, Deserialize)]
+struct Flow {
+    state: String,
+    nonce: String,
+    verifier: String,
+}
+
+const FLOW: &str = "oidc_flow";
+
 async fn start(
     State(api): State<Arc<Api>>,
     session: Session,
@@ -109,7 +122,34 @@ async fn start(
     if let Some(next) = local_path(query.next) {
         session.insert("next", next).await.map_err(session_failed)?;
     }
-    Ok(Redirect::to(&cas_of(&api).cas.login_url()).into_response())
+    let url = match &api.auth {
+        Authentication::Cas(login) => login.cas.login_url(),
+        Authentication::Oidc(oidc) => {
+            let (url, flow) = authorization(oidc).await?;
+            session.insert(FLOW, flow).await.map_err(session_failed)?;
+            url
+        }
+        Authentication::Header(_) => unreachable!("no /auth routes in header mode"),
+    };
+    Ok(Redirect::to(&url).into_response())
+}
+
+/// The identity just proven: a new session id, the identity in it, back to `next`.
+async fn logged_in(session: Session, identity: Identity, how: &str) -> Result<Response, ApiError> {
+    let next: Option<String> = session.remove("next").await.map_err(session_failed)?;
+    // A new id for the logged-in session: one planted before cannot be taken over.
+    session.cycle_id().await.map_err(session_failed)?;
+    session
+        .insert(IDENTITY, &identity)
+        .await
+        .map_err(session_failed)?;
+    audit::action(&identity.login, "login", how, "ok");
+    Ok(Redirect::to(next.as_deref().unwrap_or("/api/v1/me")).into_response())
+}
+
+fn refused_login(path: &str, why: String) -> ApiError {
+    audit::refused("GET", path, &why);
+    ApiError::unauthenticated(format!("{why}: log in again at /auth/login"))
 }
 
 #[derive(Deserialize)]
@@ -117,24 +157,22 @@ struct Ticket {
     ticket: Option<String>,
 }
 
-async fn callback(
+async fn cas_callback(
     State(api): State<Arc<Api>>,
     session: Session,
     Query(query): Query<Ticket>,
 ) -> Result<Response, ApiError> {
-    let login = cas_of(&api);
+    let Authentication::Cas(login) = &api.auth else {
+        unreachable!("a CAS route")
+    };
     let Some(ticket) = query.ticket.filter(|t| !t.is_empty()) else {
-        return Err(ApiError::unauthenticated(
-            "no CAS ticket: log in at /auth/login",
-        ));
+        return Err(refused_login("/auth/cas", "no CAS ticket".into()));
     };
     let validated = match login.cas.validate(&ticket).await {
         Ok(validated) => validated,
         Err(CasError::Refused(code)) => {
-            audit::refused("GET", "/auth/cas", &format!("CAS ticket refused ({code})"));
-            return Err(ApiError::unauthenticated(format!(
-                "the CAS server refused the ticket ({code}): log in again at /auth/login"
-            )));
+            let why = format!("the CAS server refused the ticket ({code})");
+            return Err(refused_login("/auth/cas", why));
         }
         Err(error @ CasError::Unavailable(_)) => return Err(ApiError::unavailable(error)),
     };
@@ -147,15 +185,7 @@ async fn callback(
         idp: Some(login.cas.server.clone()),
         session_index: Some(digest(&ticket)),
     };
-    let next: Option<String> = session.remove("next").await.map_err(session_failed)?;
-    // A new id for the logged-in session: one planted before cannot be taken over.
-    session.cycle_id().await.map_err(session_failed)?;
-    session
-        .insert(IDENTITY, &identity)
-        .await
-        .map_err(session_failed)?;
-    audit::action(&identity.login, "login", "cas", "ok");
-    Ok(Redirect::to(next.as_deref().unwrap_or("/api/v1/me")).into_response())
+    logged_in(session, identity, "cas").await
 }
 
 #[derive(Deserialize)]
@@ -188,12 +218,142 @@ async fn single_logout(
     Ok(StatusCode::OK)
 }
 
+/// The provider's client, from its discovery (fetched each login: a login is rare, and
+/// a rotated key or endpoint is seen at once).
+async fn provider(
+    oidc: &Oidc,
+) -> Result<(CoreProviderMetadata, openidconnect::reqwest::Client), ApiError> {
+    let http = openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(ApiError::unavailable)?;
+    let issuer = IssuerUrl::new(oidc.issuer.clone()).map_err(ApiError::unavailable)?;
+    let metadata = CoreProviderMetadata::discover_async(issuer, &http)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("the OIDC discovery: {e}")))?;
+    Ok((metadata, http))
+}
+
+fn browser_client(oidc: &Oidc) -> &OidcClient {
+    oidc.browser
+        .as_ref()
+        .expect("/auth routes exist with a browser client only")
+}
+
+/// Where to send the browser, and what to keep until it comes back.
+async fn authorization(oidc: &Oidc) -> Result<(String, Flow), ApiError> {
+    let browser = browser_client(oidc);
+    let (metadata, _) = provider(oidc).await?;
+    let redirect = RedirectUrl::new(browser.redirect_uri()).map_err(ApiError::unavailable)?;
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(browser.client_id.clone()),
+        browser.client_secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(redirect);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let flow = Flow {
+        state: state.secret().clone(),
+        nonce: nonce.secret().clone(),
+        verifier: verifier.secret().clone(),
+    };
+    Ok((url.to_string(), flow))
+}
+
+#[derive(Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+async fn oidc_callback(
+    State(api): State<Arc<Api>>,
+    session: Session,
+    Query(query): Query<Callback>,
+) -> Result<Response, ApiError> {
+    let Authentication::Oidc(oidc) = &api.auth else {
+        unreachable!("an OIDC route")
+    };
+    let path = "/auth/oidc";
+    let flow: Option<Flow> = session.remove(FLOW).await.map_err(session_failed)?;
+    let Some(flow) = flow else {
+        return Err(refused_login(
+            path,
+            "no login in progress in this session".into(),
+        ));
+    };
+    if let Some(error) = query.error {
+        return Err(refused_login(
+            path,
+            format!("the provider refused ({error})"),
+        ));
+    }
+    let state = query.state.unwrap_or_default();
+    if !same(state.as_bytes(), flow.state.as_bytes()) {
+        return Err(refused_login(
+            path,
+            "the state is not this session's".into(),
+        ));
+    }
+    let Some(code) = query.code else {
+        return Err(refused_login(path, "no authorization code".into()));
+    };
+    let browser = browser_client(oidc);
+    let (metadata, http) = provider(oidc).await?;
+    let redirect = RedirectUrl::new(browser.redirect_uri()).map_err(ApiError::unavailable)?;
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(browser.client_id.clone()),
+        browser.client_secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(redirect);
+    let exchange = client
+        .exchange_code(AuthorizationCode::new(code))
+        .map_err(|e| ApiError::unavailable(format!("the provider has no token endpoint: {e}")))?;
+    let tokens = exchange
+        .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier))
+        .request_async(&http)
+        .await
+        .map_err(|e| refused_login(path, format!("the code was not exchanged ({e})")))?;
+    let id_token = (tokens.id_token())
+        .ok_or_else(|| refused_login(path, "no ID token from the provider".into()))?;
+    id_token
+        .claims(&client.id_token_verifier(), &Nonce::new(flow.nonce))
+        .map_err(|e| refused_login(path, format!("the ID token is refused ({e})")))?;
+    // Verified: its claims, as the bearer tokens' are read.
+    let claims = crate::oidc::payload(&id_token.to_string())
+        .ok_or_else(|| refused_login(path, "an unreadable ID token".into()))?;
+    let identity = (oidc.identity(&claims))
+        .ok_or_else(|| refused_login(path, "no login in the ID token".into()))?;
+    logged_in(session, identity, "oidc").await
+}
+
 async fn logout(State(api): State<Arc<Api>>, session: Session) -> Result<Response, ApiError> {
     let who: Option<Identity> = session.get(IDENTITY).await.map_err(session_failed)?;
     session.flush().await.map_err(session_failed)?;
-    if let Some(who) = who {
-        audit::action(&who.login, "logout", "cas", "ok");
+    if let Some(who) = &who {
+        audit::action(&who.login, "logout", "session", "ok");
     }
-    let login = cas_of(&api);
-    Ok(Redirect::to(&login.cas.logout_url(&login.public_url)).into_response())
+    let back = api
+        .auth
+        .browser()
+        .map(|s| s.public_url.clone())
+        .unwrap_or_default();
+    let url = match &api.auth {
+        Authentication::Cas(login) => login.cas.logout_url(&back),
+        _ => back,
+    };
+    Ok(Redirect::to(&url).into_response())
 }

@@ -1,4 +1,5 @@
-//! OpenID Connect (`[auth] mode = "oidc"`), for API clients: a bearer JWT (`Authorization:
+//! OpenID Connect (`[auth] mode = "oidc"`); the pages' code flow is in [`crate::login`].
+//! For API clients: a bearer JWT (`Authorization:
 //! Bearer …`) is believed when the issuer's own key signed it — the key named by its
 //! `kid` in the issuer's JWKS (found by discovery), the algorithm pinned to what that key
 //! says (so `alg: none`, and HS256 keyed with the public key, are refused) — and its
@@ -30,6 +31,8 @@ pub struct Oidc {
     /// The least time between two fetches of the JWKS for unknown keys
     /// ([`REFRESH_EVERY`]).
     pub refresh_every: Duration,
+    /// The pages' client (the code flow), when conpere has a public URL.
+    pub browser: Option<crate::login::OidcClient>,
     http: reqwest::Client,
     keys: Mutex<Keys>,
 }
@@ -71,6 +74,7 @@ impl Oidc {
             login_claim: login_claim.unwrap_or_else(|| "preferred_username".into()),
             ine_claim,
             refresh_every: REFRESH_EVERY,
+            browser: None,
             http,
             keys: Mutex::new(Keys::default()),
         }
@@ -175,6 +179,16 @@ impl Oidc {
             session_index: None,
         })
     }
+}
+
+/// The claims of a JWT already verified (its payload, decoded).
+pub fn payload(token: &str) -> Option<Value> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// The one algorithm a key is used with: its `alg` (if it fits its type), else RS256 for

@@ -163,25 +163,8 @@ impl FromRequestParts<Arc<Api>> for User {
                     .inspect_err(|e| refused(parts, e))?;
                 Identity::from_proxy(login)
             }
-            Authentication::Cas(login) => {
-                let session = Session::from_request_parts(parts, api)
-                    .await
-                    .map_err(|(_, why)| ApiError::unavailable(why))?;
-                let identity: Option<Identity> = (session.get(IDENTITY).await)
-                    .map_err(|e| ApiError::unavailable(format!("the session store: {e}")))?;
-                let identity = identity
-                    .ok_or_else(|| {
-                        ApiError::unauthenticated("not logged in: log in at /auth/login")
-                    })
-                    .inspect_err(|e| refused(parts, e))?;
-                crate::csrf::check(&parts.method, &parts.headers, &login.origin)
-                    .inspect_err(|e| refused(parts, e))?;
-                identity
-            }
-            Authentication::Oidc(oidc) => {
-                let token = crate::auth::bearer(&parts.headers)
-                    .ok_or_else(|| ApiError::unauthenticated("a bearer token is required"))
-                    .inspect_err(|e| refused(parts, e))?;
+            Authentication::Oidc(oidc) if crate::auth::bearer(&parts.headers).is_some() => {
+                let token = crate::auth::bearer(&parts.headers).unwrap_or_default();
                 oidc.verify_bearer(token)
                     .await
                     .map_err(|error| match error {
@@ -192,6 +175,26 @@ impl FromRequestParts<Arc<Api>> for User {
                         }
                         OidcError::Unavailable(_) => ApiError::unavailable(error),
                     })?
+            }
+            Authentication::Cas(_) | Authentication::Oidc(_) => {
+                let Some(sessions) = api.auth.browser() else {
+                    let refusal = ApiError::unauthenticated("a bearer token is required");
+                    refused(parts, &refusal);
+                    return Err(refusal);
+                };
+                let session = Session::from_request_parts(parts, api)
+                    .await
+                    .map_err(|(_, why)| ApiError::unavailable(why))?;
+                let identity: Option<Identity> = (session.get(IDENTITY).await)
+                    .map_err(|e| ApiError::unavailable(format!("the session store: {e}")))?;
+                let identity = identity
+                    .ok_or_else(|| {
+                        ApiError::unauthenticated("not logged in: log in at /auth/login")
+                    })
+                    .inspect_err(|e| refused(parts, e))?;
+                crate::csrf::check(&parts.method, &parts.headers, &sessions.origin)
+                    .inspect_err(|e| refused(parts, e))?;
+                identity
             }
         };
         let client = api.client().await?;

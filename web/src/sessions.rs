@@ -55,6 +55,48 @@ pub fn digest(value: &str) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Browser sessions' settings, the same in every mode that has them.
+#[derive(Debug, Clone)]
+pub struct BrowserSessions {
+    /// conpere's public URL (`[server] public_url`), without a trailing slash.
+    pub public_url: String,
+    /// Its origin, which a session's state-changing requests must come from.
+    pub origin: String,
+    /// Whether the session cookie is `Secure` (always, but for plain http on localhost).
+    pub secure: bool,
+    /// A session ends after this long without a request.
+    pub idle: time::Duration,
+}
+
+impl BrowserSessions {
+    /// Sessions for the conpere at `public_url`; refused when it is plain http anywhere
+    /// but on this machine (the session cookie would travel in clear).
+    pub fn new(public_url: &str, idle_hours: u64) -> std::result::Result<BrowserSessions, String> {
+        let origin = crate::csrf::origin_of(public_url);
+        let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|l| origin == *l || origin.starts_with(&format!("{l}:")));
+        let secure = origin.starts_with("https://");
+        if !secure && !local {
+            return Err(format!(
+                "[server] public_url = \"{public_url}\": browser sessions need https (plain \
+                 http only on localhost), or the session cookie would travel in clear"
+            ));
+        }
+        Ok(BrowserSessions {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            origin,
+            secure,
+            idle: time::Duration::hours(idle_hours as i64),
+        })
+    }
+
+    /// The session layer on `pool` with these settings.
+    pub fn layer(&self, pool: Pool) -> SessionManagerLayer<PgSessions> {
+        layer(PgSessions::new(pool), self.secure, self.idle)
+    }
+}
+
 /// The sessions table (migration V11) on the store's pool.
 #[derive(Debug, Clone)]
 pub struct PgSessions {
