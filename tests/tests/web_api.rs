@@ -62,6 +62,7 @@ impl Server {
                 ("dir-a".into(), vec!["VET:A/1".into()]),
                 ("dir-b".into(), vec!["VET:B/1".into()]),
             ]),
+            ..RolesSettings::default()
         };
         let api = Arc::new(conpere_web::Api {
             pool: db.pool.clone(),

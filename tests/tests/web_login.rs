@@ -56,6 +56,7 @@ impl Site {
             auth: Authentication::Cas(Arc::new(login)),
             roles: RolesSettings {
                 directeurs: BTreeMap::from([("dir-a".into(), vec!["VET:A/1".into()])]),
+                contact: Some("scolarite@univ.example.fr".into()),
                 ..RolesSettings::default()
             },
             student_match: StudentMatch::Login,
@@ -157,7 +158,21 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
 #[tokio::test]
 async fn a_cas_login_opens_a_session_that_acts_and_single_logout_ends() {
     let site = Site::start().await;
+    // A session long expired: the next login clears it.
+    let client = site.db.pool.get().await.unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO web_session (key, data, expires_at) \
+             VALUES ('expired', '{}', now() - interval '1 day')",
+        )
+        .await
+        .unwrap();
     let (student, before) = site.log_in("plain").await;
+    let expired = client
+        .query("SELECT 1 FROM web_session WHERE key = 'expired'", &[])
+        .await
+        .unwrap();
+    assert!(expired.is_empty(), "an expired session was kept");
     assert_ne!(
         before.as_deref(),
         Some(student.as_str()),
@@ -223,7 +238,6 @@ async fn a_cas_login_opens_a_session_that_acts_and_single_logout_ends() {
     );
 
     // The session table: neither a cookie's value nor a ticket.
-    let client = site.db.pool.get().await.unwrap();
     let rows = client
         .query("SELECT key || data::text FROM web_session", &[])
         .await

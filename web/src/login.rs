@@ -134,8 +134,17 @@ async fn start(
     Ok(Redirect::to(&url).into_response())
 }
 
-/// The identity just proven: a new session id, the identity in it, back to `next`.
-async fn logged_in(session: Session, identity: Identity, how: &str) -> Result<Response, ApiError> {
+/// The identity just proven: a new session id, the identity in it, back to `next`. Each
+/// login also clears the sessions that expired (logins are few; expired rows would stay).
+async fn logged_in(
+    api: &Api,
+    session: Session,
+    identity: Identity,
+    how: &str,
+) -> Result<Response, ApiError> {
+    if let Err(error) = PgSessions::new(api.pool.clone()).delete_expired().await {
+        tracing::warn!(%error, "cannot delete expired sessions");
+    }
     let next: Option<String> = session.remove("next").await.map_err(session_failed)?;
     // A new id for the logged-in session: one planted before cannot be taken over.
     session.cycle_id().await.map_err(session_failed)?;
@@ -185,7 +194,7 @@ async fn cas_callback(
         idp: Some(login.cas.server.clone()),
         session_index: Some(digest(&ticket)),
     };
-    logged_in(session, identity, "cas").await
+    logged_in(&api, session, identity, "cas").await
 }
 
 #[derive(Deserialize)]
@@ -337,7 +346,7 @@ async fn oidc_callback(
         .ok_or_else(|| refused_login(path, "an unreadable ID token".into()))?;
     let identity = (oidc.identity(&claims))
         .ok_or_else(|| refused_login(path, "no login in the ID token".into()))?;
-    logged_in(session, identity, "oidc").await
+    logged_in(&api, session, identity, "oidc").await
 }
 
 async fn logout(State(api): State<Arc<Api>>, session: Session) -> Result<Response, ApiError> {

@@ -29,6 +29,10 @@ pub struct RolesSettings {
     /// Directeurs d'études: login → the steps they direct.
     #[serde(default)]
     pub directeurs: BTreeMap<String, Vec<String>>,
+    /// Whom a person conpere does not know should ask (an address, a service), told in
+    /// the refusal (default: the scolarité).
+    #[serde(default)]
+    pub contact: Option<String>,
 }
 
 /// How a login finds its student (`[auth] student_match`).
@@ -139,9 +143,11 @@ pub async fn resolve(
         idp: identity.idp.clone(),
     };
     if user.roles().is_empty() {
-        return Err(ApiError::forbidden(
-            "this login is no student of the store and has no role in [roles]",
-        ));
+        let contact = roles.contact.as_deref().unwrap_or("your scolarité");
+        return Err(ApiError::forbidden(format!(
+            "{login} is no student of conpere and has no role in it ([roles]): if you \
+             should, ask {contact}"
+        )));
     }
     Ok(user)
 }

@@ -116,6 +116,15 @@ impl PgSessions {
             .map_err(|e| Error::Backend(e.to_string()))
     }
 
+    /// Deletes the sessions past their expiry (they are never loaded, but would stay).
+    pub async fn delete_expired(&self) -> Result<u64> {
+        let client = self.client().await?;
+        client
+            .execute("DELETE FROM web_session WHERE expires_at < now()", &[])
+            .await
+            .map_err(backend)
+    }
+
     /// Ends every session opened by the CAS ticket whose SHA-256 is `session_index`;
     /// how many.
     pub async fn end_cas_sessions(&self, session_index: &str) -> Result<u64> {
