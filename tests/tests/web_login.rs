@@ -96,6 +96,16 @@ impl Site {
         let back = self.get(location(&at_cas), before.as_deref()).await;
         assert_eq!(back.status(), 303, "{:?}", back.headers());
         assert_eq!(location(&back), "/api/v1/me");
+        let set = (back.headers().get_all(SET_COOKIE).iter())
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("conpere_session="))
+            .expect("the session cookie")
+            .to_ascii_lowercase();
+        // Not `Secure` here only because the public URL is http on localhost.
+        assert!(
+            set.contains("httponly") && set.contains("samesite=lax"),
+            "{set}"
+        );
         (session_cookie(&back).expect("a session cookie"), before)
     }
 

@@ -244,3 +244,21 @@ pub fn layer(
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(idle))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::BrowserSessions;
+
+    #[test]
+    fn cookies_are_secure_but_on_localhost_and_plain_http_elsewhere_is_refused() {
+        let public = BrowserSessions::new("https://conpere.univ.fr/", 8).unwrap();
+        assert!(public.secure);
+        assert_eq!(public.origin, "https://conpere.univ.fr");
+        assert_eq!(public.public_url, "https://conpere.univ.fr");
+        assert!(!BrowserSessions::new("http://127.0.0.1:8080", 8).unwrap().secure);
+        assert!(!BrowserSessions::new("http://localhost", 8).unwrap().secure);
+        let refused = BrowserSessions::new("http://conpere.univ.fr", 8).unwrap_err();
+        assert!(refused.contains("https"), "{refused}");
+        assert!(BrowserSessions::new("http://localhost.evil.example", 8).is_err());
+    }
+}
