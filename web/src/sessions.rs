@@ -255,7 +255,11 @@ mod tests {
         assert!(public.secure);
         assert_eq!(public.origin, "https://conpere.univ.fr");
         assert_eq!(public.public_url, "https://conpere.univ.fr");
-        assert!(!BrowserSessions::new("http://127.0.0.1:8080", 8).unwrap().secure);
+        assert!(
+            !BrowserSessions::new("http://127.0.0.1:8080", 8)
+                .unwrap()
+                .secure
+        );
         assert!(!BrowserSessions::new("http://localhost", 8).unwrap().secure);
         let refused = BrowserSessions::new("http://conpere.univ.fr", 8).unwrap_err();
         assert!(refused.contains("https"), "{refused}");
