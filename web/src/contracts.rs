@@ -55,15 +55,15 @@ pub async fn me(user: User) -> Json<Value> {
 }
 
 /// `GET /contracts` filters and cursor.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
-    year: Option<i32>,
-    step: Option<String>,
-    state: Option<String>,
-    flagged: Option<bool>,
-    q: Option<String>,
-    cursor: Option<String>,
-    limit: Option<i64>,
+    pub(crate) year: Option<i32>,
+    pub(crate) step: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) flagged: Option<bool>,
+    pub(crate) q: Option<String>,
+    pub(crate) cursor: Option<String>,
+    pub(crate) limit: Option<i64>,
 }
 
 /// The columns of a contract summary ([`summary`] reads them).
@@ -133,9 +133,20 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let page = PageRequest::parse(query.cursor.as_deref(), query.limit)?;
+    let fetched = read_page(&api, &user, &query, page).await?;
+    Ok(Json(page.answer(fetched)))
+}
+
+/// The summaries of a page of the contracts `user` may see, filtered by `query` (one
+/// more than the page, for [`PageRequest::answer`]): the API's list and the pages' share it.
+pub(crate) async fn read_page(
+    api: &Api,
+    user: &User,
+    query: &ListQuery,
+    page: PageRequest,
+) -> Result<Vec<Value>, ApiError> {
     let (all, steps, sources, students) = user.scope();
     let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    let sql = page_sql();
     let params: [&(dyn ToSql + Sync); 11] = [
         &all,
         &steps,
@@ -151,10 +162,10 @@ pub async fn list(
     ];
     let client = api.client().await?;
     let rows = client
-        .query(&sql, &params)
+        .query(&page_sql(), &params)
         .await
         .map_err(ApiError::unavailable)?;
-    Ok(Json(page.answer(rows.iter().map(summary).collect())))
+    Ok(rows.iter().map(summary).collect())
 }
 
 /// A contract the caller may see, with what the caller is to it.
@@ -211,13 +222,13 @@ pub async fn one(
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
     /// The hash of the version the person saw.
-    version_hash: String,
+    pub(crate) version_hash: String,
     /// Why (required to refuse).
     #[serde(default)]
-    reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// The consent text shown to the student (required to sign).
     #[serde(default)]
-    consent_text: Option<String>,
+    pub(crate) consent_text: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/contracts/{id}/{action}", tag = "lifecycle", params(("id" = i64, Path, description = "contract id"), ("action" = String, Path, description = "propose, sign, validate or refuse")), request_body = ActionBody, responses((status = 200, description = "the contract's new head"), (status = 403, description = "the caller may not take this action"), (status = 404, description = "no such contract the caller may see"), (status = 409, description = "a stale hash (`current_hash`) or the wrong state (`state`, `allowed`)"), (status = 422, description = "a malformed body, a missing reason or consent text")))]
@@ -235,11 +246,33 @@ pub async fn act(
         "refuse" => Action::Refuse,
         _ => return Err(ApiError::not_found(format!("no action `{action}`"))),
     };
+    let body = body_of(body);
+    let head = match body {
+        Ok(body) => take(&api, &user, &headers, id, action, &body).await?,
+        Err(refused) => audit::outcome(
+            &user.login,
+            action.as_str(),
+            &format!("contract #{id}"),
+            Err(refused),
+        )?,
+    };
+    Ok(head_json(&head))
+}
+
+/// `user` takes `action` on contract `id` as `body` says, audited: the API's actions and
+/// the pages' forms share it.
+pub(crate) async fn take(
+    api: &Api,
+    user: &User,
+    headers: &HeaderMap,
+    id: i64,
+    action: Action,
+    body: &ActionBody,
+) -> Result<lifecycle::Head, ApiError> {
     let taken = async {
-        let body = body_of(body)?;
-        let seen = visible(&api, &user, id).await?;
-        let role = role_for(&user, &seen, action)?;
-        let actor = actor(&user, role, &headers);
+        let seen = visible(api, user, id).await?;
+        let role = role_for(user, &seen, action)?;
+        let actor = actor(user, role, headers);
         let said = Said {
             seen_hash: &body.version_hash,
             reason: body.reason.as_deref(),
@@ -251,8 +284,7 @@ pub async fn act(
         Ok(lifecycle::act(&mut client, id, action, &actor, said).await?)
     };
     let on = format!("contract #{id}");
-    let head = audit::outcome(&user.login, action.as_str(), &on, taken.await)?;
-    Ok(head_json(&head))
+    audit::outcome(&user.login, action.as_str(), &on, taken.await)
 }
 
 /// The role `user` takes `action` in on a contract: its student signs and may refuse;

@@ -40,6 +40,40 @@ pub fn check(method: &Method, headers: &HeaderMap, origin: &str) -> Result<(), A
     }
 }
 
+/// A page's form: it must come from conpere's own pages — `origin` when the public URL
+/// is known, else the host the request was sent to (behind a proxy that keeps `Host`).
+/// A proxy's credentials are ambient too (its own session cookie), so this holds in every
+/// mode.
+pub fn check_form(headers: &HeaderMap, origin: Option<&str>) -> Result<(), ApiError> {
+    let host = |h: &str| {
+        h.split_once("://")
+            .map_or(h, |(_, rest)| rest)
+            .to_ascii_lowercase()
+    };
+    let expected = match origin {
+        Some(origin) => host(origin),
+        None => headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default(),
+    };
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let from = match (header("origin"), header("referer")) {
+        (Some(origin), _) if origin != "null" => Some(host(&origin_of(origin))),
+        (_, Some(referer)) => Some(host(&origin_of(referer))),
+        _ => None,
+    };
+    match from {
+        Some(from) if !expected.is_empty() && from == expected => Ok(()),
+        _ => Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "csrf",
+            "this form does not come from conpere's pages (Origin): refused",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,7 @@ pub mod login;
 pub mod oidc;
 pub mod openapi;
 pub mod page;
+pub mod pages;
 pub mod roles;
 pub mod server;
 pub mod sessions;
@@ -95,7 +96,7 @@ pub fn contracts_app(api: Arc<Api>, limits: Limits) -> axum::Router {
 
 /// The browser's `/auth` routes (login, logout), in the modes that have sessions.
 fn browser(api: &Arc<Api>) -> axum::Router {
-    login::routes(Arc::clone(api))
+    login::routes(Arc::clone(api)).merge(pages::routes(Arc::clone(api)))
 }
 
 /// What every route goes through: JSON errors for unknown routes and methods, the guard,

@@ -1,0 +1,270 @@
+//! The pages over real HTTP (behind the trusted proxy's header), against the real store:
+//! a student's contracts and contract in French or English, the strict CSP, the consent
+//! text shown before signing and recorded as shown, a form without its box ticked or
+//! with a stale hash answered by a page that says what to do, another student's contract
+//! a 404 page that reveals nothing, a form from another site refused.
+
+use conpere_contracts::catalogue::Catalogue;
+use conpere_contracts::rules::Rules;
+use conpere_contracts::RefreshHook;
+use conpere_core::engine::{Batch, Coverage, Engine, NoProgress, RunRequest};
+use conpere_tests::contract_data::{flag_cases, lines, student};
+use conpere_tests::TestDatabase;
+use conpere_web::auth::{Authentication, HeaderAuth};
+use conpere_web::roles::{RolesSettings, StudentMatch};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const SECRET: &str = "pages-proxy-secret";
+
+struct Site {
+    db: TestDatabase,
+    root: String,
+    http: reqwest::Client,
+}
+
+impl Site {
+    async fn start() -> Site {
+        let db = TestDatabase::new().await;
+        let hook = RefreshHook {
+            catalogue: Catalogue::default(),
+            rules: Rules::default(),
+        };
+        let engine = Engine::new(db.pool.clone()).with_commit_hook(Arc::new(hook));
+        let with_login = |id: &str, login: &str| {
+            student(id).replace(r#""login":null"#, &format!(r#""login":"{login}""#))
+        };
+        let data = flag_cases()
+            .replace(&student("PLAIN"), &with_login("PLAIN", "plain"))
+            .replace(&student("SPECIAL"), &with_login("SPECIAL", "special"));
+        let run = engine
+            .start(RunRequest::full("s", "canonical", Coverage::all()))
+            .await
+            .unwrap();
+        let batch = Batch {
+            items: lines(&data),
+            ..Default::default()
+        };
+        let batches = futures::stream::iter([Ok::<_, String>(batch)]);
+        run.apply(batches, &NoProgress, None).await.unwrap();
+        let api = Arc::new(conpere_web::Api {
+            pool: db.pool.clone(),
+            auth: Authentication::Header(HeaderAuth {
+                user_header: "X-Remote-User".into(),
+                secret_header: "X-Proxy-Secret".into(),
+                secret: SECRET.into(),
+            }),
+            roles: RolesSettings {
+                directeurs: BTreeMap::from([("dir-a".into(), vec!["VET:A/1".into()])]),
+                ..RolesSettings::default()
+            },
+            student_match: StudentMatch::Login,
+            catalogue: Catalogue::default(),
+            rules: Rules::default(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let root = format!("http://{}", listener.local_addr().unwrap());
+        let limits = conpere_web::Limits::default();
+        let app = conpere_web::contracts_app(api, limits);
+        tokio::spawn(conpere_web::serve(
+            listener,
+            app,
+            limits,
+            std::future::pending(),
+        ));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Site { db, root, http }
+    }
+
+    fn as_user(&self, request: reqwest::RequestBuilder, login: &str) -> reqwest::RequestBuilder {
+        request
+            .header("X-Remote-User", login)
+            .header("X-Proxy-Secret", SECRET)
+    }
+
+    /// A page as `login` sees it, in the language `accept` asks: status, headers, HTML.
+    async fn page(
+        &self,
+        login: &str,
+        path: &str,
+        accept: &str,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        let request = self.http.get(format!("{}{path}", self.root));
+        let response = (self.as_user(request, login))
+            .header("accept-language", accept)
+            .send()
+            .await
+            .unwrap();
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        (status, headers, response.text().await.unwrap())
+    }
+
+    /// A form posted as `login` from `origin`.
+    async fn form(
+        &self,
+        login: &str,
+        path: &str,
+        origin: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let request = self.http.post(format!("{}{path}", self.root));
+        (self.as_user(request, login))
+            .header("origin", origin)
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn contract_of(&self, student: &str) -> (i64, String) {
+        let client = self.db.pool.get().await.unwrap();
+        let row = client
+            .query_one(
+                "SELECT id, hash FROM contract WHERE student = $1 AND year = 2024",
+                &[&student],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    }
+}
+
+#[tokio::test]
+async fn a_student_reads_and_signs_their_contract_in_a_browser() {
+    let site = Site::start().await;
+    let (status, headers, home) = site.page("plain", "/", "fr-FR,fr;q=0.9").await;
+    assert_eq!(status, 200, "{home}");
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'self'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"));
+    assert!(home.contains("<html lang=\"fr\"") && home.contains("Mes contrats pédagogiques"));
+    assert!(
+        home.contains("PLAIN") && !home.contains("SPECIAL"),
+        "{home}"
+    );
+    let (_, _, english) = site.page("plain", "/", "en-GB,en;q=0.9").await;
+    assert!(english.contains("<html lang=\"en\"") && english.contains("My learning contracts"));
+
+    // Proposed by the directeur (through the API): the student sees the consent text and
+    // the forms, each field with its label.
+    let (id, hash) = site.contract_of("PLAIN").await;
+    let propose = site
+        .http
+        .post(format!("{}/api/v1/contracts/{id}/propose", site.root));
+    let proposed = (site.as_user(propose, "dir-a"))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"version_hash":"{hash}"}}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proposed.status(), 200);
+    let path = format!("/contracts/{id}");
+    let (status, _, page) = site.page("plain", &path, "fr").await;
+    assert_eq!(status, 200);
+    for expected in [
+        "J'ai lu ce contrat pédagogique et je m'engage à le respecter.",
+        "<label for=\"read\">",
+        "<label for=\"reason\">",
+        "Parcours",
+        &hash,
+    ] {
+        assert!(
+            page.contains(expected),
+            "{expected} not in the page:\n{page}"
+        );
+    }
+    let consent = "J'ai lu ce contrat pédagogique et je m'engage à le respecter.";
+    let ours = site.root.clone();
+    let sign = format!("{path}/sign");
+
+    // The box not ticked; a stale hash; a form from elsewhere: pages that say what to do.
+    let unticked = site
+        .form(
+            "plain",
+            &sign,
+            &ours,
+            &[("version_hash", &hash), ("consent_text", consent)],
+        )
+        .await;
+    assert_eq!(unticked.status(), 422);
+    assert!(unticked
+        .text()
+        .await
+        .unwrap()
+        .contains("Le formulaire est incomplet"));
+    let stale = [
+        ("version_hash", "sha256:0"),
+        ("consent_text", consent),
+        ("read", "yes"),
+    ];
+    let changed = site.form("plain", &sign, &ours, &stale).await;
+    assert_eq!(changed.status(), 409);
+    let changed = changed.text().await.unwrap();
+    assert!(
+        changed.contains("Quelqu'un a modifié ce contrat")
+            && changed.contains(&format!("href=\"/contracts/{id}\""))
+    );
+    let fields = [
+        ("version_hash", hash.as_str()),
+        ("consent_text", consent),
+        ("read", "yes"),
+    ];
+    let forged = site
+        .form("plain", &sign, "https://evil.example", &fields)
+        .await;
+    assert_eq!(forged.status(), 403);
+
+    // Signed: back to the contract, which says so; the evidence holds the text shown.
+    let signed = site.form("plain", &sign, &ours, &fields).await;
+    assert_eq!(signed.status(), 303);
+    assert_eq!(
+        signed.headers()["location"],
+        format!("/contracts/{id}?done=sign").as_str()
+    );
+    let (_, _, after) = site.page("plain", &format!("{path}?done=sign"), "fr").await;
+    assert!(
+        after.contains("Le contrat est signé.") && after.contains("signé"),
+        "{after}"
+    );
+    let client = site.db.pool.get().await.unwrap();
+    let recorded: String = client
+        .query_one(
+            "SELECT event FROM contract_event WHERE contract_id = $1 AND action = 'sign'",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(recorded.contains(consent), "{recorded}");
+}
+
+#[tokio::test]
+async fn another_student_s_contract_and_no_login_are_pages_that_reveal_nothing() {
+    let site = Site::start().await;
+    let (id, _) = site.contract_of("SPECIAL").await;
+    let (status, _, page) = site.page("plain", &format!("/contracts/{id}"), "fr").await;
+    assert_eq!(status, 404);
+    assert!(
+        page.contains("Cette page n'existe pas") && !page.contains("SPECIAL"),
+        "{page}"
+    );
+    let anonymous = site
+        .http
+        .get(format!("{}/", site.root))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let page = anonymous.text().await.unwrap();
+    assert!(page.contains("href=\"/auth/login\""), "{page}");
+}

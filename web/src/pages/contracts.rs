@@ -1,0 +1,311 @@
+//! A person's contracts and one contract, and the student's signature or refusal — read
+//! and taken through the API's own functions ([`crate::contracts`]).
+
+use super::i18n::Lang;
+use super::{layout, PageError};
+use crate::contracts::{read_page, take, visible, ActionBody, ListQuery};
+use crate::error::ApiError;
+use crate::page::PageRequest;
+use crate::roles::User;
+use crate::Api;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Redirect;
+use axum::Form;
+use conpere_contracts::lifecycle::Action;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// `GET /`: the contracts the person may see (their own, for a student).
+pub async fn home(
+    State(api): State<Arc<Api>>,
+    lang: Lang,
+    user: Result<User, ApiError>,
+) -> Result<Markup, PageError> {
+    let failed = |e| PageError::new(lang, e);
+    let user = user.map_err(failed)?;
+    let page = PageRequest::parse(None, None).map_err(failed)?;
+    let mut items = (read_page(&api, &user, &ListQuery::default(), page).await).map_err(failed)?;
+    items.truncate(page.limit as usize);
+    let body = if items.is_empty() {
+        html! { p { (lang.t("home-empty")) } }
+    } else {
+        html! {
+            table {
+                thead { tr {
+                    th scope="col" { (lang.t("home-year")) }
+                    th scope="col" { (lang.t("home-student")) }
+                    th scope="col" { (lang.t("home-state")) }
+                    th scope="col" { (lang.t("home-kind")) }
+                } }
+                tbody {
+                    @for item in &items {
+                        @let id = item["id"].as_i64().unwrap_or_default();
+                        tr {
+                            td { a href={ "/contracts/" (id) } aria-label=(lang.t_with("home-open", &[("id", id.to_string())])) { (years(item)) } }
+                            td { (text(&item["student"])) }
+                            td { (state(lang, item)) }
+                            td { (kind(lang, item)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(lang, &lang.t("home-title"), body))
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn years(summary: &Value) -> String {
+    let year = summary["year"].as_i64().unwrap_or_default();
+    format!("{year}–{}", year + 1)
+}
+
+fn state(lang: Lang, summary: &Value) -> String {
+    lang.t(&format!("state-{}", text(&summary["state"])))
+}
+
+fn kind(lang: Lang, summary: &Value) -> String {
+    let flagged = summary["flags"].as_array().is_some_and(|f| !f.is_empty());
+    lang.t(if flagged {
+        "kind-specific"
+    } else {
+        "kind-standard"
+    })
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+/// `GET /contracts/{id}`: the contract, and what the person may do with it now.
+pub async fn contract(
+    State(api): State<Arc<Api>>,
+    lang: Lang,
+    user: Result<User, ApiError>,
+    Path(id): Path<i64>,
+    Query(done): Query<Done>,
+) -> Result<Markup, PageError> {
+    let failed = |e| PageError::new(lang, e);
+    let user = user.map_err(failed)?;
+    let seen = visible(&api, &user, id).await.map_err(failed)?;
+    let (summary, content) = (&seen.summary, &seen.content);
+    let year = summary["year"].as_i64().unwrap_or_default();
+    let title = lang.t_with(
+        "contract-title",
+        &[("year", year.to_string()), ("next", (year + 1).to_string())],
+    );
+    let state_code = text(&summary["state"]);
+    let hash = text(&summary["version_hash"]);
+    let done = done.done.filter(|d| d == "sign" || d == "refuse");
+    let body = html! {
+        @if let Some(done) = done {
+            p.notice role="status" { (lang.t(&format!("done-{done}"))) }
+        }
+        p { (lang.t_with("contract-state", &[("state", state(lang, summary))])) " · " (kind(lang, summary)) }
+        p { (lang.t_with("contract-next", &[("next", lang.t(&format!("next-{state_code}")))])) }
+        h2 { (lang.t("contract-sections")) }
+        @for section in content["sections"].as_array().into_iter().flatten() {
+            h3 { (lang.t_with("contract-section", &[("step", text(&section["step"])), ("regime", text(&section["regime"]))])) }
+            div.path { (tree(lang, section)) }
+            p { (lang.t("contract-period")) " : "
+                @for (period, ects) in section["ects_per_period"].as_object().into_iter().flatten() {
+                    (period) " " (text(ects)) " · "
+                }
+            }
+        }
+        h2 { (lang.t("contract-statuses")) }
+        (list(lang, &content["special_statuses"], "contract-no-status", text))
+        h2 { (lang.t("contract-measures")) }
+        (list(lang, &content["measures"], "contract-no-measure", |m| {
+            let details = text(&m["details"]);
+            if details.is_empty() { text(&m["label"]) } else { format!("{} — {details}", text(&m["label"])) }
+        }))
+        h2 { (lang.t("contract-objectives")) }
+        (list(lang, &content["objectives"], "contract-no-objective", text))
+        p { (lang.t_with("contract-version", &[("version", text(&summary["version"]))])) }
+        p { (lang.t("contract-hash")) " : " span.hash { (hash) } }
+        @if seen.is_student && state_code == "proposed" {
+            (sign_form(lang, id, &hash))
+            (refuse_form(lang, id, &hash))
+        }
+    };
+    Ok(layout::page(lang, &title, body))
+}
+
+/// A list of `items`, or `none` when there is none.
+fn list(lang: Lang, items: &Value, none: &str, show: impl Fn(&Value) -> String) -> Markup {
+    let items: Vec<&Value> = items.as_array().into_iter().flatten().collect();
+    html! {
+        @if items.is_empty() { p { (lang.t(none)) } }
+        @else { ul { @for item in items { li { (show(item)) } } } }
+    }
+}
+
+/// A section's path as a tree: each element under its parent in the path.
+fn tree(lang: Lang, section: &Value) -> Markup {
+    let elements: Vec<&Value> = section["path"].as_array().into_iter().flatten().collect();
+    let nodes: Vec<String> = elements.iter().map(|e| text(&e["node"])).collect();
+    let mut children: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for element in &elements {
+        let parent = text(&element["parent"]);
+        let key = if nodes.contains(&parent) {
+            parent
+        } else {
+            String::new()
+        };
+        children.entry(key).or_default().push(element);
+    }
+    branch(lang, &children, "")
+}
+
+fn branch(lang: Lang, children: &BTreeMap<String, Vec<&Value>>, parent: &str) -> Markup {
+    let Some(here) = children.get(parent) else {
+        return html! {};
+    };
+    html! {
+        ul {
+            @for element in here {
+                @let node = text(&element["node"]);
+                li {
+                    (text(&element["label"]))
+                    @if let Some(ects) = element["ects"].as_f64() {
+                        " — " (lang.t_with("contract-ects", &[("ects", ects.to_string())]))
+                    }
+                    (branch(lang, children, &node))
+                }
+            }
+        }
+    }
+}
+
+fn sign_form(lang: Lang, id: i64, hash: &str) -> Markup {
+    let consent = lang.t("sign-consent");
+    html! {
+        form method="post" action={ "/contracts/" (id) "/sign" } {
+            h2 { (lang.t("sign-title")) }
+            p #consent { (consent) }
+            input type="hidden" name="version_hash" value=(hash);
+            input type="hidden" name="consent_text" value=(consent);
+            input #read type="checkbox" name="read" value="yes" required aria-describedby="consent";
+            label for="read" { (lang.t("sign-confirm")) }
+            button type="submit" { (lang.t("sign-submit")) }
+        }
+    }
+}
+
+fn refuse_form(lang: Lang, id: i64, hash: &str) -> Markup {
+    html! {
+        form method="post" action={ "/contracts/" (id) "/refuse" } {
+            h2 { (lang.t("refuse-title")) }
+            input type="hidden" name="version_hash" value=(hash);
+            label for="reason" { (lang.t("refuse-reason")) }
+            textarea #reason name="reason" required {}
+            button type="submit" { (lang.t("refuse-submit")) }
+        }
+    }
+}
+
+/// The signature form.
+#[derive(Deserialize)]
+pub struct SignForm {
+    version_hash: String,
+    consent_text: String,
+    read: Option<String>,
+}
+
+/// `POST /contracts/{id}/sign`: signed, back to the contract.
+pub async fn sign(
+    State(api): State<Arc<Api>>,
+    lang: Lang,
+    user: Result<User, ApiError>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    form: Result<Form<SignForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    let failed = |error| PageError {
+        lang,
+        error,
+        contract: Some(id),
+    };
+    let user = user.map_err(failed)?;
+    from_our_pages(&api, &headers).map_err(failed)?;
+    let Ok(Form(form)) = form else {
+        return Err(failed(incomplete()));
+    };
+    if form.read.as_deref() != Some("yes") {
+        return Err(failed(incomplete()));
+    }
+    let body = ActionBody {
+        version_hash: form.version_hash,
+        reason: None,
+        consent_text: Some(form.consent_text),
+    };
+    take(&api, &user, &headers, id, Action::Sign, &body)
+        .await
+        .map_err(failed)?;
+    Ok(Redirect::to(&format!("/contracts/{id}?done=sign")))
+}
+
+/// The refusal form.
+#[derive(Deserialize)]
+pub struct RefuseForm {
+    version_hash: String,
+    reason: String,
+}
+
+/// `POST /contracts/{id}/refuse`: refused with its reason, back to the contract.
+pub async fn refuse(
+    State(api): State<Arc<Api>>,
+    lang: Lang,
+    user: Result<User, ApiError>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    form: Result<Form<RefuseForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    let failed = |error| PageError {
+        lang,
+        error,
+        contract: Some(id),
+    };
+    let user = user.map_err(failed)?;
+    from_our_pages(&api, &headers).map_err(failed)?;
+    let Ok(Form(form)) = form else {
+        return Err(failed(incomplete()));
+    };
+    let body = ActionBody {
+        version_hash: form.version_hash,
+        reason: Some(form.reason),
+        consent_text: None,
+    };
+    take(&api, &user, &headers, id, Action::Refuse, &body)
+        .await
+        .map_err(failed)?;
+    Ok(Redirect::to(&format!("/contracts/{id}?done=refuse")))
+}
+
+/// A form must come from conpere's own pages ([`crate::csrf::check_form`]).
+fn from_our_pages(api: &Api, headers: &HeaderMap) -> Result<(), ApiError> {
+    let origin = api.auth.browser().map(|s| s.origin.as_str());
+    crate::csrf::check_form(headers, origin)
+}
+
+fn incomplete() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+        "the form is incomplete",
+    )
+}

@@ -1,0 +1,129 @@
+//! The pages people use in a browser, served by `conpere serve` beside the API, on the
+//! same authentication, roles and domain functions (no second path to the data):
+//! server-rendered HTML (maud, checked at compile time), every action a plain form (no
+//! JavaScript needed), French first and English ([`i18n`]), accessible ([`layout`]),
+//! under a strict Content-Security-Policy (nothing inline, nothing from elsewhere; framed
+//! by the same origin only).
+//!
+//! * [`contracts`]: a person's contracts, one contract (its path, statuses, measures,
+//!   state and who acts next), signing it after reading the consent text, refusing it
+//!   with a reason;
+//! * errors: a page per status that says what to do next, in the person's language.
+
+pub mod contracts;
+pub mod i18n;
+pub mod layout;
+
+use crate::error::ApiError;
+use crate::Api;
+use axum::http::header::{HeaderValue, CONTENT_SECURITY_POLICY, CONTENT_TYPE, SET_COOKIE};
+use axum::http::{Request, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use i18n::{Lang, LANG_COOKIE};
+use maud::{html, Markup};
+use std::sync::Arc;
+
+/// What the pages allow the browser: conpere's own style sheet and forms, no script
+/// inline or from elsewhere, framed by conpere itself only.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+    form-action 'self'; base-uri 'none'; frame-ancestors 'self'";
+
+/// The pages' routes (with the session layer of the modes that have sessions).
+pub fn routes(api: Arc<Api>) -> Router {
+    let layer = api.auth.browser().map(|s| s.layer(api.pool.clone()));
+    let routes = Router::new()
+        .route("/", get(contracts::home))
+        .route("/contracts/{id}", get(contracts::contract))
+        .route("/contracts/{id}/sign", post(contracts::sign))
+        .route("/contracts/{id}/refuse", post(contracts::refuse))
+        .with_state(api)
+        .route("/assets/conpere.css", get(style_sheet))
+        .layer(axum::middleware::from_fn(page_headers));
+    match layer {
+        Some(layer) => routes.layer(layer),
+        None => routes,
+    }
+}
+
+async fn style_sheet() -> Response {
+    let css = include_str!("../../assets/conpere.css");
+    ([(CONTENT_TYPE, "text/css; charset=utf-8")], css).into_response()
+}
+
+/// The CSP on every page; a language asked with `?lang=` kept in a cookie.
+async fn page_headers(request: Request<axum::body::Body>, next: Next) -> Response {
+    let asked = (request.uri().query().unwrap_or(""))
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("lang="))
+        .and_then(Lang::from_tag);
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    if let Some(lang) = asked {
+        let cookie = format!(
+            "{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+            lang.code()
+        );
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            headers.append(SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// An error as a page: what happened and what to do next, in the person's language;
+/// for a contract changed meanwhile, the way to its new version.
+pub struct PageError {
+    /// The page's language.
+    pub lang: Lang,
+    /// What went wrong.
+    pub error: ApiError,
+    /// The contract concerned, when there is one.
+    pub contract: Option<i64>,
+}
+
+impl PageError {
+    /// `error` on a page in `lang`.
+    pub fn new(lang: Lang, error: ApiError) -> PageError {
+        PageError {
+            lang,
+            error,
+            contract: None,
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let lang = self.lang;
+        let status = self.error.status;
+        let (what, todo) = match status.as_u16() {
+            401 => ("error-401", "error-401-do"),
+            403 => ("error-403", "error-403-do"),
+            404 => ("error-404", "error-404-do"),
+            409 => ("error-409", "error-409-do"),
+            400 | 413 | 422 => ("error-422", "error-422-do"),
+            _ => ("error-other", "error-other-do"),
+        };
+        let next: Markup = match (status, self.contract) {
+            (StatusCode::UNAUTHORIZED, _) => {
+                html! { a href="/auth/login" { (lang.t("error-login")) } }
+            }
+            (StatusCode::CONFLICT, Some(id)) => {
+                html! { a href={ "/contracts/" (id) } { (lang.t_with("home-open", &[("id", id.to_string())])) } }
+            }
+            _ => html! { a href="/" { (lang.t("error-back")) } },
+        };
+        let body = html! {
+            div.error role="alert" {
+                p { (lang.t(what)) }
+                p { (lang.t(todo)) }
+            }
+            p { (next) }
+        };
+        (status, layout::page(lang, &lang.t("error-title"), body)).into_response()
+    }
+}
