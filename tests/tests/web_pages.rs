@@ -268,3 +268,83 @@ async fn another_student_s_contract_and_no_login_are_pages_that_reveal_nothing()
     let page = anonymous.text().await.unwrap();
     assert!(page.contains("href=\"/auth/login\""), "{page}");
 }
+
+#[tokio::test]
+async fn a_directeur_filters_proposes_and_validates_in_a_browser() {
+    let site = Site::start().await;
+    let (status, _, home) = site.page("dir-a", "/", "fr").await;
+    assert_eq!(status, 200);
+    for expected in [
+        "<label for=\"step\">",
+        "<label for=\"state\">",
+        "<label for=\"kind\">",
+        "<label for=\"q\">",
+        "PLAIN",
+    ] {
+        assert!(home.contains(expected), "{expected} not in:\n{home}");
+    }
+    let (_, _, specific) = site.page("dir-a", "/?kind=specific&state=&q=", "fr").await;
+    assert!(
+        !specific.contains(">PLAIN<") && specific.contains("spécifique"),
+        "{specific}"
+    );
+    let (_, _, searched) = site.page("dir-a", "/?q=PLA", "fr").await;
+    assert!(
+        searched.contains(">PLAIN<") && !searched.contains(">SPECIAL<"),
+        "{searched}"
+    );
+
+    let (id, hash) = site.contract_of("PLAIN").await;
+    let path = format!("/contracts/{id}");
+    let (_, _, page) = site.page("dir-a", &path, "fr").await;
+    assert!(
+        page.contains(&format!("action=\"{path}/propose\"")),
+        "{page}"
+    );
+    let ours = site.root.clone();
+    let proposed = site
+        .form(
+            "dir-a",
+            &format!("{path}/propose"),
+            &ours,
+            &[("version_hash", &hash)],
+        )
+        .await;
+    assert_eq!(
+        proposed.headers()["location"],
+        format!("{path}?done=propose").as_str()
+    );
+    let consent = "J'ai lu ce contrat pédagogique et je m'engage à le respecter.";
+    let signing = [
+        ("version_hash", hash.as_str()),
+        ("consent_text", consent),
+        ("read", "yes"),
+    ];
+    assert_eq!(
+        site.form("plain", &format!("{path}/sign"), &ours, &signing)
+            .await
+            .status(),
+        303
+    );
+    let (_, _, page) = site.page("dir-a", &path, "fr").await;
+    assert!(
+        page.contains(&format!("action=\"{path}/validate\"")),
+        "{page}"
+    );
+    let validated = site
+        .form(
+            "dir-a",
+            &format!("{path}/validate"),
+            &ours,
+            &[("version_hash", &hash)],
+        )
+        .await;
+    assert_eq!(validated.status(), 303);
+    let (_, _, page) = site
+        .page("dir-a", &format!("{path}?done=validate"), "fr")
+        .await;
+    assert!(
+        page.contains("Le contrat est validé.") && page.contains("État : validé"),
+        "{page}"
+    );
+}

@@ -13,6 +13,14 @@ home-student = Student
 home-state = State
 home-kind = Kind
 home-open = Open contract { $id }
+filter-title = Filter
+filter-step = Step
+filter-state = State
+filter-kind = Kind
+filter-any = All
+filter-q = Name or student number
+filter-submit = Filter
+next-page = Next page
 kind-standard = standard
 kind-specific = specific
 
@@ -53,6 +61,12 @@ sign-submit = Sign
 refuse-title = Refuse the contract
 refuse-reason = Reason for refusing
 refuse-submit = Refuse
+propose-title = Propose the contract to the student
+propose-submit = Propose
+validate-title = Validate the contract
+validate-submit = Validate
+done-propose = The contract is proposed to the student.
+done-validate = The contract is validated.
 done-sign = The contract is signed.
 done-refuse = The contract is refused.
 

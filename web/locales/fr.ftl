@@ -13,6 +13,14 @@ home-student = Étudiant
 home-state = État
 home-kind = Nature
 home-open = Ouvrir le contrat { $id }
+filter-title = Filtrer
+filter-step = Étape
+filter-state = État
+filter-kind = Nature
+filter-any = Toutes
+filter-q = Nom ou numéro d'étudiant
+filter-submit = Filtrer
+next-page = Page suivante
 kind-standard = standard
 kind-specific = spécifique
 
@@ -53,6 +61,12 @@ sign-submit = Signer
 refuse-title = Refuser le contrat
 refuse-reason = Motif du refus
 refuse-submit = Refuser
+propose-title = Proposer le contrat à l'étudiant
+propose-submit = Proposer
+validate-title = Valider le contrat
+validate-submit = Valider
+done-propose = Le contrat est proposé à l'étudiant.
+done-validate = Le contrat est validé.
 done-sign = Le contrat est signé.
 done-refuse = Le contrat est refusé.
 

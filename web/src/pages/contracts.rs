@@ -20,21 +20,79 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// `GET /`: the contracts the person may see (their own, for a student).
+/// The list's filters, as the form sends them (empty fields: no filter).
+#[derive(Debug, Default, Deserialize)]
+pub struct Filters {
+    step: Option<String>,
+    state: Option<String>,
+    kind: Option<String>,
+    q: Option<String>,
+    cursor: Option<String>,
+}
+
+impl Filters {
+    fn given(value: &Option<String>) -> Option<String> {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+
+    fn query(&self) -> ListQuery {
+        ListQuery {
+            step: Filters::given(&self.step),
+            state: Filters::given(&self.state),
+            flagged: match self.kind.as_deref() {
+                Some("specific") => Some(true),
+                Some("standard") => Some(false),
+                _ => None,
+            },
+            q: Filters::given(&self.q),
+            cursor: Filters::given(&self.cursor),
+            ..ListQuery::default()
+        }
+    }
+
+    /// The link to the page after `cursor`, with the same filters.
+    fn next(&self, cursor: &str) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("step", &self.step),
+            ("state", &self.state),
+            ("kind", &self.kind),
+            ("q", &self.q),
+        ] {
+            if let Some(value) = Filters::given(value) {
+                query.append_pair(name, &value);
+            }
+        }
+        query.append_pair("cursor", cursor);
+        format!("/?{}", query.finish())
+    }
+}
+
+/// `GET /`: the contracts the person may see (their own, for a student), filtered (for
+/// the staff) and page by page.
 pub async fn home(
     State(api): State<Arc<Api>>,
     lang: Lang,
     user: Result<User, ApiError>,
+    Query(filters): Query<Filters>,
 ) -> Result<Markup, PageError> {
     let failed = |e| PageError::new(lang, e);
     let user = user.map_err(failed)?;
-    let page = PageRequest::parse(None, None).map_err(failed)?;
-    let mut items = (read_page(&api, &user, &ListQuery::default(), page).await).map_err(failed)?;
-    items.truncate(page.limit as usize);
-    let body = if items.is_empty() {
-        html! { p { (lang.t("home-empty")) } }
-    } else {
-        html! {
+    let query = filters.query();
+    let page = PageRequest::parse(query.cursor.as_deref(), None).map_err(failed)?;
+    let fetched = (read_page(&api, &user, &query, page).await).map_err(failed)?;
+    let answer = page.answer(fetched);
+    let items: Vec<Value> = answer["items"].as_array().cloned().unwrap_or_default();
+    let staff = user.sees_all() || !user.steps.is_empty();
+    let body = html! {
+        @if staff { (filter_form(lang, &user, &filters)) }
+        @if items.is_empty() {
+            p { (lang.t("home-empty")) }
+        } @else {
             table {
                 thead { tr {
                     th scope="col" { (lang.t("home-year")) }
@@ -55,8 +113,45 @@ pub async fn home(
                 }
             }
         }
+        @if let Some(cursor) = answer["next_cursor"].as_str() {
+            p { a href=(filters.next(cursor)) rel="next" { (lang.t("next-page")) } }
+        }
     };
     Ok(layout::page(lang, &lang.t("home-title"), body))
+}
+
+/// The staff's filters: step, state, standard or specific, a name or number.
+fn filter_form(lang: Lang, user: &User, filters: &Filters) -> Markup {
+    let chosen = |value: &Option<String>, option: &str| value.as_deref() == Some(option);
+    html! {
+        form method="get" action="/" role="search" {
+            h2 { (lang.t("filter-title")) }
+            label for="step" { (lang.t("filter-step")) }
+            select #step name="step" {
+                option value="" { (lang.t("filter-any")) }
+                @for step in &user.steps {
+                    option value=(step) selected[chosen(&filters.step, step)] { (step) }
+                }
+            }
+            label for="state" { (lang.t("filter-state")) }
+            select #state name="state" {
+                option value="" { (lang.t("filter-any")) }
+                @for code in ["draft", "proposed", "signed", "validated", "refused", "closed"] {
+                    option value=(code) selected[chosen(&filters.state, code)] { (lang.t(&format!("state-{code}"))) }
+                }
+            }
+            label for="kind" { (lang.t("filter-kind")) }
+            select #kind name="kind" {
+                option value="" { (lang.t("filter-any")) }
+                @for code in ["standard", "specific"] {
+                    option value=(code) selected[chosen(&filters.kind, code)] { (lang.t(&format!("kind-{code}"))) }
+                }
+            }
+            label for="q" { (lang.t("filter-q")) }
+            input #q type="search" name="q" value=(filters.q.clone().unwrap_or_default());
+            button type="submit" { (lang.t("filter-submit")) }
+        }
+    }
 }
 
 fn text(value: &Value) -> String {
@@ -109,7 +204,8 @@ pub async fn contract(
     );
     let state_code = text(&summary["state"]);
     let hash = text(&summary["version_hash"]);
-    let done = done.done.filter(|d| d == "sign" || d == "refuse");
+    let done =
+        (done.done).filter(|d| ["propose", "sign", "validate", "refuse"].contains(&d.as_str()));
     let body = html! {
         @if let Some(done) = done {
             p.notice role="status" { (lang.t(&format!("done-{done}"))) }
@@ -139,6 +235,13 @@ pub async fn contract(
         p { (lang.t("contract-hash")) " : " span.hash { (hash) } }
         @if seen.is_student && state_code == "proposed" {
             (sign_form(lang, id, &hash))
+            (refuse_form(lang, id, &hash))
+        }
+        @if (seen.is_directeur || user.admin) && matches!(state_code.as_str(), "draft" | "refused") {
+            (plain_form(lang, id, &hash, "propose"))
+        }
+        @if (seen.is_directeur || user.admin) && state_code == "signed" {
+            (plain_form(lang, id, &hash, "validate"))
             (refuse_form(lang, id, &hash))
         }
     };
@@ -206,6 +309,17 @@ fn sign_form(lang: Lang, id: i64, hash: &str) -> Markup {
     }
 }
 
+/// A form that needs only the hash of the version shown (propose, validate).
+fn plain_form(lang: Lang, id: i64, hash: &str, action: &str) -> Markup {
+    html! {
+        form method="post" action={ "/contracts/" (id) "/" (action) } {
+            h2 { (lang.t(&format!("{action}-title"))) }
+            input type="hidden" name="version_hash" value=(hash);
+            button type="submit" { (lang.t(&format!("{action}-submit"))) }
+        }
+    }
+}
+
 fn refuse_form(lang: Lang, id: i64, hash: &str) -> Markup {
     html! {
         form method="post" action={ "/contracts/" (id) "/refuse" } {
@@ -218,22 +332,24 @@ fn refuse_form(lang: Lang, id: i64, hash: &str) -> Markup {
     }
 }
 
-/// The signature form.
+/// An action's form: the hash of the version shown, and what the action needs (the
+/// consent text shown and the ticked box to sign, a reason to refuse).
 #[derive(Deserialize)]
-pub struct SignForm {
+pub struct ActionForm {
     version_hash: String,
-    consent_text: String,
+    consent_text: Option<String>,
+    reason: Option<String>,
     read: Option<String>,
 }
 
-/// `POST /contracts/{id}/sign`: signed, back to the contract.
-pub async fn sign(
+/// `POST /contracts/{id}/{propose|sign|validate|refuse}`: taken, back to the contract.
+pub async fn act(
     State(api): State<Arc<Api>>,
     lang: Lang,
     user: Result<User, ApiError>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
-    form: Result<Form<SignForm>, FormRejection>,
+    Path((id, action)): Path<(i64, String)>,
+    form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
     let failed = |error| PageError {
         lang,
@@ -242,58 +358,29 @@ pub async fn sign(
     };
     let user = user.map_err(failed)?;
     from_our_pages(&api, &headers).map_err(failed)?;
+    let action = match action.as_str() {
+        "propose" => Action::Propose,
+        "sign" => Action::Sign,
+        "validate" => Action::Validate,
+        "refuse" => Action::Refuse,
+        _ => return Err(failed(ApiError::not_found("no such action"))),
+    };
     let Ok(Form(form)) = form else {
         return Err(failed(incomplete()));
     };
-    if form.read.as_deref() != Some("yes") {
+    if action == Action::Sign && form.read.as_deref() != Some("yes") {
         return Err(failed(incomplete()));
     }
     let body = ActionBody {
         version_hash: form.version_hash,
-        reason: None,
-        consent_text: Some(form.consent_text),
+        reason: form.reason.filter(|_| action == Action::Refuse),
+        consent_text: form.consent_text.filter(|_| action == Action::Sign),
     };
-    take(&api, &user, &headers, id, Action::Sign, &body)
+    take(&api, &user, &headers, id, action, &body)
         .await
         .map_err(failed)?;
-    Ok(Redirect::to(&format!("/contracts/{id}?done=sign")))
-}
-
-/// The refusal form.
-#[derive(Deserialize)]
-pub struct RefuseForm {
-    version_hash: String,
-    reason: String,
-}
-
-/// `POST /contracts/{id}/refuse`: refused with its reason, back to the contract.
-pub async fn refuse(
-    State(api): State<Arc<Api>>,
-    lang: Lang,
-    user: Result<User, ApiError>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    form: Result<Form<RefuseForm>, FormRejection>,
-) -> Result<Redirect, PageError> {
-    let failed = |error| PageError {
-        lang,
-        error,
-        contract: Some(id),
-    };
-    let user = user.map_err(failed)?;
-    from_our_pages(&api, &headers).map_err(failed)?;
-    let Ok(Form(form)) = form else {
-        return Err(failed(incomplete()));
-    };
-    let body = ActionBody {
-        version_hash: form.version_hash,
-        reason: Some(form.reason),
-        consent_text: None,
-    };
-    take(&api, &user, &headers, id, Action::Refuse, &body)
-        .await
-        .map_err(failed)?;
-    Ok(Redirect::to(&format!("/contracts/{id}?done=refuse")))
+    let done = action.as_str();
+    Ok(Redirect::to(&format!("/contracts/{id}?done={done}")))
 }
 
 /// A form must come from conpere's own pages ([`crate::csrf::check_form`]).

@@ -37,8 +37,7 @@ pub fn routes(api: Arc<Api>) -> Router {
     let routes = Router::new()
         .route("/", get(contracts::home))
         .route("/contracts/{id}", get(contracts::contract))
-        .route("/contracts/{id}/sign", post(contracts::sign))
-        .route("/contracts/{id}/refuse", post(contracts::refuse))
+        .route("/contracts/{id}/{action}", post(contracts::act))
         .with_state(api)
         .route("/assets/conpere.css", get(style_sheet))
         .layer(axum::middleware::from_fn(page_headers));
