@@ -60,6 +60,8 @@ pub struct BulkReport {
     pub validated: u64,
     /// Contracts skipped, by reason.
     pub skipped: BTreeMap<String, u64>,
+    /// Each contract skipped, and why (by id).
+    pub skipped_contracts: Vec<(i64, String)>,
 }
 
 /// The skip reasons, as reported.
@@ -86,8 +88,8 @@ pub const PARTLY_VALIDATED: &str = "partly validated";
 /// chained after the head as read; the contracts validated only if their head is still
 /// that one (a version check: one that moved meanwhile is stale); the events of those
 /// validated appended (the UPDATE returns what they need: CTEs joined to one another
-/// have no index); the outcome counted by skip reason (NULL: validated; `stale` twice,
-/// before and during the statement).
+/// have no index); each contract skipped with its reason (`stale` before or during the
+/// statement), then the count validated.
 ///
 /// $1 ids, $2 year, $3 step, $4 the directeur's steps, $5 standard only, $6 the hashes
 /// seen (with $1), $7 the actor's text, $8 the instant's text, $9 the bulk id, $10 the
@@ -139,15 +141,35 @@ WITH candidate AS ( \
          hash FROM validated \
   RETURNING 1 \
 ) \
-SELECT skip, count(*) FROM candidate WHERE skip IS NOT NULL GROUP BY skip \
-UNION ALL SELECT NULL, count(*) FROM logged \
-UNION ALL SELECT 'stale', (SELECT count(*) FROM chained) - (SELECT count(*) FROM logged)";
+SELECT skip, id, 0::bigint FROM candidate WHERE skip IS NOT NULL \
+UNION ALL SELECT 'stale', c.id, 0 FROM chained c WHERE NOT EXISTS \
+  (SELECT 1 FROM validated v WHERE v.id = c.id) \
+UNION ALL SELECT NULL, NULL, count(*) FROM logged";
 
 /// Validates, as `actor`, the signed contracts `bulk` selects.
 pub async fn validate(
     client: &mut Client,
     bulk: &BulkValidation,
     actor: &Actor,
+) -> Result<BulkReport, ContractsError> {
+    run(client, bulk, actor, true).await
+}
+
+/// What [`validate`] would do now, exactly: the same statement in a transaction rolled
+/// back (for a page that asks before it validates).
+pub async fn preview(
+    client: &mut Client,
+    bulk: &BulkValidation,
+    actor: &Actor,
+) -> Result<BulkReport, ContractsError> {
+    run(client, bulk, actor, false).await
+}
+
+async fn run(
+    client: &mut Client,
+    bulk: &BulkValidation,
+    actor: &Actor,
+    apply: bool,
 ) -> Result<BulkReport, ContractsError> {
     if !matches!(actor.role, Role::Directeur | Role::Admin) {
         return Err(ContractsError::Forbidden {
@@ -197,13 +219,19 @@ pub async fn validate(
         ..BulkReport::default()
     };
     for row in rows {
-        let (outcome, count): (Option<String>, i64) = (row.get(0), row.get(1));
-        match outcome {
-            None => report.validated = count as u64,
-            Some(_) if count == 0 => {}
-            Some(reason) => *report.skipped.entry(reason).or_default() += count as u64,
+        let (reason, id, count): (Option<String>, Option<i64>, i64) =
+            (row.get(0), row.get(1), row.get(2));
+        match (reason, id) {
+            (Some(reason), Some(id)) => {
+                *report.skipped.entry(reason.clone()).or_default() += 1;
+                report.skipped_contracts.push((id, reason));
+            }
+            _ => report.validated = count as u64,
         }
     }
-    tx.commit().await.map_err(&failed)?;
+    match apply {
+        true => tx.commit().await.map_err(&failed)?,
+        false => tx.rollback().await.map_err(&failed)?,
+    }
     Ok(report)
 }

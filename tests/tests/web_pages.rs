@@ -348,3 +348,77 @@ async fn a_directeur_filters_proposes_and_validates_in_a_browser() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn a_directeur_validates_a_step_on_one_screen_after_seeing_what_will_be_done() {
+    let site = Site::start().await;
+    let (id, hash) = site.contract_of("PLAIN").await;
+    let ours = site.root.clone();
+    let path = format!("/contracts/{id}");
+    site.form(
+        "dir-a",
+        &format!("{path}/propose"),
+        &ours,
+        &[("version_hash", &hash)],
+    )
+    .await;
+    let consent = "J'ai lu ce contrat pédagogique et je m'engage à le respecter.";
+    let signing = [
+        ("version_hash", hash.as_str()),
+        ("consent_text", consent),
+        ("read", "yes"),
+    ];
+    assert_eq!(
+        site.form("plain", &format!("{path}/sign"), &ours, &signing)
+            .await
+            .status(),
+        303
+    );
+
+    let (_, _, home) = site.page("dir-a", "/", "fr").await;
+    assert!(home.contains("action=\"/validate\""), "{home}");
+    let (status, _, confirm) = site
+        .page("dir-a", "/validate?step=VET:A/1&year=2024", "fr")
+        .await;
+    assert_eq!(status, 200, "{confirm}");
+    assert!(
+        confirm
+            .contains("1 contrat(s) signé(s) standard de l'étape VET:A/1 (2024) seront validés."),
+        "{confirm}"
+    );
+    assert!(
+        confirm.contains("pas signé") && confirm.contains("Valider ces 1 contrat(s)"),
+        "{confirm}"
+    );
+    // Asking changed nothing.
+    let client = site.db.pool.get().await.unwrap();
+    let state = |client: deadpool_postgres::Object| async move {
+        let row = client
+            .query_one("SELECT state FROM contract WHERE id = $1", &[&id])
+            .await
+            .unwrap();
+        row.get::<_, String>(0)
+    };
+    assert_eq!(state(client).await, "signed");
+
+    let done = site
+        .form(
+            "dir-a",
+            "/validate",
+            &ours,
+            &[("step", "VET:A/1"), ("year", "2024")],
+        )
+        .await;
+    assert_eq!(done.status(), 200);
+    assert!(done
+        .text()
+        .await
+        .unwrap()
+        .contains("1 contrat(s) validé(s)."));
+    assert_eq!(state(site.db.pool.get().await.unwrap()).await, "validated");
+    // Another directeur's step: refused.
+    let (status, _, _) = site
+        .page("dir-a", "/validate?step=VET:B/1&year=2024", "fr")
+        .await;
+    assert_eq!(status, 403);
+}

@@ -70,6 +70,20 @@ done-validate = The contract is validated.
 done-sign = The contract is signed.
 done-refuse = The contract is refused.
 
+bulk-title = Validate a step
+bulk-check = See what will be validated
+bulk-will = { $count } signed standard contract(s) of step { $step } ({ $year }) will be validated.
+bulk-confirm = Validate these { $count } contract(s)
+bulk-done = { $count } contract(s) validated.
+bulk-skipped = { $count } contract(s) left aside
+skip-not-signed = not signed
+skip-specific = specific: to validate one by one
+skip-stale = changed since it was signed
+skip-not-theirs = outside your steps
+skip-shared = a section is another directeur's
+skip-partly = partly validated
+skip-other = another reason
+
 error-title = Something went wrong
 error-401 = You are not logged in.
 error-401-do = Log in, then try again.

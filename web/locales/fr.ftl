@@ -70,6 +70,20 @@ done-validate = Le contrat est validé.
 done-sign = Le contrat est signé.
 done-refuse = Le contrat est refusé.
 
+bulk-title = Valider une étape
+bulk-check = Voir ce qui sera validé
+bulk-will = { $count } contrat(s) signé(s) standard de l'étape { $step } ({ $year }) seront validés.
+bulk-confirm = Valider ces { $count } contrat(s)
+bulk-done = { $count } contrat(s) validé(s).
+bulk-skipped = { $count } contrat(s) laissé(s) de côté
+skip-not-signed = pas signé
+skip-specific = spécifique : à valider un par un
+skip-stale = modifié depuis sa signature
+skip-not-theirs = hors de vos étapes
+skip-shared = une section relève d'un autre directeur
+skip-partly = en partie validé
+skip-other = autre raison
+
 error-title = Une erreur est survenue
 error-401 = Vous n'êtes pas connecté.
 error-401-do = Connectez-vous puis recommencez.

@@ -90,6 +90,7 @@ pub async fn home(
     let staff = user.sees_all() || !user.steps.is_empty();
     let body = html! {
         @if staff { (filter_form(lang, &user, &filters)) }
+        (super::bulk::start_form(lang, &user))
         @if items.is_empty() {
             p { (lang.t("home-empty")) }
         } @else {
@@ -389,7 +390,7 @@ fn from_our_pages(api: &Api, headers: &HeaderMap) -> Result<(), ApiError> {
     crate::csrf::check_form(headers, origin)
 }
 
-fn incomplete() -> ApiError {
+pub(crate) fn incomplete() -> ApiError {
     ApiError::new(
         axum::http::StatusCode::UNPROCESSABLE_ENTITY,
         "invalid",

@@ -10,6 +10,7 @@
 //!   with a reason;
 //! * errors: a page per status that says what to do next, in the person's language.
 
+pub mod bulk;
 pub mod contracts;
 pub mod i18n;
 pub mod layout;
@@ -38,6 +39,7 @@ pub fn routes(api: Arc<Api>) -> Router {
         .route("/", get(contracts::home))
         .route("/contracts/{id}", get(contracts::contract))
         .route("/contracts/{id}/{action}", post(contracts::act))
+        .route("/validate", get(bulk::confirm).post(bulk::validate))
         .with_state(api)
         .route("/assets/conpere.css", get(style_sheet))
         .layer(axum::middleware::from_fn(page_headers));
