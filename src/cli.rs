@@ -131,6 +131,13 @@ pub struct DemoArgs {
     /// Seed of the generated university.
     #[arg(long, default_value_t = 2024)]
     pub seed: u64,
+    /// Then serve the pages on the demo's contracts, with a demo-only login page to pick
+    /// a student or a directeur (no password), until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+    /// Where `--serve` listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
 }
 
 /// `conpere init`.

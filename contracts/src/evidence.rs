@@ -68,6 +68,8 @@ pub enum AuthKind {
     Header,
     /// The command line, run by whoever may run it on the server.
     Cli,
+    /// The demo's login page (`conpere demo --serve` only): a person picked, no password.
+    Demo,
     /// conpere itself.
     System,
 }

@@ -9,6 +9,7 @@ use crate::progress::RunProgress;
 use crate::report;
 use crate::store::{embedded_dir, Schema, Store};
 use crate::sync::{run_source, SyncOptions};
+use anyhow::Context;
 use conpere_connectors::simulation::RequestStats;
 use conpere_connectors::SourceConfig;
 use conpere_contracts::view;
@@ -156,11 +157,75 @@ pub async fn demo(config: &Config, args: DemoArgs) -> anyhow::Result<i32> {
          check`, `conpere sync`, `conpere runs list`, `conpere export` and `conpere contracts` \
          then work on it."
     );
-    Ok(if all_equal {
-        super::exit::OK
-    } else {
-        super::exit::FAILED
-    })
+    if !all_equal {
+        return Ok(super::exit::FAILED);
+    }
+    if args.serve {
+        serve_pages(config, &args.listen).await?;
+    }
+    Ok(super::exit::OK)
+}
+
+/// `demo --serve`: the pages on the demo's contracts, on localhost, with the demo-only
+/// login page (a few students and a directeur per large step, no password), until
+/// Ctrl-C.
+async fn serve_pages(config: &Config, listen: &str) -> anyhow::Result<()> {
+    use conpere_web::auth::Authentication;
+    use conpere_web::login::DemoLogin;
+    use std::sync::Arc;
+    let store = Store::open_database(config, DATABASE, false, Schema::Ready).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen} (--listen)"))?;
+    let public_url = format!("http://{}", listener.local_addr()?);
+    let client = store.pool.get().await?;
+    let students = client
+        .query(
+            "SELECT DISTINCT ON (s.login) s.login, s.student FROM student s \
+             JOIN contract k ON k.source_id = s.source_id AND k.student = s.student \
+             WHERE s.login IS NOT NULL AND s.deleted_at IS NULL ORDER BY s.login LIMIT 4",
+            &[],
+        )
+        .await?;
+    let steps = client
+        .query(
+            "SELECT step FROM registration WHERE deleted_at IS NULL \
+             GROUP BY step ORDER BY count(*) DESC, step LIMIT 2",
+            &[],
+        )
+        .await?;
+    drop(client);
+    let mut people: Vec<(String, String)> = (students.iter())
+        .map(|r| (r.get(0), format!("étudiant {}", r.get::<_, String>(1))))
+        .collect();
+    let mut roles = conpere_web::roles::RolesSettings::default();
+    for (n, row) in steps.iter().enumerate() {
+        let (login, step) = (format!("directeur{}", n + 1), row.get::<_, String>(0));
+        people.push((login.clone(), format!("directeur d'études de {step}")));
+        roles.directeurs.insert(login, vec![step]);
+    }
+    let sessions =
+        conpere_web::sessions::BrowserSessions::new(&public_url, 8).map_err(anyhow::Error::msg)?;
+    let (catalogue, rules) = config.contract_rules()?;
+    let api = Arc::new(conpere_web::Api {
+        pool: store.pool.clone(),
+        auth: Authentication::Demo(Arc::new(DemoLogin { sessions, people })),
+        roles,
+        student_match: conpere_web::roles::StudentMatch::Login,
+        catalogue,
+        rules,
+    });
+    let limits = conpere_web::Limits::default();
+    let app = conpere_web::contracts_app(api, limits);
+    println!("\nThe pages: {public_url}/auth/login (demo login: pick a person). Ctrl-C stops.");
+    std::io::Write::flush(&mut std::io::stdout())?;
+    let stopped = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    conpere_web::serve(listener, app, limits, stopped).await;
+    store.close().await;
+    println!("stopped.");
+    Ok(())
 }
 
 /// The learning contracts the syncs generated: how many are standard and specific and

@@ -422,3 +422,75 @@ async fn a_directeur_validates_a_step_on_one_screen_after_seeing_what_will_be_do
         .await;
     assert_eq!(status, 403);
 }
+
+/// The demo's login (no password) exists only for `conpere demo --serve`: offered people
+/// only, from its own origin; in any other mode there is no such route.
+#[tokio::test]
+async fn the_demo_login_offers_its_people_only_and_exists_in_demo_mode_only() {
+    let site = Site::start().await; // header mode
+    let elsewhere = (site.http.post(format!("{}/auth/demo", site.root)))
+        .header("origin", &site.root)
+        .form(&[("login", "plain")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 404, "a demo login outside the demo");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let root = format!("http://{}", listener.local_addr().unwrap());
+    let demo = conpere_web::login::DemoLogin {
+        sessions: conpere_web::sessions::BrowserSessions::new(&root, 8).unwrap(),
+        people: vec![("plain".into(), "étudiant PLAIN".into())],
+    };
+    let api = Arc::new(conpere_web::Api {
+        pool: site.db.pool.clone(),
+        auth: Authentication::Demo(Arc::new(demo)),
+        roles: RolesSettings::default(),
+        student_match: StudentMatch::Login,
+        catalogue: Catalogue::default(),
+        rules: Rules::default(),
+    });
+    let limits = conpere_web::Limits::default();
+    let app = conpere_web::contracts_app(api, limits);
+    tokio::spawn(conpere_web::serve(
+        listener,
+        app,
+        limits,
+        std::future::pending(),
+    ));
+    let page = site
+        .http
+        .get(format!("{root}/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.text().await.unwrap().contains("étudiant PLAIN"));
+    let pick = |login: &'static str, origin: String| {
+        (site.http.post(format!("{root}/auth/demo")))
+            .header("origin", origin)
+            .form(&[("login", login)])
+            .send()
+    };
+    assert_eq!(pick("special", root.clone()).await.unwrap().status(), 403);
+    assert_eq!(
+        pick("plain", "https://evil.example".into())
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let picked = pick("plain", root.clone()).await.unwrap();
+    assert_eq!(picked.status(), 303);
+    let cookie = (picked.headers().get_all("set-cookie").iter())
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("conpere_session="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .unwrap();
+    let home = (site.http.get(format!("{root}/")))
+        .header("cookie", format!("conpere_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), 200);
+    assert!(home.text().await.unwrap().contains("PLAIN"));
+}

@@ -84,6 +84,9 @@ skip-shared = a section is another directeur's
 skip-partly = partly validated
 skip-other = another reason
 
+demo-title = Demo login
+demo-intro = Demo only: pick who you are, without a password.
+
 error-title = Something went wrong
 error-401 = You are not logged in.
 error-401-do = Log in, then try again.

@@ -84,6 +84,9 @@ skip-shared = une section relève d'un autre directeur
 skip-partly = en partie validé
 skip-other = autre raison
 
+demo-title = Connexion de démonstration
+demo-intro = Démonstration seulement : choisissez la personne que vous êtes, sans mot de passe.
+
 error-title = Une erreur est survenue
 error-401 = Vous n'êtes pas connecté.
 error-401-do = Connectez-vous puis recommencez.

@@ -16,6 +16,9 @@ pub enum Authentication {
     Cas(std::sync::Arc<crate::login::CasLogin>),
     /// OpenID Connect: bearer JWTs of API clients.
     Oidc(std::sync::Arc<crate::oidc::Oidc>),
+    /// `conpere demo --serve` only: a page to pick a person of the demo, no password.
+    /// No configuration selects it.
+    Demo(std::sync::Arc<crate::login::DemoLogin>),
 }
 
 impl Authentication {
@@ -25,6 +28,7 @@ impl Authentication {
             Authentication::Header(_) => None,
             Authentication::Cas(login) => Some(&login.sessions),
             Authentication::Oidc(oidc) => oidc.browser.as_ref().map(|b| &b.sessions),
+            Authentication::Demo(demo) => Some(&demo.sessions),
         }
     }
 }
@@ -137,6 +141,11 @@ impl AuthSettings {
                 }
                 Ok(Authentication::Oidc(std::sync::Arc::new(oidc)))
             }
+            "demo" => Err(
+                "[auth] mode = \"demo\": the demo's login, without a password, \
+                           exists only with `conpere demo --serve`"
+                    .into(),
+            ),
             other => Err(format!(
                 "[auth] mode = \"{other}\": \"header\", \"cas\" or \"oidc\""
             )),
@@ -238,4 +247,18 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuthSettings;
+
+    #[test]
+    fn no_configuration_selects_the_demo_login() {
+        let settings: AuthSettings = serde_json::from_str(r#"{"mode": "demo"}"#).unwrap();
+        let refused = settings
+            .build(|_| None, Some("http://127.0.0.1:8080"))
+            .unwrap_err();
+        assert!(refused.contains("conpere demo --serve"), "{refused}");
+    }
 }

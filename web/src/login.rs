@@ -73,6 +73,15 @@ impl OidcClient {
     }
 }
 
+/// The demo's login: a person to pick among those offered (`conpere demo --serve`).
+#[derive(Debug, Clone)]
+pub struct DemoLogin {
+    /// The browser sessions (on localhost).
+    pub sessions: BrowserSessions,
+    /// Who may be picked: login and what they are.
+    pub people: Vec<(String, String)>,
+}
+
 /// The `/auth` routes of `api`'s mode (none in header mode, nor in OIDC without pages).
 pub fn routes(api: Arc<Api>) -> Router {
     let Some(sessions) = api.auth.browser() else {
@@ -84,6 +93,7 @@ pub fn routes(api: Arc<Api>) -> Router {
         .route("/auth/logout", get(logout).post(logout));
     routes = match &api.auth {
         Authentication::Cas(_) => routes.route("/auth/cas", get(cas_callback).post(single_logout)),
+        Authentication::Demo(_) => routes.route("/auth/demo", axum::routing::post(demo_pick)),
         _ => routes.route("/auth/oidc", get(oidc_callback)),
     };
     routes.with_state(api).layer(layer)
@@ -123,6 +133,7 @@ async fn start(
         session.insert("next", next).await.map_err(session_failed)?;
     }
     let url = match &api.auth {
+        Authentication::Demo(demo) => return Ok(demo_page(demo).into_response()),
         Authentication::Cas(login) => login.cas.login_url(),
         Authentication::Oidc(oidc) => {
             let (url, flow) = authorization(oidc).await?;
@@ -153,7 +164,7 @@ async fn logged_in(
         .await
         .map_err(session_failed)?;
     audit::action(&identity.login, "login", how, "ok");
-    Ok(Redirect::to(next.as_deref().unwrap_or("/api/v1/me")).into_response())
+    Ok(Redirect::to(next.as_deref().unwrap_or("/")).into_response())
 }
 
 fn refused_login(path: &str, why: String) -> ApiError {
@@ -362,7 +373,58 @@ async fn logout(State(api): State<Arc<Api>>, session: Session) -> Result<Respons
         .unwrap_or_default();
     let url = match &api.auth {
         Authentication::Cas(login) => login.cas.logout_url(&back),
+        Authentication::Demo(_) => "/auth/login".to_owned(),
         _ => back,
     };
     Ok(Redirect::to(&url).into_response())
+}
+
+/// The demo's login page: each person a button.
+fn demo_page(demo: &DemoLogin) -> maud::Markup {
+    let lang = crate::pages::i18n::Lang::Fr;
+    let body = maud::html! {
+        p { (lang.t("demo-intro")) }
+        ul {
+            @for (login, what) in &demo.people {
+                li {
+                    form method="post" action="/auth/demo" {
+                        input type="hidden" name="login" value=(login);
+                        button type="submit" { (login) " — " (what) }
+                    }
+                }
+            }
+        }
+    };
+    crate::pages::layout::page(lang, &lang.t("demo-title"), body)
+}
+
+#[derive(Deserialize)]
+struct Pick {
+    login: String,
+}
+
+/// `POST /auth/demo`: logged in as one of the people offered (none else).
+async fn demo_pick(
+    State(api): State<Arc<Api>>,
+    headers: axum::http::HeaderMap,
+    session: Session,
+    Form(pick): Form<Pick>,
+) -> Result<Response, ApiError> {
+    let Authentication::Demo(demo) = &api.auth else {
+        unreachable!("a demo route")
+    };
+    crate::csrf::check_form(&headers, Some(&demo.sessions.origin))?;
+    if !demo.people.iter().any(|(login, _)| *login == pick.login) {
+        return Err(ApiError::forbidden("not a person of the demo"));
+    }
+    let identity = Identity {
+        login: pick.login,
+        mail: None,
+        ine: None,
+        auth: AuthKind::Demo,
+        idp: None,
+        session_index: None,
+    };
+    let response = logged_in(&api, session, identity, "demo").await?;
+    Ok(response)
 }

@@ -182,7 +182,7 @@ impl FromRequestParts<Arc<Api>> for User {
                         OidcError::Unavailable(_) => ApiError::unavailable(error),
                     })?
             }
-            Authentication::Cas(_) | Authentication::Oidc(_) => {
+            Authentication::Cas(_) | Authentication::Oidc(_) | Authentication::Demo(_) => {
                 let Some(sessions) = api.auth.browser() else {
                     let refusal = ApiError::unauthenticated("a bearer token is required");
                     refused(parts, &refusal);

@@ -24,7 +24,7 @@ pub fn page(lang: Lang, title: &str, body: Markup) -> Markup {
                     nav aria-label=(lang.t("app-name")) {
                         ul {
                             li { a href="/" { (lang.t("nav-home")) } }
-                            li { a href={ "?lang=" (other.code()) } lang=(other.code()) hreflang=(other.code()) { (other.t("lang-switch")) } }
+                            li { a href={ "?lang=" (other.code()) } lang=(other.code()) hreflang=(other.code()) { (lang.t("lang-switch")) } }
                             li { a href="/auth/logout" { (lang.t("nav-logout")) } }
                         }
                     }
