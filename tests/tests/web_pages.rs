@@ -294,14 +294,35 @@ async fn a_directeur_filters_proposes_and_validates_in_a_browser() {
         "{searched}"
     );
 
-    let (id, hash) = site.contract_of("PLAIN").await;
+    let (id, first) = site.contract_of("PLAIN").await;
     let path = format!("/contracts/{id}");
     let (_, _, page) = site.page("dir-a", &path, "fr").await;
     assert!(
         page.contains(&format!("action=\"{path}/propose\"")),
         "{page}"
     );
+    assert!(page.contains("<label for=\"objectives\">") && page.contains("name=\"measure\""));
     let ours = site.root.clone();
+    // Measures from the catalogue and objectives: a new version.
+    let fields = [
+        ("measure", "tutorat"),
+        ("details:tutorat", "1 h par semaine"),
+        ("objectives", "Valider le S1\nAssister aux TD"),
+    ];
+    let edited = site
+        .form("dir-a", &format!("{path}/draft"), &ours, &fields)
+        .await;
+    assert_eq!(
+        edited.headers()["location"],
+        format!("{path}?done=edit").as_str()
+    );
+    let (_, hash) = site.contract_of("PLAIN").await;
+    assert_ne!(hash, first, "a new version");
+    let (_, _, page) = site.page("dir-a", &path, "fr").await;
+    assert!(
+        page.contains("Tutorat — 1 h par semaine") && page.contains("<li>Assister aux TD</li>"),
+        "{page}"
+    );
     let proposed = site
         .form(
             "dir-a",

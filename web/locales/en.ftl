@@ -67,6 +67,13 @@ validate-title = Validate the contract
 validate-submit = Validate
 done-propose = The contract is proposed to the student.
 done-validate = The contract is validated.
+edit-title = Measures and objectives
+edit-measures = Support measures (catalogue)
+edit-details = Details for “{ $measure }”
+edit-objectives = Objectives
+edit-objectives-help = One objective a line.
+edit-submit = Save
+done-edit = The measures and objectives are saved (a new version).
 done-sign = The contract is signed.
 done-refuse = The contract is refused.
 

@@ -67,6 +67,13 @@ validate-title = Valider le contrat
 validate-submit = Valider
 done-propose = Le contrat est proposé à l'étudiant.
 done-validate = Le contrat est validé.
+edit-title = Mesures et objectifs
+edit-measures = Mesures d'accompagnement (catalogue)
+edit-details = Précisions pour « { $measure } »
+edit-objectives = Objectifs
+edit-objectives-help = Un objectif par ligne.
+edit-submit = Enregistrer
+done-edit = Les mesures et objectifs sont enregistrés (nouvelle version).
 done-sign = Le contrat est signé.
 done-refuse = Le contrat est refusé.
 

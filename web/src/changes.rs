@@ -41,25 +41,45 @@ pub async fn draft(
     Path(id): Path<i64>,
     body: Result<Json<DraftBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let head = match body_of(body) {
+        Ok(body) => edit(&api, &user, &headers, id, &body.measures, &body.objectives).await?,
+        Err(refused) => audit::outcome(
+            &user.login,
+            "edit",
+            &format!("contract #{id}"),
+            Err(refused),
+        )?,
+    };
+    Ok(head_json(&head))
+}
+
+/// `user` sets the measures and objectives of contract `id`'s draft, audited: the API
+/// and the pages' form share it.
+pub(crate) async fn edit(
+    api: &Api,
+    user: &User,
+    headers: &HeaderMap,
+    id: i64,
+    measures: &[MeasureInput],
+    objectives: &[String],
+) -> Result<lifecycle::Head, ApiError> {
     let taken = async {
-        let body = body_of(body)?;
-        let seen = visible(&api, &user, id).await?;
-        let role = editor_role(&user, &seen, "edit")?;
-        let actor = actor(&user, role, &headers);
+        let seen = visible(api, user, id).await?;
+        let role = editor_role(user, &seen, "edit")?;
+        let actor = actor(user, role, headers);
         let mut client = api.client().await?;
         let head = lifecycle::set_draft(
             &mut client,
             id,
             &actor,
             &api.catalogue,
-            &body.measures,
-            &body.objectives,
+            measures,
+            objectives,
         )
         .await?;
         Ok::<_, ApiError>(head)
     };
-    let head = audit::outcome(&user.login, "edit", &format!("contract #{id}"), taken.await)?;
-    Ok(head_json(&head))
+    audit::outcome(&user.login, "edit", &format!("contract #{id}"), taken.await)
 }
 
 /// `POST /contracts/{id}/amendments`'s body.

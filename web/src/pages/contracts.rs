@@ -13,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Redirect;
 use axum::Form;
-use conpere_contracts::lifecycle::Action;
+use conpere_contracts::lifecycle::{Action, MeasureInput};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
@@ -239,6 +239,7 @@ pub async fn contract(
             (refuse_form(lang, id, &hash))
         }
         @if (seen.is_directeur || user.admin) && matches!(state_code.as_str(), "draft" | "refused") {
+            (edit_form(lang, &api, id, content))
             (plain_form(lang, id, &hash, "propose"))
         }
         @if (seen.is_directeur || user.admin) && state_code == "signed" {
@@ -308,6 +309,84 @@ fn sign_form(lang: Lang, id: i64, hash: &str) -> Markup {
             button type="submit" { (lang.t("sign-submit")) }
         }
     }
+}
+
+/// The draft's measures (from the catalogue, each with its details) and objectives.
+fn edit_form(lang: Lang, api: &Api, id: i64, content: &Value) -> Markup {
+    let current: BTreeMap<String, String> = (content["measures"].as_array().into_iter().flatten())
+        .map(|m| (text(&m["code"]), text(&m["details"])))
+        .collect();
+    let objectives: Vec<String> = (content["objectives"].as_array().into_iter().flatten())
+        .map(text)
+        .collect();
+    html! {
+        form method="post" action={ "/contracts/" (id) "/draft" } {
+            h2 { (lang.t("edit-title")) }
+            fieldset {
+                legend { (lang.t("edit-measures")) }
+                @for measure in &api.catalogue.measures {
+                    @let code = &measure.code;
+                    @let label = if lang == Lang::Fr { &measure.label_fr } else { &measure.label_en };
+                    div {
+                        input id={ "m-" (code) } type="checkbox" name="measure" value=(code) checked[current.contains_key(code)];
+                        label for={ "m-" (code) } { (label) }
+                        label for={ "d-" (code) } { (lang.t_with("edit-details", &[("measure", label.clone())])) }
+                        input id={ "d-" (code) } type="text" name={ "details:" (code) } value=(current.get(code).cloned().unwrap_or_default());
+                    }
+                }
+            }
+            label for="objectives" { (lang.t("edit-objectives")) }
+            textarea #objectives name="objectives" aria-describedby="objectives-help" { (objectives.join("\n")) }
+            p #objectives-help { (lang.t("edit-objectives-help")) }
+            button type="submit" { (lang.t("edit-submit")) }
+        }
+    }
+}
+
+/// `POST /contracts/{id}/draft`: the measures ticked (with their details) and the
+/// objectives (one a line) set on the draft, back to the contract.
+pub async fn edit(
+    State(api): State<Arc<Api>>,
+    lang: Lang,
+    user: Result<User, ApiError>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    let failed = |error| PageError {
+        lang,
+        error,
+        contract: Some(id),
+    };
+    let user = user.map_err(failed)?;
+    from_our_pages(&api, &headers).map_err(failed)?;
+    let Ok(Form(fields)) = form else {
+        return Err(failed(incomplete()));
+    };
+    let value = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.trim())
+    };
+    let measures: Vec<MeasureInput> = (fields.iter())
+        .filter(|(name, _)| name == "measure")
+        .map(|(_, code)| MeasureInput {
+            code: code.clone(),
+            details: value(&format!("details:{code}"))
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
+        })
+        .collect();
+    let objectives: Vec<String> = (value("objectives").unwrap_or_default().lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    crate::changes::edit(&api, &user, &headers, id, &measures, &objectives)
+        .await
+        .map_err(failed)?;
+    Ok(Redirect::to(&format!("/contracts/{id}?done=edit")))
 }
 
 /// A form that needs only the hash of the version shown (propose, validate).
