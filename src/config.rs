@@ -96,6 +96,9 @@ pub struct ServerSettings {
     pub request_timeout_seconds: Option<u64>,
     /// Connections served at once (default 1024; more wait to be accepted).
     pub max_connections: Option<usize>,
+    /// Origins that may frame the pages besides conpere itself (the ENT's:
+    /// `["https://ent.univ.fr"]`); none by default.
+    pub frame_ancestors: Option<Vec<String>>,
 }
 
 /// What a daemon does with a run that was due while it was down.

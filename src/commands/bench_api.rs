@@ -66,6 +66,7 @@ pub async fn measure_api_latency(store: &Store) -> anyhow::Result<()> {
         student_match: StudentMatch::Login,
         catalogue: Catalogue::default(),
         rules: Rules::default(),
+        pages: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}/api/v1", listener.local_addr()?);

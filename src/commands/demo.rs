@@ -214,6 +214,7 @@ async fn serve_pages(config: &Config, listen: &str) -> anyhow::Result<()> {
         student_match: conpere_web::roles::StudentMatch::Login,
         catalogue,
         rules,
+        pages: Default::default(),
     });
     let limits = conpere_web::Limits::default();
     let app = conpere_web::contracts_app(api, limits);

@@ -47,7 +47,27 @@ fn contracts_api(config: &Config, store: &Store) -> anyhow::Result<Option<Arc<co
         student_match: settings.student_match.unwrap_or_default(),
         catalogue,
         rules,
+        pages: pages_settings(config)?,
     })))
+}
+
+/// `[server] frame_ancestors` for the pages: origins only (a scheme and a host), so
+/// that nothing else can slip into the Content-Security-Policy.
+fn pages_settings(config: &Config) -> anyhow::Result<conpere_web::pages::PagesSettings> {
+    let origins = config.server.frame_ancestors.clone().unwrap_or_default();
+    for origin in &origins {
+        let (scheme, host) = origin.split_once("://").unwrap_or(("", ""));
+        let clean = |c: char| c.is_ascii_alphanumeric() || ".-:[]*".contains(c);
+        if !matches!(scheme, "https" | "http") || host.is_empty() || !host.chars().all(clean) {
+            return Err(crate::config::usage(format!(
+                "[server] frame_ancestors: {origin:?} is not an origin such as \
+                 \"https://ent.univ.fr\""
+            )));
+        }
+    }
+    Ok(conpere_web::pages::PagesSettings {
+        frame_ancestors: origins,
+    })
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.

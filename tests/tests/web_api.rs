@@ -75,6 +75,7 @@ impl Server {
             student_match: StudentMatch::Login,
             catalogue: Catalogue::default(),
             rules: Rules::default(),
+            pages: Default::default(),
         });
         let limits = conpere_web::Limits::default();
         let app = conpere_web::contracts_app(api, limits);

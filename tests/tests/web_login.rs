@@ -62,6 +62,7 @@ impl Site {
             student_match: StudentMatch::Login,
             catalogue: Catalogue::default(),
             rules: Rules::default(),
+            pages: Default::default(),
         });
         let limits = conpere_web::Limits::default();
         let app = conpere_web::contracts_app(api, limits);

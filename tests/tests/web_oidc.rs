@@ -82,6 +82,7 @@ impl Site {
             student_match: StudentMatch::Login,
             catalogue: Catalogue::default(),
             rules: Rules::default(),
+            pages: Default::default(),
         });
         let base = format!("{root}/api/v1");
         let limits = conpere_web::Limits::default();

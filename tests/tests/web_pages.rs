@@ -61,6 +61,7 @@ impl Site {
             student_match: StudentMatch::Login,
             catalogue: Catalogue::default(),
             rules: Rules::default(),
+            pages: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let root = format!("http://{}", listener.local_addr().unwrap());
@@ -470,6 +471,7 @@ async fn the_demo_login_offers_its_people_only_and_exists_in_demo_mode_only() {
         student_match: StudentMatch::Login,
         catalogue: Catalogue::default(),
         rules: Rules::default(),
+        pages: Default::default(),
     });
     let limits = conpere_web::Limits::default();
     let app = conpere_web::contracts_app(api, limits);

@@ -59,6 +59,8 @@ pub struct Api {
     pub catalogue: Catalogue,
     /// The flag rules and amendment reasons.
     pub rules: Rules,
+    /// The pages' settings.
+    pub pages: pages::PagesSettings,
 }
 
 pub use server::{serve, Limits};

@@ -27,14 +27,34 @@ use i18n::{Lang, LANG_COOKIE};
 use maud::{html, Markup};
 use std::sync::Arc;
 
-/// What the pages allow the browser: conpere's own style sheet and forms, no script
-/// inline or from elsewhere, framed by conpere itself only.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-    form-action 'self'; base-uri 'none'; frame-ancestors 'self'";
+/// The pages' settings (`[server] frame_ancestors`).
+#[derive(Debug, Clone, Default)]
+pub struct PagesSettings {
+    /// The origins that may frame the pages besides conpere itself (the ENT's, e.g.
+    /// `https://ent.univ.fr`); none by default.
+    pub frame_ancestors: Vec<String>,
+}
+
+impl PagesSettings {
+    /// What the pages allow the browser: conpere's own style sheet and forms, no script
+    /// inline or from elsewhere, framed by conpere itself and the configured origins only.
+    pub fn csp(&self) -> String {
+        let mut ancestors = String::from("'self'");
+        for origin in &self.frame_ancestors {
+            ancestors.push(' ');
+            ancestors.push_str(origin);
+        }
+        format!(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             base-uri 'none'; frame-ancestors {ancestors}"
+        )
+    }
+}
 
 /// The pages' routes (with the session layer of the modes that have sessions).
 pub fn routes(api: Arc<Api>) -> Router {
     let layer = api.auth.browser().map(|s| s.layer(api.pool.clone()));
+    let csp = HeaderValue::from_str(&api.pages.csp()).expect("origins are header-safe");
     let routes = Router::new()
         .route("/", get(contracts::home))
         .route("/contracts/{id}", get(contracts::contract))
@@ -43,7 +63,7 @@ pub fn routes(api: Arc<Api>) -> Router {
         .route("/validate", get(bulk::confirm).post(bulk::validate))
         .with_state(api)
         .route("/assets/conpere.css", get(style_sheet))
-        .layer(axum::middleware::from_fn(page_headers));
+        .layer(axum::middleware::from_fn_with_state(csp, page_headers));
     match layer {
         Some(layer) => routes.layer(layer),
         None => routes,
@@ -56,14 +76,18 @@ async fn style_sheet() -> Response {
 }
 
 /// The CSP on every page; a language asked with `?lang=` kept in a cookie.
-async fn page_headers(request: Request<axum::body::Body>, next: Next) -> Response {
+async fn page_headers(
+    axum::extract::State(csp): axum::extract::State<HeaderValue>,
+    request: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
     let asked = (request.uri().query().unwrap_or(""))
         .split('&')
         .find_map(|pair| pair.strip_prefix("lang="))
         .and_then(Lang::from_tag);
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(CONTENT_SECURITY_POLICY, csp);
     if let Some(lang) = asked {
         let cookie = format!(
             "{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
@@ -127,5 +151,22 @@ impl IntoResponse for PageError {
             p { (next) }
         };
         (status, layout::page(lang, &lang.t("error-title"), body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PagesSettings;
+
+    #[test]
+    fn the_pages_are_framed_by_conpere_and_the_origins_configured_only() {
+        let alone = PagesSettings::default().csp();
+        assert!(alone.contains("frame-ancestors 'self'") && alone.contains("default-src 'none'"));
+        let ent = PagesSettings {
+            frame_ancestors: vec!["https://ent.univ.fr".into()],
+        };
+        assert!(ent
+            .csp()
+            .ends_with("frame-ancestors 'self' https://ent.univ.fr"));
     }
 }
