@@ -369,6 +369,40 @@ async fn a_directeur_filters_proposes_and_validates_in_a_browser() {
         page.contains("Le contrat est validé.") && page.contains("État : validé"),
         "{page}"
     );
+    let (_, _, edited) = site.page("dir-a", &format!("{path}?done=edit"), "fr").await;
+    assert!(edited.contains("Les mesures et objectifs sont enregistrés"));
+
+    // An amendment (through the API), proposed: its student reads what it changes.
+    let amend = site
+        .http
+        .post(format!("{}/api/v1{path}/amendments", site.root));
+    let body = r#"{"reason":"measure_added","measures":[{"code":"tutorat"},{"code":"renforcement_disciplinaire"}]}"#;
+    let opened = (site.as_user(amend, "dir-a"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200);
+    let (_, amended) = site.contract_of("PLAIN").await;
+    let proposed = site
+        .form(
+            "dir-a",
+            &format!("{path}/propose"),
+            &ours,
+            &[("version_hash", &amended)],
+        )
+        .await;
+    assert_eq!(proposed.status(), 303);
+    let (_, _, page) = site.page("plain", &path, "fr").await;
+    for expected in [
+        "Ce qui change par rapport au contrat en vigueur (version 2)",
+        "Motif de l'avenant : measure_added",
+        "Mesures ajoutées",
+        "J'ai lu ce contrat pédagogique",
+    ] {
+        assert!(page.contains(expected), "{expected} not in:\n{page}");
+    }
 }
 
 #[tokio::test]

@@ -54,6 +54,15 @@ contract-no-measure = None
 contract-objectives = Objectives
 contract-no-objective = None
 
+diff-title = What changes from the contract in force (version { $version })
+diff-reason = Reason for the amendment: { $reason }
+diff-added-elements = Course elements added
+diff-removed-elements = Course elements removed
+diff-added-measures = Measures added
+diff-removed-measures = Measures removed
+diff-added-statuses = Statuses added
+diff-removed-statuses = Statuses removed
+
 sign-title = Sign the contract
 sign-consent = I have read this learning contract and commit to it.
 sign-confirm = I have read the contract and agree to sign it

@@ -54,6 +54,15 @@ contract-no-measure = Aucune
 contract-objectives = Objectifs
 contract-no-objective = Aucun
 
+diff-title = Ce qui change par rapport au contrat en vigueur (version { $version })
+diff-reason = Motif de l'avenant : { $reason }
+diff-added-elements = Enseignements ajoutés
+diff-removed-elements = Enseignements retirés
+diff-added-measures = Mesures ajoutées
+diff-removed-measures = Mesures retirées
+diff-added-statuses = Statuts ajoutés
+diff-removed-statuses = Statuts retirés
+
 sign-title = Signer le contrat
 sign-consent = J'ai lu ce contrat pédagogique et je m'engage à le respecter.
 sign-confirm = J'ai lu le contrat et j'accepte de le signer

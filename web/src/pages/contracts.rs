@@ -13,6 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Redirect;
 use axum::Form;
+use conpere_contracts::diff;
 use conpere_contracts::lifecycle::{Action, MeasureInput};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -205,14 +206,27 @@ pub async fn contract(
     );
     let state_code = text(&summary["state"]);
     let hash = text(&summary["version_hash"]);
-    let done =
-        (done.done).filter(|d| ["propose", "sign", "validate", "refuse"].contains(&d.as_str()));
+    let done = (done.done)
+        .filter(|d| ["edit", "propose", "sign", "validate", "refuse"].contains(&d.as_str()));
+    // An open amendment is read against the version in force it would replace.
+    let amendment = match (
+        summary["amendment_of"].as_i64(),
+        summary["version"].as_i64(),
+    ) {
+        (Some(from), Some(to)) => {
+            let client = api.client().await.map_err(failed)?;
+            let changes = diff::diff(&client, id, from as i32, to as i32).await;
+            Some(changes.map_err(|e| failed(e.into()))?)
+        }
+        _ => None,
+    };
     let body = html! {
         @if let Some(done) = done {
             p.notice role="status" { (lang.t(&format!("done-{done}"))) }
         }
         p { (lang.t_with("contract-state", &[("state", state(lang, summary))])) " · " (kind(lang, summary)) }
         p { (lang.t_with("contract-next", &[("next", lang.t(&format!("next-{state_code}")))])) }
+        @if let Some(changes) = &amendment { (changes_of(lang, changes)) }
         h2 { (lang.t("contract-sections")) }
         @for section in content["sections"].as_array().into_iter().flatten() {
             h3 { (lang.t_with("contract-section", &[("step", text(&section["step"])), ("regime", text(&section["regime"]))])) }
@@ -248,6 +262,41 @@ pub async fn contract(
         }
     };
     Ok(layout::page(lang, &title, body))
+}
+
+/// What an amendment changes: its reason, the elements, measures and statuses added and
+/// removed.
+fn changes_of(lang: Lang, changes: &diff::Diff) -> Markup {
+    let elements = |list: &[diff::Element]| -> Vec<String> {
+        list.iter()
+            .map(|e| format!("{} ({})", e.label, e.step))
+            .collect()
+    };
+    let measures = |list: &[diff::MeasureRef]| -> Vec<String> {
+        list.iter().map(|m| m.label.clone()).collect()
+    };
+    let parts = [
+        ("diff-added-elements", elements(&changes.elements_added)),
+        ("diff-removed-elements", elements(&changes.elements_removed)),
+        ("diff-added-measures", measures(&changes.measures_added)),
+        ("diff-removed-measures", measures(&changes.measures_removed)),
+        ("diff-added-statuses", changes.statuses_added.clone()),
+        ("diff-removed-statuses", changes.statuses_removed.clone()),
+    ];
+    html! {
+        section aria-labelledby="changes" {
+            h2 #changes { (lang.t_with("diff-title", &[("version", changes.from.to_string())])) }
+            @if let Some(reason) = &changes.reason {
+                p { (lang.t_with("diff-reason", &[("reason", reason.clone())])) }
+            }
+            @for (title, items) in parts {
+                @if !items.is_empty() {
+                    h3 { (lang.t(title)) }
+                    ul { @for item in items { li { (item) } } }
+                }
+            }
+        }
+    }
 }
 
 /// A list of `items`, or `none` when there is none.
