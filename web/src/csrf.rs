@@ -1,11 +1,16 @@
-//! Cross-site request forgery: a browser sends its session cookie with any request, even
-//! one a foreign page makes it send. So a request that changes something (any method but
-//! GET, HEAD, OPTIONS) on a browser session must come from conpere's own pages: its
-//! `Origin` (or, without one, its `Referer`) must be conpere's public origin — a strict
-//! origin check. Requests authenticated otherwise (the proxy's header, a bearer token)
-//! carry no ambient credential and are not concerned.
+//! Cross-site request forgery: a browser sends its ambient credentials — conpere's
+//! session cookie, or the authenticating proxy's own — with any request, even one a
+//! foreign page makes it send. So a request that changes something (any method but GET,
+//! HEAD, OPTIONS) must come from conpere's own pages — its `Origin` (or, without one, its
+//! `Referer`) must be conpere's — when it carries such a credential: every request of a
+//! browser session, and, behind a proxy, every request a foreign page can make a browser
+//! send without asking first (a form or plain text; a JSON call from elsewhere needs a
+//! CORS preflight, which conpere never grants). Bearer tokens are not ambient: not
+//! concerned. [`crate::roles`] applies it as it authenticates, for the API and the pages
+//! alike.
 
 use crate::error::ApiError;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, Method};
 
 /// The origin (`scheme://host[:port]`) of a URL.
@@ -19,8 +24,26 @@ pub fn origin_of(url: &str) -> String {
     )
 }
 
-/// Refuses (403 `csrf`) a state-changing request that does not come from `origin`.
-pub fn check(method: &Method, headers: &HeaderMap, origin: &str) -> Result<(), ApiError> {
+/// Whether a foreign page can make a browser send this request without a CORS
+/// preflight: a form, or plain text (or no body type at all).
+pub fn sendable_cross_site(headers: &HeaderMap) -> bool {
+    let kind = (headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok())).map(|v| {
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
+    matches!(
+        kind.as_deref(),
+        None | Some("application/x-www-form-urlencoded" | "multipart/form-data" | "text/plain")
+    )
+}
+
+/// Refuses (403 `csrf`) a state-changing request that does not come from conpere's own
+/// pages: `origin` when the public URL is known, else the host the request was sent to
+/// (a proxy keeping `Host`), compared without the scheme the proxy may have changed.
+pub fn check(method: &Method, headers: &HeaderMap, origin: Option<&str>) -> Result<(), ApiError> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
@@ -30,46 +53,18 @@ pub fn check(method: &Method, headers: &HeaderMap, origin: &str) -> Result<(), A
         (_, Some(referer)) => Some(origin_of(referer)),
         _ => None,
     };
-    match from {
-        Some(from) if from == origin => Ok(()),
-        _ => Err(ApiError::new(
+    let host = |o: &str| o.split_once("://").map_or(o, |(_, host)| host).to_owned();
+    let ours = match (origin, from.as_deref()) {
+        (Some(origin), Some(from)) => from == origin,
+        (None, Some(from)) => header("host").is_some_and(|h| h.to_ascii_lowercase() == host(from)),
+        (_, None) => false,
+    };
+    match ours {
+        true => Ok(()),
+        false => Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
             "csrf",
             "this request does not come from conpere's pages (Origin): refused",
-        )),
-    }
-}
-
-/// A page's form: it must come from conpere's own pages — `origin` when the public URL
-/// is known, else the host the request was sent to (behind a proxy that keeps `Host`).
-/// A proxy's credentials are ambient too (its own session cookie), so this holds in every
-/// mode.
-pub fn check_form(headers: &HeaderMap, origin: Option<&str>) -> Result<(), ApiError> {
-    let host = |h: &str| {
-        h.split_once("://")
-            .map_or(h, |(_, rest)| rest)
-            .to_ascii_lowercase()
-    };
-    let expected = match origin {
-        Some(origin) => host(origin),
-        None => headers
-            .get("host")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default(),
-    };
-    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let from = match (header("origin"), header("referer")) {
-        (Some(origin), _) if origin != "null" => Some(host(&origin_of(origin))),
-        (_, Some(referer)) => Some(host(&origin_of(referer))),
-        _ => None,
-    };
-    match from {
-        Some(from) if !expected.is_empty() && from == expected => Ok(()),
-        _ => Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "csrf",
-            "this form does not come from conpere's pages (Origin): refused",
         )),
     }
 }
@@ -90,15 +85,15 @@ mod tests {
     fn only_conpere_s_own_pages_change_things() {
         let ours = "https://conpere.univ.fr";
         let post = &Method::POST;
-        assert!(check(&Method::GET, &headers(&[]), ours).is_ok());
+        assert!(check(&Method::GET, &headers(&[]), Some(ours)).is_ok());
         assert!(check(
             post,
             &headers(&[("origin", "https://conpere.univ.fr")]),
-            ours
+            Some(ours)
         )
         .is_ok());
         let referer = [("referer", "https://conpere.univ.fr/contrats/1")];
-        assert!(check(post, &headers(&referer), ours).is_ok());
+        assert!(check(post, &headers(&referer), Some(ours)).is_ok());
         for refused in [
             &[("origin", "https://evil.example")][..],
             &[("origin", "https://conpere.univ.fr.evil.example")],
@@ -107,9 +102,33 @@ mod tests {
             &[("referer", "https://evil.example/conpere.univ.fr")],
         ] {
             assert_eq!(
-                check(post, &headers(refused), ours).unwrap_err().status,
+                check(post, &headers(refused), Some(ours))
+                    .unwrap_err()
+                    .status,
                 403
             );
         }
+    }
+
+    #[test]
+    fn behind_a_proxy_the_host_is_conpere_s_and_json_calls_need_no_origin() {
+        let post = &Method::POST;
+        let from =
+            |origin: &'static str| headers(&[("host", "conpere.univ.fr"), ("origin", origin)]);
+        assert!(check(post, &from("https://conpere.univ.fr"), None).is_ok());
+        assert!(check(post, &from("https://evil.example"), None).is_err());
+        assert!(sendable_cross_site(&headers(&[(
+            "content-type",
+            "application/x-www-form-urlencoded"
+        )])));
+        assert!(sendable_cross_site(&headers(&[(
+            "content-type",
+            "text/plain;charset=utf-8"
+        )])));
+        assert!(sendable_cross_site(&headers(&[])));
+        assert!(!sendable_cross_site(&headers(&[(
+            "content-type",
+            "application/json"
+        )])));
     }
 }

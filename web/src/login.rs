@@ -413,7 +413,11 @@ async fn demo_pick(
     let Authentication::Demo(demo) = &api.auth else {
         unreachable!("a demo route")
     };
-    crate::csrf::check_form(&headers, Some(&demo.sessions.origin))?;
+    crate::csrf::check(
+        &axum::http::Method::POST,
+        &headers,
+        Some(&demo.sessions.origin),
+    )?;
     if !demo.people.iter().any(|(login, _)| *login == pick.login) {
         return Err(ApiError::forbidden("not a person of the demo"));
     }

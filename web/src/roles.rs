@@ -167,6 +167,11 @@ impl FromRequestParts<Arc<Api>> for User {
                 let login = header
                     .login(&parts.headers)
                     .inspect_err(|e| refused(parts, e))?;
+                // The proxy's own session is an ambient credential too.
+                if crate::csrf::sendable_cross_site(&parts.headers) {
+                    crate::csrf::check(&parts.method, &parts.headers, None)
+                        .inspect_err(|e| refused(parts, e))?;
+                }
                 Identity::from_proxy(login)
             }
             Authentication::Oidc(oidc) if crate::auth::bearer(&parts.headers).is_some() => {
@@ -198,7 +203,7 @@ impl FromRequestParts<Arc<Api>> for User {
                         ApiError::unauthenticated("not logged in: log in at /auth/login")
                     })
                     .inspect_err(|e| refused(parts, e))?;
-                crate::csrf::check(&parts.method, &parts.headers, &sessions.origin)
+                crate::csrf::check(&parts.method, &parts.headers, Some(&sessions.origin))
                     .inspect_err(|e| refused(parts, e))?;
                 identity
             }

@@ -87,8 +87,6 @@ pub async fn validate(
 ) -> Result<Markup, PageError> {
     let failed = |e| PageError::new(lang, e);
     let user = user.map_err(failed)?;
-    let origin = api.auth.browser().map(|s| s.origin.as_str());
-    crate::csrf::check_form(&headers, origin).map_err(failed)?;
     let Ok(Form(chosen)) = form else {
         return Err(failed(super::contracts::incomplete()));
     };
