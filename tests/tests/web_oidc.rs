@@ -66,11 +66,11 @@ impl Site {
         let mut oidc = Oidc::new(provider.issuer(), "conpere", None, None);
         oidc.refresh_every = refresh_every;
         if pages {
-            oidc.browser = Some(OidcClient {
-                client_id: "conpere-pages".into(),
-                client_secret: Some("pages-secret".into()),
-                sessions: BrowserSessions::new(&root, 8).unwrap(),
-            });
+            oidc.browser = Some(OidcClient::new(
+                "conpere-pages".into(),
+                Some("pages-secret".into()),
+                BrowserSessions::new(&root, 8).unwrap(),
+            ));
         }
         let api = Arc::new(conpere_web::Api {
             pool: db.pool.clone(),

@@ -133,11 +133,10 @@ impl AuthSettings {
                 // The pages' login needs the URL the provider sends the browser back to.
                 if let Some(public_url) = public_url {
                     let idle = self.session_idle_hours.unwrap_or(8);
-                    oidc.browser = Some(crate::login::OidcClient {
-                        client_id: client_id.clone(),
-                        client_secret,
-                        sessions: crate::sessions::BrowserSessions::new(public_url, idle)?,
-                    });
+                    let sessions = crate::sessions::BrowserSessions::new(public_url, idle)?;
+                    let client =
+                        crate::login::OidcClient::new(client_id.clone(), client_secret, sessions);
+                    oidc.browser = Some(client);
                 }
                 Ok(Authentication::Oidc(std::sync::Arc::new(oidc)))
             }
@@ -229,6 +228,17 @@ impl HeaderAuth {
             .map(str::to_owned)
             .ok_or_else(|| ApiError::unauthenticated(format!("no login in {}", self.user_header)))
     }
+}
+
+/// The HTTP client conpere asks an identity provider with (CAS validation, OIDC
+/// discovery, keys and tokens): 10 s at most, and no redirect followed (a redirect could
+/// send conpere's request, and the code or ticket in it, elsewhere).
+pub(crate) fn provider_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a plain HTTP client builds")
 }
 
 /// The token of an `Authorization: Bearer …` header (the scheme in any case).

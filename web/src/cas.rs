@@ -14,7 +14,6 @@
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// A CAS server, and the service URL conpere is known to it by.
 #[derive(Debug, Clone)]
@@ -51,11 +50,7 @@ pub enum CasError {
 impl Cas {
     /// The CAS server at `server`, for the conpere whose public URL is `public_url`.
     pub fn new(server: &str, public_url: &str, ine_attribute: Option<String>) -> Cas {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a plain HTTP client builds");
+        let http = crate::auth::provider_http();
         Cas {
             server: server.trim_end_matches('/').to_owned(),
             service: format!("{}/auth/cas", public_url.trim_end_matches('/')),

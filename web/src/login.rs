@@ -25,8 +25,9 @@ use axum::{Form, Router};
 use conpere_contracts::evidence::AuthKind;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -65,9 +66,25 @@ pub struct OidcClient {
     pub client_secret: Option<String>,
     /// The browser sessions.
     pub sessions: BrowserSessions,
+    /// The provider's discovery, when fetched.
+    discovery: Arc<tokio::sync::Mutex<Option<(std::time::Instant, CoreProviderMetadata)>>>,
 }
 
 impl OidcClient {
+    /// conpere's client `client_id` (with `client_secret` for a confidential client).
+    pub fn new(
+        client_id: String,
+        client_secret: Option<String>,
+        sessions: BrowserSessions,
+    ) -> OidcClient {
+        OidcClient {
+            client_id,
+            client_secret,
+            sessions,
+            discovery: Arc::default(),
+        }
+    }
+
     fn redirect_uri(&self) -> String {
         format!("{}/auth/oidc", self.sessions.public_url)
     }
@@ -238,21 +255,46 @@ async fn single_logout(
     Ok(StatusCode::OK)
 }
 
-/// The provider's client, from its discovery (fetched each login: a login is rare, and
-/// a rotated key or endpoint is seen at once).
-async fn provider(
-    oidc: &Oidc,
-) -> Result<(CoreProviderMetadata, openidconnect::reqwest::Client), ApiError> {
-    let http = openidconnect::reqwest::ClientBuilder::new()
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .map_err(ApiError::unavailable)?;
-    let issuer = IssuerUrl::new(oidc.issuer.clone()).map_err(ApiError::unavailable)?;
-    let metadata = CoreProviderMetadata::discover_async(issuer, &http)
-        .await
-        .map_err(|e| ApiError::unavailable(format!("the OIDC discovery: {e}")))?;
-    Ok((metadata, http))
+/// An OpenID Connect client of a discovered provider (the type `from_provider_metadata`
+/// gives: authorization endpoint set, token and user info endpoints as discovered).
+type ProviderClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// How long a provider's discovery (endpoints and keys) is kept before it is fetched
+/// again: a rotated key or endpoint is seen within that time.
+const DISCOVERY_KEPT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// conpere's client at the provider, from its discovery (kept [`DISCOVERY_KEPT`]), and
+/// the HTTP client that talks to it.
+async fn provider(oidc: &Oidc) -> Result<(ProviderClient, reqwest::Client), ApiError> {
+    let browser = browser_client(oidc);
+    let http = oidc.http.clone();
+    let mut kept = browser.discovery.lock().await;
+    let metadata = match kept.as_ref() {
+        Some((at, metadata)) if at.elapsed() < DISCOVERY_KEPT => metadata.clone(),
+        _ => {
+            let issuer = IssuerUrl::new(oidc.issuer.clone()).map_err(ApiError::unavailable)?;
+            let metadata = CoreProviderMetadata::discover_async(issuer, &http)
+                .await
+                .map_err(|e| ApiError::unavailable(format!("the OIDC discovery: {e}")))?;
+            *kept = Some((std::time::Instant::now(), metadata.clone()));
+            metadata
+        }
+    };
+    let redirect = RedirectUrl::new(browser.redirect_uri()).map_err(ApiError::unavailable)?;
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(browser.client_id.clone()),
+        browser.client_secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(redirect);
+    Ok((client, http))
 }
 
 fn browser_client(oidc: &Oidc) -> &OidcClient {
@@ -263,15 +305,7 @@ fn browser_client(oidc: &Oidc) -> &OidcClient {
 
 /// Where to send the browser, and what to keep until it comes back.
 async fn authorization(oidc: &Oidc) -> Result<(String, Flow), ApiError> {
-    let browser = browser_client(oidc);
-    let (metadata, _) = provider(oidc).await?;
-    let redirect = RedirectUrl::new(browser.redirect_uri()).map_err(ApiError::unavailable)?;
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(browser.client_id.clone()),
-        browser.client_secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(redirect);
+    let (client, _) = provider(oidc).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = client
         .authorize_url(
@@ -330,15 +364,7 @@ async fn oidc_callback(
     let Some(code) = query.code else {
         return Err(refused_login(path, "no authorization code".into()));
     };
-    let browser = browser_client(oidc);
-    let (metadata, http) = provider(oidc).await?;
-    let redirect = RedirectUrl::new(browser.redirect_uri()).map_err(ApiError::unavailable)?;
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(browser.client_id.clone()),
-        browser.client_secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(redirect);
+    let (client, http) = provider(oidc).await?;
     let exchange = client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|e| ApiError::unavailable(format!("the provider has no token endpoint: {e}")))?;

@@ -33,7 +33,7 @@ pub struct Oidc {
     pub refresh_every: Duration,
     /// The pages' client (the code flow), when conpere has a public URL.
     pub browser: Option<crate::login::OidcClient>,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     keys: Mutex<Keys>,
 }
 
@@ -63,11 +63,7 @@ impl Oidc {
         login_claim: Option<String>,
         ine_claim: Option<String>,
     ) -> Oidc {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a plain HTTP client builds");
+        let http = crate::auth::provider_http();
         Oidc {
             issuer: issuer.trim_end_matches('/').to_owned(),
             audience: audience.to_owned(),
