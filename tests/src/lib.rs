@@ -20,6 +20,7 @@ pub mod cas;
 pub mod contract_data;
 pub mod oidc;
 pub mod smtp;
+pub mod web;
 pub mod webhook;
 
 /// The records of a generated university, in export order.

@@ -3,17 +3,13 @@
 //! another's contract gets 404), keyset pages, the lifecycle with a stale hash refused
 //! (409 and the current hash), and the public hash check revealing nothing personal.
 
-use conpere_contracts::catalogue::Catalogue;
-use conpere_contracts::rules::Rules;
-use conpere_contracts::RefreshHook;
-use conpere_core::engine::{Batch, Coverage, Engine, NoProgress, RunRequest};
-use conpere_tests::contract_data::{enrolment, flag_cases, lines, student};
-use conpere_tests::TestDatabase;
+use conpere_core::engine::Engine;
+use conpere_tests::contract_data::{enrolment, flag_cases, student};
+use conpere_tests::{web, TestDatabase};
 use conpere_web::auth::{Authentication, HeaderAuth};
-use conpere_web::roles::{RolesSettings, StudentMatch};
+use conpere_web::roles::RolesSettings;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 const SECRET: &str = "proxy-secret-for-tests";
 
@@ -27,34 +23,8 @@ struct Server {
 impl Server {
     /// The flag cases synced (PLAIN and SPECIAL with logins), served on a free port.
     async fn start() -> Server {
-        let db = TestDatabase::new().await;
-        let hook = RefreshHook {
-            catalogue: Catalogue::default(),
-            rules: Rules::default(),
-        };
-        let engine = Engine::new(db.pool.clone()).with_commit_hook(Arc::new(hook));
-        let with_login = |id: &str, login: &str| {
-            student(id).replace(r#""login":null"#, &format!(r#""login":"{login}""#))
-        };
-        let data = flag_cases()
-            .replace(&student("PLAIN"), &with_login("PLAIN", "plain"))
-            .replace(&student("SPECIAL"), &with_login("SPECIAL", "special"))
-            .replace(&student("DOUBLE"), &with_login("DOUBLE", "double"));
-        let run = engine
-            .start(RunRequest::full("s", "canonical", Coverage::all()))
-            .await
-            .unwrap();
-        let batch = Batch {
-            items: lines(&data),
-            ..Default::default()
-        };
-        run.apply(
-            futures::stream::iter([Ok::<_, String>(batch)]),
-            &NoProgress,
-            None,
-        )
-        .await
-        .unwrap();
+        let logins = [("PLAIN", "plain"), ("SPECIAL", "special"), ("DOUBLE", "double")];
+        let (db, engine) = web::contract_store(&logins).await;
         let roles = RolesSettings {
             admins: vec!["admin-dsi".into()],
             scolarite: vec!["scol".into()],
@@ -64,29 +34,14 @@ impl Server {
             ]),
             ..RolesSettings::default()
         };
-        let api = Arc::new(conpere_web::Api {
-            pool: db.pool.clone(),
-            auth: Authentication::Header(HeaderAuth {
-                user_header: "X-Remote-User".into(),
-                secret_header: "X-Proxy-Secret".into(),
-                secret: SECRET.into(),
-            }),
-            roles,
-            student_match: StudentMatch::Login,
-            catalogue: Catalogue::default(),
-            rules: Rules::default(),
-            pages: Default::default(),
+        let auth = Authentication::Header(HeaderAuth {
+            user_header: "X-Remote-User".into(),
+            secret_header: "X-Proxy-Secret".into(),
+            secret: SECRET.into(),
         });
-        let limits = conpere_web::Limits::default();
-        let app = conpere_web::contracts_app(api, limits);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
-        tokio::spawn(conpere_web::serve(
-            listener,
-            app,
-            limits,
-            std::future::pending(),
-        ));
+        let (listener, root) = web::listener().await;
+        web::serve(listener, web::api(&db, auth, roles));
+        let base = format!("{root}/api/v1");
         Server {
             db,
             engine,
@@ -150,24 +105,6 @@ impl Server {
     }
 }
 
-/// A full sync of `data` (its contracts refreshed in its transaction).
-async fn sync(engine: &Engine, data: &str) {
-    let run = engine
-        .start(RunRequest::full("s", "canonical", Coverage::all()))
-        .await
-        .unwrap();
-    let batch = Batch {
-        items: lines(data),
-        ..Default::default()
-    };
-    run.apply(
-        futures::stream::iter([Ok::<_, String>(batch)]),
-        &NoProgress,
-        None,
-    )
-    .await
-    .unwrap();
-}
 
 fn parse(text: String) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
@@ -513,7 +450,7 @@ async fn a_sis_change_is_amended_and_validated_over_http() {
         &enrolment(2024, "PLAIN", "VET:A/1", "ELP:O1", Some("LSE:AOPT"), false),
         &enrolment(2024, "PLAIN", "VET:A/1", "ELP:O2", Some("LSE:AOPT"), false),
     );
-    sync(&server.engine, &moved).await;
+    web::sync(&server.engine, &moved).await;
     let (_, opened) = server.get(Some("plain"), &format!("/contracts/{id}")).await;
     assert_eq!(
         (

@@ -4,16 +4,11 @@
 //! cross-site POST refused; the evidence records `cas` and the server, and the session
 //! table holds no cookie value and no ticket.
 
-use conpere_contracts::catalogue::Catalogue;
-use conpere_contracts::rules::Rules;
-use conpere_contracts::RefreshHook;
-use conpere_core::engine::{Batch, Coverage, Engine, NoProgress, RunRequest};
 use conpere_tests::cas::CasServer;
-use conpere_tests::contract_data::{flag_cases, lines, student};
-use conpere_tests::TestDatabase;
+use conpere_tests::{web, TestDatabase};
 use conpere_web::auth::Authentication;
 use conpere_web::login::CasLogin;
-use conpere_web::roles::{RolesSettings, StudentMatch};
+use conpere_web::roles::RolesSettings;
 use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -28,50 +23,17 @@ struct Site {
 
 impl Site {
     async fn start() -> Site {
-        let db = TestDatabase::new().await;
-        let hook = RefreshHook {
-            catalogue: Catalogue::default(),
-            rules: Rules::default(),
-        };
-        let engine = Engine::new(db.pool.clone()).with_commit_hook(Arc::new(hook));
-        let plain = student("PLAIN").replace(r#""login":null"#, r#""login":"plain""#);
-        let data = flag_cases().replace(&student("PLAIN"), &plain);
-        let run = engine
-            .start(RunRequest::full("s", "canonical", Coverage::all()))
-            .await
-            .unwrap();
-        let batch = Batch {
-            items: lines(&data),
-            ..Default::default()
-        };
-        let batches = futures::stream::iter([Ok::<_, String>(batch)]);
-        run.apply(batches, &NoProgress, None).await.unwrap();
+        let (db, _) = web::contract_store(&[("PLAIN", "plain")]).await;
 
         let cas = CasServer::start("plain", &[("mail", "plain@etu.univ.fr")]).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (listener, base) = web::listener().await;
         let login = CasLogin::new(cas.url(), &base, Some("supannCodeINE".into()), 8).unwrap();
-        let api = Arc::new(conpere_web::Api {
-            pool: db.pool.clone(),
-            auth: Authentication::Cas(Arc::new(login)),
-            roles: RolesSettings {
-                directeurs: BTreeMap::from([("dir-a".into(), vec!["VET:A/1".into()])]),
-                contact: Some("scolarite@univ.example.fr".into()),
-                ..RolesSettings::default()
-            },
-            student_match: StudentMatch::Login,
-            catalogue: Catalogue::default(),
-            rules: Rules::default(),
-            pages: Default::default(),
-        });
-        let limits = conpere_web::Limits::default();
-        let app = conpere_web::contracts_app(api, limits);
-        tokio::spawn(conpere_web::serve(
-            listener,
-            app,
-            limits,
-            std::future::pending(),
-        ));
+        let roles = RolesSettings {
+            directeurs: BTreeMap::from([("dir-a".into(), vec!["VET:A/1".into()])]),
+            contact: Some("scolarite@univ.example.fr".into()),
+            ..RolesSettings::default()
+        };
+        web::serve(listener, web::api(&db, Authentication::Cas(Arc::new(login)), roles));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -91,7 +53,7 @@ impl Site {
         let start = self
             .get(&format!("{}/auth/login?next=/api/v1/me", self.base), None)
             .await;
-        let before = session_cookie(&start);
+        let before = web::session_cookie(&start);
         let at_cas = self.get(location(&start), None).await;
         assert_eq!(at_cas.status(), 302);
         let back = self.get(location(&at_cas), before.as_deref()).await;
@@ -107,7 +69,7 @@ impl Site {
             set.contains("httponly") && set.contains("samesite=lax"),
             "{set}"
         );
-        (session_cookie(&back).expect("a session cookie"), before)
+        (web::session_cookie(&back).expect("a session cookie"), before)
     }
 
     async fn get(&self, url: &str, cookie: Option<&str>) -> reqwest::Response {
@@ -158,13 +120,6 @@ fn location(response: &reqwest::Response) -> &str {
     response.headers()[LOCATION].to_str().unwrap()
 }
 
-fn session_cookie(response: &reqwest::Response) -> Option<String> {
-    (response.headers().get_all(SET_COOKIE).iter())
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("conpere_session="))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .filter(|c| !c.is_empty())
-}
 
 #[tokio::test]
 async fn a_cas_login_opens_a_session_that_acts_and_single_logout_ends() {

@@ -5,19 +5,14 @@
 //! `alg: none`, another key, HS256 keyed with the public key: each 401. A rotated key is
 //! fetched; unknown keys do not make conpere fetch the JWKS more than the bound allows.
 
-use conpere_contracts::catalogue::Catalogue;
-use conpere_contracts::rules::Rules;
-use conpere_contracts::RefreshHook;
-use conpere_core::engine::{Batch, Coverage, Engine, NoProgress, RunRequest};
-use conpere_tests::contract_data::{flag_cases, lines, student};
 use conpere_tests::oidc::{hmac_signed, unsigned, OidcProvider, SigningKey};
-use conpere_tests::TestDatabase;
+use conpere_tests::{web, TestDatabase};
 use conpere_web::auth::Authentication;
 use conpere_web::login::OidcClient;
 use conpere_web::oidc::Oidc;
-use conpere_web::roles::{RolesSettings, StudentMatch};
+use conpere_web::roles::RolesSettings;
 use conpere_web::sessions::BrowserSessions;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,27 +37,8 @@ impl Site {
     }
 
     async fn serve(provider: &OidcProvider, refresh_every: Duration, pages: bool) -> Site {
-        let db = TestDatabase::new().await;
-        let hook = RefreshHook {
-            catalogue: Catalogue::default(),
-            rules: Rules::default(),
-        };
-        let engine = Engine::new(db.pool.clone()).with_commit_hook(Arc::new(hook));
-        let plain = student("PLAIN").replace(r#""login":null"#, r#""login":"plain""#);
-        let data = flag_cases().replace(&student("PLAIN"), &plain);
-        let run = engine
-            .start(RunRequest::full("s", "canonical", Coverage::all()))
-            .await
-            .unwrap();
-        let batch = Batch {
-            items: lines(&data),
-            ..Default::default()
-        };
-        let batches = futures::stream::iter([Ok::<_, String>(batch)]);
-        run.apply(batches, &NoProgress, None).await.unwrap();
-
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let root = format!("http://{}", listener.local_addr().unwrap());
+        let (db, _) = web::contract_store(&[("PLAIN", "plain")]).await;
+        let (listener, root) = web::listener().await;
         let mut oidc = Oidc::new(provider.issuer(), "conpere", None, None);
         oidc.refresh_every = refresh_every;
         if pages {
@@ -72,27 +48,12 @@ impl Site {
                 BrowserSessions::new(&root, 8).unwrap(),
             ));
         }
-        let api = Arc::new(conpere_web::Api {
-            pool: db.pool.clone(),
-            auth: Authentication::Oidc(Arc::new(oidc)),
-            roles: RolesSettings {
-                directeurs: BTreeMap::from([("dir-a".into(), vec!["VET:A/1".into()])]),
-                ..RolesSettings::default()
-            },
-            student_match: StudentMatch::Login,
-            catalogue: Catalogue::default(),
-            rules: Rules::default(),
-            pages: Default::default(),
-        });
+        let roles = RolesSettings {
+            directeurs: BTreeMap::from([("dir-a".into(), vec!["VET:A/1".into()])]),
+            ..RolesSettings::default()
+        };
+        web::serve(listener, web::api(&db, Authentication::Oidc(Arc::new(oidc)), roles));
         let base = format!("{root}/api/v1");
-        let limits = conpere_web::Limits::default();
-        let app = conpere_web::contracts_app(api, limits);
-        tokio::spawn(conpere_web::serve(
-            listener,
-            app,
-            limits,
-            std::future::pending(),
-        ));
         Site {
             _db: db,
             base,
@@ -235,13 +196,6 @@ async fn a_rotated_key_is_fetched() {
     assert_eq!(site.send(&token, "/me", None).await.0, 200);
 }
 
-fn cookie_of(response: &reqwest::Response) -> Option<String> {
-    (response.headers().get_all(SET_COOKIE).iter())
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("conpere_session="))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .filter(|c| !c.is_empty())
-}
 
 fn location(response: &reqwest::Response) -> String {
     response.headers()[LOCATION].to_str().unwrap().to_owned()
@@ -278,7 +232,7 @@ async fn the_pages_log_in_by_the_code_flow_with_pkce() {
     ] {
         assert!(to_provider.contains(part), "{part} not in {to_provider}");
     }
-    let before = cookie_of(&start).expect("a session for the flow");
+    let before = web::session_cookie(&start).expect("a session for the flow");
     let at_provider = get(to_provider, None).await.unwrap();
     assert_eq!(at_provider.status(), 302);
     let callback = location(&at_provider);
@@ -292,12 +246,12 @@ async fn the_pages_log_in_by_the_code_flow_with_pkce() {
     let start = get(format!("{root}/auth/login?next=/api/v1/contracts"), None)
         .await
         .unwrap();
-    let before = cookie_of(&start).unwrap();
+    let before = web::session_cookie(&start).unwrap();
     let callback = location(&get(location(&start), None).await.unwrap());
     let back = get(callback.clone(), Some(before.clone())).await.unwrap();
     assert_eq!(back.status(), 303);
     assert_eq!(location(&back), "/api/v1/contracts");
-    let session = cookie_of(&back).expect("a session");
+    let session = web::session_cookie(&back).expect("a session");
     assert_ne!(session, before, "the session id is renewed at login");
     let me = get(format!("{root}/api/v1/me"), Some(session.clone()))
         .await

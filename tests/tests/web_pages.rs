@@ -4,14 +4,9 @@
 //! with a stale hash answered by a page that says what to do, another student's contract
 //! a 404 page that reveals nothing, a form from another site refused.
 
-use conpere_contracts::catalogue::Catalogue;
-use conpere_contracts::rules::Rules;
-use conpere_contracts::RefreshHook;
-use conpere_core::engine::{Batch, Coverage, Engine, NoProgress, RunRequest};
-use conpere_tests::contract_data::{flag_cases, lines, student};
-use conpere_tests::TestDatabase;
+use conpere_tests::{web, TestDatabase};
 use conpere_web::auth::{Authentication, HeaderAuth};
-use conpere_web::roles::{RolesSettings, StudentMatch};
+use conpere_web::roles::RolesSettings;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -25,54 +20,19 @@ struct Site {
 
 impl Site {
     async fn start() -> Site {
-        let db = TestDatabase::new().await;
-        let hook = RefreshHook {
-            catalogue: Catalogue::default(),
-            rules: Rules::default(),
-        };
-        let engine = Engine::new(db.pool.clone()).with_commit_hook(Arc::new(hook));
-        let with_login = |id: &str, login: &str| {
-            student(id).replace(r#""login":null"#, &format!(r#""login":"{login}""#))
-        };
-        let data = flag_cases()
-            .replace(&student("PLAIN"), &with_login("PLAIN", "plain"))
-            .replace(&student("SPECIAL"), &with_login("SPECIAL", "special"));
-        let run = engine
-            .start(RunRequest::full("s", "canonical", Coverage::all()))
-            .await
-            .unwrap();
-        let batch = Batch {
-            items: lines(&data),
-            ..Default::default()
-        };
-        let batches = futures::stream::iter([Ok::<_, String>(batch)]);
-        run.apply(batches, &NoProgress, None).await.unwrap();
-        let api = Arc::new(conpere_web::Api {
-            pool: db.pool.clone(),
-            auth: Authentication::Header(HeaderAuth {
-                user_header: "X-Remote-User".into(),
-                secret_header: "X-Proxy-Secret".into(),
-                secret: SECRET.into(),
-            }),
-            roles: RolesSettings {
-                directeurs: BTreeMap::from([("dir-a".into(), vec!["VET:A/1".into()])]),
-                ..RolesSettings::default()
-            },
-            student_match: StudentMatch::Login,
-            catalogue: Catalogue::default(),
-            rules: Rules::default(),
-            pages: Default::default(),
+        let logins = [("PLAIN", "plain"), ("SPECIAL", "special")];
+        let (db, _) = web::contract_store(&logins).await;
+        let auth = Authentication::Header(HeaderAuth {
+            user_header: "X-Remote-User".into(),
+            secret_header: "X-Proxy-Secret".into(),
+            secret: SECRET.into(),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let root = format!("http://{}", listener.local_addr().unwrap());
-        let limits = conpere_web::Limits::default();
-        let app = conpere_web::contracts_app(api, limits);
-        tokio::spawn(conpere_web::serve(
-            listener,
-            app,
-            limits,
-            std::future::pending(),
-        ));
+        let roles = RolesSettings {
+            directeurs: BTreeMap::from([("dir-a".into(), vec!["VET:A/1".into()])]),
+            ..RolesSettings::default()
+        };
+        let (listener, root) = web::listener().await;
+        web::serve(listener, web::api(&db, auth, roles));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -492,29 +452,13 @@ async fn the_demo_login_offers_its_people_only_and_exists_in_demo_mode_only() {
         .unwrap();
     assert_eq!(elsewhere.status(), 404, "a demo login outside the demo");
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let root = format!("http://{}", listener.local_addr().unwrap());
+    let (listener, root) = web::listener().await;
     let demo = conpere_web::login::DemoLogin {
         sessions: conpere_web::sessions::BrowserSessions::new(&root, 8).unwrap(),
         people: vec![("plain".into(), "étudiant PLAIN".into())],
     };
-    let api = Arc::new(conpere_web::Api {
-        pool: site.db.pool.clone(),
-        auth: Authentication::Demo(Arc::new(demo)),
-        roles: RolesSettings::default(),
-        student_match: StudentMatch::Login,
-        catalogue: Catalogue::default(),
-        rules: Rules::default(),
-        pages: Default::default(),
-    });
-    let limits = conpere_web::Limits::default();
-    let app = conpere_web::contracts_app(api, limits);
-    tokio::spawn(conpere_web::serve(
-        listener,
-        app,
-        limits,
-        std::future::pending(),
-    ));
+    let auth = Authentication::Demo(Arc::new(demo));
+    web::serve(listener, web::api(&site.db, auth, RolesSettings::default()));
     let page = site
         .http
         .get(format!("{root}/auth/login"))
@@ -538,11 +482,7 @@ async fn the_demo_login_offers_its_people_only_and_exists_in_demo_mode_only() {
     );
     let picked = pick("plain", root.clone()).await.unwrap();
     assert_eq!(picked.status(), 303);
-    let cookie = (picked.headers().get_all("set-cookie").iter())
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("conpere_session="))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .unwrap();
+    let cookie = web::session_cookie(&picked).unwrap();
     let home = (site.http.get(format!("{root}/")))
         .header("cookie", format!("conpere_session={cookie}"))
         .send()
