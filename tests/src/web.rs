@@ -76,14 +76,22 @@ pub async fn listener() -> (tokio::net::TcpListener, String) {
 pub fn serve(listener: tokio::net::TcpListener, api: Arc<conpere_web::Api>) {
     let limits = conpere_web::Limits::default();
     let app = conpere_web::contracts_app(api, limits);
-    tokio::spawn(conpere_web::serve(listener, app, limits, std::future::pending()));
+    tokio::spawn(conpere_web::serve(
+        listener,
+        app,
+        limits,
+        std::future::pending(),
+    ));
 }
 
 /// The value of the `conpere_session` cookie `response` sets, if it sets one.
 pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
-    (response.headers().get_all(reqwest::header::SET_COOKIE).iter())
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("conpere_session="))
-        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
-        .filter(|c| !c.is_empty())
+    (response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter())
+    .filter_map(|v| v.to_str().ok())
+    .find_map(|c| c.strip_prefix("conpere_session="))
+    .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+    .filter(|c| !c.is_empty())
 }

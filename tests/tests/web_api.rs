@@ -23,7 +23,11 @@ struct Server {
 impl Server {
     /// The flag cases synced (PLAIN and SPECIAL with logins), served on a free port.
     async fn start() -> Server {
-        let logins = [("PLAIN", "plain"), ("SPECIAL", "special"), ("DOUBLE", "double")];
+        let logins = [
+            ("PLAIN", "plain"),
+            ("SPECIAL", "special"),
+            ("DOUBLE", "double"),
+        ];
         let (db, engine) = web::contract_store(&logins).await;
         let roles = RolesSettings {
             admins: vec!["admin-dsi".into()],
@@ -104,7 +108,6 @@ impl Server {
         }
     }
 }
-
 
 fn parse(text: String) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)

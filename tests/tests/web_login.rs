@@ -33,7 +33,10 @@ impl Site {
             contact: Some("scolarite@univ.example.fr".into()),
             ..RolesSettings::default()
         };
-        web::serve(listener, web::api(&db, Authentication::Cas(Arc::new(login)), roles));
+        web::serve(
+            listener,
+            web::api(&db, Authentication::Cas(Arc::new(login)), roles),
+        );
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -69,7 +72,10 @@ impl Site {
             set.contains("httponly") && set.contains("samesite=lax"),
             "{set}"
         );
-        (web::session_cookie(&back).expect("a session cookie"), before)
+        (
+            web::session_cookie(&back).expect("a session cookie"),
+            before,
+        )
     }
 
     async fn get(&self, url: &str, cookie: Option<&str>) -> reqwest::Response {
@@ -119,7 +125,6 @@ impl Site {
 fn location(response: &reqwest::Response) -> &str {
     response.headers()[LOCATION].to_str().unwrap()
 }
-
 
 #[tokio::test]
 async fn a_cas_login_opens_a_session_that_acts_and_single_logout_ends() {

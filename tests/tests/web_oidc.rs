@@ -52,7 +52,10 @@ impl Site {
             directeurs: BTreeMap::from([("dir-a".into(), vec!["VET:A/1".into()])]),
             ..RolesSettings::default()
         };
-        web::serve(listener, web::api(&db, Authentication::Oidc(Arc::new(oidc)), roles));
+        web::serve(
+            listener,
+            web::api(&db, Authentication::Oidc(Arc::new(oidc)), roles),
+        );
         let base = format!("{root}/api/v1");
         Site {
             _db: db,
@@ -195,7 +198,6 @@ async fn a_rotated_key_is_fetched() {
     let token = rotated.sign(&provider.claims("plain", "conpere"));
     assert_eq!(site.send(&token, "/me", None).await.0, 200);
 }
-
 
 fn location(response: &reqwest::Response) -> String {
     response.headers()[LOCATION].to_str().unwrap().to_owned()

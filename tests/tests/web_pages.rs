@@ -12,6 +12,9 @@ use std::sync::Arc;
 
 const SECRET: &str = "pages-proxy-secret";
 
+/// The consent text the French pages show.
+const CONSENT: &str = "J'ai lu ce contrat pédagogique et je m'engage à le respecter.";
+
 struct Site {
     db: TestDatabase,
     root: String,
@@ -80,6 +83,18 @@ impl Site {
             .unwrap()
     }
 
+    /// The student's signature form as the page sends it (the box ticked, the consent
+    /// text shown), from conpere's origin.
+    async fn sign(&self, login: &str, path: &str, hash: &str) -> reqwest::Response {
+        let fields = [
+            ("version_hash", hash),
+            ("consent_text", CONSENT),
+            ("read", "yes"),
+        ];
+        self.form(login, &format!("{path}/sign"), &self.root, &fields)
+            .await
+    }
+
     async fn contract_of(&self, student: &str) -> (i64, String) {
         let client = self.db.pool.get().await.unwrap();
         let row = client
@@ -144,7 +159,7 @@ async fn a_student_reads_and_signs_their_contract_in_a_browser() {
             "{expected} not in the page:\n{page}"
         );
     }
-    let consent = "J'ai lu ce contrat pédagogique et je m'engage à le respecter.";
+    let consent = CONSENT;
     let ours = site.root.clone();
     let sign = format!("{path}/sign");
 
@@ -296,18 +311,7 @@ async fn a_directeur_filters_proposes_and_validates_in_a_browser() {
         proposed.headers()["location"],
         format!("{path}?done=propose").as_str()
     );
-    let consent = "J'ai lu ce contrat pédagogique et je m'engage à le respecter.";
-    let signing = [
-        ("version_hash", hash.as_str()),
-        ("consent_text", consent),
-        ("read", "yes"),
-    ];
-    assert_eq!(
-        site.form("plain", &format!("{path}/sign"), &ours, &signing)
-            .await
-            .status(),
-        303
-    );
+    assert_eq!(site.sign("plain", &path, &hash).await.status(), 303);
     let (_, _, page) = site.page("dir-a", &path, "fr").await;
     assert!(
         page.contains(&format!("action=\"{path}/validate\"")),
@@ -378,18 +382,7 @@ async fn a_directeur_validates_a_step_on_one_screen_after_seeing_what_will_be_do
         &[("version_hash", &hash)],
     )
     .await;
-    let consent = "J'ai lu ce contrat pédagogique et je m'engage à le respecter.";
-    let signing = [
-        ("version_hash", hash.as_str()),
-        ("consent_text", consent),
-        ("read", "yes"),
-    ];
-    assert_eq!(
-        site.form("plain", &format!("{path}/sign"), &ours, &signing)
-            .await
-            .status(),
-        303
-    );
+    assert_eq!(site.sign("plain", &path, &hash).await.status(), 303);
 
     let (_, _, home) = site.page("dir-a", "/", "fr").await;
     assert!(home.contains("action=\"/validate\""), "{home}");
