@@ -336,18 +336,37 @@ async fn a_directeur_filters_proposes_and_validates_in_a_browser() {
     let (_, _, edited) = site.page("dir-a", &format!("{path}?done=edit"), "fr").await;
     assert!(edited.contains("Les mesures et objectifs sont enregistrés"));
 
-    // An amendment (through the API), proposed: its student reads what it changes.
-    let amend = site
-        .http
-        .post(format!("{}/api/v1{path}/amendments", site.root));
-    let body = r#"{"reason":"measure_added","measures":[{"code":"tutorat"},{"code":"renforcement_disciplinaire"}]}"#;
-    let opened = (site.as_user(amend, "dir-a"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(opened.status(), 200);
+    // An amendment opened from the page; on its draft, one measure ended and one added;
+    // proposed: its student reads what it changes.
+    assert!(page.contains(&format!("action=\"{path}/amend\"")), "{page}");
+    let opened = site
+        .form(
+            "dir-a",
+            &format!("{path}/amend"),
+            &ours,
+            &[("reason", "measure_added")],
+        )
+        .await;
+    assert_eq!(
+        opened.headers()["location"],
+        format!("{path}?done=amend").as_str()
+    );
+    let (_, _, draft) = site
+        .page("dir-a", &format!("{path}?done=amend"), "fr")
+        .await;
+    assert!(
+        draft.contains("L'avenant est ouvert")
+            && draft.contains(&format!("action=\"{path}/draft\"")),
+        "{draft}"
+    );
+    let fields = [
+        ("measure", "renforcement_disciplinaire"),
+        ("objectives", "Valider le S1"),
+    ];
+    let edited = site
+        .form("dir-a", &format!("{path}/draft"), &ours, &fields)
+        .await;
+    assert_eq!(edited.status(), 303);
     let (_, amended) = site.contract_of("PLAIN").await;
     let proposed = site
         .form(
@@ -361,8 +380,11 @@ async fn a_directeur_filters_proposes_and_validates_in_a_browser() {
     let (_, _, page) = site.page("plain", &path, "fr").await;
     for expected in [
         "Ce qui change par rapport au contrat en vigueur (version 2)",
-        "Motif de l'avenant : measure_added",
+        "Motif de l'avenant : mesure ajoutée",
         "Mesures ajoutées",
+        "Renforcement",
+        "Mesures retirées",
+        "Tutorat",
         "J'ai lu ce contrat pédagogique",
     ] {
         assert!(page.contains(expected), "{expected} not in:\n{page}");

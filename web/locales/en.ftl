@@ -118,3 +118,15 @@ error-422-do = Go back and complete it.
 error-other = The service does not answer right now.
 error-other-do = Try again in a few minutes.
 error-back = Back to my contracts
+
+amend-title = Open an amendment
+amend-help = The amendment starts from the contract in force; you then add or end measures on it, and propose it to the student.
+amend-reason = Reason for the amendment
+amend-submit = Open the amendment
+done-amend = The amendment is open: change it, then propose it.
+reason-path_change = change of path
+reason-measure_added = measure added
+reason-measure_ended = measure ended
+reason-status_change = change of status
+reason-sis_change = change in the student information system
+reason-reorientation = reorientation

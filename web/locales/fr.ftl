@@ -118,3 +118,15 @@ error-422-do = Revenez en arrière et complétez-le.
 error-other = Le service ne répond pas pour le moment.
 error-other-do = Réessayez dans quelques minutes.
 error-back = Revenir à mes contrats
+
+amend-title = Ouvrir un avenant
+amend-help = L'avenant reprend le contrat en vigueur ; vous y ajoutez ou terminez ensuite des mesures, puis vous le proposez à l'étudiant.
+amend-reason = Motif de l'avenant
+amend-submit = Ouvrir l'avenant
+done-amend = L'avenant est ouvert : modifiez-le puis proposez-le.
+reason-path_change = changement de parcours
+reason-measure_added = mesure ajoutée
+reason-measure_ended = mesure terminée
+reason-status_change = changement de statut
+reason-sis_change = changement dans le système d'information
+reason-reorientation = réorientation

@@ -107,9 +107,37 @@ pub async fn amend(
     Path(id): Path<i64>,
     body: Result<Json<AmendmentBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let head = match body_of(body) {
+        Ok(body) => {
+            let amendment = Amendment {
+                reason: &body.reason,
+                measures: body.measures.as_deref(),
+                objectives: body.objectives.as_deref(),
+            };
+            open(&api, &user, &headers, id, amendment).await?
+        }
+        Err(refused) => audit::outcome(
+            &user.login,
+            "amend",
+            &format!("contract #{id}"),
+            Err(refused),
+        )?,
+    };
+    Ok(head_json(&head))
+}
+
+/// `user` opens an amendment of contract `id`, audited: the contract's student, a
+/// directeur of one of its steps, or an administrator. The API and the pages' form share
+/// it.
+pub(crate) async fn open(
+    api: &Api,
+    user: &User,
+    headers: &HeaderMap,
+    id: i64,
+    amendment: Amendment<'_>,
+) -> Result<lifecycle::Head, ApiError> {
     let taken = async {
-        let body = body_of(body)?;
-        let seen = visible(&api, &user, id).await?;
+        let seen = visible(api, user, id).await?;
         let role = match (seen.is_student, seen.is_directeur) {
             (_, true) => Role::Directeur,
             (true, false) => Role::Student,
@@ -121,12 +149,7 @@ pub async fn amend(
                 )))
             }
         };
-        let actor = actor(&user, role, &headers);
-        let amendment = Amendment {
-            reason: &body.reason,
-            measures: body.measures.as_deref(),
-            objectives: body.objectives.as_deref(),
-        };
+        let actor = actor(user, role, headers);
         let mut client = api.client().await?;
         let head = lifecycle::open_amendment(
             &mut client,
@@ -139,13 +162,12 @@ pub async fn amend(
         .await?;
         Ok::<_, ApiError>(head)
     };
-    let head = audit::outcome(
+    audit::outcome(
         &user.login,
         "amend",
         &format!("contract #{id}"),
         taken.await,
-    )?;
-    Ok(head_json(&head))
+    )
 }
 
 /// `POST /contracts/validate`'s body: a year (and step), or ids.

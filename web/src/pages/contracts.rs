@@ -14,7 +14,7 @@ use axum::http::HeaderMap;
 use axum::response::Redirect;
 use axum::Form;
 use conpere_contracts::diff;
-use conpere_contracts::lifecycle::{Action, MeasureInput};
+use conpere_contracts::lifecycle::{Action, Amendment, MeasureInput};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
@@ -206,8 +206,9 @@ pub async fn contract(
     );
     let state_code = text(&summary["state"]);
     let hash = text(&summary["version_hash"]);
-    let done = (done.done)
-        .filter(|d| ["edit", "propose", "sign", "validate", "refuse"].contains(&d.as_str()));
+    let done = (done.done).filter(|d| {
+        ["edit", "propose", "sign", "validate", "refuse", "amend"].contains(&d.as_str())
+    });
     // An open amendment is read against the version in force it would replace.
     let amendment = match (
         summary["amendment_of"].as_i64(),
@@ -260,6 +261,9 @@ pub async fn contract(
             (plain_form(lang, id, &hash, "validate"))
             (refuse_form(lang, id, &hash))
         }
+        @if (seen.is_directeur || user.admin) && state_code == "validated" {
+            (amend_form(lang, &api, id))
+        }
     };
     Ok(layout::page(lang, &title, body))
 }
@@ -287,7 +291,7 @@ fn changes_of(lang: Lang, changes: &diff::Diff) -> Markup {
         section aria-labelledby="changes" {
             h2 #changes { (lang.t_with("diff-title", &[("version", changes.from.to_string())])) }
             @if let Some(reason) = &changes.reason {
-                p { (lang.t_with("diff-reason", &[("reason", reason.clone())])) }
+                p { (lang.t_with("diff-reason", &[("reason", reason_label(lang, reason))])) }
             }
             @for (title, items) in parts {
                 @if !items.is_empty() {
@@ -435,6 +439,72 @@ pub async fn edit(
         .await
         .map_err(failed)?;
     Ok(Redirect::to(&format!("/contracts/{id}?done=edit")))
+}
+
+/// An amendment's reason as people read it; a reason code the institution added without
+/// a message, as it is.
+fn reason_label(lang: Lang, code: &str) -> String {
+    let id = format!("reason-{code}");
+    if lang.has(&id) {
+        lang.t(&id)
+    } else {
+        code.to_owned()
+    }
+}
+
+/// Opening an amendment of the version in force: its reason; the measures, objectives
+/// and path are then changed on the amendment's draft, which is proposed like a first
+/// version.
+fn amend_form(lang: Lang, api: &Api, id: i64) -> Markup {
+    html! {
+        form method="post" action={ "/contracts/" (id) "/amend" } {
+            h2 { (lang.t("amend-title")) }
+            p #amend-help { (lang.t("amend-help")) }
+            label for="amend-reason" { (lang.t("amend-reason")) }
+            select #amend-reason name="reason" required aria-describedby="amend-help" {
+                @for code in &api.rules.amendment_reasons {
+                    option value=(code) { (reason_label(lang, code)) }
+                }
+            }
+            button type="submit" { (lang.t("amend-submit")) }
+        }
+    }
+}
+
+/// The amendment form's one field.
+#[derive(Deserialize)]
+pub struct AmendForm {
+    reason: String,
+}
+
+/// `POST /contracts/{id}/amend`: an amendment opened with the measures and objectives in
+/// force, back to its draft (where measures are added or ended).
+pub async fn amend(
+    State(api): State<Arc<Api>>,
+    lang: Lang,
+    user: Result<User, ApiError>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    form: Result<Form<AmendForm>, FormRejection>,
+) -> Result<Redirect, PageError> {
+    let failed = |error| PageError {
+        lang,
+        error,
+        contract: Some(id),
+    };
+    let user = user.map_err(failed)?;
+    let Ok(Form(form)) = form else {
+        return Err(failed(incomplete()));
+    };
+    let amendment = Amendment {
+        reason: form.reason.trim(),
+        measures: None,
+        objectives: None,
+    };
+    crate::changes::open(&api, &user, &headers, id, amendment)
+        .await
+        .map_err(failed)?;
+    Ok(Redirect::to(&format!("/contracts/{id}?done=amend")))
 }
 
 /// A form that needs only the hash of the version shown (propose, validate).

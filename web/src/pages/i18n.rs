@@ -69,6 +69,12 @@ impl Lang {
         self.t_with(id, &[])
     }
 
+    /// Whether the message files have `id` (for codes an institution may add, shown as
+    /// they are when no message names them).
+    pub fn has(self, id: &str) -> bool {
+        bundle(self).has_message(id)
+    }
+
     /// The message `id` with its arguments.
     pub fn t_with(self, id: &str, args: &[(&str, String)]) -> String {
         let bundle = bundle(self);

@@ -59,6 +59,7 @@ pub fn routes(api: Arc<Api>) -> Router {
         .route("/", get(contracts::home))
         .route("/contracts/{id}", get(contracts::contract))
         .route("/contracts/{id}/draft", post(contracts::edit))
+        .route("/contracts/{id}/amend", post(contracts::amend))
         .route("/contracts/{id}/{action}", post(contracts::act))
         .route("/validate", get(bulk::confirm).post(bulk::validate))
         .with_state(api)
