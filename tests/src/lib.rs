@@ -16,6 +16,7 @@ use std::path::Path;
 
 pub use conpere_core::testing::TestDatabase;
 
+pub mod browser;
 pub mod cas;
 pub mod contract_data;
 pub mod oidc;

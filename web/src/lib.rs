@@ -132,13 +132,16 @@ pub fn router(api: Arc<Api>) -> axum::Router {
 }
 
 /// Every answer: never sniffed as another type, never cached (authenticated answers carry
-/// student numbers, names, birth dates), never sent on as a referrer.
+/// student numbers, names, birth dates), its URL never sent to another site as a
+/// referrer. `same-origin`, not `no-referrer`: under `no-referrer` a browser sends
+/// `Origin: null` with conpere's own forms, which the CSRF check must then refuse (found
+/// by the browser tests).
 async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
     use axum::http::header::{HeaderValue, CACHE_CONTROL, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
     let headers = response.headers_mut();
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     response
 }
 

@@ -106,7 +106,9 @@ pub async fn home(
                     @for item in &items {
                         @let id = item["id"].as_i64().unwrap_or_default();
                         tr {
-                            td { a href={ "/contracts/" (id) } aria-label=(lang.t_with("home-open", &[("id", id.to_string())])) { (years(item)) } }
+                            @let opens = lang.t_with("home-open", &[("id", id.to_string())]);
+                            // The accessible name begins with the visible text (WCAG 2.5.3).
+                            td { a href={ "/contracts/" (id) } aria-label={ (years(item)) " — " (opens) } { (years(item)) } }
                             td { (text(&item["student"])) }
                             td { (state(lang, item)) }
                             td { (kind(lang, item)) }
