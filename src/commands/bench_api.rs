@@ -9,7 +9,7 @@ use crate::store::Store;
 use conpere_contracts::catalogue::Catalogue;
 use conpere_contracts::rules::Rules;
 use conpere_web::auth::{Authentication, HeaderAuth};
-use conpere_web::contracts::{contract_sql, page_sql};
+use conpere_web::contracts::{contract_sql, page_sql, PageOrder};
 use conpere_web::roles::{self, RolesSettings, StudentMatch};
 use conpere_web::sessions::Identity;
 use std::collections::BTreeMap;
@@ -85,7 +85,7 @@ pub async fn measure_api_latency(store: &Store) -> anyhow::Result<()> {
     };
 
     // Pages: walking the directeur's contracts by cursor, again from the start at the end.
-    let page_sql = page_sql();
+    let page_sql = page_sql(PageOrder::Id);
     // No filter: a directeur's plain list.
     let (year, text, flagged): (Option<i32>, Option<String>, Option<bool>) = (None, None, None);
     let (mut http_pages, mut sql_pages, mut ids) = (Vec::new(), Vec::new(), Vec::new());
@@ -105,7 +105,7 @@ pub async fn measure_api_latency(store: &Store) -> anyhow::Result<()> {
         );
         let body: serde_json::Value = serde_json::from_str(&response.text().await?)?;
         let http_took = started.elapsed();
-        let params: [&(dyn ToSql + Sync); 11] = [
+        let params: [&(dyn ToSql + Sync); 13] = [
             &all,
             &steps,
             &sources,
@@ -117,6 +117,8 @@ pub async fn measure_api_latency(store: &Store) -> anyhow::Result<()> {
             &flagged,
             &text,
             &(PAGE + 1),
+            &text,
+            &text,
         ];
         let started = Instant::now();
         let rows = client.query(&page_sql, &params).await?;
@@ -175,12 +177,21 @@ pub async fn measure_api_latency(store: &Store) -> anyhow::Result<()> {
 
     let visible: i64 = client
         .query_one(
-            &format!(
-                "SELECT count(*) FROM ({}) AS page",
-                page_sql.replace("LIMIT $11", "")
-            ),
+            &format!("SELECT count(*) FROM ({}) AS page", page_sql),
             &[
-                &all, &steps, &sources, &students, &0_i64, &year, &text, &text, &flagged, &text,
+                &all,
+                &steps,
+                &sources,
+                &students,
+                &0_i64,
+                &year,
+                &text,
+                &text,
+                &flagged,
+                &text,
+                &i64::MAX,
+                &text,
+                &text,
             ],
         )
         .await

@@ -93,12 +93,16 @@ impl Server {
 
     /// Every contract `login` sees, page by page (`limit` a page).
     async fn all(&self, login: &str, limit: usize) -> Vec<Value> {
+        self.all_in(login, limit, "id").await
+    }
+
+    /// Every contract `login` sees, page by page in `order`.
+    async fn all_in(&self, login: &str, limit: usize, order: &str) -> Vec<Value> {
         let mut items = Vec::new();
         let mut cursor = String::new();
         loop {
-            let (status, page) = self
-                .get(Some(login), &format!("/contracts?limit={limit}{cursor}"))
-                .await;
+            let path = format!("/contracts?limit={limit}&order={order}{cursor}");
+            let (status, page) = self.get(Some(login), &path).await;
             assert_eq!(status, 200, "{page}");
             items.extend(page["items"].as_array().unwrap().iter().cloned());
             match page["next_cursor"].as_str() {
@@ -181,6 +185,25 @@ async fn the_proxy_secret_is_required_and_every_role_sees_its_own() {
     );
     let (status, _) = server.get(Some("scol"), "/contracts?cursor=zzz").await;
     assert_eq!(status, 422);
+    // Specific contracts first, page by page: each once, the standard one last.
+    let ranked = server.all_in("scol", 2, "specific_first").await;
+    assert_eq!(students(&ranked), students(&all));
+    let standard = |c: &Value| c["flags"].as_array().unwrap().is_empty();
+    let first_standard = ranked.iter().position(standard).unwrap();
+    assert!(ranked[first_standard..].iter().all(standard), "{ranked:?}");
+    assert!(ranked[first_standard..]
+        .iter()
+        .any(|c| c["student"] == "PLAIN"));
+    assert!(first_standard > 0, "some contracts are specific");
+    let (status, _) = server
+        .get(Some("scol"), "/contracts?order=specific_first&cursor=12")
+        .await;
+    assert_eq!(status, 422, "an id cursor is not one of this order's");
+    let (_, employed) = server.get(Some("scol"), "/contracts?status=employed").await;
+    assert_eq!(
+        students(employed["items"].as_array().unwrap()),
+        ["SPECIAL/2024"]
+    );
 
     // One contract: its student and the scolarité see it; another student gets 404 and
     // nothing of it; a directeur of another step too.

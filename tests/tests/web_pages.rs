@@ -264,6 +264,21 @@ async fn a_directeur_filters_proposes_and_validates_in_a_browser() {
         !specific.contains(">PLAIN<") && specific.contains("spécifique"),
         "{specific}"
     );
+    // Specific contracts first, each saying why; a flag, a special status chosen.
+    let specific_at = home.find(">SPECIAL<").unwrap();
+    assert!(specific_at < home.find(">PLAIN<").unwrap(), "{home}");
+    assert!(home.contains("spécifique (statut particulier)"), "{home}");
+    let (_, _, employed) = site.page("dir-a", "/?status=employed", "fr").await;
+    assert!(
+        employed.contains(">SPECIAL<") && !employed.contains(">PLAIN<"),
+        "{employed}"
+    );
+    assert!(employed.contains("<option value=\"employed\" selected>étudiant salarié</option>"));
+    let (_, _, repeaters) = site.page("dir-a", "/?flag=repeater", "fr").await;
+    assert!(
+        repeaters.contains(">REPEAT<") && !repeaters.contains(">SPECIAL<"),
+        "{repeaters}"
+    );
     let (_, _, searched) = site.page("dir-a", "/?q=PLA", "fr").await;
     assert!(
         searched.contains(">PLAIN<") && !searched.contains(">SPECIAL<"),

@@ -61,6 +61,9 @@ pub struct ListQuery {
     pub(crate) step: Option<String>,
     pub(crate) state: Option<String>,
     pub(crate) flagged: Option<bool>,
+    pub(crate) flag: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) order: Option<String>,
     pub(crate) q: Option<String>,
     pub(crate) cursor: Option<String>,
     pub(crate) limit: Option<i64>,
@@ -89,13 +92,33 @@ pub(crate) fn summary(row: &tokio_postgres::Row) -> Value {
     })
 }
 
+/// The order of a page of contracts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PageOrder {
+    /// By id: the API's order (new contracts come last, a cursor never skips one).
+    #[default]
+    Id,
+    /// Specific contracts (with flags) first, then standard ones, each by id: a
+    /// directeur's list, where the contracts that need a person's eye come first.
+    SpecificFirst,
+}
+
 /// The query of a page of contract summaries: `$1..$4` the caller's scope
 /// ([`User::scope`]), `$5` the id the page starts after, `$6` year, `$7` step, `$8` state,
 /// `$9` flagged, `$10` the search, `$11` the page size plus one (to tell whether more
-/// follow). Public so that `conpere bench` times the very query the API runs.
-pub fn page_sql() -> String {
+/// follow), `$12` a flag, `$13` a special status; in [`PageOrder::SpecificFirst`], `$14`
+/// whether the page starts among the standard contracts. Public so that `conpere bench`
+/// times the very query the API runs.
+pub fn page_sql(order: PageOrder) -> String {
+    let (after, order_by) = match order {
+        PageOrder::Id => ("k.id > $5", "k.id"),
+        PageOrder::SpecificFirst => (
+            "(cardinality(k.flags) = 0, k.id) > ($14::bool, $5)",
+            "cardinality(k.flags) = 0, k.id",
+        ),
+    };
     format!(
-        "SELECT {COLUMNS} {FROM} WHERE {VISIBLE_SQL} AND k.id > $5 \
+        "SELECT {COLUMNS} {FROM} WHERE {VISIBLE_SQL} AND {after} \
            AND ($6::int IS NULL OR k.year = $6) \
            AND ($7::text IS NULL OR EXISTS (SELECT 1 FROM registration r \
                 WHERE r.source_id = k.source_id AND r.year = k.year \
@@ -105,7 +128,11 @@ pub fn page_sql() -> String {
            AND ($10::text IS NULL OR k.student LIKE $10 || '%' OR EXISTS (SELECT 1 FROM student t \
                 WHERE t.source_id = k.source_id AND t.student = k.student \
                   AND lower(t.family_name) LIKE '%' || lower($10) || '%')) \
-         ORDER BY k.id LIMIT $11"
+           AND ($12::text IS NULL OR $12 = ANY (k.flags)) \
+           AND ($13::text IS NULL OR EXISTS (SELECT 1 FROM registration r \
+                WHERE r.source_id = k.source_id AND r.year = k.year \
+                  AND r.student = k.student AND $13 = ANY (r.special_statuses))) \
+         ORDER BY {order_by} LIMIT $11"
     )
 }
 
@@ -126,13 +153,24 @@ pub fn contract_sql() -> String {
 
 /// A page of the contracts the caller may see, by id: `next_cursor` continues after the
 /// last one, so a page never repeats nor skips a contract inserted meanwhile.
-#[utoipa::path(get, path = "/api/v1/contracts", tag = "contracts", params(("year" = Option<i32>, Query, description = "academic year"), ("step" = Option<String>, Query, description = "with a section of this step"), ("state" = Option<String>, Query, description = "draft, proposed, signed, validated, refused, closed"), ("flagged" = Option<bool>, Query, description = "specific (true) or standard (false)"), ("q" = Option<String>, Query, description = "student number prefix or family name"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("limit" = Option<i64>, Query, description = "page size, 1 to 200 (50)")), responses((status = 200, description = "`{items, next_cursor}`: contract summaries the caller may see"), (status = 401, description = "not authenticated"), (status = 422, description = "a bad cursor")))]
+#[utoipa::path(get, path = "/api/v1/contracts", tag = "contracts", params(("year" = Option<i32>, Query, description = "academic year"), ("step" = Option<String>, Query, description = "with a section of this step"), ("state" = Option<String>, Query, description = "draft, proposed, signed, validated, refused, closed"), ("flagged" = Option<bool>, Query, description = "specific (true) or standard (false)"), ("flag" = Option<String>, Query, description = "with this flag"), ("status" = Option<String>, Query, description = "with this special status"), ("order" = Option<String>, Query, description = "`id` (default) or `specific_first`"), ("q" = Option<String>, Query, description = "student number prefix or family name"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("limit" = Option<i64>, Query, description = "page size, 1 to 200 (50)")), responses((status = 200, description = "`{items, next_cursor}`: contract summaries the caller may see"), (status = 401, description = "not authenticated"), (status = 422, description = "a bad cursor")))]
 pub async fn list(
     State(api): State<Arc<Api>>,
     user: User,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let page = PageRequest::parse(query.cursor.as_deref(), query.limit)?;
+    let order = match query.order.as_deref() {
+        None | Some("id") => PageOrder::Id,
+        Some("specific_first") => PageOrder::SpecificFirst,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("order={other}: id or specific_first"),
+            ))
+        }
+    };
+    let page = PageRequest::parse(query.cursor.as_deref(), query.limit, order)?;
     let fetched = read_page(&api, &user, &query, page).await?;
     Ok(Json(page.answer(fetched)))
 }
@@ -147,7 +185,8 @@ pub(crate) async fn read_page(
 ) -> Result<Vec<Value>, ApiError> {
     let (all, steps, sources, students) = user.scope();
     let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    let params: [&(dyn ToSql + Sync); 11] = [
+    let fetch = page.fetch();
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
         &all,
         &steps,
         &sources,
@@ -158,11 +197,17 @@ pub(crate) async fn read_page(
         &query.state,
         &query.flagged,
         &q,
-        &page.fetch(),
+        &fetch,
+        &query.flag,
+        &query.status,
     ];
+    let after_standard = page.after_standard.unwrap_or(false);
+    if page.order == PageOrder::SpecificFirst {
+        params.push(&after_standard);
+    }
     let client = api.client().await?;
     let rows = client
-        .query(&page_sql(), &params)
+        .query(&page_sql(page.order), &params)
         .await
         .map_err(ApiError::unavailable)?;
     Ok(rows.iter().map(summary).collect())

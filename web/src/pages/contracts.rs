@@ -5,7 +5,7 @@ use super::i18n::Lang;
 use super::{layout, PageError};
 use crate::contracts::{read_page, take, visible, ActionBody, ListQuery};
 use crate::error::ApiError;
-use crate::page::PageRequest;
+use crate::page::{PageOrder, PageRequest};
 use crate::roles::User;
 use crate::Api;
 use axum::extract::rejection::FormRejection;
@@ -15,6 +15,7 @@ use axum::response::Redirect;
 use axum::Form;
 use conpere_contracts::diff;
 use conpere_contracts::lifecycle::{Action, Amendment, MeasureInput};
+use conpere_core::model::SPECIAL_STATUSES;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
@@ -27,6 +28,8 @@ pub struct Filters {
     step: Option<String>,
     state: Option<String>,
     kind: Option<String>,
+    flag: Option<String>,
+    status: Option<String>,
     q: Option<String>,
     cursor: Option<String>,
 }
@@ -49,6 +52,8 @@ impl Filters {
                 Some("standard") => Some(false),
                 _ => None,
             },
+            flag: Filters::given(&self.flag),
+            status: Filters::given(&self.status),
             q: Filters::given(&self.q),
             cursor: Filters::given(&self.cursor),
             ..ListQuery::default()
@@ -62,6 +67,8 @@ impl Filters {
             ("step", &self.step),
             ("state", &self.state),
             ("kind", &self.kind),
+            ("flag", &self.flag),
+            ("status", &self.status),
             ("q", &self.q),
         ] {
             if let Some(value) = Filters::given(value) {
@@ -84,13 +91,19 @@ pub async fn home(
     let failed = |e| PageError::new(lang, e);
     let user = user.map_err(failed)?;
     let query = filters.query();
-    let page = PageRequest::parse(query.cursor.as_deref(), None).map_err(failed)?;
+    // The staff see the contracts that need a person's eye first.
+    let staff = user.sees_all() || !user.steps.is_empty();
+    let order = if staff {
+        PageOrder::SpecificFirst
+    } else {
+        PageOrder::Id
+    };
+    let page = PageRequest::parse(query.cursor.as_deref(), None, order).map_err(failed)?;
     let fetched = (read_page(&api, &user, &query, page).await).map_err(failed)?;
     let answer = page.answer(fetched);
     let items: Vec<Value> = answer["items"].as_array().cloned().unwrap_or_default();
-    let staff = user.sees_all() || !user.steps.is_empty();
     let body = html! {
-        @if staff { (filter_form(lang, &user, &filters)) }
+        @if staff { (filter_form(lang, &api, &user, &filters)) }
         (super::bulk::start_form(lang, &user))
         @if items.is_empty() {
             p { (lang.t("home-empty")) }
@@ -124,8 +137,9 @@ pub async fn home(
     Ok(layout::page(lang, &lang.t("home-title"), body))
 }
 
-/// The staff's filters: step, state, standard or specific, a name or number.
-fn filter_form(lang: Lang, user: &User, filters: &Filters) -> Markup {
+/// The staff's filters: step, state, standard or specific, a flag, a special status, a
+/// name or number.
+fn filter_form(lang: Lang, api: &Api, user: &User, filters: &Filters) -> Markup {
     let chosen = |value: &Option<String>, option: &str| value.as_deref() == Some(option);
     html! {
         form method="get" action="/" role="search" {
@@ -149,6 +163,20 @@ fn filter_form(lang: Lang, user: &User, filters: &Filters) -> Markup {
                 option value="" { (lang.t("filter-any")) }
                 @for code in ["standard", "specific"] {
                     option value=(code) selected[chosen(&filters.kind, code)] { (lang.t(&format!("kind-{code}"))) }
+                }
+            }
+            label for="flag" { (lang.t("filter-flag")) }
+            select #flag name="flag" {
+                option value="" { (lang.t("filter-any")) }
+                @for code in &api.rules.flags {
+                    option value=(code) selected[chosen(&filters.flag, code)] { (coded(lang, "flag", code)) }
+                }
+            }
+            label for="status" { (lang.t("filter-status")) }
+            select #status name="status" {
+                option value="" { (lang.t("filter-any")) }
+                @for code in SPECIAL_STATUSES {
+                    option value=(code) selected[chosen(&filters.status, code)] { (coded(lang, "status", code)) }
                 }
             }
             label for="q" { (lang.t("filter-q")) }
@@ -175,13 +203,27 @@ fn state(lang: Lang, summary: &Value) -> String {
     lang.t(&format!("state-{}", text(&summary["state"])))
 }
 
+/// Standard, or specific with its flags.
 fn kind(lang: Lang, summary: &Value) -> String {
-    let flagged = summary["flags"].as_array().is_some_and(|f| !f.is_empty());
-    lang.t(if flagged {
-        "kind-specific"
+    let flags: Vec<String> = (summary["flags"].as_array().into_iter().flatten())
+        .map(|flag| coded(lang, "flag", &text(flag)))
+        .collect();
+    if flags.is_empty() {
+        lang.t("kind-standard")
     } else {
-        "kind-standard"
-    })
+        format!("{} ({})", lang.t("kind-specific"), flags.join(", "))
+    }
+}
+
+/// A code (`kind` `flag`, `status` or `reason`) as people read it; a code the
+/// institution added without a message, as it is.
+fn coded(lang: Lang, kind: &str, code: &str) -> String {
+    let id = format!("{kind}-{code}");
+    if lang.has(&id) {
+        lang.t(&id)
+    } else {
+        code.to_owned()
+    }
 }
 
 #[derive(Deserialize)]
@@ -241,7 +283,7 @@ pub async fn contract(
             }
         }
         h2 { (lang.t("contract-statuses")) }
-        (list(lang, &content["special_statuses"], "contract-no-status", text))
+        (list(lang, &content["special_statuses"], "contract-no-status", |s| coded(lang, "status", &text(s))))
         h2 { (lang.t("contract-measures")) }
         (list(lang, &content["measures"], "contract-no-measure", |m| {
             let details = text(&m["details"]);
@@ -293,7 +335,7 @@ fn changes_of(lang: Lang, changes: &diff::Diff) -> Markup {
         section aria-labelledby="changes" {
             h2 #changes { (lang.t_with("diff-title", &[("version", changes.from.to_string())])) }
             @if let Some(reason) = &changes.reason {
-                p { (lang.t_with("diff-reason", &[("reason", reason_label(lang, reason))])) }
+                p { (lang.t_with("diff-reason", &[("reason", coded(lang, "reason", reason))])) }
             }
             @for (title, items) in parts {
                 @if !items.is_empty() {
@@ -443,17 +485,6 @@ pub async fn edit(
     Ok(Redirect::to(&format!("/contracts/{id}?done=edit")))
 }
 
-/// An amendment's reason as people read it; a reason code the institution added without
-/// a message, as it is.
-fn reason_label(lang: Lang, code: &str) -> String {
-    let id = format!("reason-{code}");
-    if lang.has(&id) {
-        lang.t(&id)
-    } else {
-        code.to_owned()
-    }
-}
-
 /// Opening an amendment of the version in force: its reason; the measures, objectives
 /// and path are then changed on the amendment's draft, which is proposed like a first
 /// version.
@@ -465,7 +496,7 @@ fn amend_form(lang: Lang, api: &Api, id: i64) -> Markup {
             label for="amend-reason" { (lang.t("amend-reason")) }
             select #amend-reason name="reason" required aria-describedby="amend-help" {
                 @for code in &api.rules.amendment_reasons {
-                    option value=(code) { (reason_label(lang, code)) }
+                    option value=(code) { (coded(lang, "reason", code)) }
                 }
             }
             button type="submit" { (lang.t("amend-submit")) }
