@@ -101,12 +101,13 @@ fn browser(api: &Arc<Api>) -> axum::Router {
     login::routes(Arc::clone(api)).merge(pages::routes(Arc::clone(api)))
 }
 
-/// What every route goes through: JSON errors for unknown routes and methods, the guard,
+/// What every route goes through: errors for unknown routes (a page for a browser, JSON
+/// otherwise) and methods, the guard,
 /// the request deadline, the security headers, the access log.
 fn harden(routes: axum::Router, limits: Limits) -> axum::Router {
     use axum::middleware::{from_fn, from_fn_with_state, map_response};
     routes
-        .fallback(guard::no_route)
+        .fallback(pages::unknown)
         .method_not_allowed_fallback(guard::wrong_method)
         .layer(from_fn(guard::check))
         .layer(from_fn_with_state(limits.request, guard::deadline))

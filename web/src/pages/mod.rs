@@ -101,6 +101,27 @@ async fn page_headers(
     response
 }
 
+/// An unknown path: for a browser asking for a page outside the API, the "not found"
+/// page in its language (under the strictest CSP); otherwise the API's JSON error.
+pub async fn unknown(lang: Lang, request: Request<axum::body::Body>) -> Response {
+    let wants_page = !request.uri().path().starts_with("/api/")
+        && (request.headers().get(axum::http::header::ACCEPT))
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"));
+    if !wants_page {
+        return crate::guard::no_route().await.into_response();
+    }
+    let error = ApiError::not_found("no such page");
+    let mut response = PageError::new(lang, error).into_response();
+    let csp = PagesSettings::default().csp();
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
 /// An error as a page: what happened and what to do next, in the person's language;
 /// for a contract changed meanwhile, the way to its new version.
 pub struct PageError {
