@@ -216,10 +216,26 @@ impl Tab {
         option.click().await.unwrap();
     }
 
-    /// The page as a PNG in `file`.
+    /// The whole page (the window stretched to its height for the while) as a PNG in
+    /// `file`.
     pub async fn screenshot(&self, file: &Path) {
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let height = (self.driver)
+            .execute("return document.documentElement.scrollHeight;", Vec::new())
+            .await
+            .unwrap();
+        let height: i64 = height.convert().unwrap();
+        let window = self.driver.get_window_rect().await.unwrap();
+        let width = window.width as u32;
+        let stretched = self
+            .driver
+            .set_window_rect(0, 0, width, height as u32 + 100);
+        stretched.await.unwrap();
         self.driver.screenshot(file).await.unwrap();
+        let restored = self
+            .driver
+            .set_window_rect(0, 0, width, window.height as u32);
+        restored.await.unwrap();
     }
 
     /// Every page reachable from the one shown by following links of the site (but those

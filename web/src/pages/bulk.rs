@@ -144,12 +144,18 @@ pub fn start_form(lang: Lang, user: &User) -> Markup {
         @if !user.steps.is_empty() {
             form method="get" action="/validate" {
                 h2 { (lang.t("bulk-title")) }
-                label for="bulk-step" { (lang.t("filter-step")) }
-                select #bulk-step name="step" {
-                    @for step in &user.steps { option value=(step) { (step) } }
+                div.fields {
+                    div.field {
+                        label for="bulk-step" { (lang.t("filter-step")) }
+                        select #bulk-step name="step" {
+                            @for step in &user.steps { option value=(step) { (step) } }
+                        }
+                    }
+                    div.field {
+                        label for="bulk-year" { (lang.t("home-year")) }
+                        input #bulk-year type="number" name="year" required min="2000" max="2100";
+                    }
                 }
-                label for="bulk-year" { (lang.t("home-year")) }
-                input #bulk-year type="number" name="year" required min="2000" max="2100";
                 button type="submit" { (lang.t("bulk-check")) }
             }
         }

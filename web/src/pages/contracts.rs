@@ -140,48 +140,59 @@ pub async fn home(
 /// The staff's filters: step, state, standard or specific, a flag, a special status, a
 /// name or number.
 fn filter_form(lang: Lang, api: &Api, user: &User, filters: &Filters) -> Markup {
-    let chosen = |value: &Option<String>, option: &str| value.as_deref() == Some(option);
+    let coded_options = |kind: &str, codes: &[&str]| -> Vec<(String, String)> {
+        (codes.iter())
+            .map(|code| (code.to_string(), coded(lang, kind, code)))
+            .collect()
+    };
+    let steps: Vec<(String, String)> = (user.steps.iter())
+        .map(|step| (step.clone(), step.clone()))
+        .collect();
+    let states = [
+        "draft",
+        "proposed",
+        "signed",
+        "validated",
+        "refused",
+        "closed",
+    ];
+    let flags: Vec<&str> = api.rules.flags.iter().map(String::as_str).collect();
     html! {
         form method="get" action="/" role="search" {
             h2 { (lang.t("filter-title")) }
-            label for="step" { (lang.t("filter-step")) }
-            select #step name="step" {
-                option value="" { (lang.t("filter-any")) }
-                @for step in &user.steps {
-                    option value=(step) selected[chosen(&filters.step, step)] { (step) }
+            div.fields {
+                (choice(lang, "step", "filter-step", &steps, &filters.step))
+                (choice(lang, "state", "filter-state", &coded_options("state", &states), &filters.state))
+                (choice(lang, "kind", "filter-kind", &coded_options("kind", &["standard", "specific"]), &filters.kind))
+                (choice(lang, "flag", "filter-flag", &coded_options("flag", &flags), &filters.flag))
+                (choice(lang, "status", "filter-status", &coded_options("status", &SPECIAL_STATUSES), &filters.status))
+                div.field {
+                    label for="q" { (lang.t("filter-q")) }
+                    input #q type="search" name="q" value=(filters.q.clone().unwrap_or_default());
                 }
             }
-            label for="state" { (lang.t("filter-state")) }
-            select #state name="state" {
-                option value="" { (lang.t("filter-any")) }
-                @for code in ["draft", "proposed", "signed", "validated", "refused", "closed"] {
-                    option value=(code) selected[chosen(&filters.state, code)] { (lang.t(&format!("state-{code}"))) }
-                }
-            }
-            label for="kind" { (lang.t("filter-kind")) }
-            select #kind name="kind" {
-                option value="" { (lang.t("filter-any")) }
-                @for code in ["standard", "specific"] {
-                    option value=(code) selected[chosen(&filters.kind, code)] { (lang.t(&format!("kind-{code}"))) }
-                }
-            }
-            label for="flag" { (lang.t("filter-flag")) }
-            select #flag name="flag" {
-                option value="" { (lang.t("filter-any")) }
-                @for code in &api.rules.flags {
-                    option value=(code) selected[chosen(&filters.flag, code)] { (coded(lang, "flag", code)) }
-                }
-            }
-            label for="status" { (lang.t("filter-status")) }
-            select #status name="status" {
-                option value="" { (lang.t("filter-any")) }
-                @for code in SPECIAL_STATUSES {
-                    option value=(code) selected[chosen(&filters.status, code)] { (coded(lang, "status", code)) }
-                }
-            }
-            label for="q" { (lang.t("filter-q")) }
-            input #q type="search" name="q" value=(filters.q.clone().unwrap_or_default());
             button type="submit" { (lang.t("filter-submit")) }
+        }
+    }
+}
+
+/// A labelled list `name` of `options` (value, text), "any" first, `chosen` selected.
+fn choice(
+    lang: Lang,
+    name: &str,
+    label: &str,
+    options: &[(String, String)],
+    chosen: &Option<String>,
+) -> Markup {
+    html! {
+        div.field {
+            label for=(name) { (lang.t(label)) }
+            select id=(name) name=(name) {
+                option value="" { (lang.t("filter-any")) }
+                @for (value, text) in options {
+                    option value=(value) selected[chosen.as_deref() == Some(value.as_str())] { (text) }
+                }
+            }
         }
     }
 }
@@ -276,11 +287,10 @@ pub async fn contract(
         @for section in content["sections"].as_array().into_iter().flatten() {
             h3 { (lang.t_with("contract-section", &[("step", text(&section["step"])), ("regime", text(&section["regime"]))])) }
             div.path { (tree(lang, section)) }
-            p { (lang.t("contract-period")) " : "
-                @for (period, ects) in section["ects_per_period"].as_object().into_iter().flatten() {
-                    (period) " " (text(ects)) " · "
-                }
-            }
+            @let periods: Vec<String> = (section["ects_per_period"].as_object().into_iter().flatten())
+                .map(|(period, ects)| format!("{period} {}", text(ects)))
+                .collect();
+            p { (lang.t("contract-period")) " : " (periods.join(" · ")) }
         }
         h2 { (lang.t("contract-statuses")) }
         (list(lang, &content["special_statuses"], "contract-no-status", |s| coded(lang, "status", &text(s))))
