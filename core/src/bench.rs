@@ -1,4 +1,5 @@
-//! Helpers of the benchmarks: the baseline they compare the engine with, and memory.
+//! Helpers of the benchmarks: the floor and the baseline they compare the engine with,
+//! and memory.
 
 use crate::engine::table::{record_values, TableSpec, Value};
 use crate::engine::{pg_message, EngineError};
@@ -90,4 +91,102 @@ pub fn peak_rss_kib() -> u64 {
         })
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// The floor of a sync: the same enrolment rows loaded with a plain binary COPY into a
+/// table with the same columns and primary key and nothing else. Its input is written
+/// beforehand ([`FloorInput::write`], untimed) so that the floor times the COPY alone:
+/// not the generation of the rows, nor their encoding.
+pub struct FloorInput {
+    file: std::fs::File,
+    /// Enrolment rows in the file.
+    pub rows: u64,
+}
+
+impl FloorInput {
+    /// The enrolments of `records` as one binary COPY stream, in `file` (a temporary
+    /// file, empty; the rows streamed: memory stays flat).
+    pub fn write(
+        records: impl Iterator<Item = Record>,
+        file: std::fs::File,
+    ) -> std::io::Result<FloorInput> {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(&file);
+        // The binary COPY header: signature, flags, header extension length.
+        out.write_all(b"PGCOPY\n\xff\r\n\0")?;
+        out.write_all(&[0; 8])?;
+        let spec = TableSpec::of(Kind::Enrolment);
+        let types: Vec<_> = spec.columns().map(|c| c.ty.clone()).collect();
+        let mut buffer = bytes::BytesMut::new();
+        let mut rows = 0;
+        for record in records.filter(|r| r.kind() == Kind::Enrolment) {
+            let values = record_values(&record);
+            out.write_all(&(values.len() as i16).to_be_bytes())?;
+            for (value, ty) in values.iter().zip(&types) {
+                buffer.clear();
+                match value.to_sql_checked(ty, &mut buffer) {
+                    Ok(tokio_postgres::types::IsNull::No) => {
+                        out.write_all(&(buffer.len() as i32).to_be_bytes())?;
+                        out.write_all(&buffer)?;
+                    }
+                    Ok(tokio_postgres::types::IsNull::Yes) => {
+                        out.write_all(&(-1_i32).to_be_bytes())?
+                    }
+                    Err(e) => return Err(std::io::Error::other(e.to_string())),
+                }
+            }
+            rows += 1;
+        }
+        out.write_all(&(-1_i16).to_be_bytes())?;
+        out.flush()?;
+        drop(out);
+        Ok(FloorInput { file, rows })
+    }
+
+    /// The floor: `floor_enrolment` recreated empty, then the file's rows copied into it
+    /// in one COPY, committed. Returns the rows copied.
+    pub async fn copy(&self, pool: &Pool) -> Result<u64, EngineError> {
+        use futures::SinkExt;
+        use std::io::{Read, Seek};
+        let client = pool.get().await?;
+        let err = |e: tokio_postgres::Error| EngineError::Db {
+            context: "the floor's COPY",
+            message: pg_message(&e),
+        };
+        let spec = TableSpec::of(Kind::Enrolment);
+        let cols = (spec.columns())
+            .map(|c| format!("\"{}\" {}", c.name, c.sql))
+            .collect::<Vec<_>>()
+            .join(", ");
+        client
+            .batch_execute(&format!(
+                "DROP TABLE IF EXISTS floor_enrolment; \
+                 CREATE TABLE floor_enrolment ({cols}, PRIMARY KEY ({keys}))",
+                keys = spec.key_list(None)
+            ))
+            .await
+            .map_err(err)?;
+        let sql = format!(
+            "COPY floor_enrolment ({}) FROM STDIN BINARY",
+            spec.all_list(None)
+        );
+        let sink = client.copy_in::<_, bytes::Bytes>(&sql).await.map_err(err)?;
+        pin_mut!(sink);
+        let input = |e: std::io::Error| EngineError::Db {
+            context: "the floor's input",
+            message: e.to_string(),
+        };
+        let mut file = self.file.try_clone().map_err(input)?;
+        file.rewind().map_err(input)?;
+        let mut chunk = vec![0; 1 << 20];
+        loop {
+            let read = file.read(&mut chunk).map_err(input)?;
+            if read == 0 {
+                break;
+            }
+            let bytes = bytes::Bytes::copy_from_slice(&chunk[..read]);
+            sink.as_mut().send(bytes).await.map_err(err)?;
+        }
+        sink.finish().await.map_err(err)
+    }
 }

@@ -26,6 +26,7 @@
 
 mod checks;
 mod merge;
+mod phases;
 mod stage;
 pub(crate) mod table;
 
@@ -33,6 +34,7 @@ use crate::model::{parse_line, Item, Kind, RecordKey, Rejected};
 use deadpool_postgres::{ClientWrapper, Object, Pool};
 use futures::{Stream, StreamExt};
 use merge::KindMerge;
+pub use phases::Phases;
 use serde::{Deserialize, Serialize};
 use stage::Stager;
 use std::collections::BTreeMap;
@@ -410,6 +412,10 @@ pub struct RunReport {
     pub deferred: Vec<String>,
     /// What the adapter said for the summary (rows its filter skipped, per value…).
     pub notes: Vec<String>,
+    /// How long each phase took (`read`: waiting for the adapter, `stage`: the COPY into
+    /// the stage, `check`, `merge`, `delete`, `count`, `refresh`: the commit hook's
+    /// contract refresh, `commit`).
+    pub phases: Phases,
 }
 
 /// The engine: starts runs, approves and rejects held ones.
@@ -864,8 +870,16 @@ where
         .await
         .map_err(EngineError::db("starting the transaction"))?;
     let mut stager = Stager::new(client, ctx.run_id, ctx.source_id, ctx.approval.is_none()).await?;
+    let mut phases = Phases::start();
     futures::pin_mut!(batches);
-    while let Some(batch) = batches.next().await {
+    loop {
+        let waited = std::time::Instant::now();
+        let Some(batch) = batches.next().await else {
+            phases.add("read", waited.elapsed());
+            break;
+        };
+        phases.add("read", waited.elapsed());
+        let staging = std::time::Instant::now();
         let batch = batch.map_err(|e| EngineError::Read {
             name: ctx.request.source.clone(),
             run_id: ctx.run_id,
@@ -877,8 +891,10 @@ where
         stager
             .stage(batch.items, batch.locations, batch.modified)
             .await?;
+        phases.add("stage", staging.elapsed());
         progress.staged(stager.total_staged);
     }
+    phases.restart();
     let mut by_kind = std::mem::take(&mut stager.counts);
     let unknown_quarantined = stager.unknown_quarantined;
     let mut notes = std::mem::take(&mut stager.notes);
@@ -901,6 +917,7 @@ where
         let quarantined = checks::check_kind(client, kind, &vouched, &params).await?;
         by_kind.entry(kind).or_default().quarantined += quarantined;
     }
+    phases.end("check");
     client
         .batch_execute("SAVEPOINT merge")
         .await
@@ -913,11 +930,13 @@ where
             merge::merge_kind(client, kind, coverage, &params).await?,
         );
     }
+    phases.end("merge");
     for kind in Kind::ALL.into_iter().rev() {
         let merge = merges.get_mut(&kind).expect("every kind is merged");
         let unvouched = unread.unvouches(kind);
         merge::delete_kind(client, kind, unvouched, merge, &params).await?;
     }
+    phases.end("delete");
     let deferred = deferred_deletions(&merges, &unread);
     let hold_reason = match &ctx.approval {
         Some(_) => None,
@@ -948,7 +967,8 @@ where
     if let Some(diff) = diff {
         write_diff(client, ctx.run_id, diff).await?;
     }
-    let report = RunReport {
+    phases.end("count");
+    let mut report = RunReport {
         run_id: ctx.run_id,
         source: ctx.request.source.clone(),
         status,
@@ -958,8 +978,10 @@ where
         hold_reason,
         deferred,
         notes,
+        phases,
     };
-    finish(client, ctx, &report, cursor.as_ref()).await?;
+    finish(client, ctx, &mut report, cursor.as_ref()).await?;
+    tracing::debug!(run_id = ctx.run_id, phases = %report.phases, "the run's phases");
     Ok(report)
 }
 
@@ -1171,7 +1193,7 @@ async fn write_diff(
 async fn finish(
     client: &ClientWrapper,
     ctx: &RunContext,
-    report: &RunReport,
+    report: &mut RunReport,
     cursor: Option<&serde_json::Value>,
 ) -> Result<(), EngineError> {
     let held = report.status == RunStatus::Held;
@@ -1208,6 +1230,7 @@ async fn finish(
                     context: "completing the run (before its commit)",
                     message,
                 })?;
+            report.phases.end("refresh");
         }
     }
     if ctx.request.dry_run {
@@ -1270,6 +1293,7 @@ async fn finish(
             .await
             .map_err(EngineError::db("committing"))?;
     }
+    report.phases.end("commit");
     client
         .execute(
             "SELECT pg_advisory_unlock($1, $2)",
