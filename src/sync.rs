@@ -24,7 +24,7 @@ pub struct SyncOptions {
 #[derive(Debug)]
 pub enum SyncOutcome {
     /// A run was made (whatever its status).
-    Ran(RunReport),
+    Ran(Box<RunReport>),
     /// The source had nothing new since the last applied run, and said why: no run.
     NothingNew(String),
 }
@@ -33,7 +33,7 @@ impl SyncOutcome {
     /// The run's report, for callers that need one (a demo, a benchmark).
     pub fn report(self) -> anyhow::Result<RunReport> {
         match self {
-            SyncOutcome::Ran(report) => Ok(report),
+            SyncOutcome::Ran(report) => Ok(*report),
             SyncOutcome::NothingNew(why) => anyhow::bail!("no run: {why}"),
         }
     }
@@ -116,7 +116,7 @@ pub async fn run_source(
             if let Some(end) = end {
                 tell(source, connector, end, options).await;
             }
-            Ok(SyncOutcome::Ran(report))
+            Ok(SyncOutcome::Ran(Box::new(report)))
         }
         Err(error) => {
             if let EngineError::Read { message, .. } = &error {

@@ -67,7 +67,7 @@ fn unchanged(_: usize, _: &mut Record) {}
 /// One enrolment in a hundred changed (its exemption), the 1 % a night brings.
 fn one_percent(index: usize, record: &mut Record) {
     if let Record::Enrolment(enrolment) = record {
-        if index % 100 == 0 {
+        if index.is_multiple_of(100) {
             enrolment.exempted = !enrolment.exempted;
         }
     }
