@@ -212,4 +212,22 @@ async fn every_applied_run_refreshes_the_contracts_it_touched_in_its_transaction
         .map(|(a, _)| a.student.as_str())
         .collect();
     assert_eq!(changed, ["DOUBLE"]);
+
+    // A course element renamed in 2024 (no registration nor enrolment changed): the
+    // contracts of the students enrolled in it that year are refreshed, and no other.
+    let a1 =
+        r#""year":2024,"node":"ELP:A1","kind":"unit","code":"A1","version":null,"label":"Unit A1""#;
+    let renamed = cancelled.replace(a1, &a1.replace("Unit A1", "Unité A1"));
+    assert_ne!(renamed, cancelled);
+    sync(lines(&renamed)).await;
+    let after = contracts(&db).await;
+    let mut refreshed: Vec<(&str, i32)> = (after.iter().zip(&now))
+        .filter(|(a, b)| a.hash != b.hash)
+        .map(|(a, _)| (a.student.as_str(), a.year))
+        .collect();
+    refreshed.sort();
+    let expected = [
+        "CARRIED", "CHOICE", "DOUBLE", "HEAVY", "PLAIN", "REPEAT", "SPECIAL",
+    ];
+    assert_eq!(refreshed, expected.map(|s| (s, 2024)));
 }

@@ -170,19 +170,6 @@ async fn generate_in(
         .batch_execute("SET LOCAL work_mem = '64MB'; SET LOCAL enable_memoize = off")
         .await
         .map_err(ContractsError::db("preparing the generation"))?;
-    // Many contracts at once follow a load (a first sync, whose refresh runs in its own
-    // transaction, before any autovacuum): without fresh statistics the planner takes the
-    // tables for empty and scans them once per contract. A nightly refresh of a few
-    // contracts reads tables whose statistics are current: it skips the cost.
-    if in_scope >= ANALYZE_FROM {
-        client
-            .batch_execute(
-                "ANALYZE registration (source_id, year, student, step), \
-                 enrolment (source_id, year, student, step)",
-            )
-            .await
-            .map_err(ContractsError::db("preparing the generation"))?;
-    }
     client
         .batch_execute(SCOPE_REGISTRATION_SQL)
         .await
@@ -320,7 +307,7 @@ async fn source_names(client: &Client) -> Result<HashMap<i32, String>, Contracts
 /// The (source, year, student) in scope.
 async fn fill_scope(client: &Client, scope: Scope) -> Result<u64, ContractsError> {
     let fill = |e| ContractsError::db("finding the contracts to compute")(e);
-    let contracts = match scope {
+    let mut contracts = match scope {
         Scope::All { year } => client
             .execute(
                 "INSERT INTO contract_scope SELECT DISTINCT source_id, year, student \
@@ -334,6 +321,19 @@ async fn fill_scope(client: &Client, scope: Scope) -> Result<u64, ContractsError
             .await
             .map_err(fill)?,
     };
+    let analyzed = contracts >= ANALYZE_FROM;
+    if analyzed {
+        analyze_sources(client).await?;
+    }
+    if let Scope::Run(run_id) = scope {
+        contracts += client
+            .execute(TOUCHED_THROUGH_STRUCTURE_SQL, &[&run_id])
+            .await
+            .map_err(fill)?;
+        if !analyzed && contracts >= ANALYZE_FROM {
+            analyze_sources(client).await?;
+        }
+    }
     client
         .batch_execute("ANALYZE contract_scope")
         .await
@@ -341,17 +341,36 @@ async fn fill_scope(client: &Client, scope: Scope) -> Result<u64, ContractsError
     Ok(contracts)
 }
 
-/// The contracts a run touched: its registrations and enrolments, and the enrolments in
-/// the nodes and under the edges it changed (a label, a position, a choice's range).
+/// Many contracts at once follow a load (a first sync, whose refresh runs in its own
+/// transaction, before any autovacuum): without fresh statistics the planner takes the
+/// tables for empty and scans them once per contract — or once per node a first load
+/// inserted (measured: 80 s at 1M enrolments). A nightly refresh of a few contracts
+/// reads tables whose statistics are current: it skips the cost.
+async fn analyze_sources(client: &Client) -> Result<(), ContractsError> {
+    client
+        .batch_execute(
+            "ANALYZE registration (source_id, year, student, step), \
+             enrolment (source_id, year, student, step, node)",
+        )
+        .await
+        .map_err(ContractsError::db("preparing the generation"))
+}
+
+/// The contracts a run touched directly: its registrations and enrolments.
 const TOUCHED_SQL: &str = "\
 INSERT INTO contract_scope \
 SELECT source_id, (coalesce(h.after, h.before)).year, (coalesce(h.after, h.before)).student \
   FROM registration_history h WHERE h.run_id = $1 \
 UNION \
 SELECT source_id, (coalesce(h.after, h.before)).year, (coalesce(h.after, h.before)).student \
-  FROM enrolment_history h WHERE h.run_id = $1 \
-UNION \
-SELECT e.source_id, e.year, e.student FROM node_history h JOIN enrolment e \
+  FROM enrolment_history h WHERE h.run_id = $1";
+
+/// The contracts a run touched through the structure, not already in scope: the
+/// enrolments in the nodes and under the edges it changed (a label, a position, a
+/// choice's range).
+const TOUCHED_THROUGH_STRUCTURE_SQL: &str = "\
+INSERT INTO contract_scope \
+(SELECT e.source_id, e.year, e.student FROM node_history h JOIN enrolment e \
   ON e.source_id = h.source_id AND e.year = (coalesce(h.after, h.before)).year \
  AND e.node = (coalesce(h.after, h.before)).node WHERE h.run_id = $1 \
 UNION \
@@ -361,7 +380,8 @@ SELECT e.source_id, e.year, e.student FROM edge_history h JOIN enrolment e \
 UNION \
 SELECT r.source_id, r.year, r.student FROM edge_history h JOIN registration r \
   ON r.source_id = h.source_id AND r.year = (coalesce(h.after, h.before)).year \
- AND r.step = (coalesce(h.after, h.before)).parent WHERE h.run_id = $1";
+ AND r.step = (coalesce(h.after, h.before)).parent WHERE h.run_id = $1) \
+EXCEPT SELECT source_id, year, student FROM contract_scope";
 
 /// The registrations of the contracts in scope, numbered by contract (`ord`, in key
 /// order) so that blocks of contracts are read by range; `repeater` when the student had
