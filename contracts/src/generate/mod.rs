@@ -367,12 +367,15 @@ SELECT source_id, (coalesce(h.after, h.before)).year, (coalesce(h.after, h.befor
 
 /// The contracts a run touched through the structure, not already in scope: the
 /// enrolments in the nodes and under the edges it changed (a label, a position, a
-/// choice's range).
+/// choice's range). A node the run inserted is not followed: an enrolment in it is new
+/// or changed too (none can refer to a node that was not live: the store keeps no
+/// orphan), so its contract is in scope already — and after a first load, following
+/// every node would read every enrolment again.
 const TOUCHED_THROUGH_STRUCTURE_SQL: &str = "\
 INSERT INTO contract_scope \
 (SELECT e.source_id, e.year, e.student FROM node_history h JOIN enrolment e \
   ON e.source_id = h.source_id AND e.year = (coalesce(h.after, h.before)).year \
- AND e.node = (coalesce(h.after, h.before)).node WHERE h.run_id = $1 \
+ AND e.node = (coalesce(h.after, h.before)).node WHERE h.run_id = $1 AND h.op <> 'insert' \
 UNION \
 SELECT e.source_id, e.year, e.student FROM edge_history h JOIN enrolment e \
   ON e.source_id = h.source_id AND e.year = (coalesce(h.after, h.before)).year \

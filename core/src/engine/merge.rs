@@ -58,6 +58,15 @@ pub(crate) async fn merge_kind(
 ) -> Result<KindMerge, EngineError> {
     let spec = TableSpec::of(kind);
     let mut merge = KindMerge::default();
+    if nothing_stored(client, spec, params[1]).await? {
+        // A first load of this kind: every staged record is an insert, no deletion is
+        // possible; the classification would copy the whole stage for nothing.
+        let staged = format!("{} d WHERE NOT d.tombstone AND NOT d.skip", spec.stage());
+        for (year, _, n) in query(client, &insert_sql(spec, &staged), params).await? {
+            *merge.inserted.entry(year).or_default() += n;
+        }
+        return Ok(merge);
+    }
     let changes = client
         .execute(
             &delta_sql(spec, &covered_sql(coverage, kind, "t")),
@@ -75,7 +84,8 @@ pub(crate) async fn merge_kind(
     let ops = op_counts(client, kind).await?;
     let count = |op: &str| ops.get(op).copied().unwrap_or(0);
     if count("insert") > 0 {
-        for (year, _, n) in query(client, &insert_sql(spec), params).await? {
+        let inserts = format!("{} d WHERE d.op = 'insert'", delta(kind));
+        for (year, _, n) in query(client, &insert_sql(spec, &inserts), params).await? {
             *merge.inserted.entry(year).or_default() += n;
         }
     }
@@ -256,18 +266,36 @@ fn held_back_student(spec: &TableSpec) -> String {
     }
 }
 
-fn insert_sql(spec: &TableSpec) -> String {
+/// Whether the source has no record of this kind at all, not even a deleted one.
+async fn nothing_stored(
+    client: &Client,
+    spec: &TableSpec,
+    source_id: &(dyn ToSql + Sync),
+) -> Result<bool, EngineError> {
+    let sql = format!(
+        "SELECT NOT EXISTS (SELECT 1 FROM {} WHERE source_id = $1)",
+        spec.table()
+    );
+    let row = client
+        .query_one(&sql, &[source_id])
+        .await
+        .map_err(EngineError::db("comparing with the store"))?;
+    Ok(row.get(0))
+}
+
+/// The records of `rows` (`<table> d WHERE …`: the delta's inserts, or a first load's
+/// whole stage, which has the same columns) inserted, each with its history row.
+fn insert_sql(spec: &TableSpec, rows: &str) -> String {
     let year = spec.year_expr(spec.table());
     format!(
-        // History reads the delta itself: RETURNING whole rows would hold a copy of every
+        // History reads the rows itself: RETURNING whole rows would hold a copy of every
         // inserted record until the statement ends.
         "WITH ins AS (INSERT INTO {table} (source_id, {cols}, hash, source_modified, created_run, changed_run) \
-         SELECT $2, {dcols}, d.hash, d.modified, $1, $1 FROM {delta} d WHERE d.op = 'insert' RETURNING {year} AS year), \
+         SELECT $2, {dcols}, d.hash, d.modified, $1, $1 FROM {rows} RETURNING {year} AS year), \
          h AS (INSERT INTO {kind}_history (run_id, source_id, op, after) \
-               SELECT $1, $2, 'insert', {after} FROM {delta} d WHERE d.op = 'insert') \
+               SELECT $1, $2, 'insert', {after} FROM {rows}) \
          SELECT year, 'insert', count(*) FROM ins GROUP BY 1",
         table = spec.table(),
-        delta = delta(spec.kind),
         kind = spec.kind,
         cols = spec.all_list(None),
         dcols = spec.all_list(Some("d")),
