@@ -68,13 +68,17 @@ pub(crate) const REFERENCES: &[Reference] = &[
 ];
 
 /// Runs the checks of one kind; returns how many rows were quarantined.
+/// `repeats`: the key hashes that may repeat in the stage, as staging saw them (`None`:
+/// unknown, the whole stage is grouped).
 pub(crate) async fn check_kind(
     client: &Client,
     kind: Kind,
     coverage: &Coverage,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    repeats: Option<&[i64]>,
 ) -> Result<u64, EngineError> {
-    let mut quarantined = collapse_duplicates(client, TableSpec::of(kind), params).await?;
+    let spec = TableSpec::of(kind);
+    let mut quarantined = collapse_duplicates(client, spec, params, repeats).await?;
     for reference in REFERENCES.iter().filter(|r| r.child == kind) {
         quarantined += check_reference(client, reference, coverage, params).await?;
     }
@@ -97,9 +101,23 @@ async fn collapse_duplicates(
     client: &Client,
     spec: &TableSpec,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    repeats: Option<&[i64]>,
 ) -> Result<u64, EngineError> {
     let stage = spec.stage();
     let keys = spec.key_list(None);
+    // The rows whose key may repeat: those staging saw repeat (none: nothing to do), or,
+    // when it could not tell, those whose key hash repeats.
+    let (candidates, list): (String, Vec<i64>) = match repeats {
+        Some([]) => return Ok(0),
+        Some(list) => ("key_hash = ANY ($1::bigint[])".into(), list.to_vec()),
+        None => (
+            format!(
+                "key_hash IN (SELECT key_hash FROM {stage} GROUP BY key_hash \
+                 HAVING count(*) > 1) AND $1::bigint[] IS NOT NULL"
+            ),
+            Vec::new(),
+        ),
+    };
     let duplicated = client
         .execute(
             &format!(
@@ -108,11 +126,10 @@ async fn collapse_duplicates(
                  SELECT {keys}, CASE WHEN min(hash) <> max(hash) \
                    OR bool_or(tombstone) <> bool_and(tombstone) \
                    OR bool_or(skip) <> bool_and(skip) THEN 2 ELSE 1 END AS versions \
-                 FROM {stage} WHERE key_hash IN \
-                   (SELECT key_hash FROM {stage} GROUP BY key_hash HAVING count(*) > 1) \
+                 FROM {stage} WHERE {candidates} \
                  GROUP BY {keys} HAVING count(*) > 1"
             ),
-            &[],
+            &[&list],
         )
         .await
         .map_err(EngineError::db("looking for duplicates"))?;

@@ -27,6 +27,7 @@
 mod checks;
 mod merge;
 mod phases;
+mod repeats;
 mod stage;
 pub(crate) mod table;
 
@@ -914,7 +915,8 @@ where
             .batch_execute(&format!("ANALYZE {}", table::TableSpec::of(kind).stage()))
             .await
             .map_err(EngineError::db("analyzing the stage"))?;
-        let quarantined = checks::check_kind(client, kind, &vouched, &params).await?;
+        let repeats = stager.repeats.candidates(kind);
+        let quarantined = checks::check_kind(client, kind, &vouched, &params, repeats).await?;
         by_kind.entry(kind).or_default().quarantined += quarantined;
     }
     phases.end("check");

@@ -1,6 +1,7 @@
 //! Staging: every batch goes into per-kind temporary tables with binary COPY, after the
 //! model's own checks. Nothing is merged here; the stage is the run's whole snapshot.
 
+use super::repeats::Repeats;
 use super::table::{
     content_hash, key_hash, key_values, record_key_hash, record_values, TableSpec, Value,
 };
@@ -48,6 +49,8 @@ pub(crate) struct Stager<'c> {
     /// The place of the last item located, and its id.
     last_place: Option<(Arc<str>, i32)>,
     pub total_staged: u64,
+    /// The keys that may repeat in the stage, for the duplicate check.
+    pub repeats: Repeats,
 }
 
 impl<'c> Stager<'c> {
@@ -82,6 +85,7 @@ impl<'c> Stager<'c> {
             origins: HashMap::new(),
             last_place: None,
             total_staged: 0,
+            repeats: Repeats::new(),
         })
     }
 
@@ -221,6 +225,7 @@ impl<'c> Stager<'c> {
                     (0, record_key_hash(key), false, true, origin)
                 }
             };
+            self.repeats.stage(kind, key);
             let int = |n: Option<i32>| n.map_or(Value::Null, Value::Int);
             values.extend([
                 Value::BigInt(hash),
