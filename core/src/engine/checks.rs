@@ -256,3 +256,66 @@ async fn check_reference(
         .map_err(EngineError::db("checking references"))?;
     Ok(quarantined)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestDatabase;
+
+    /// The stage of students after the duplicate check, given what staging saw repeat:
+    /// (student, hash, skip) in order, and how many rows were quarantined.
+    async fn checked(repeats: Option<&[i64]>) -> (Vec<(String, i64, bool)>, u64) {
+        let db = TestDatabase::new().await;
+        let client = db.pool.get().await.unwrap();
+        let spec = TableSpec::of(Kind::Student);
+        client
+            .batch_execute(&format!(
+                "BEGIN; {ddl}; CREATE TEMP TABLE stage_origin (id int, name text) ON COMMIT DROP; \
+                 INSERT INTO source (id, name, kind) VALUES (1, 's', 'canonical'); \
+                 INSERT INTO sync_run (id, source_id, status, mode) VALUES (1, 1, 'running', 'full'); \
+                 INSERT INTO {stage} (student, family_name, given_name, hash, key_hash, tombstone, skip) \
+                 VALUES ('A', 'a', 'a', 1, 10, false, false), ('A', 'a', 'a', 1, 10, false, false), \
+                        ('B', 'b', 'b', 2, 20, false, false), ('B', 'b', 'c', 3, 20, false, false), \
+                        ('C', 'c', 'c', 4, 30, false, false)",
+                ddl = spec.stage_ddl(),
+                stage = spec.stage(),
+            ))
+            .await
+            .unwrap();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&1_i64, &1_i32];
+        let quarantined = collapse_duplicates(&client, spec, &params, repeats)
+            .await
+            .unwrap();
+        let rows = client
+            .query(
+                "SELECT student, hash, skip FROM stage_student ORDER BY student, hash",
+                &[],
+            )
+            .await
+            .unwrap();
+        let rows = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        (rows, quarantined)
+    }
+
+    #[tokio::test]
+    async fn the_keys_staging_saw_repeat_are_checked_as_the_whole_stage_would_be() {
+        let whole = checked(None).await;
+        let expected = vec![
+            ("A".to_string(), 1, false),
+            ("B".to_string(), 2, true),
+            ("B".to_string(), 3, true),
+            ("C".to_string(), 4, false),
+        ];
+        assert_eq!(
+            whole,
+            (expected, 2),
+            "identical copies collapse, conflicts are held"
+        );
+        // A false positive (30) among the candidates changes nothing.
+        assert_eq!(checked(Some(&[10, 20, 30])).await, whole);
+        assert_eq!(checked(Some(&[10, 20])).await, whole);
+    }
+}
