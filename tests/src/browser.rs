@@ -49,15 +49,25 @@ impl Chromium {
         let mut driver = Command::new(CHROMEDRIVER)
             .args(["--port=0", "--log-level=WARNING"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("chromedriver starts");
         let stdout = driver.stdout.take().expect("piped");
+        let stderr = driver.stderr.take().expect("piped");
+        // Its complaints, kept to say why it stopped, and never blocking it.
+        let complaints = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+            text
+        });
         let mut lines = BufReader::new(stdout).lines();
         let port = loop {
-            let line = (lines.next())
-                .expect("chromedriver says its port before it exits")
-                .expect("chromedriver's output is text");
+            let Some(line) = lines.next() else {
+                let status = driver.wait();
+                let complaints = complaints.join().unwrap_or_default();
+                panic!("chromedriver stopped before saying its port ({status:?}): {complaints}");
+            };
+            let line = line.expect("chromedriver's output is text");
             if let Some(rest) = line.split("started successfully on port ").nth(1) {
                 break rest.trim_end_matches('.').to_owned();
             }

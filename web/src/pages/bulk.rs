@@ -138,7 +138,19 @@ fn reason_message(reason: &str) -> &'static str {
     }
 }
 
-/// The home page's way in: a step of the directeur's and a year.
+/// The academic year `day` falls in (named by the year it starts, in September): the
+/// year a directeur validates, by default.
+fn academic_year(day: chrono::NaiveDate) -> i32 {
+    use chrono::Datelike;
+    if day.month() >= 9 {
+        day.year()
+    } else {
+        day.year() - 1
+    }
+}
+
+/// The home page's way in: a step of the directeur's and a year (the current academic
+/// year, by default).
 pub fn start_form(lang: Lang, user: &User) -> Markup {
     html! {
         @if !user.steps.is_empty() {
@@ -153,11 +165,25 @@ pub fn start_form(lang: Lang, user: &User) -> Markup {
                     }
                     div.field {
                         label for="bulk-year" { (lang.t("home-year")) }
-                        input #bulk-year type="number" name="year" required min="2000" max="2100";
+                        input #bulk-year type="number" name="year" required min="2000" max="2100" value=(academic_year(chrono::Local::now().date_naive()));
                     }
                 }
                 button type="submit" { (lang.t("bulk-check")) }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::academic_year;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn the_academic_year_starts_in_september() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(academic_year(day(2026, 12, 7)), 2026);
+        assert_eq!(academic_year(day(2027, 6, 30)), 2026);
+        assert_eq!(academic_year(day(2027, 9, 1)), 2027);
     }
 }
