@@ -3,7 +3,7 @@
 
 use crate::audit;
 use crate::error::ApiError;
-use crate::page::PageRequest;
+use crate::page::{PageOrder, PageRequest};
 use crate::roles::{User, VISIBLE_SQL};
 use crate::Api;
 use axum::extract::rejection::JsonRejection;
@@ -90,17 +90,6 @@ pub(crate) fn summary(row: &tokio_postgres::Row) -> Value {
         "in_force": row.get::<_, Option<i32>>(8),
         "amendment_of": row.get::<_, Option<i32>>(9),
     })
-}
-
-/// The order of a page of contracts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum PageOrder {
-    /// By id: the API's order (new contracts come last, a cursor never skips one).
-    #[default]
-    Id,
-    /// Specific contracts (with flags) first, then standard ones, each by id: a
-    /// directeur's list, where the contracts that need a person's eye come first.
-    SpecificFirst,
 }
 
 /// The query of a page of contract summaries: `$1..$4` the caller's scope

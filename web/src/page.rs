@@ -3,7 +3,6 @@
 //! row it holds (`123`, or `specific:123` / `standard:123`), so the next page starts
 //! after it — a page never repeats nor skips a row inserted meanwhile (an offset would).
 
-pub use crate::contracts::PageOrder;
 use crate::error::ApiError;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
@@ -13,6 +12,17 @@ pub const MAX_PAGE: i64 = 200;
 
 /// A page is this long unless asked otherwise.
 pub const DEFAULT_PAGE: i64 = 50;
+
+/// The order of a page of contracts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PageOrder {
+    /// By id: the API's order (new contracts come last, a cursor never skips one).
+    #[default]
+    Id,
+    /// Specific contracts (with flags) first, then standard ones, each by id: a
+    /// directeur's list, where the contracts that need a person's eye come first.
+    SpecificFirst,
+}
 
 /// Where a page starts and how long it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

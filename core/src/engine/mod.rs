@@ -875,11 +875,9 @@ where
     futures::pin_mut!(batches);
     loop {
         let waited = std::time::Instant::now();
-        let Some(batch) = batches.next().await else {
-            phases.add("read", waited.elapsed());
-            break;
-        };
+        let next = batches.next().await;
         phases.add("read", waited.elapsed());
+        let Some(batch) = next else { break };
         let staging = std::time::Instant::now();
         let batch = batch.map_err(|e| EngineError::Read {
             name: ctx.request.source.clone(),

@@ -55,9 +55,7 @@ pub async fn confirm(
 ) -> Result<Markup, PageError> {
     let failed = |e| PageError::new(lang, e);
     let user = user.map_err(failed)?;
-    let Ok(Query(chosen)) = query else {
-        return Err(failed(super::contracts::incomplete()));
-    };
+    let Query(chosen) = super::filled(query).map_err(failed)?;
     let (bulk, role) = validation(&user, &chosen).map_err(failed)?;
     let mut client = api.client().await.map_err(failed)?;
     let preview = bulk::preview(&mut client, &bulk, &actor(&user, role, &headers))
@@ -87,9 +85,7 @@ pub async fn validate(
 ) -> Result<Markup, PageError> {
     let failed = |e| PageError::new(lang, e);
     let user = user.map_err(failed)?;
-    let Ok(Form(chosen)) = form else {
-        return Err(failed(super::contracts::incomplete()));
-    };
+    let Form(chosen) = super::filled(form).map_err(failed)?;
     let (bulk, role) = validation(&user, &chosen).map_err(failed)?;
     let mut client = api.client().await.map_err(failed)?;
     let done = bulk::validate(&mut client, &bulk, &actor(&user, role, &headers)).await;

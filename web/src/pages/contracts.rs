@@ -2,7 +2,7 @@
 //! and taken through the API's own functions ([`crate::contracts`]).
 
 use super::i18n::Lang;
-use super::{layout, PageError};
+use super::{filled, incomplete, layout, PageError};
 use crate::contracts::{read_page, take, visible, ActionBody, ListQuery};
 use crate::error::ApiError;
 use crate::page::{PageOrder, PageRequest};
@@ -460,15 +460,9 @@ pub async fn edit(
     Path(id): Path<i64>,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    let failed = |error| PageError {
-        lang,
-        error,
-        contract: Some(id),
-    };
+    let failed = PageError::on_contract(lang, id);
     let user = user.map_err(failed)?;
-    let Ok(Form(fields)) = form else {
-        return Err(failed(incomplete()));
-    };
+    let Form(fields) = filled(form).map_err(failed)?;
     let value = |name: &str| {
         fields
             .iter()
@@ -530,15 +524,9 @@ pub async fn amend(
     Path(id): Path<i64>,
     form: Result<Form<AmendForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    let failed = |error| PageError {
-        lang,
-        error,
-        contract: Some(id),
-    };
+    let failed = PageError::on_contract(lang, id);
     let user = user.map_err(failed)?;
-    let Ok(Form(form)) = form else {
-        return Err(failed(incomplete()));
-    };
+    let Form(form) = filled(form).map_err(failed)?;
     let amendment = Amendment {
         reason: form.reason.trim(),
         measures: None,
@@ -592,11 +580,7 @@ pub async fn act(
     Path((id, action)): Path<(i64, String)>,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Redirect, PageError> {
-    let failed = |error| PageError {
-        lang,
-        error,
-        contract: Some(id),
-    };
+    let failed = PageError::on_contract(lang, id);
     let user = user.map_err(failed)?;
     let action = match action.as_str() {
         "propose" => Action::Propose,
@@ -605,9 +589,7 @@ pub async fn act(
         "refuse" => Action::Refuse,
         _ => return Err(failed(ApiError::not_found("no such action"))),
     };
-    let Ok(Form(form)) = form else {
-        return Err(failed(incomplete()));
-    };
+    let Form(form) = filled(form).map_err(failed)?;
     if action == Action::Sign && form.read.as_deref() != Some("yes") {
         return Err(failed(incomplete()));
     }
@@ -621,12 +603,4 @@ pub async fn act(
         .map_err(failed)?;
     let done = action.as_str();
     Ok(Redirect::to(&format!("/contracts/{id}?done={done}")))
-}
-
-pub(crate) fn incomplete() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid",
-        "the form is incomplete",
-    )
 }

@@ -144,6 +144,32 @@ impl PageError {
     }
 }
 
+impl PageError {
+    /// What turns an error about contract `id` into a page in `lang` (with the way to
+    /// the contract's new version, for a conflict).
+    pub fn on_contract(lang: Lang, id: i64) -> impl Fn(ApiError) -> PageError + Copy {
+        move |error| PageError {
+            lang,
+            error,
+            contract: Some(id),
+        }
+    }
+}
+
+/// A form (or query) as sent, or 422 "the form is incomplete" when it cannot be read.
+pub(crate) fn filled<T, Rejection>(input: Result<T, Rejection>) -> Result<T, ApiError> {
+    input.map_err(|_| incomplete())
+}
+
+/// 422: a form missing a field, or with one the page did not offer.
+pub(crate) fn incomplete() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+        "the form is incomplete",
+    )
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let lang = self.lang;
