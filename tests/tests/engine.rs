@@ -45,6 +45,147 @@ async fn the_same_snapshot_twice_writes_nothing_the_second_time() {
     );
 }
 
+/// A kind read exactly as stored skips its comparison (a sum of its content hashes says
+/// so); what such a sum must not miss: records that trade contents, and a repeated copy.
+#[tokio::test]
+async fn records_that_trade_contents_or_repeat_are_not_taken_for_unchanged() {
+    let db = TestDatabase::new().await;
+    let records = university(3, 40);
+    run(&db, full("s"), items(&records)).await;
+    let mut traded = records.clone();
+    let students: Vec<usize> = (traded.iter().enumerate())
+        .filter(|(_, r)| r.kind() == Kind::Student)
+        .map(|(i, _)| i)
+        .take(2)
+        .collect();
+    let names: Vec<String> = (students.iter())
+        .map(|i| match &traded[*i] {
+            Record::Student(s) => s.given_name.clone(),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_ne!(names[0], names[1], "two students with two given names");
+    for (i, name) in students.iter().zip(names.iter().rev()) {
+        if let Record::Student(s) = &mut traded[*i] {
+            s.given_name = name.clone();
+        }
+    }
+    let node = traded.iter().find(|r| r.kind() == Kind::Node).cloned();
+    traded.push(node.expect("a node"));
+    let report = run(&db, full("s"), items(&traded)).await;
+    let (student, node) = (report.by_kind[&Kind::Student], report.by_kind[&Kind::Node]);
+    assert_eq!((student.updated, student.inserted), (2, 0), "{student:?}");
+    let nodes = records.iter().filter(|r| r.kind() == Kind::Node).count();
+    assert_eq!((node.updated, node.quarantined), (0, 0), "{node:?}");
+    assert_eq!(node.unchanged as usize, nodes, "the copy collapses");
+    let stored: Vec<String> = (db.pool.get().await.unwrap())
+        .query(
+            "SELECT given_name FROM student WHERE student IN ($1, $2) ORDER BY student",
+            &[&key_of(&traded[students[0]]), &key_of(&traded[students[1]])],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut expected = names.clone();
+    if key_of(&traded[students[0]]) < key_of(&traded[students[1]]) {
+        expected.reverse();
+    }
+    assert_eq!(stored, expected, "the traded names are stored");
+}
+
+fn key_of(record: &Record) -> String {
+    match record {
+        Record::Student(s) => s.student.clone(),
+        _ => panic!("a student"),
+    }
+}
+
+/// Fails every run it is given, after the run's changes.
+struct FailingHook;
+
+impl conpere_core::engine::CommitHook for FailingHook {
+    fn before_commit<'a>(
+        &'a self,
+        _: &'a tokio_postgres::Client,
+        _: i64,
+    ) -> futures::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Err("the hook fails".to_string()) })
+    }
+}
+
+/// A first load into an empty table drops its indexes and builds them after the rows; a
+/// load that fails leaves them as they were.
+#[tokio::test]
+async fn a_first_load_builds_the_indexes_after_the_rows_and_a_failed_one_keeps_them() {
+    let db = TestDatabase::new().await;
+    let indexes = "SELECT string_agg(indexname || ': ' || indexdef, E'\\n' ORDER BY indexname) \
+                   FROM pg_indexes WHERE tablename = 'enrolment'";
+    let key_oid = "SELECT 'enrolment_pkey'::regclass::oid::bigint";
+    let (definitions, oid): (String, i64) =
+        (scalar(&db, indexes).await, scalar(&db, key_oid).await);
+    let records = university(5, 400);
+    let enrolments = records
+        .iter()
+        .filter(|r| r.kind() == Kind::Enrolment)
+        .count();
+    assert!(
+        enrolments > 10_000,
+        "{enrolments} enrolments: too few to drop an index"
+    );
+
+    let failing = Engine::new(db.pool.clone()).with_commit_hook(std::sync::Arc::new(FailingHook));
+    let started = failing.start(full("s")).await.unwrap();
+    let stream = futures::stream::iter(batches(items(&records), 700));
+    let error = started.apply(stream, &NoProgress, None).await.unwrap_err();
+    assert!(error.to_string().contains("the hook fails"), "{error}");
+    assert_eq!(scalar::<String>(&db, indexes).await, definitions);
+    assert_eq!(
+        scalar::<i64>(&db, key_oid).await,
+        oid,
+        "the drop rolled back"
+    );
+    assert_eq!(
+        scalar::<i64>(&db, "SELECT count(*) FROM enrolment").await,
+        0
+    );
+
+    let report = run(&db, full("s"), items(&records)).await;
+    assert_eq!(report.status, RunStatus::Succeeded);
+    assert_eq!(
+        report.by_kind[&Kind::Enrolment].inserted as usize,
+        enrolments
+    );
+    assert_eq!(
+        scalar::<String>(&db, indexes).await,
+        definitions,
+        "the same indexes"
+    );
+    assert_ne!(
+        scalar::<i64>(&db, key_oid).await,
+        oid,
+        "built again after the rows"
+    );
+    let repeated = db
+        .pool
+        .get()
+        .await
+        .unwrap()
+        .batch_execute("INSERT INTO enrolment SELECT * FROM enrolment LIMIT 1")
+        .await;
+    assert!(repeated.is_err(), "the primary key holds");
+    // A second source's first load finds the table holding rows: its indexes stay.
+    let oid: i64 = scalar(&db, key_oid).await;
+    run(&db, full("t"), items(&records)).await;
+    assert_eq!(scalar::<i64>(&db, key_oid).await, oid);
+    assert_same_export(
+        &exported(&db, Some("t")).await,
+        &export_text("t", &records),
+        "export",
+    );
+}
+
 #[tokio::test]
 async fn input_order_does_not_matter_and_a_dry_run_diff_applies_to_the_snapshot() {
     let db = TestDatabase::new().await;

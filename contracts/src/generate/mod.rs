@@ -367,10 +367,11 @@ SELECT source_id, (coalesce(h.after, h.before)).year, (coalesce(h.after, h.befor
 
 /// The contracts a run touched through the structure, not already in scope: the
 /// enrolments in the nodes and under the edges it changed (a label, a position, a
-/// choice's range). A node the run inserted is not followed: an enrolment in it is new
-/// or changed too (none can refer to a node that was not live: the store keeps no
-/// orphan), so its contract is in scope already — and after a first load, following
-/// every node would read every enrolment again.
+/// choice's range). A node the run inserted is not followed, nor a new edge to such a
+/// node: an enrolment in it is new or changed too (none can refer to a node that was not
+/// live: the store keeps no orphan), so its contract is in scope already — and after a
+/// first load, following every node or edge would read every enrolment again (measured:
+/// 0.65 s of a first load at 1M enrolments).
 const TOUCHED_THROUGH_STRUCTURE_SQL: &str = "\
 INSERT INTO contract_scope \
 (SELECT e.source_id, e.year, e.student FROM node_history h JOIN enrolment e \
@@ -380,6 +381,9 @@ UNION \
 SELECT e.source_id, e.year, e.student FROM edge_history h JOIN enrolment e \
   ON e.source_id = h.source_id AND e.year = (coalesce(h.after, h.before)).year \
  AND e.node = (coalesce(h.after, h.before)).child WHERE h.run_id = $1 \
+ AND NOT (h.op = 'insert' AND EXISTS (SELECT 1 FROM node_history n \
+   WHERE n.run_id = $1 AND n.op = 'insert' AND n.source_id = h.source_id \
+     AND (n.after).year = (h.after).year AND (n.after).node = (h.after).child)) \
 UNION \
 SELECT r.source_id, r.year, r.student FROM edge_history h JOIN registration r \
   ON r.source_id = h.source_id AND r.year = (coalesce(h.after, h.before)).year \
@@ -406,7 +410,7 @@ LEFT JOIN contract k USING (source_id, year, student) \
 LEFT JOIN contract_version v ON v.contract_id = k.id AND v.version = k.version \
 LEFT JOIN contract_version b ON b.contract_id = k.id AND b.version = k.amendment_of; \
 CREATE INDEX ON scope_registration (ord, step); \
-ANALYZE scope_registration";
+ANALYZE scope_registration (ord, step, present, source_id, year, student)";
 
 /// A block of contracts' registrations (`ord` in `($1, $2]`), as
 /// `ContractRows::group` reads them.

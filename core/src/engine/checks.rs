@@ -13,6 +13,7 @@
 use super::table::TableSpec;
 use super::{Coverage, EngineError};
 use crate::model::Kind;
+use std::collections::BTreeSet;
 use tokio_postgres::Client;
 
 /// `child` rows must find a `parent` through these (child column, parent column) pairs.
@@ -66,6 +67,23 @@ pub(crate) const REFERENCES: &[Reference] = &[
         map: &[("student", "student")],
     },
 ];
+
+/// The kinds `kind` refers to.
+pub(crate) fn parents(kind: Kind) -> impl Iterator<Item = Kind> {
+    (REFERENCES.iter().filter(move |r| r.child == kind)).map(|r| r.parent)
+}
+
+/// The kinds that refer to `kind`.
+pub(crate) fn children(kind: Kind) -> impl Iterator<Item = Kind> {
+    (REFERENCES.iter().filter(move |r| r.parent == kind)).map(|r| r.child)
+}
+
+/// Whether the checks of `kind` hold without running them: its records are those stored
+/// (`unchanged`, so no key repeats), and so are those of every kind it refers to (the
+/// store holds no orphan).
+pub(crate) fn hold_already(kind: Kind, unchanged: &BTreeSet<Kind>) -> bool {
+    unchanged.contains(&kind) && parents(kind).all(|parent| unchanged.contains(&parent))
+}
 
 /// Runs the checks of one kind; returns how many rows were quarantined.
 /// `repeats`: the key hashes that may repeat in the stage, as staging saw them (`None`:

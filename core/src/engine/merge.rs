@@ -12,6 +12,7 @@
 //! when what it refers to is staged or kept), the store never holds an orphan.
 
 use super::checks::{covered_sql, REFERENCES};
+use super::empty_table;
 use super::table::TableSpec;
 use super::{Coverage, EngineError};
 use crate::model::Kind;
@@ -48,11 +49,12 @@ pub(crate) fn delta(kind: Kind) -> String {
     format!("delta_{kind}")
 }
 
-/// Classifies the stage of `kind` against its table, then applies its inserts and
-/// updates; its deletions wait in its delta table for [`delete_kind`].
+/// Classifies the stage of `kind` (`staged` records) against its table, then applies
+/// its inserts and updates; its deletions wait in its delta table for [`delete_kind`].
 pub(crate) async fn merge_kind(
     client: &Client,
     kind: Kind,
+    staged: u64,
     coverage: &Coverage,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<KindMerge, EngineError> {
@@ -61,9 +63,13 @@ pub(crate) async fn merge_kind(
     if nothing_stored(client, spec, params[1]).await? {
         // A first load of this kind: every staged record is an insert, no deletion is
         // possible; the classification would copy the whole stage for nothing.
-        let staged = format!("{} d WHERE NOT d.tombstone AND NOT d.skip", spec.stage());
-        for (year, _, n) in query(client, &insert_sql(spec, &staged), params).await? {
+        let dropped = empty_table::drop_indexes(client, spec, staged).await?;
+        let rows = format!("{} d WHERE NOT d.tombstone AND NOT d.skip", spec.stage());
+        for (year, _, n) in query(client, &insert_sql(spec, &rows), params).await? {
             *merge.inserted.entry(year).or_default() += n;
+        }
+        if let Some(dropped) = dropped {
+            dropped.build(client).await?;
         }
         return Ok(merge);
     }

@@ -1,6 +1,7 @@
 //! Staging: every batch goes into per-kind temporary tables with binary COPY, after the
 //! model's own checks. Nothing is merged here; the stage is the run's whole snapshot.
 
+use super::fingerprint;
 use super::repeats::Repeats;
 use super::table::{
     content_hash, key_hash, key_values, record_key_hash, record_values, TableSpec, Value,
@@ -51,6 +52,8 @@ pub(crate) struct Stager<'c> {
     pub total_staged: u64,
     /// The keys that may repeat in the stage, for the duplicate check.
     pub repeats: Repeats,
+    /// Each kind's records summed up, to tell a kind read as stored.
+    pub fingerprints: fingerprint::Staged,
 }
 
 impl<'c> Stager<'c> {
@@ -86,6 +89,7 @@ impl<'c> Stager<'c> {
             last_place: None,
             total_staged: 0,
             repeats: Repeats::new(),
+            fingerprints: fingerprint::Staged::default(),
         })
     }
 
@@ -212,15 +216,18 @@ impl<'c> Stager<'c> {
             values.clear();
             let (hash, key, tombstone, skip, origin) = match row {
                 StageRow::Record(record, hash, origin) => {
+                    self.fingerprints.record(kind, *hash);
                     values.extend(record_values(record));
                     let (year, texts) = record.key_refs();
                     (*hash, key_hash(year, &texts), false, false, origin)
                 }
                 StageRow::Tombstone(key, origin) => {
+                    self.fingerprints.other(kind);
                     values.extend(key_values(key));
                     (0, record_key_hash(key), true, false, origin)
                 }
                 StageRow::HeldBack(key, origin) => {
+                    self.fingerprints.other(kind);
                     values.extend(key_values(key));
                     (0, record_key_hash(key), false, true, origin)
                 }
