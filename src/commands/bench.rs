@@ -225,6 +225,14 @@ fn print_rounds(rounds: &[Round], rows: usize) {
             seconds.0,
             rows as f64 / seconds.0
         );
+        // The sync's own share: the contract refresh runs in the same transaction, timed
+        // apart.
+        let without = rounds.iter().map(|r| {
+            let (elapsed, report) = &r.runs[i];
+            (*elapsed - report.phases.of("refresh")).as_secs_f64() / r.floor.as_secs_f64()
+        });
+        let (ratio, low, high) = median(without.collect());
+        println!("    without the contract refresh: {ratio:.2}× (spread {low:.2}–{high:.2}×)");
         // The phases of the median round of this run.
         let mut by_time: Vec<&Round> = rounds.iter().collect();
         by_time.sort_by_key(|r| r.runs[i].0);

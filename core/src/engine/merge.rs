@@ -38,6 +38,8 @@ pub(crate) struct KindMerge {
     /// Records and tombstones not applied: older than the stored version (by the source's
     /// own modification time).
     pub stale: u64,
+    /// Nothing was stored: every live staged record was inserted, none is unchanged.
+    pub first_load: bool,
     /// Deletions classified, for [`delete_kind`]: records absent from a full read, and
     /// tombstones.
     absent: u64,
@@ -71,6 +73,7 @@ pub(crate) async fn merge_kind(
         if let Some(dropped) = dropped {
             dropped.build(client).await?;
         }
+        merge.first_load = true;
         return Ok(merge);
     }
     let changes = client

@@ -968,9 +968,10 @@ where
         counts.deleted = merge.deleted.values().sum();
         counts.deferred = merge.deferred_unread + merge.deferred_referenced;
         counts.stale = merge.stale;
-        counts.unchanged = match unchanged.contains(kind) {
-            true => stager.fingerprints.records(*kind),
-            false => live_staged(client, *kind)
+        counts.unchanged = match (unchanged.contains(kind), merge.first_load) {
+            (true, _) => stager.fingerprints.records(*kind),
+            (false, true) => 0,
+            (false, false) => live_staged(client, *kind)
                 .await?
                 .saturating_sub(counts.inserted + counts.updated + counts.stale),
         };
