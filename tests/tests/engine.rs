@@ -102,6 +102,74 @@ fn key_of(record: &Record) -> String {
     }
 }
 
+/// When every kind an enrolment refers to is read as stored, the enrolments' reference
+/// checks look at the changed enrolments only, during the merge: an orphan among them is
+/// still quarantined, and its stored version kept.
+#[tokio::test]
+async fn an_orphan_among_the_changed_records_of_a_re_sync_is_quarantined() {
+    let db = TestDatabase::new().await;
+    let records = university(4, 30);
+    run(&db, full("s"), items(&records)).await;
+    let mut next = records.clone();
+    let mut enrolments = (next.iter_mut()).filter_map(|r| match r {
+        Record::Enrolment(e) => Some(e),
+        _ => None,
+    });
+    let changed = enrolments.next().expect("an enrolment");
+    changed.exempted = !changed.exempted;
+    let (mut no_registration, mut no_node) = (changed.clone(), changed.clone());
+    no_registration.step = "VET:NOPE".into();
+    no_node.node = "ELP:NOPE".into();
+    let moved = enrolments.next().expect("a second enrolment");
+    let stored_node = moved.node.clone();
+    moved.node = "ELP:GONE".into();
+    next.extend([no_registration, no_node].map(Record::Enrolment));
+    // The second enrolment now refers to a node nobody has: a new key, an orphan; its
+    // stored version is absent from the read, and deleted as any absent record.
+    let report = run(&db, full("s"), items(&next)).await;
+    let enrolment = report.by_kind[&Kind::Enrolment];
+    assert_eq!(enrolment.quarantined, 3, "{enrolment:?}");
+    assert_eq!(
+        (enrolment.updated, enrolment.inserted),
+        (1, 0),
+        "{enrolment:?}"
+    );
+    for kind in [Kind::Student, Kind::Node, Kind::Registration] {
+        assert_eq!(
+            report.by_kind[&kind].unchanged,
+            report.by_kind[&kind].staged
+        );
+    }
+    let reasons: Vec<String> = (db.pool.get().await.unwrap())
+        .query(
+            "SELECT reason FROM quarantine WHERE run_id = $1 ORDER BY reason",
+            &[&report.run_id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons[0].contains("refers to node") && reasons[0].contains("ELP:GONE"));
+    assert!(reasons[1].contains("refers to node") && reasons[1].contains("ELP:NOPE"));
+    assert!(reasons[2].contains("refers to registration") && reasons[2].contains("VET:NOPE"));
+    let orphans: i64 = scalar(
+        &db,
+        "SELECT count(*) FROM enrolment WHERE node IN ('ELP:NOPE', 'ELP:GONE') \
+         OR step = 'VET:NOPE'",
+    )
+    .await;
+    assert_eq!(orphans, 0, "no orphan stored");
+    assert_eq!(enrolment.deleted, 1, "the moved enrolment's stored version");
+    let gone: i64 = scalar(
+        &db,
+        &format!("SELECT count(*) FROM enrolment WHERE node = '{stored_node}' AND deleted_at IS NOT NULL"),
+    )
+    .await;
+    assert_eq!(gone, 1);
+}
+
 /// Fails every run it is given, after the run's changes.
 struct FailingHook;
 

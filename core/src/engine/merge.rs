@@ -11,7 +11,7 @@
 //! live record still refers to it. With the reference checks (a record is written only
 //! when what it refers to is staged or kept), the store never holds an orphan.
 
-use super::checks::{covered_sql, REFERENCES};
+use super::checks::{check_changed_references, check_staged_references, covered_sql, REFERENCES};
 use super::empty_table;
 use super::table::TableSpec;
 use super::{Coverage, EngineError};
@@ -40,6 +40,8 @@ pub(crate) struct KindMerge {
     pub stale: u64,
     /// Nothing was stored: every live staged record was inserted, none is unchanged.
     pub first_load: bool,
+    /// Records quarantined by the reference checks run during the merge.
+    pub quarantined: u64,
     /// Deletions classified, for [`delete_kind`]: records absent from a full read, and
     /// tombstones.
     absent: u64,
@@ -53,11 +55,14 @@ pub(crate) fn delta(kind: Kind) -> String {
 
 /// Classifies the stage of `kind` (`staged` records) against its table, then applies
 /// its inserts and updates; its deletions wait in its delta table for [`delete_kind`].
+/// `check_references`: the kind's reference checks wait for this merge, to look at the
+/// records it inserts or changes only (on the coverage the read `vouches` for).
 pub(crate) async fn merge_kind(
     client: &Client,
     kind: Kind,
     staged: u64,
     coverage: &Coverage,
+    check_references: Option<&Coverage>,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<KindMerge, EngineError> {
     let spec = TableSpec::of(kind);
@@ -65,6 +70,9 @@ pub(crate) async fn merge_kind(
     if nothing_stored(client, spec, params[1]).await? {
         // A first load of this kind: every staged record is an insert, no deletion is
         // possible; the classification would copy the whole stage for nothing.
+        if let Some(vouched) = check_references {
+            merge.quarantined = check_staged_references(client, kind, vouched, params).await?;
+        }
         let dropped = empty_table::drop_indexes(client, spec, staged).await?;
         let rows = format!("{} d WHERE NOT d.tombstone AND NOT d.skip", spec.stage());
         for (year, _, n) in query(client, &insert_sql(spec, &rows), params).await? {
@@ -90,6 +98,10 @@ pub(crate) async fn merge_kind(
         .batch_execute(&format!("ANALYZE {}", delta(kind)))
         .await
         .map_err(EngineError::db("comparing with the store"))?;
+    if let Some(vouched) = check_references {
+        merge.quarantined =
+            check_changed_references(client, kind, &delta(kind), vouched, params).await?;
+    }
     let ops = op_counts(client, kind).await?;
     let count = |op: &str| ops.get(op).copied().unwrap_or(0);
     if count("insert") > 0 {

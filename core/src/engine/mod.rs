@@ -929,7 +929,9 @@ where
             continue;
         }
         let repeats = stager.repeats.candidates(kind);
-        let quarantined = checks::check_kind(client, kind, &vouched, &params, repeats).await?;
+        let references = !checks::references_wait_for_merge(kind, &unchanged);
+        let quarantined =
+            checks::check_kind(client, kind, &vouched, &params, repeats, references).await?;
         by_kind.entry(kind).or_default().quarantined += quarantined;
     }
     phases.end("check");
@@ -944,7 +946,9 @@ where
             true => KindMerge::default(),
             false => {
                 let staged = stager.fingerprints.records(kind);
-                merge::merge_kind(client, kind, staged, coverage, &params).await?
+                let references =
+                    (checks::references_wait_for_merge(kind, &unchanged)).then_some(&vouched);
+                merge::merge_kind(client, kind, staged, coverage, references, &params).await?
             }
         };
         merges.insert(kind, merge);
@@ -968,6 +972,7 @@ where
         counts.deleted = merge.deleted.values().sum();
         counts.deferred = merge.deferred_unread + merge.deferred_referenced;
         counts.stale = merge.stale;
+        counts.quarantined += merge.quarantined;
         counts.unchanged = match (unchanged.contains(kind), merge.first_load) {
             (true, _) => stager.fingerprints.records(*kind),
             (false, true) => 0,
