@@ -429,10 +429,26 @@ pub(crate) fn record_key_hash(key: &RecordKey) -> i64 {
     key_hash(year, &texts)
 }
 
-/// The content hash of a (normalized) record: equal content, equal hash.
+/// The content hash of a (normalized) record: equal content, equal hash. The hash of its
+/// canonical JSON, streamed into the hasher as it is written (no buffer per record).
 pub(crate) fn content_hash(record: &Record) -> i64 {
-    let bytes = serde_json::to_vec(record).expect("canonical records always serialize");
-    xxhash_rust::xxh3::xxh3_64(&bytes) as i64
+    let mut hasher = HashWriter(xxhash_rust::xxh3::Xxh3::new());
+    serde_json::to_writer(&mut hasher, record).expect("canonical records always serialize");
+    hasher.0.digest() as i64
+}
+
+/// Bytes written into a hasher.
+struct HashWriter(xxhash_rust::xxh3::Xxh3);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn parse_enum<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, String> {
@@ -502,4 +518,30 @@ pub(crate) fn record_from_row(kind: Kind, row: &Row) -> Result<Record, String> {
             ects_earned: row.get(7),
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored hashes were computed from the whole JSON text: streaming it into the hasher
+    /// must give the same hash, or every stored record would look changed.
+    #[test]
+    fn the_streamed_content_hash_is_the_hash_of_the_whole_json_text() {
+        let record = Record::Student(Student {
+            student: "21901234".into(),
+            ine: Some("1234567890A".into()),
+            family_name: "Lefèvre".into(),
+            usual_name: None,
+            given_name: "Zoé".into(),
+            birth_date: chrono::NaiveDate::from_ymd_opt(2004, 7, 1),
+            email: None,
+            login: Some("zlefevre".into()),
+        });
+        let text = serde_json::to_vec(&record).unwrap();
+        assert_eq!(
+            content_hash(&record),
+            xxhash_rust::xxh3::xxh3_64(&text) as i64
+        );
+    }
 }
