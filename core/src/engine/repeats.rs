@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 const BITS: usize = 1 << 26;
 /// Hashes per key: about one false positive per 10 000 keys at a million keys.
 const PROBES: u64 = 3;
+/// Blocks of one cache line (512 bits, eight words).
+const WORDS_PER_BLOCK: usize = 8;
+const BLOCKS: usize = BITS / 512;
 /// Beyond this many candidates of one kind, the check groups the whole stage instead.
 const MAX_CANDIDATES: usize = 100_000;
 
@@ -37,14 +40,17 @@ impl Repeats {
     /// Notes a staged key of `kind` (its `key_hash`): a candidate when the filter may
     /// have seen it already.
     pub fn stage(&mut self, kind: Kind, key_hash: i64) {
-        // The key hash is already a good 64-bit hash; the kind moves it elsewhere, and
-        // its two halves give the probes (double hashing).
-        let h = (key_hash as u64) ^ (kind as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let (a, b) = (h, (h >> 32) | 1);
+        // The key hash is already a good 64-bit hash; the kind moves it elsewhere. The
+        // filter is blocked: all the probes of a key fall in one cache line of 512 bits,
+        // chosen by the high bits, so a key costs one cache miss, not one per probe
+        // (three random reads in 8 MiB were 0.3 s per million keys).
+        let h = ((key_hash as u64) ^ (kind as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        let block = (h >> (64 - BLOCKS.trailing_zeros())) as usize * WORDS_PER_BLOCK;
         let mut seen = true;
         for i in 0..PROBES {
-            let bit = (a.wrapping_add(i.wrapping_mul(b)) % BITS as u64) as usize;
-            let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+            let bit = ((h >> (9 * i)) & 511) as usize;
+            let (word, mask) = (block + bit / 64, 1u64 << (bit % 64));
             seen &= self.bits[word] & mask != 0;
             self.bits[word] |= mask;
         }
@@ -88,6 +94,16 @@ mod tests {
             .contains(&repeated));
         // The same hash of another kind is another key.
         assert_eq!(repeats.candidates(Kind::Student), Some(&[][..]));
+    }
+
+    #[test]
+    fn a_million_distinct_keys_give_few_candidates() {
+        let mut repeats = Repeats::new();
+        for n in 0..1_000_000_i64 {
+            repeats.stage(Kind::Enrolment, n.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ n);
+        }
+        let false_positives = repeats.candidates(Kind::Enrolment).unwrap().len();
+        assert!(false_positives < 500, "{false_positives}");
     }
 
     #[test]
