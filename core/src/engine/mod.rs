@@ -34,6 +34,7 @@ mod stage;
 pub(crate) mod table;
 
 use crate::model::{parse_line, Item, Kind, RecordKey, Rejected};
+use checks::CheckPlan;
 use deadpool_postgres::{ClientWrapper, Object, Pool};
 use futures::{Stream, StreamExt};
 use merge::KindMerge;
@@ -915,7 +916,10 @@ where
         .await?;
     phases.end("compare");
     progress.phase("checking");
-    let checked = |kind: Kind| !checks::hold_already(kind, &unchanged);
+    let plans: BTreeMap<Kind, CheckPlan> = (Kind::ALL.into_iter())
+        .map(|kind| (kind, checks::plan(kind, &unchanged)))
+        .collect();
+    let checked = |kind: Kind| plans[&kind] != CheckPlan::Hold;
     for kind in Kind::ALL {
         // The stage's statistics steer the joins of its own checks and merge, and those
         // of the checks of the kinds that refer to it.
@@ -925,13 +929,9 @@ where
                 .await
                 .map_err(EngineError::db("analyzing the stage"))?;
         }
-        if !checked(kind) {
-            continue;
-        }
         let repeats = stager.repeats.candidates(kind);
-        let references = !checks::references_wait_for_merge(kind, &unchanged);
         let quarantined =
-            checks::check_kind(client, kind, &vouched, &params, repeats, references).await?;
+            checks::check_kind(client, kind, plans[&kind], &vouched, &params, repeats).await?;
         by_kind.entry(kind).or_default().quarantined += quarantined;
     }
     phases.end("check");
@@ -946,8 +946,7 @@ where
             true => KindMerge::default(),
             false => {
                 let staged = stager.fingerprints.records(kind);
-                let references =
-                    (checks::references_wait_for_merge(kind, &unchanged)).then_some(&vouched);
+                let references = (plans[&kind] == CheckPlan::ReferencesAtMerge).then_some(&vouched);
                 merge::merge_kind(client, kind, staged, coverage, references, &params).await?
             }
         };
