@@ -102,6 +102,21 @@ pub async fn history_rows(db: &TestDatabase, run_id: i64) -> i64 {
         .get(0)
 }
 
+/// The reasons of a run's quarantined rows, in the order they were quarantined.
+pub async fn quarantine_reasons(db: &TestDatabase, run_id: i64) -> Vec<String> {
+    let client = db.pool.get().await.expect("connection");
+    client
+        .query(
+            "SELECT reason FROM quarantine WHERE run_id = $1 ORDER BY id",
+            &[&run_id],
+        )
+        .await
+        .expect("read quarantine")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
 /// One value of a SQL query (tests inspect the store directly).
 pub async fn scalar<T>(db: &TestDatabase, sql: &str) -> T
 where

@@ -140,16 +140,8 @@ async fn an_orphan_among_the_changed_records_of_a_re_sync_is_quarantined() {
             report.by_kind[&kind].staged
         );
     }
-    let reasons: Vec<String> = (db.pool.get().await.unwrap())
-        .query(
-            "SELECT reason FROM quarantine WHERE run_id = $1 ORDER BY reason",
-            &[&report.run_id],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let mut reasons = quarantine_reasons(&db, report.run_id).await;
+    reasons.sort();
     assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert!(reasons[0].contains("refers to node") && reasons[0].contains("ELP:GONE"));
     assert!(reasons[1].contains("refers to node") && reasons[1].contains("ELP:NOPE"));
@@ -443,19 +435,7 @@ async fn invalid_records_are_quarantined_and_the_rest_lands() {
     assert_eq!(report.status, RunStatus::SucceededWithWarnings);
     assert_eq!(report.totals.quarantined, 2);
     assert_eq!(report.totals.inserted as usize, records.len());
-    let reasons: Vec<String> = {
-        let client = db.pool.get().await.unwrap();
-        client
-            .query(
-                "SELECT reason FROM quarantine WHERE run_id = $1 ORDER BY id",
-                &[&report.run_id],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
-    };
+    let reasons = quarantine_reasons(&db, report.run_id).await;
     assert!(
         reasons
             .iter()
