@@ -32,7 +32,7 @@ pub(crate) struct Fingerprint {
 
 impl Fingerprint {
     /// Counts a record whose content hash is `hash`.
-    fn add(&mut self, hash: i64) {
+    pub fn add(&mut self, hash: i64) {
         self.rows += 1;
         self.hash_sum += i128::from(hash);
     }
@@ -48,19 +48,20 @@ pub(crate) struct Staged {
 }
 
 impl Staged {
-    /// Counts a staged record of `kind`.
-    pub fn record(&mut self, kind: Kind, hash: i64) {
-        self.records.entry(kind).or_default().add(hash);
+    /// Adds the `records` of `kind` a batch staged; `only_records`: nothing else of
+    /// `kind` was staged with them (no tombstone, no held-back key).
+    pub fn add(&mut self, kind: Kind, records: Fingerprint, only_records: bool) {
+        let sum = self.records.entry(kind).or_default();
+        sum.rows += records.rows;
+        sum.hash_sum += records.hash_sum;
+        if !only_records {
+            self.not_only_records.insert(kind);
+        }
     }
 
     /// How many records of `kind` were staged.
     pub fn records(&self, kind: Kind) -> u64 {
         self.records.get(&kind).map_or(0, |f| f.rows)
-    }
-
-    /// Notes a tombstone or a held-back key of `kind`.
-    pub fn other(&mut self, kind: Kind) {
-        self.not_only_records.insert(kind);
     }
 
     /// The kinds of a full read (`vouched`: the coverage of the kinds the read can vouch

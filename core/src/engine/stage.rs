@@ -1,7 +1,7 @@
 //! Staging: every batch goes into per-kind temporary tables with binary COPY, after the
 //! model's own checks. Nothing is merged here; the stage is the run's whole snapshot.
 
-use super::fingerprint;
+use super::fingerprint::{self, Fingerprint};
 use super::repeats::Repeats;
 use super::table::{
     content_hash, key_hash, key_values, record_key_hash, record_values, TableSpec, Value,
@@ -212,22 +212,24 @@ impl<'c> Stager<'c> {
         let writer = BinaryCopyInWriter::new(sink, &spec.stage_types());
         pin_mut!(writer);
         let mut values: Vec<Value<'_>> = Vec::with_capacity(16);
+        // Summed up here, added to the run's once per batch.
+        let (mut records, mut only_records) = (Fingerprint::default(), true);
         for row in rows {
             values.clear();
             let (hash, key, tombstone, skip, origin) = match row {
                 StageRow::Record(record, hash, origin) => {
-                    self.fingerprints.record(kind, *hash);
+                    records.add(*hash);
                     values.extend(record_values(record));
                     let (year, texts) = record.key_refs();
                     (*hash, key_hash(year, &texts), false, false, origin)
                 }
                 StageRow::Tombstone(key, origin) => {
-                    self.fingerprints.other(kind);
+                    only_records = false;
                     values.extend(key_values(key));
                     (0, record_key_hash(key), true, false, origin)
                 }
                 StageRow::HeldBack(key, origin) => {
-                    self.fingerprints.other(kind);
+                    only_records = false;
                     values.extend(key_values(key));
                     (0, record_key_hash(key), false, true, origin)
                 }
@@ -255,6 +257,7 @@ impl<'c> Stager<'c> {
             .finish()
             .await
             .map_err(EngineError::db("staging (COPY)"))?;
+        self.fingerprints.add(kind, records, only_records);
         let counts = self.counts.entry(kind).or_default();
         counts.staged += rows.len() as u64;
         self.total_staged += rows.len() as u64;
