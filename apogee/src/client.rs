@@ -20,7 +20,7 @@ use conpere_connectors::http::{Auth, HttpClient, HttpStats, Outcome, RequestSpec
 use conpere_connectors::soap::{self, Fault, FaultKind, Param, SoapError, SoapResponse};
 use conpere_connectors::xml::{self, Element};
 use conpere_connectors::{ConfigError, ConnectorError};
-use conpere_core::mask::Masked;
+use conpere_model::mask::Masked;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Mutex;

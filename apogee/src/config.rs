@@ -28,7 +28,7 @@ use crate::client::Service;
 use crate::mapping::{CodeTables, StepCode};
 use conpere_connectors::http::{http_url, HttpSettings, Url};
 use conpere_connectors::{ConfigError, ConnectorSpec, FieldSpec, Secret, SourceConfig};
-use conpere_core::model::{NodeKind, Regime, RegistrationStatus};
+use conpere_model::{NodeKind, Regime, RegistrationStatus};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;

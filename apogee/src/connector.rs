@@ -15,8 +15,8 @@ use conpere_connectors::{
     BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
     ConnectorFactory, ConnectorSpec, ReadRequest, SourceConfig,
 };
-use conpere_core::engine::Mode;
-use conpere_core::model::Kind;
+use conpere_model::Kind;
+use conpere_model::Mode;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

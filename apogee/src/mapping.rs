@@ -16,7 +16,7 @@ use crate::client::{Operation, Subject};
 use chrono::NaiveDate;
 use conpere_connectors::soap::{self, Param};
 use conpere_connectors::xml::Element;
-use conpere_core::model::{
+use conpere_model::{
     is_special_status, Edge, Enrolment, Item, KeyPart, Kind, Node, NodeKind, Record, RecordKey,
     Regime, Registration, RegistrationStatus, Rejected, Student,
 };

@@ -11,7 +11,7 @@
 //! them: an `other:<code>` status exists only where a university maps its code so, which
 //! the defaults do not. Results are not read.
 
-use conpere_core::model::{Edge, Kind, Node, NodeKind, Record, Registration};
+use conpere_model::{Edge, Kind, Node, NodeKind, Record, Registration};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Suffix of the code of a step's mandatory list, when the records have none.
@@ -201,7 +201,7 @@ pub const KINDS: [Kind; 5] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-    use conpere_core::synth::{SynthConfig, University};
+    use conpere_synth::{SynthConfig, University};
 
     fn sorted(mut records: Vec<Record>) -> Vec<String> {
         let mut lines: Vec<String> = records.iter_mut().map(|r| format!("{r:?}")).collect();

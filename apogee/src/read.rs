@@ -25,7 +25,7 @@ use crate::config::{ApogeeConfig, StepScope};
 use crate::mapping::{self, DeeperStructure, StepCode, Structure, StudentYear, UnmappedCode};
 use conpere_connectors::batches::{self, BatchSender, Stopped};
 use conpere_connectors::{BatchStream, ConnectorError};
-use conpere_core::model::{Item, Kind, Record, Registration, RegistrationStatus, Rejected};
+use conpere_model::{Item, Kind, Record, Registration, RegistrationStatus, Rejected};
 use futures::{stream, StreamExt};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;

@@ -8,9 +8,9 @@ use conpere_apogee::projection;
 use conpere_apogee::simulator::{self, InjectedFault, Simulator, SimulatorConfig};
 use conpere_connectors::conformance::{read_all, Conformance};
 use conpere_connectors::{Connector, ConnectorError, ConnectorFactory, ReadRequest, SourceConfig};
-use conpere_core::engine::Mode;
-use conpere_core::model::{export_order, Edge, Item, Kind, Node, NodeKind, Record, Rejected};
-use conpere_core::synth::{SynthConfig, University};
+use conpere_model::Mode;
+use conpere_model::{export_order, Edge, Item, Kind, Node, NodeKind, Record, Rejected};
+use conpere_synth::{SynthConfig, University};
 
 /// The variable holding the simulator's password for every test (all use the default).
 const PASSWORD_VARIABLE: &str = "CONPERE_TEST_APOGEE_SIMULATOR_PASSWORD";

@@ -10,7 +10,7 @@ mod common;
 use common::Validator;
 use conpere_apogee::mapping::{self, CodeTables, StudentYear, UnmappedCode};
 use conpere_connectors::soap::{self, SoapResponse};
-use conpere_core::model::Registration;
+use conpere_model::Registration;
 use std::path::PathBuf;
 
 /// (file, service, operation) of each hand-written response.

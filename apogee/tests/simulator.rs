@@ -11,8 +11,8 @@ use conpere_connectors::http::{
 };
 use conpere_connectors::soap::{self, FaultKind, Param, SoapError};
 use conpere_connectors::xml::XmlError;
-use conpere_core::model::{Record, Regime, Registration, RegistrationStatus};
-use conpere_core::synth::{HardCases, SynthConfig, University};
+use conpere_model::{Record, Regime, Registration, RegistrationStatus};
+use conpere_synth::{HardCases, SynthConfig, University};
 mod common;
 
 use common::{between, contains, specs, Validator};
@@ -250,10 +250,10 @@ fn registrations(records: &[Record], student: &str) -> Vec<Registration> {
         .collect()
 }
 
-fn key_text(key: &conpere_core::model::RecordKey, index: usize) -> String {
+fn key_text(key: &conpere_model::RecordKey, index: usize) -> String {
     match &key.parts[index] {
-        conpere_core::model::KeyPart::Text(text) => text.clone(),
-        conpere_core::model::KeyPart::Year(year) => year.to_string(),
+        conpere_model::KeyPart::Text(text) => text.clone(),
+        conpere_model::KeyPart::Year(year) => year.to_string(),
     }
 }
 

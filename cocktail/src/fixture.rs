@@ -20,7 +20,7 @@
 //! IDIPL_TYPE_INSCRIPTION 1 (main) or 2; an exempted element with IMREC_DISPENSE 1.
 
 use crate::projection::Carried;
-use conpere_core::model::{Kind, NodeKind, Record, RegistrationStatus};
+use conpere_model::{Kind, NodeKind, Record, RegistrationStatus};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 

@@ -20,7 +20,7 @@
 //! * enrolments: only those in semesters and elements of a registration that is read,
 //!   without `via` or `carried_over`.
 
-use conpere_core::model::{Edge, Enrolment, NodeKind, Record, Regime, RegistrationStatus};
+use conpere_model::{Edge, Enrolment, NodeKind, Record, Regime, RegistrationStatus};
 use std::collections::{HashMap, HashSet};
 
 /// The view's node id of a node of `kind` with Cocktail code `code`, if the views carry
@@ -141,7 +141,7 @@ pub fn readable(records: &[Record]) -> Vec<Record> {
             continue;
         };
         if diplomas.insert((year, *code)) {
-            out.push(Record::Node(conpere_core::model::Node {
+            out.push(Record::Node(conpere_model::Node {
                 year,
                 node: format!("DIP:{code}"),
                 kind: NodeKind::Diploma,

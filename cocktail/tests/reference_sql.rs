@@ -9,8 +9,8 @@ mod common;
 
 use common::{read_checked, sorted, source};
 use conpere_cocktail::{fixture, odbc, projection};
-use conpere_core::model::{Edge, Kind, Record, RegistrationStatus};
 use conpere_core::testing::TestDatabase;
+use conpere_model::{Edge, Kind, Record, RegistrationStatus};
 
 /// A generated university without results, stored in a Cocktail-shaped database.
 async fn cocktail() -> (Vec<Record>, TestDatabase) {

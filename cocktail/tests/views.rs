@@ -11,8 +11,8 @@ use common::{read_checked, sorted, source};
 use conpere_cocktail::{odbc, CocktailFactory};
 use conpere_connectors::conformance::Conformance;
 use conpere_connectors::{ConnectorFactory, SourceConfig};
-use conpere_core::model::{to_export_line, Kind, Record};
 use conpere_core::testing::TestDatabase;
+use conpere_model::{to_export_line, Kind, Record};
 
 /// The fixture: one table per kind, typed as a SIS would type it, and the contract's
 /// views over them.

@@ -23,7 +23,7 @@
 //!
 //! ```
 //! use conpere_connectors::batches;
-//! use conpere_core::model::{Item, Kind, Rejected};
+//! use conpere_model::{Item, Kind, Rejected};
 //! use futures::StreamExt;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -53,8 +53,8 @@
 
 use crate::connector::{BatchStream, ConnectorError};
 use chrono::{DateTime, Utc};
-use conpere_core::engine::{Batch, ReadAt};
-use conpere_core::model::Item;
+use conpere_model::Item;
+use conpere_model::{Batch, ReadAt};
 use tokio::sync::mpsc;
 
 /// Batches waiting for the engine: two, so that reading and staging overlap while memory
@@ -285,7 +285,7 @@ impl BatchSender {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use conpere_core::model::{Kind, Rejected};
+    use conpere_model::{Kind, Rejected};
     use futures::StreamExt;
 
     fn item(n: usize) -> Item {

@@ -31,8 +31,8 @@ use crate::connector::{
 use crate::files::{self, read_line, Line};
 use crate::registry::ConnectorFactory;
 use crate::spec::{ConnectorSpec, FieldSpec};
-use conpere_core::engine::{Mode, ReadAt};
-use conpere_core::model::{parse_line, Item, Kind, Rejected};
+use conpere_model::{parse_line, Item, Kind, Rejected};
+use conpere_model::{Mode, ReadAt};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

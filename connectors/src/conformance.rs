@@ -18,8 +18,8 @@
 use crate::config::SourceConfig;
 use crate::connector::{Connector, ConnectorError, ReadRequest};
 use crate::registry::ConnectorFactory;
-use conpere_core::engine::Mode;
-use conpere_core::model::{export_order, Item, Record};
+use conpere_model::Mode;
+use conpere_model::{export_order, Item, Record};
 use futures::StreamExt;
 
 /// One conformance run.

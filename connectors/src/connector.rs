@@ -1,7 +1,7 @@
 //! The `Connector` trait: what every adapter implements.
 
-use conpere_core::engine::{Batch, Mode};
-use conpere_core::model::{Item, Kind};
+use conpere_model::{Batch, Mode};
+use conpere_model::{Item, Kind};
 use futures::stream::BoxStream;
 
 use crate::config::ConfigError;

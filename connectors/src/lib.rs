@@ -24,7 +24,7 @@
 //!   server on a free local port that stops when dropped;
 //! * [`canonical`]: the built-in adapter for canonical JSON Lines files (`kind = "canonical"`).
 //!
-//! A connector knows nothing of the store: it yields [`conpere_core::engine::Batch`]es and
+//! A connector knows nothing of the store: it yields [`conpere_model::Batch`]es and
 //! the engine does the rest.
 
 pub mod batches;

@@ -3,9 +3,9 @@
 use conpere_connectors::canonical::CanonicalFactory;
 use conpere_connectors::conformance::{read_all, Conformance};
 use conpere_connectors::{ReadRequest, Registry, SourceConfig};
-use conpere_core::engine::Mode;
-use conpere_core::model::{to_export_line, Item};
-use conpere_core::synth::{SynthConfig, University};
+use conpere_model::Mode;
+use conpere_model::{to_export_line, Item};
+use conpere_synth::{SynthConfig, University};
 use std::io::Write;
 use std::path::Path;
 

@@ -8,7 +8,7 @@
 //! long: the drop then shows what a record over `max_record_bytes` costs (peak memory of
 //! `conpere sync` on it against the same drop without it).
 
-use conpere_core::synth::{SynthConfig, University};
+use conpere_synth::{SynthConfig, University};
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

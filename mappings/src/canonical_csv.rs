@@ -6,7 +6,7 @@
 
 use crate::encoding::Encoding;
 use crate::fields::{fields, Field, FieldType};
-use conpere_core::model::{Kind, Record};
+use conpere_model::{Kind, Record};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

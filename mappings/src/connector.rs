@@ -35,8 +35,8 @@ use conpere_connectors::{
     BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
     ConnectorFactory, ConnectorSpec, FieldSpec, ReadRequest, RunEnd, SourceConfig,
 };
-use conpere_core::engine::{Mode, ReadAt};
-use conpere_core::model::{Item, Kind, Rejected};
+use conpere_model::{Item, Kind, Rejected};
+use conpere_model::{Mode, ReadAt};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

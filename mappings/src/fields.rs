@@ -3,7 +3,7 @@
 //! A test checks this table against the export lines of a generated university, so it
 //! cannot drift from the model.
 
-use conpere_core::model::Kind;
+use conpere_model::Kind;
 
 /// The type of a canonical field, and how a mapped text becomes its JSON value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,8 +140,8 @@ pub fn field_of(kind: Kind, name: &str) -> Option<&'static Field> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use conpere_core::model::to_export_line;
-    use conpere_core::synth::{SynthConfig, University};
+    use conpere_model::to_export_line;
+    use conpere_synth::{SynthConfig, University};
     use std::collections::BTreeMap;
 
     /// Every kind's fields are exactly the keys of its export lines, in order.

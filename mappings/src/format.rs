@@ -43,7 +43,7 @@ use crate::encoding::Encoding;
 use crate::expr::{Expr, Tables};
 use crate::fields::{self, Field};
 use crate::readers::{CsvOptions, Format, SqlOptions, XmlOptions};
-use conpere_core::model::Kind;
+use conpere_model::Kind;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;

@@ -10,7 +10,7 @@ use crate::fields::{Field, FieldType};
 use crate::format::{FieldExpr, Input};
 use crate::row::Row;
 use chrono::{DateTime, Utc};
-use conpere_core::model::{Item, Record, RecordKey, Rejected};
+use conpere_model::{Item, Record, RecordKey, Rejected};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 

@@ -19,7 +19,7 @@
 //! the part of the records it can hold: tests of the mapping compare with it.
 
 use chrono::NaiveDate;
-use conpere_core::model::{
+use conpere_model::{
     export_order, Edge, Enrolment, Node, NodeKind, Record, Regime, Registration,
     RegistrationStatus, Student,
 };
@@ -551,8 +551,8 @@ fn readable_enrolments<'a>(index: &'a Index<'_>) -> impl Iterator<Item = Record>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use conpere_core::model::Kind;
-    use conpere_core::synth::{SynthConfig, University};
+    use conpere_model::Kind;
+    use conpere_synth::{SynthConfig, University};
 
     fn university() -> (University, Vec<Record>) {
         let university = University::generate(SynthConfig::new(3, 20));

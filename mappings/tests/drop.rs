@@ -5,12 +5,12 @@
 
 use conpere_connectors::conformance::{read_all, Conformance};
 use conpere_connectors::{Connector, ConnectorFactory, ReadRequest, SourceConfig};
-use conpere_core::engine::Mode;
-use conpere_core::model::{Item, Record};
-use conpere_core::synth::{SynthConfig, University};
 use conpere_mappings::canonical_csv::write_drop;
 use conpere_mappings::connector::ExportFactory;
 use conpere_mappings::encoding::Encoding;
+use conpere_model::Mode;
+use conpere_model::{Item, Record};
+use conpere_synth::{SynthConfig, University};
 use std::path::Path;
 
 /// A generated university as an ISO-8859-1 SIS holds it: `œ` spelled `oe`, dashes as
@@ -176,7 +176,7 @@ async fn read_drop(dir: &Path) -> Vec<Item> {
 }
 
 /// The quarantined rows among `items`.
-fn rejected(items: &[Item]) -> Vec<&conpere_core::model::Rejected> {
+fn rejected(items: &[Item]) -> Vec<&conpere_model::Rejected> {
     items
         .iter()
         .filter_map(|i| match i {

@@ -4,10 +4,10 @@
 
 use conpere_connectors::conformance::read_all;
 use conpere_connectors::{ConnectorFactory, ReadRequest, SourceConfig};
-use conpere_core::engine::Mode;
-use conpere_core::model::{Item, Record, Regime, RegistrationStatus};
 use conpere_mappings::connector::ExportFactory;
 use conpere_mappings::encoding::Encoding;
+use conpere_model::Mode;
+use conpere_model::{Item, Record, Regime, RegistrationStatus};
 use std::path::Path;
 
 const MAPPING: &str = r#"

@@ -3,12 +3,12 @@
 
 use conpere_connectors::conformance::read_all;
 use conpere_connectors::{Connector, ConnectorFactory, ReadRequest, SourceConfig};
-use conpere_core::engine::Mode;
-use conpere_core::model::{export_order, Item, Kind, Record};
-use conpere_core::synth::{SynthConfig, University};
 use conpere_mappings::connector::ExportFactory;
 use conpere_mappings::encoding::Encoding;
 use conpere_mappings::oneroster;
+use conpere_model::Mode;
+use conpere_model::{export_order, Item, Kind, Record};
+use conpere_synth::{SynthConfig, University};
 use std::path::Path;
 
 fn connector(dir: &Path, extra: &str) -> Box<dyn Connector> {

@@ -13,7 +13,7 @@ use crate::mapping;
 use crate::structure::{PeriodSpace, PeriodStructure};
 use conpere_connectors::http::Url;
 use conpere_connectors::ConnectorError;
-use conpere_core::model::{Enrolment, Item, Kind, NodeKind, Record};
+use conpere_model::{Enrolment, Item, Kind, NodeKind, Record};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -230,7 +230,7 @@ fn reject(reason: String, location: &str, payload: &Value) -> Item {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use conpere_core::model::Node;
+    use conpere_model::Node;
     use serde_json::json;
 
     fn structure() -> PeriodStructure {

@@ -13,7 +13,7 @@
 
 use conpere_connectors::http::{http_url, HttpSettings, Url};
 use conpere_connectors::{ConfigError, ConnectorSpec, FieldSpec, Secret, SourceConfig};
-use conpere_core::model::{NodeKind, Regime};
+use conpere_model::{NodeKind, Regime};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -19,7 +19,7 @@ use conpere_connectors::{
     BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
     ConnectorFactory, ConnectorSpec, ReadRequest, SourceConfig,
 };
-use conpere_core::model::Kind;
+use conpere_model::Kind;
 use std::sync::Arc;
 
 /// Builds [`PegaseConnector`]s.

@@ -13,7 +13,7 @@ use crate::mapping::{self, Entry};
 use conpere_connectors::batches::BatchSender;
 use conpere_connectors::http::Url;
 use conpere_connectors::ConnectorError;
-use conpere_core::model::{Item, Kind, Record};
+use conpere_model::{Item, Kind, Record};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 

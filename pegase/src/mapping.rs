@@ -3,8 +3,8 @@
 
 use crate::config::CodeTables;
 use chrono::NaiveDate;
-use conpere_core::mask::Masked;
-use conpere_core::model::{Kind, Registration, RegistrationStatus, Rejected, Student};
+use conpere_model::mask::Masked;
+use conpere_model::{Kind, Registration, RegistrationStatus, Rejected, Student};
 use serde::Deserialize;
 
 /// The fields of a feed entry the adapter reads; every other field is ignored, and
@@ -192,7 +192,7 @@ pub fn rejected(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use conpere_core::model::Regime;
+    use conpere_model::Regime;
     use serde_json::json;
 
     fn entry(extra: serde_json::Value) -> Entry {

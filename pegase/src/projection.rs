@@ -13,7 +13,7 @@
 //!   `plageDeChoix`), positions as ranks among siblings;
 //! * no results.
 
-use conpere_core::model::{Edge, Node, NodeKind, Record, RegistrationStatus};
+use conpere_model::{Edge, Node, NodeKind, Record, RegistrationStatus};
 use std::collections::BTreeSet;
 
 /// The part of `records` the Pégase adapter reads back, as it reads it.

@@ -10,7 +10,7 @@ use crate::api::{module_url, PegaseApi};
 use crate::config::CodeTables;
 use conpere_connectors::http::Url;
 use conpere_connectors::ConnectorError;
-use conpere_core::model::{Edge, Node, NodeKind};
+use conpere_model::{Edge, Node, NodeKind};
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::Value;

@@ -2,9 +2,9 @@
 //! CHC answer validates against its operation's response schema in the OpenAPI files,
 //! and the token, paging, window and fault behaviours hold.
 
-use conpere_core::model::{Record, Regime, RegistrationStatus};
-use conpere_core::synth::{SynthConfig, University};
+use conpere_model::{Record, Regime, RegistrationStatus};
 use conpere_pegase::simulator::{self, routes, InjectedFault, Simulator, SimulatorConfig};
+use conpere_synth::{SynthConfig, University};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -7,7 +7,7 @@ use crate::store::{Schema, Store};
 use conpere_core::bench::{peak_rss_kib, FloorInput};
 use conpere_core::engine::{Batch, Coverage, Engine, NoProgress, RunReport, RunRequest};
 use conpere_core::model::{Item, Kind, Record};
-use conpere_core::synth::{students_for_enrolments, SynthConfig, University};
+use conpere_synth::{students_for_enrolments, SynthConfig, University};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -10,7 +10,7 @@ use conpere_apogee::config::ApogeeConfig;
 use conpere_apogee::connector::ApogeeConnector;
 use conpere_apogee::simulator::{DEFAULT_PASSWORD, DEFAULT_USERNAME};
 use conpere_core::engine::Engine;
-use conpere_core::synth::SynthConfig;
+use conpere_synth::SynthConfig;
 
 /// Runs the benchmark and prints its figures.
 pub async fn bench(config: &Config, args: BenchArgs) -> anyhow::Result<i32> {

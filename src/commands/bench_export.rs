@@ -11,10 +11,10 @@ use crate::sync::{run_source, SyncOptions};
 use conpere_connectors::SourceConfig;
 use conpere_core::bench::{baseline_copy, peak_rss_kib};
 use conpere_core::engine::{Engine, NoProgress, RunReport};
-use conpere_core::synth::University;
 use conpere_mappings::canonical_csv::write_drop;
 use conpere_mappings::connector::ExportConnector;
 use conpere_mappings::encoding::Encoding;
+use conpere_synth::University;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -14,11 +14,11 @@ use crate::config::Config;
 use crate::store::Store;
 use anyhow::Context;
 use conpere_core::engine::Engine;
-use conpere_core::synth::SynthConfig;
 use conpere_pegase::simulator::{
     self, routes, DEFAULT_PASSWORD, DEFAULT_STRUCTURE, DEFAULT_USERNAME,
 };
 use conpere_pegase::{PegaseConfig, PegaseConnector};
+use conpere_synth::SynthConfig;
 
 /// Registrations changed between the two syncs, per thousand.
 const CHANGED_PER_MILLE: u32 = 10;

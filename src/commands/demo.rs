@@ -15,7 +15,7 @@ use conpere_connectors::SourceConfig;
 use conpere_contracts::view;
 use conpere_core::export::{export, ExportFilter};
 use conpere_core::model::{export_order, to_export_line, Record};
-use conpere_core::synth::{HardCases, SynthConfig, University};
+use conpere_synth::{HardCases, SynthConfig, University};
 use std::path::{Path, PathBuf};
 
 pub const DATABASE: &str = "conpere_demo";

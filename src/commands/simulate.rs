@@ -11,8 +11,8 @@ use crate::cli::{SimulateArgs, SimulatedSis};
 use conpere_apogee::simulator as apogee;
 use conpere_connectors::simulation::RequestStats;
 use conpere_core::model::{Registration, RegistrationStatus};
-use conpere_core::synth::{SynthConfig, University};
 use conpere_pegase::simulator as pegase;
+use conpere_synth::{SynthConfig, University};
 use std::io::{BufRead, Write};
 use tokio::sync::mpsc;
 

@@ -10,7 +10,7 @@
 use conpere_core::engine::{Batch, Engine, NoProgress, RunReport, RunRequest};
 use conpere_core::export::{export, ExportFilter};
 use conpere_core::model::{export_order, to_export_line, Item, Record};
-use conpere_core::synth::{SynthConfig, University};
+use conpere_synth::{SynthConfig, University};
 use std::io::Write;
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! Canonical values → Apogée codes: the README's code tables (`regimes`, `iae_states`,
 //! `profiles`, `elp_natures`) read backwards, with the labels Apogée sends next to them.
 
-use conpere_core::model::{NodeKind, Regime, RegistrationStatus};
+use conpere_model::{NodeKind, Regime, RegistrationStatus};
 
 /// `regimeIns`: `codRgi`, `libRgi`.
 pub(crate) fn regime(regime: Regime) -> (&'static str, &'static str) {

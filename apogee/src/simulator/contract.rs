@@ -16,7 +16,7 @@ use super::format;
 use super::layouts;
 use super::params::{OpFault, Params};
 use super::students::registrations_of;
-use conpere_core::model::{CourseResult, Enrolment, Node, NodeKind};
+use conpere_model::{CourseResult, Enrolment, Node, NodeKind};
 use std::collections::HashSet;
 
 /// Deepest `codElpSup` chain followed: a structure deeper than this (or a cycle in

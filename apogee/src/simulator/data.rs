@@ -1,9 +1,7 @@
 //! The canonical records the simulator serves, indexed the way Apogée's operations look
 //! them up (by student, by year, by step, by structure parent and child).
 
-use conpere_core::model::{
-    CourseResult, Edge, Enrolment, Node, NodeKind, Record, Registration, Student,
-};
+use conpere_model::{CourseResult, Edge, Enrolment, Node, NodeKind, Record, Registration, Student};
 use std::collections::{BTreeMap, HashMap};
 
 /// The canonical status a student's `handicap` carries.

@@ -4,7 +4,7 @@
 //! one: a real HTTP server on `127.0.0.1` (a free port) that speaks the Apogée web
 //! services as the published contract defines them (WSDL/XSD of Apogée 6.50.73, in
 //! `shared/specs/apogee/wsdl`), and answers from canonical records — typically those of
-//! [`conpere_core::synth::University`] — carried exactly as this crate's README maps
+//! [`conpere_synth::University`] — carried exactly as this crate's README maps
 //! them, read backwards. Its answers are validated against the published XSDs in the
 //! tests, so the simulator cannot drift into speaking what the adapter happens to expect.
 //!
@@ -41,7 +41,7 @@
 //!
 //! ```no_run
 //! use conpere_apogee::simulator::{self, InjectedFault, SimulatorConfig};
-//! use conpere_core::synth::{SynthConfig, University};
+//! use conpere_synth::{SynthConfig, University};
 //!
 //! # async fn run() -> Result<(), simulator::SimulatorError> {
 //! let university = University::generate(SynthConfig::new(42, 30));
@@ -74,7 +74,7 @@ pub use faults::{FaultControl, InjectedFault, Injection};
 use conpere_connectors::simulation::{
     RequestCounters, RequestStats, SimulatorListener, SimulatorServer,
 };
-use conpere_core::model::Record;
+use conpere_model::Record;
 use server::AppState;
 use std::net::SocketAddr;
 use std::path::PathBuf;

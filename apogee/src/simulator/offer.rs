@@ -15,7 +15,7 @@ use super::dto::Dto;
 use super::format;
 use super::layouts;
 use super::params::{OpFault, Params};
-use conpere_core::model::{Node, NodeKind};
+use conpere_model::{Node, NodeKind};
 
 /// `recupererSE_v4(_seCritere)`.
 ///

@@ -18,7 +18,7 @@ use super::layouts;
 use super::params::{OpFault, Params, Years};
 use super::students::{known_student, registrations_of};
 use chrono::NaiveDate;
-use conpere_core::model::RegistrationStatus;
+use conpere_model::RegistrationStatus;
 
 /// The canonical status carried by `inscriptionTeleEnseignement`.
 const DISTANCE: &str = "distance";
@@ -222,7 +222,7 @@ fn etat_iaa((code, label): (&'static str, &'static str)) -> Dto {
         .text("libEtatIAA", label)
 }
 
-fn regime_ins(regime: conpere_core::model::Regime) -> Dto {
+fn regime_ins(regime: conpere_model::Regime) -> Dto {
     let (code, label) = codes::regime(regime);
     Dto::new(&layouts::REGIME_INS_DTO)
         .text("codRgi", code)

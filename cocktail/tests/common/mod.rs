@@ -7,9 +7,9 @@
 use conpere_cocktail::CocktailFactory;
 use conpere_connectors::conformance::read_all;
 use conpere_connectors::{ConnectorFactory, ReadRequest, SourceConfig};
-use conpere_core::engine::Mode;
-use conpere_core::model::{export_order, Item, Kind, Record};
-use conpere_core::synth::{SynthConfig, University};
+use conpere_model::Mode;
+use conpere_model::{export_order, Item, Kind, Record};
+use conpere_synth::{SynthConfig, University};
 
 /// A generated university without results (no view carries them).
 pub fn university(seed: u64) -> Vec<Record> {

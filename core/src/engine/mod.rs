@@ -14,7 +14,7 @@
 //! ```no_run
 //! # async fn demo(pool: deadpool_postgres::Pool) -> Result<(), Box<dyn std::error::Error>> {
 //! use conpere_core::engine::{Batch, Coverage, Engine, Mode, NoProgress, RunRequest};
-//! use conpere_core::synth::{SynthConfig, University};
+//! use conpere_synth::{SynthConfig, University};
 //! let university = University::generate(SynthConfig::new(7, 50));
 //! let items: Vec<_> = university.records().map(Into::into).collect();
 //! let batches = futures::stream::iter([Ok::<_, std::io::Error>(Batch { items, ..Batch::default() })]);
@@ -35,6 +35,7 @@ pub(crate) mod table;
 
 use crate::model::{parse_line, Item, Kind, RecordKey, Rejected};
 use checks::CheckPlan;
+pub use conpere_model::{Batch, Mode, ReadAt};
 use deadpool_postgres::{ClientWrapper, Object, Pool};
 use futures::{Stream, StreamExt};
 use merge::KindMerge;
@@ -144,26 +145,6 @@ pub fn pg_message(error: &tokio_postgres::Error) -> String {
     }
 }
 
-/// How the source was read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// A whole snapshot of the covered scope: what is absent is gone.
-    Full,
-    /// Changes since the cursor, deletions as explicit tombstones.
-    Incremental,
-}
-
-impl Mode {
-    /// The stored value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Full => "full",
-            Mode::Incremental => "incremental",
-        }
-    }
-}
-
 /// What a full read covers: records of these kinds (and years) that it does not return
 /// are deleted. Year-less records (students) are only covered when `years` is `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,42 +228,6 @@ impl RunRequest {
         RunRequest {
             mode: Mode::Incremental,
             ..RunRequest::full(source, source_kind, Coverage::none())
-        }
-    }
-}
-
-/// A batch of items from an adapter, with the cursor reached after it (if the adapter
-/// keeps one): the engine commits the last cursor seen together with the data.
-#[derive(Debug, Clone, Default)]
-pub struct Batch {
-    /// Records, tombstones, rejects.
-    pub items: Vec<Item>,
-    /// The source position after this batch.
-    pub cursor: Option<serde_json::Value>,
-    /// Where some of the items were read, by their index in `items`: every quarantine of
-    /// such an item names it, the engine's own checks (an unknown reference, a conflicting
-    /// duplicate) included.
-    pub locations: Vec<(u32, ReadAt)>,
-    /// When the source last changed some of the items, by their index in `items` (when
-    /// it says, like OneRoster's `dateLastModified`): a record or tombstone older than the
-    /// stored version does not overwrite it, and is counted `stale`.
-    pub modified: Vec<(u32, chrono::DateTime<chrono::Utc>)>,
-}
-
-/// Where an item was read: a file (or another place) and a line. Shown `file:line`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadAt {
-    /// The file, as the reader names it (shared by all the items of the file).
-    pub place: std::sync::Arc<str>,
-    /// The 1-based line, when the place has lines.
-    pub line: Option<u64>,
-}
-
-impl fmt::Display for ReadAt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}", self.place),
-            None => f.write_str(&self.place),
         }
     }
 }

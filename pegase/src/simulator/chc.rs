@@ -6,7 +6,7 @@ use super::data::Structure;
 use super::server::{ApiError, Shared};
 use axum::extract::{Path, State};
 use axum::Json;
-use conpere_core::model::{Enrolment, Node, Student};
+use conpere_model::{Enrolment, Node, Student};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! Code tables between the canonical model and Pégase's codes, as the README's
 //! "Mapping" section states them (the adapter reads them backwards).
 
-use conpere_core::model::{NodeKind, Regime, RegistrationStatus};
+use conpere_model::{NodeKind, Regime, RegistrationStatus};
 
 /// `regime` of the INS feed: the régime's BCN code (SISE `REGIMEINSCR`).
 pub(crate) fn regime_code(regime: Regime) -> &'static str {

@@ -2,7 +2,7 @@
 //! registrations' modification times (which tests move forward while the simulator runs).
 
 use super::codes::uuid_for;
-use conpere_core::model::{
+use conpere_model::{
     Edge, Enrolment, Node, NodeKind, Record, Registration, RegistrationStatus, Student,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};

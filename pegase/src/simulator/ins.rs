@@ -7,7 +7,7 @@ use super::Period;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
-use conpere_core::model::{Node, Student};
+use conpere_model::{Node, Student};
 use serde::Serialize;
 
 /// The largest `taille` without photos.
@@ -220,7 +220,7 @@ fn chemin_part(node: &Node, period: &Period) -> VueCheminCible {
 /// Marks the registrations `change` modified as modified now; how many it changed.
 pub(crate) fn touch(
     state: &Shared,
-    mut change: impl FnMut(&mut conpere_core::model::Registration) -> bool,
+    mut change: impl FnMut(&mut conpere_model::Registration) -> bool,
 ) -> usize {
     let at = now();
     let mut changed = 0;

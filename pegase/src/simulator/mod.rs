@@ -4,7 +4,7 @@
 //! one: a real HTTP server on `127.0.0.1` (a free port) that speaks the Pégase APIs the
 //! adapter reads, as the published OpenAPI files (`shared/specs/pegase`) and the notes
 //! (`shared/specs/notes/pegase*.md`) define them, and answers from canonical records —
-//! typically those of [`conpere_core::synth::University`] — carried as this crate's
+//! typically those of [`conpere_synth::University`] — carried as this crate's
 //! README ("Mapping") states, read backwards. The tests validate its INS and CHC answers
 //! against the published response schemas, so it cannot drift into speaking what the
 //! adapter happens to expect.
@@ -31,7 +31,7 @@
 //!
 //! ```no_run
 //! use conpere_pegase::simulator::{self, routes, InjectedFault, SimulatorConfig};
-//! use conpere_core::synth::{SynthConfig, University};
+//! use conpere_synth::{SynthConfig, University};
 //!
 //! # async fn run() -> Result<(), simulator::SimulatorError> {
 //! let university = University::generate(SynthConfig::new(42, 30));
@@ -57,7 +57,7 @@ pub use faults::{FaultControl, InjectedFault, Injection};
 pub use stats::SimulatorStats;
 
 use conpere_connectors::simulation::SimulatorServer;
-use conpere_core::model::{Record, Registration};
+use conpere_model::{Record, Registration};
 use server::AppState;
 use std::net::SocketAddr;
 use std::sync::Arc;

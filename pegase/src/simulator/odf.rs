@@ -8,7 +8,7 @@ use super::Period;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use conpere_core::model::{Node, NodeKind};
+use conpere_model::{Node, NodeKind};
 use serde_json::{json, Value};
 
 /// Page size when the client sends none, and the largest accepted.

@@ -4,7 +4,7 @@
 //! tickets) show only enough of them to tell two apart, never the whole value.
 //!
 //! ```
-//! use conpere_core::mask::Masked;
+//! use conpere_model::mask::Masked;
 //! assert_eq!(Masked("21901234").to_string(), "******34");
 //! assert_eq!(Masked("7").to_string(), "*");
 //! ```

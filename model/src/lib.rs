@@ -1,16 +1,29 @@
-//! The canonical, SIS-neutral model (DESIGN.md, "Canonical model").
+//! # conpere-model
+//!
+//! The canonical, SIS-neutral model (DESIGN.md, "Canonical model"), and what an adapter
+//! hands the engine ([`Batch`], [`Mode`], [`ReadAt`]). It knows no store and no SIS: the
+//! adapters depend on this crate and not on `conpere-core`, so that the compiler keeps them
+//! from reaching the store.
 //!
 //! Every adapter turns what its SIS says into these records; the engine stores them; the
 //! export writes them back out as JSON Lines. Field names here *are* the export's field
 //! names, so renaming one is a breaking change of a user-facing interface.
 //!
 //! ```
-//! use conpere_core::model::{Record, Student};
+//! use conpere_model::{Record, Student};
 //! let line = r#"{"type":"student","student":"21901234","ine":null,"family_name":"Lefèvre",
 //!   "usual_name":null,"given_name":"Zoé","birth_date":"2004-02-29","email":null,"login":null}"#;
 //! let record: Record = serde_json::from_str(line).unwrap();
 //! assert_eq!(record.kind().as_str(), "student");
 //! ```
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod batch;
+pub mod mask;
+
+pub use batch::{Batch, Mode, ReadAt};
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -725,7 +738,7 @@ pub struct LineError {
 /// are ignored, so files written by newer versions still read.
 ///
 /// ```
-/// use conpere_core::model::{parse_line, Item};
+/// use conpere_model::{parse_line, Item};
 /// let tomb = parse_line(r#"{"type":"student","student":"0042","deleted":true}"#).unwrap();
 /// assert!(matches!(tomb, Item::Tombstone(_)));
 /// let bad = parse_line(r#"{"type":"student","student":"0042","birth_date":"31/02/2004"}"#);

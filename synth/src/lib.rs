@@ -26,8 +26,8 @@
 //! grow with the number of students and any student can be generated alone.
 //!
 //! ```
-//! use conpere_core::model::Record;
-//! use conpere_core::synth::{SynthConfig, University};
+//! use conpere_model::Record;
+//! use conpere_synth::{SynthConfig, University};
 //!
 //! let university = University::generate(SynthConfig::new(42, 10));
 //! assert!(university.records().all(|r| r.validate().is_ok()));
@@ -41,11 +41,11 @@
 //! ```
 #![warn(missing_docs)]
 
-use crate::model::{
+use chrono::{Days, NaiveDate};
+use conpere_model::{
     CourseResult, Edge, Enrolment, Node, NodeKind, Record, RecordKey, Regime, Registration,
     RegistrationStatus, Student,
 };
-use chrono::{Days, NaiveDate};
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::seq::{index, SliceRandom};
 use rand::{Rng, SeedableRng};
@@ -70,7 +70,7 @@ impl SynthConfig {
     /// `students` students over the years 2023 and 2024, without results.
     ///
     /// ```
-    /// use conpere_core::synth::SynthConfig;
+    /// use conpere_synth::SynthConfig;
     /// let config = SynthConfig { results: true, ..SynthConfig::new(7, 2_000) };
     /// assert_eq!(config.years, [2023, 2024]);
     /// ```
@@ -105,7 +105,7 @@ pub const MAX_STUDENTS: usize = 8_000_000;
 /// formula, so it stays true when the rates change.
 ///
 /// ```
-/// use conpere_core::synth::students_for_enrolments;
+/// use conpere_synth::students_for_enrolments;
 /// let students = students_for_enrolments(1_000_000, 2);
 /// assert!((25_000..35_000).contains(&students), "{students}");
 /// ```
@@ -434,7 +434,7 @@ impl University {
 
 /// Shares of the population, in one place so that the module documentation stays true.
 mod rate {
-    use crate::model::{Regime, RegistrationStatus};
+    use conpere_model::{Regime, RegistrationStatus};
 
     /// Weight of each later year's new L1 cohort, relative to the first year's population.
     pub const NEW_COHORT: f64 = 0.12;
@@ -1438,7 +1438,7 @@ fn find_double(registrations: &[&Registration]) -> Option<[RecordKey; 2]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::KeyPart;
+    use conpere_model::KeyPart;
     use std::collections::{HashMap, HashSet};
 
     /// Three years with results: every feature on.
@@ -1560,7 +1560,7 @@ mod tests {
         let records: HashMap<RecordKey, Record> = u.records().map(|r| (r.key(), r)).collect();
         let get = |key: &RecordKey| records.get(key).unwrap_or_else(|| panic!("{key} missing"));
         let student = |id: &str| match get(&RecordKey {
-            kind: crate::model::Kind::Student,
+            kind: conpere_model::Kind::Student,
             parts: vec![KeyPart::Text(id.into())],
         }) {
             Record::Student(s) => s.clone(),
