@@ -1,7 +1,7 @@
 //! One sync of one source: connector → engine, the wiring shared by `conpere sync`,
 //! `conpere demo` (and the daemon).
 
-use conpere_connectors::{Capabilities, Connector, ReadRequest, RunEnd, SourceConfig};
+use conpere_connectors::{Capabilities, Connector, ReadRequest, RunEnd, Session, SourceConfig};
 use conpere_core::engine::{
     Coverage, Engine, EngineError, HoldPolicy, Mode, Progress, RunReport, RunRequest, RunStatus,
 };
@@ -49,9 +49,15 @@ pub async fn run_source(
     progress: &dyn Progress,
     diff: Option<&mut (dyn Write + Send)>,
 ) -> anyhow::Result<SyncOutcome> {
-    let cursor = engine.cursor(&source.name).await?;
+    // The source's lock and cursor first: "anything new?" is asked from the cursor the
+    // run will start from, and no other run of the source can commit in between.
+    let open = engine.open(&source.name, &source.common.kind).await?;
+    let mut session = match connector.open(open.cursor().cloned()).await {
+        Ok(session) => session,
+        Err(e) => return Err(refused(engine, source, options, &e.to_string()).await),
+    };
     if !options.full {
-        let quiet = match connector.nothing_new(cursor.as_ref()).await {
+        let quiet = match session.nothing_new().await {
             Ok(quiet) => quiet,
             Err(e) => return Err(refused(engine, source, options, &e.to_string()).await),
         };
@@ -64,7 +70,7 @@ pub async fn run_source(
         Ok(capabilities) => capabilities,
         Err(e) => return Err(refused(engine, source, options, &e.to_string()).await),
     };
-    let has_cursor = cursor.is_some();
+    let has_cursor = session.cursor().is_some();
     let mode = if capabilities.incremental && has_cursor && !options.full || !capabilities.full {
         Mode::Incremental
     } else {
@@ -89,19 +95,19 @@ pub async fn run_source(
         },
     };
     tracing::info!(source = %source.name, mode = mode.as_str(), dry_run = options.dry_run, "sync starts");
-    let run = engine.start(request).await?;
+    let run = open.start(request).await?;
     let read = ReadRequest {
         mode,
         years,
-        cursor: run.cursor().cloned(),
+        cursor: session.cursor().cloned(),
         batch_size: source.common.batch_size.max(1),
     };
-    let batches = match connector.read(read).await {
+    let batches = match session.read(read).await {
         Ok(batches) => batches,
         Err(e) => {
             let message = format!("source `{}`: {e}", source.name);
             run.fail(&message).await?;
-            tell(source, connector, RunEnd::Refused(e.to_string()), options).await;
+            tell(source, session, RunEnd::Refused(e.to_string()), options).await;
             anyhow::bail!("{message} (run failed, nothing applied)");
         }
     };
@@ -114,13 +120,13 @@ pub async fn run_source(
                 _ => None,
             };
             if let Some(end) = end {
-                tell(source, connector, end, options).await;
+                tell(source, session, end, options).await;
             }
             Ok(SyncOutcome::Ran(Box::new(report)))
         }
         Err(error) => {
             if let EngineError::Read { message, .. } = &error {
-                tell(source, connector, RunEnd::Refused(message.clone()), options).await;
+                tell(source, session, RunEnd::Refused(message.clone()), options).await;
             }
             Err(error.into())
         }
@@ -149,17 +155,17 @@ async fn refused(
     }
 }
 
-/// Tells the connector how its run ended (not for dry runs: nothing happened).
+/// Tells the source's session how its run ended (not for dry runs: nothing happened).
 async fn tell(
     source: &SourceConfig,
-    connector: &dyn Connector,
+    session: Box<dyn Session + '_>,
     end: RunEnd,
     options: &SyncOptions,
 ) {
     if options.dry_run {
         return;
     }
-    if let Err(error) = connector.run_ended(&end).await {
+    if let Err(error) = session.ended(&end).await {
         tracing::warn!(source = %source.name, %error, "after the run");
     }
 }

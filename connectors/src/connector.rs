@@ -122,20 +122,60 @@ pub trait Connector: Send + Sync {
     /// Reads records (full snapshot or changes since the cursor) as a stream of batches.
     async fn read(&self, request: ReadRequest) -> Result<BatchStream, ConnectorError>;
 
+    /// Opens one sync of this source from `cursor`, the last applied run's (read once by
+    /// the engine, under the source's lock). What the source learns on the way — whether
+    /// anything is new, what its read read, how the run ended — is carried by the
+    /// [`Session`], not kept in the connector. Sources that learn nothing (most) keep the
+    /// default: a session whose `read` is [`Connector::read`].
+    async fn open<'a>(
+        &'a self,
+        cursor: Option<serde_json::Value>,
+    ) -> Result<Box<dyn Session + 'a>, ConnectorError> {
+        Ok(Box::new(ReadOnly {
+            connector: self,
+            cursor,
+        }))
+    }
+}
+
+/// One sync of one source, opened by [`Connector::open`] with the committed cursor: asked
+/// whether anything is new, then (if so) read once, then told how the run ended.
+#[async_trait::async_trait]
+pub trait Session: Send {
+    /// The cursor the session was opened with: the last applied run's.
+    fn cursor(&self) -> Option<&serde_json::Value>;
+
+    /// Why there is nothing to read since the session's cursor, if the source can tell:
+    /// an export drop already applied, or not complete yet. The sync then starts no run.
+    /// Sources that cannot tell (most) say `None`.
+    async fn nothing_new(&mut self) -> Result<Option<String>, ConnectorError> {
+        Ok(None)
+    }
+
+    /// Reads records, as [`Connector::read`] does; `request.cursor` is the session's.
+    async fn read(&mut self, request: ReadRequest) -> Result<BatchStream, ConnectorError>;
+
     /// Told how the run that read this source ended, once it is committed or abandoned,
     /// for sources that act on it (an export drop archived once applied, set aside when
     /// refused). Most sources do nothing. An error here is logged: the run stands.
-    async fn run_ended(&self, _end: &RunEnd) -> Result<(), ConnectorError> {
+    async fn ended(self: Box<Self>, _end: &RunEnd) -> Result<(), ConnectorError> {
         Ok(())
     }
+}
 
-    /// Why there is nothing to read since `cursor` (the last applied run's), if the
-    /// source can tell: an export drop already applied, or not complete yet. The sync
-    /// then starts no run. Sources that cannot tell (most) say `None`.
-    async fn nothing_new(
-        &self,
-        _cursor: Option<&serde_json::Value>,
-    ) -> Result<Option<String>, ConnectorError> {
-        Ok(None)
+/// The session of a source that learns nothing between its steps.
+struct ReadOnly<'a, C: ?Sized> {
+    connector: &'a C,
+    cursor: Option<serde_json::Value>,
+}
+
+#[async_trait::async_trait]
+impl<C: Connector + ?Sized> Session for ReadOnly<'_, C> {
+    fn cursor(&self) -> Option<&serde_json::Value> {
+        self.cursor.as_ref()
+    }
+
+    async fn read(&mut self, request: ReadRequest) -> Result<BatchStream, ConnectorError> {
+        self.connector.read(request).await
     }
 }

@@ -43,7 +43,7 @@ pub mod xml;
 
 pub use config::{CommonSettings, ConfigError, Secret, SourceConfig};
 pub use connector::{
-    BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ReadRequest, RunEnd,
+    BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ReadRequest, RunEnd, Session,
 };
 pub use registry::{ConnectorFactory, Registry};
 pub use spec::{ConnectorSpec, FieldSpec};

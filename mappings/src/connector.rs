@@ -33,15 +33,16 @@ use conpere_connectors::canonical::FileMode;
 use conpere_connectors::files;
 use conpere_connectors::{
     BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
-    ConnectorFactory, ConnectorSpec, FieldSpec, ReadRequest, RunEnd, SourceConfig,
+    ConnectorFactory, ConnectorSpec, FieldSpec, ReadRequest, RunEnd, Session, SourceConfig,
 };
 use conpere_model::{Item, Kind, Rejected};
 use conpere_model::{Mode, ReadAt};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// The configuration keys of an export source.
 pub static SPEC: ConnectorSpec = ConnectorSpec {
@@ -169,29 +170,10 @@ pub struct ExportConnector {
     archive: Option<PathBuf>,
     /// The longest record read; a longer one is quarantined, not held.
     max_record_bytes: usize,
-    /// What the last read read, for `run_ended` to move exactly those files.
-    last_read: Arc<Mutex<Option<Fingerprint>>>,
     /// Where the rows of the reference files are remembered between drops (in the
     /// source's state directory), if anywhere.
     memory: Option<PathBuf>,
-    /// The references as the last read left them, remembered once its run is applied.
-    pending_memory: Arc<Mutex<Option<ReferenceMemory>>>,
-    /// The last fingerprint computed, with the files' names, sizes and modification
-    /// times and when: `nothing_new` hashes the drop, and the `read` that follows in the
-    /// same sync reuses it rather than reading every byte again.
-    hashed: Arc<Mutex<Option<Hashed>>>,
 }
-
-/// A fingerprint and what it was computed from.
-#[derive(Debug)]
-struct Hashed {
-    stamps: Vec<(String, u64, std::time::SystemTime)>,
-    at: std::time::Instant,
-    fingerprint: Fingerprint,
-}
-
-/// How long a fingerprint is reused for unchanged files: the time of one sync, no more.
-const HASH_REUSE: Duration = Duration::from_secs(600);
 
 impl ExportConnector {
     /// The connector of `source`: its mapping loaded and checked (a shipped one by name,
@@ -226,10 +208,7 @@ impl ExportConnector {
             readiness,
             archive: settings.archive,
             max_record_bytes: settings.max_record_bytes,
-            last_read: Arc::default(),
             memory: source.state_dir().map(memory::path_in),
-            pending_memory: Arc::default(),
-            hashed: Arc::default(),
         })
     }
 
@@ -311,30 +290,6 @@ impl ExportConnector {
                 self.mapping.inputs[input].name.as_deref().unwrap_or("?")
             ),
         )
-    }
-
-    /// The drop's fingerprint, reused when computed moments ago for the same files (same
-    /// names, sizes and modification times).
-    async fn fingerprint(&self, files: &[DropFile]) -> Result<Fingerprint, ConnectorError> {
-        let stamps: Vec<_> = files
-            .iter()
-            .map(|f| (f.name.clone(), f.len, f.modified))
-            .collect();
-        {
-            let hashed = self.hashed.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(h) = hashed.as_ref() {
-                if h.stamps == stamps && h.at.elapsed() < HASH_REUSE {
-                    return Ok(h.fingerprint.clone());
-                }
-            }
-        }
-        let fingerprint = drop_dir::fingerprint(files).await?;
-        *self.hashed.lock().unwrap_or_else(PoisonError::into_inner) = Some(Hashed {
-            stamps,
-            at: std::time::Instant::now(),
-            fingerprint: fingerprint.clone(),
-        });
-        Ok(fingerprint)
     }
 
     fn incomplete(&self, pattern: &str, what: &str, line: usize) -> ConnectorError {
@@ -530,56 +485,94 @@ impl Connector for ExportConnector {
         })
     }
 
-    async fn run_ended(&self, end: &RunEnd) -> Result<(), ConnectorError> {
-        let pending = (self.pending_memory.lock())
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let (Some(path), Some(memory), RunEnd::Applied) = (&self.memory, pending, end) {
-            memory.save(path)?;
-        }
-        let Some(archive) = &self.archive else {
-            return Ok(());
-        };
-        let read = self
-            .last_read
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        let (Some(read), Some(outcome)) = (read, archive_outcome(end)) else {
-            return Ok(());
-        };
-        let moved = drop_dir::archive(&self.dir, archive, outcome, &read, &self.readiness).await?;
-        if let RunEnd::Refused(reason) = end {
-            std::fs::write(moved.join("reason.txt"), format!("{reason}\n"))
-                .map_err(|e| ConnectorError::failed(format!("writing {}", moved.display()), e))?;
-        }
-        tracing::info!(to = %moved.display(), "drop archived");
-        Ok(())
+    async fn read(&self, request: ReadRequest) -> Result<BatchStream, ConnectorError> {
+        ExportSession::new(self, request.cursor.clone())
+            .read(request)
+            .await
     }
 
-    async fn nothing_new(
-        &self,
-        cursor: Option<&serde_json::Value>,
-    ) -> Result<Option<String>, ConnectorError> {
+    async fn open<'a>(
+        &'a self,
+        cursor: Option<serde_json::Value>,
+    ) -> Result<Box<dyn Session + 'a>, ConnectorError> {
+        Ok(Box::new(ExportSession::new(self, cursor)))
+    }
+}
+
+/// One sync of a drop directory: the drop's fingerprint, hashed once for `nothing_new`
+/// and the `read` after it, what the read read (for `ended` to archive exactly those
+/// files) and the references it leaves (remembered once its run is applied).
+struct ExportSession<'a> {
+    connector: &'a ExportConnector,
+    cursor: Option<serde_json::Value>,
+    /// The last fingerprint computed, with the files' names, sizes and modification times
+    /// it was computed from: reused while they are the same.
+    hashed: Option<(Vec<FileStamp>, Fingerprint)>,
+    /// What the read read.
+    read: Option<Fingerprint>,
+    /// The references as the read leaves them, sent by the reading task.
+    references: Option<oneshot::Receiver<ReferenceMemory>>,
+}
+
+/// A file's name, size and modification time.
+type FileStamp = (String, u64, std::time::SystemTime);
+
+impl<'a> ExportSession<'a> {
+    fn new(connector: &'a ExportConnector, cursor: Option<serde_json::Value>) -> Self {
+        ExportSession {
+            connector,
+            cursor,
+            hashed: None,
+            read: None,
+            references: None,
+        }
+    }
+
+    /// The drop's fingerprint, hashed once per session for the same files.
+    async fn fingerprint(&mut self, files: &[DropFile]) -> Result<Fingerprint, ConnectorError> {
+        let stamps: Vec<FileStamp> = files
+            .iter()
+            .map(|f| (f.name.clone(), f.len, f.modified))
+            .collect();
+        if let Some((hashed, fingerprint)) = &self.hashed {
+            if *hashed == stamps {
+                return Ok(fingerprint.clone());
+            }
+        }
+        let fingerprint = drop_dir::fingerprint(files).await?;
+        self.hashed = Some((stamps, fingerprint.clone()));
+        Ok(fingerprint)
+    }
+}
+
+#[async_trait::async_trait]
+impl Session for ExportSession<'_> {
+    fn cursor(&self) -> Option<&serde_json::Value> {
+        self.cursor.as_ref()
+    }
+
+    async fn nothing_new(&mut self) -> Result<Option<String>, ConnectorError> {
+        let connector = self.connector;
         // An empty inbox is the usual state between drops (once archived): nothing new.
         // A drop missing some input's file is an error (`files`), not a quiet night.
-        let listed = drop_dir::list(&self.dir, &self.mapping)?;
+        let listed = drop_dir::list(&connector.dir, &connector.mapping)?;
         if listed.is_empty() {
-            return Ok(Some(format!("no drop in {}", self.dir.display())));
+            return Ok(Some(format!("no drop in {}", connector.dir.display())));
         }
-        let (files, _) = self.to_read(listed)?;
-        if let Some(why) = drop_dir::incomplete(&self.dir, &files, &self.readiness) {
+        let (files, _) = connector.to_read(listed)?;
+        if let Some(why) = drop_dir::incomplete(&connector.dir, &files, &connector.readiness) {
             return Ok(Some(why));
         }
-        let applied = Fingerprint::from_cursor(cursor);
+        let applied = Fingerprint::from_cursor(self.cursor.as_ref());
         let current = self.fingerprint(&files).await?;
         Ok((applied.as_ref() == Some(&current))
             .then(|| "this drop (same content) was already applied".to_string()))
     }
 
-    async fn read(&self, request: ReadRequest) -> Result<BatchStream, ConnectorError> {
-        let (files, plan) = self.files()?;
-        if let Some(why) = drop_dir::incomplete(&self.dir, &files, &self.readiness) {
+    async fn read(&mut self, request: ReadRequest) -> Result<BatchStream, ConnectorError> {
+        let connector = self.connector;
+        let (files, plan) = connector.files()?;
+        if let Some(why) = drop_dir::incomplete(&connector.dir, &files, &connector.readiness) {
             return Err(ConnectorError::failed("reading the drop", why));
         }
         let fingerprint = self.fingerprint(&files).await?;
@@ -594,27 +587,53 @@ impl Connector for ExportConnector {
         }
         let cursor = serde_json::to_value(&fingerprint)
             .map_err(|e| ConnectorError::failed("writing the cursor", e))?;
-        *self
-            .last_read
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(fingerprint);
+        self.read = Some(fingerprint);
+        let (references, left) = oneshot::channel();
+        self.references = Some(left);
         let (sender, stream) = batches::channel(request.batch_size);
-        let remembered = match &self.memory {
+        let remembered = match &connector.memory {
             Some(path) => ReferenceMemory::load(path),
             None => ReferenceMemory::default(),
         };
         let reading = DropReading {
-            note: plan.note(&self.mapping),
+            note: plan.note(&connector.mapping),
             plan,
             remembered,
-            pending_memory: Arc::clone(&self.pending_memory),
-            mapping: Arc::clone(&self.mapping),
+            references: Some(references),
+            mapping: Arc::clone(&connector.mapping),
             files,
             request,
-            max_record_bytes: self.max_record_bytes,
+            max_record_bytes: connector.max_record_bytes,
         };
         tokio::task::spawn_blocking(move || reading.run(sender, cursor));
         Ok(stream)
+    }
+
+    async fn ended(self: Box<Self>, end: &RunEnd) -> Result<(), ConnectorError> {
+        let connector = self.connector;
+        let left = self.references.and_then(|mut left| left.try_recv().ok());
+        if let (Some(path), Some(references), RunEnd::Applied) = (&connector.memory, left, end) {
+            references.save(path)?;
+        }
+        let (Some(archive), Some(read), Some(outcome)) =
+            (&connector.archive, self.read, archive_outcome(end))
+        else {
+            return Ok(());
+        };
+        let moved = drop_dir::archive(
+            &connector.dir,
+            archive,
+            outcome,
+            &read,
+            &connector.readiness,
+        )
+        .await?;
+        if let RunEnd::Refused(reason) = end {
+            std::fs::write(moved.join("reason.txt"), format!("{reason}\n"))
+                .map_err(|e| ConnectorError::failed(format!("writing {}", moved.display()), e))?;
+        }
+        tracing::info!(to = %moved.display(), "drop archived");
+        Ok(())
     }
 }
 
@@ -670,8 +689,9 @@ struct DropReading {
     plan: Plan,
     /// The reference rows remembered from earlier drops.
     remembered: ReferenceMemory,
-    /// Where to leave the references as this read leaves them.
-    pending_memory: Arc<Mutex<Option<ReferenceMemory>>>,
+    /// Where to send the references as this read leaves them (to be remembered once
+    /// the run is applied).
+    references: Option<oneshot::Sender<ReferenceMemory>>,
     mapping: Arc<MappingFile>,
     files: Vec<DropFile>,
     request: ReadRequest,
@@ -681,13 +701,16 @@ struct DropReading {
 impl DropReading {
     /// Reads, sending batches through `out`; the last one carries `cursor`. Once the run
     /// stopped listening, sending fails and so does the read: nobody gets that error.
-    fn run(self, mut out: BatchSender, cursor: serde_json::Value) {
+    fn run(mut self, mut out: BatchSender, cursor: serde_json::Value) {
         if let Some(note) = &self.note {
             if out.push_blocking(Item::Note(note.clone())).is_err() {
                 return; // the run stopped listening
             }
         }
-        let read = self.tables().and_then(|tables| {
+        let read = self.tables().and_then(|(tables, references)| {
+            if let Some(sender) = self.references.take() {
+                let _ = sender.send(references); // the session may be gone: nothing to keep
+            }
             self.files.iter().try_for_each(|file| match file.role {
                 Role::Input(input) => self.read_file(file, input, &tables, &mut out),
                 _ => Ok(()),
@@ -711,7 +734,7 @@ impl DropReading {
     /// with one key and different values are a conflict, never "the last one wins": the
     /// key is left out of the reference and named in `<reference>.#conflicts` (with the
     /// two rows' locations), so that the rows that look it up are quarantined saying so.
-    fn tables(&self) -> Result<Tables, ConnectorError> {
+    fn tables(&self) -> Result<(Tables, ReferenceMemory), ConnectorError> {
         let mut tables = self.mapping.tables.clone();
         let mut now = ReferenceMemory::default();
         for (index, reference) in self.mapping.references.iter().enumerate() {
@@ -755,11 +778,7 @@ impl DropReading {
             }
             now.remember(reference, rows);
         }
-        *self
-            .pending_memory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(now);
-        Ok(tables)
+        Ok((tables, now))
     }
 
     /// The rows of reference `index` in this drop's files (none when it has no file).

@@ -1,7 +1,7 @@
 //! The sync engine against a real PostgreSQL: idempotence, order independence, dry runs,
 //! the mass-deletion hold, quarantine, locking.
 
-use conpere_core::engine::{Coverage, Engine, NoProgress, RunRequest, RunStatus};
+use conpere_core::engine::{Batch, Coverage, Engine, NoProgress, RunRequest, RunStatus};
 use conpere_core::model::{Item, Kind, Record, RecordKey, Rejected};
 use conpere_tests::*;
 use rand::seq::SliceRandom;
@@ -564,6 +564,55 @@ async fn two_runs_of_one_source_never_overlap() {
     assert!(third.is_some(), "lock not released");
     let abandoned: String = scalar(&db, "SELECT error FROM sync_run WHERE id = 1").await;
     assert!(abandoned.starts_with("abandoned"), "{abandoned}");
+}
+
+/// A sync asks its adapter whether anything is new from the cursor its run will start
+/// from: the source is opened (locked, cursor read once) before the question, and a
+/// source opened and let go records no run.
+#[tokio::test]
+async fn an_opened_source_holds_its_lock_and_the_cursor_its_run_starts_from() {
+    let db = TestDatabase::new().await;
+    let engine = Engine::new(db.pool.clone());
+    let applied = |at: i64| {
+        let batch = Batch {
+            cursor: Some(serde_json::json!({ "at": at })),
+            ..Batch::default()
+        };
+        futures::stream::iter([Ok::<_, String>(batch)])
+    };
+    let run = engine.start(full("s")).await.unwrap();
+    run.apply(applied(1), &NoProgress, None).await.unwrap();
+
+    let open = engine.open("s", "canonical").await.unwrap();
+    assert_eq!(open.cursor(), Some(&serde_json::json!({ "at": 1 })));
+    let busy = engine
+        .start(full("s"))
+        .await
+        .err()
+        .expect("the source is open");
+    assert!(busy.to_string().contains("in progress"), "{busy}");
+    let run = open.start(full("s")).await.unwrap();
+    assert_eq!(run.cursor(), Some(&serde_json::json!({ "at": 1 })));
+    run.apply(applied(2), &NoProgress, None).await.unwrap();
+
+    let runs: i64 = scalar(&db, "SELECT count(*) FROM sync_run").await;
+    let open = engine.open("s", "canonical").await.unwrap();
+    assert_eq!(open.cursor(), Some(&serde_json::json!({ "at": 2 })));
+    drop(open);
+    let mut again = None;
+    for _ in 0..50 {
+        if let Ok(open) = engine.open("s", "canonical").await {
+            again = Some(open);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        again.is_some(),
+        "the lock was not released with the open source"
+    );
+    let after: i64 = scalar(&db, "SELECT count(*) FROM sync_run").await;
+    assert_eq!(after, runs, "opening a source records no run");
 }
 
 /// A run's times are the wall clock's: its duration is the time it took, here and in the

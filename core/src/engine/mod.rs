@@ -407,25 +407,12 @@ impl Engine {
         &self.pool
     }
 
-    /// The cursor of source `name` from its last applied run, if any.
-    pub async fn cursor(&self, name: &str) -> Result<Option<serde_json::Value>, EngineError> {
-        let client = self.pool.get().await?;
-        Ok(client
-            .query_opt(
-                "SELECT c.cursor FROM source_cursor c JOIN source s ON s.id = c.source_id WHERE s.name = $1",
-                &[&name],
-            )
-            .await
-            .map_err(EngineError::db("reading the cursor"))?
-            .map(|r| r.get(0)))
-    }
-
     /// Records a run of `request` refused before it could start, for `why` (a source
     /// that cannot be listed, a manifest that refuses the drop): `runs list` then shows
     /// every night, the nights nothing could be read included. Returns its id.
     pub async fn refused(&self, request: &RunRequest, why: &str) -> Result<i64, EngineError> {
         let client = self.pool.get().await?;
-        let source_id = register_source(&client, request).await?;
+        let source_id = register_source(&client, &request.source, &request.source_kind).await?;
         let row = client
             .query_one(
                 "INSERT INTO sync_run (source_id, status, mode, dry_run, finished_at, error, \
@@ -444,34 +431,18 @@ impl Engine {
         Ok(row.get(0))
     }
 
-    /// Starts a run: registers the source, takes its lock, records the run as `running`
-    /// and returns it with the source's cursor, ready for [`Run::apply`].
-    pub async fn start(&self, request: RunRequest) -> Result<Run, EngineError> {
-        // Detached from the pool: if this run is dropped mid-way, the connection closes
+    /// Opens `source` for a run: registers it, takes its lock (refused with
+    /// [`EngineError::Busy`] while another run holds it) and reads its cursor, once, under
+    /// that lock. The sync asks its adapter whether anything is new since that cursor
+    /// before it starts a run ([`OpenSource::start`]); dropping the [`OpenSource`]
+    /// releases the lock without recording a run.
+    pub async fn open(&self, source: &str, source_kind: &str) -> Result<OpenSource, EngineError> {
+        // Detached from the pool: if the run is dropped mid-way, the connection closes
         // and PostgreSQL rolls back and unlocks; a pooled one would keep both.
         let client = Object::take(self.pool.get().await?);
         watch_client(&client).await?;
-        let source_id = register_source(&client, &request).await?;
-        lock_source(&client, source_id, &request.source).await?;
-        mark_abandoned(&client, source_id).await?;
-        let years = request.coverage.years.clone();
-        let kinds: Vec<&str> = request.coverage.kinds.iter().map(|k| k.as_str()).collect();
-        let row = client
-            .query_one(
-                "INSERT INTO sync_run (source_id, status, mode, dry_run, years, kinds, hostname, pid) \
-                 VALUES ($1, 'running', $2, $3, $4, $5, $6, $7) RETURNING id",
-                &[
-                    &source_id,
-                    &request.mode.as_str(),
-                    &request.dry_run,
-                    &years,
-                    &kinds,
-                    &hostname(),
-                    &(std::process::id() as i32),
-                ],
-            )
-            .await
-            .map_err(EngineError::db("recording the run"))?;
+        let source_id = register_source(&client, source, source_kind).await?;
+        lock_source(&client, source_id, source).await?;
         let cursor = client
             .query_opt(
                 "SELECT cursor FROM source_cursor WHERE source_id = $1",
@@ -480,17 +451,19 @@ impl Engine {
             .await
             .map_err(EngineError::db("reading the cursor"))?
             .map(|r| r.get::<_, serde_json::Value>(0));
-        Ok(Run {
+        Ok(OpenSource {
             client,
-            ctx: RunContext {
-                run_id: row.get(0),
-                source_id,
-                request,
-                approval: None,
-                hook: self.hook.clone(),
-            },
+            source_id,
+            name: source.to_string(),
+            hook: self.hook.clone(),
             cursor,
         })
+    }
+
+    /// Starts a run: opens its source ([`Engine::open`]) and starts the run there.
+    pub async fn start(&self, request: RunRequest) -> Result<Run, EngineError> {
+        let open = self.open(&request.source, &request.source_kind).await?;
+        open.start(request).await
     }
 
     /// Whether a run of `source` could start now: the database answers, and no run of the
@@ -623,6 +596,68 @@ impl Engine {
     }
 }
 
+/// A source this process holds the lock of, with its cursor (see [`Engine::open`]).
+pub struct OpenSource {
+    client: ClientWrapper,
+    source_id: i32,
+    name: String,
+    hook: Option<Arc<dyn CommitHook>>,
+    cursor: Option<serde_json::Value>,
+}
+
+impl OpenSource {
+    /// The source's cursor from its last applied run, read under the lock.
+    pub fn cursor(&self) -> Option<&serde_json::Value> {
+        self.cursor.as_ref()
+    }
+
+    /// Records the run as `running` (runs of the source left `running` by a process that
+    /// died are marked failed first) and returns it, ready for [`Run::apply`].
+    pub async fn start(self, request: RunRequest) -> Result<Run, EngineError> {
+        assert_eq!(
+            request.source, self.name,
+            "a run of the source that was opened"
+        );
+        let OpenSource {
+            client,
+            source_id,
+            hook,
+            cursor,
+            ..
+        } = self;
+        mark_abandoned(&client, source_id).await?;
+        let years = request.coverage.years.clone();
+        let kinds: Vec<&str> = request.coverage.kinds.iter().map(|k| k.as_str()).collect();
+        let row = client
+            .query_one(
+                "INSERT INTO sync_run (source_id, status, mode, dry_run, years, kinds, hostname, pid) \
+                 VALUES ($1, 'running', $2, $3, $4, $5, $6, $7) RETURNING id",
+                &[
+                    &source_id,
+                    &request.mode.as_str(),
+                    &request.dry_run,
+                    &years,
+                    &kinds,
+                    &hostname(),
+                    &(std::process::id() as i32),
+                ],
+            )
+            .await
+            .map_err(EngineError::db("recording the run"))?;
+        Ok(Run {
+            client,
+            ctx: RunContext {
+                run_id: row.get(0),
+                source_id,
+                request,
+                approval: None,
+                hook,
+            },
+            cursor,
+        })
+    }
+}
+
 /// Prepares a run's session: the server notices a vanished client even in the middle of
 /// a long statement (a killed run's locks go within seconds, not when the statement would
 /// have ended), and stage tables get room in memory (the default 8 MB of temporary
@@ -642,21 +677,25 @@ pub fn hostname() -> String {
         .unwrap_or_else(|_| "unknown-host".into())
 }
 
-async fn register_source(client: &ClientWrapper, request: &RunRequest) -> Result<i32, EngineError> {
+async fn register_source(
+    client: &ClientWrapper,
+    source: &str,
+    source_kind: &str,
+) -> Result<i32, EngineError> {
     let row = client
         .query_one(
             "INSERT INTO source (name, kind) VALUES ($1, $2) \
              ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id, kind",
-            &[&request.source, &request.source_kind],
+            &[&source, &source_kind],
         )
         .await
         .map_err(EngineError::db("registering the source"))?;
     let stored: String = row.get(1);
-    if stored != request.source_kind {
+    if stored != source_kind {
         return Err(EngineError::KindChanged {
-            name: request.source.clone(),
+            name: source.to_string(),
             stored,
-            configured: request.source_kind.clone(),
+            configured: source_kind.to_string(),
         });
     }
     Ok(row.get(0))
