@@ -1,12 +1,14 @@
 //! One sync of one source: connector → engine, the wiring shared by `conpere sync`,
 //! `conpere demo` (and the daemon).
 
-use conpere_connectors::{Capabilities, Connector, ReadRequest, RunEnd, Session, SourceConfig};
+use conpere_connectors::{
+    Capabilities, Connector, ConnectorError, ReadRequest, RunEnd, Session, SourceConfig,
+};
 use conpere_core::engine::{
-    Coverage, Engine, EngineError, HoldPolicy, Mode, Progress, RunReport, RunRequest, RunStatus,
+    Coverage, Engine, EngineError, FailureKind, HoldPolicy, Mode, Progress, ReadError, RunReport,
+    RunRequest, RunStatus,
 };
 use conpere_core::model::Kind;
-use futures::StreamExt;
 use std::io::Write;
 
 /// What the operator asked for.
@@ -54,12 +56,12 @@ pub async fn run_source(
     let open = engine.open(&source.name, &source.common.kind).await?;
     let mut session = match connector.open(open.cursor().cloned()).await {
         Ok(session) => session,
-        Err(e) => return Err(refused(engine, source, options, &e.to_string()).await),
+        Err(e) => return Err(refused(engine, source, options, e).await),
     };
     if !options.full {
         let quiet = match session.nothing_new().await {
             Ok(quiet) => quiet,
-            Err(e) => return Err(refused(engine, source, options, &e.to_string()).await),
+            Err(e) => return Err(refused(engine, source, options, e).await),
         };
         if let Some(why) = quiet {
             tracing::info!(source = %source.name, reason = %why, "nothing new: no run");
@@ -68,7 +70,7 @@ pub async fn run_source(
     }
     let capabilities = match connector.discover().await {
         Ok(capabilities) => capabilities,
-        Err(e) => return Err(refused(engine, source, options, &e.to_string()).await),
+        Err(e) => return Err(refused(engine, source, options, e).await),
     };
     let has_cursor = session.cursor().is_some();
     let mode = if capabilities.incremental && has_cursor && !options.full || !capabilities.full {
@@ -105,13 +107,18 @@ pub async fn run_source(
     let batches = match session.read(read).await {
         Ok(batches) => batches,
         Err(e) => {
-            let message = format!("source `{}`: {e}", source.name);
-            run.fail(&message).await?;
-            tell(source, session, RunEnd::Refused(e.to_string()), options).await;
-            anyhow::bail!("{message} (run failed, nothing applied)");
+            let failed = SourceFailed::new(source, e, "run failed, nothing applied");
+            run.fail(&failed.to_string()).await?;
+            tell(
+                source,
+                session,
+                RunEnd::Refused(failed.error.to_string()),
+                options,
+            )
+            .await;
+            return Err(failed.into());
         }
     };
-    let batches = batches.map(|b| b.map_err(|e| e.to_string()));
     match run.apply(batches, progress, diff).await {
         Ok(report) => {
             let end = match report.status {
@@ -125,12 +132,60 @@ pub async fn run_source(
             Ok(SyncOutcome::Ran(Box::new(report)))
         }
         Err(error) => {
-            if let EngineError::Read { message, .. } = &error {
-                tell(source, session, RunEnd::Refused(message.clone()), options).await;
+            if let EngineError::Read { error, .. } = &error {
+                tell(source, session, RunEnd::Refused(error.to_string()), options).await;
             }
             Err(error.into())
         }
     }
+}
+
+/// A sync that failed because its source did: what the source said, with the kind of
+/// failure (the scheduler tries again only what may succeed later), and what became of
+/// the run.
+#[derive(Debug)]
+pub struct SourceFailed {
+    /// The source's name.
+    pub source: String,
+    /// What the source said.
+    pub error: ReadError,
+    /// What became of the run (`run #3 refused, nothing read nor applied`).
+    pub outcome: String,
+}
+
+impl SourceFailed {
+    fn new(source: &SourceConfig, error: ConnectorError, outcome: &str) -> SourceFailed {
+        SourceFailed {
+            source: source.name.clone(),
+            error: error.into(),
+            outcome: outcome.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for SourceFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "source `{}`: {} ({})",
+            self.source, self.error, self.outcome
+        )
+    }
+}
+
+impl std::error::Error for SourceFailed {}
+
+/// The kind of the source's failure behind `error`, if a source failed.
+pub fn failure_kind(error: &anyhow::Error) -> Option<FailureKind> {
+    error.chain().find_map(|cause| {
+        if let Some(failed) = cause.downcast_ref::<SourceFailed>() {
+            return Some(failed.error.kind);
+        }
+        match cause.downcast_ref::<EngineError>() {
+            Some(EngineError::Read { error, .. }) => Some(error.kind),
+            _ => None,
+        }
+    })
 }
 
 /// Records a run refused before it could start (so that `runs list` shows the night),
@@ -139,19 +194,20 @@ async fn refused(
     engine: &Engine,
     source: &SourceConfig,
     options: &SyncOptions,
-    why: &str,
+    error: ConnectorError,
 ) -> anyhow::Error {
     let mut request = RunRequest::full(&source.name, &source.common.kind, Coverage::none());
     request.dry_run = options.dry_run;
-    match engine.refused(&request, why).await {
-        Ok(id) => anyhow::anyhow!(
-            "source `{}`: {why} (run #{id} refused, nothing read nor applied)",
-            source.name
-        ),
-        Err(error) => anyhow::anyhow!(
-            "source `{}`: {why} (and recording the refused run failed: {error})",
-            source.name
-        ),
+    let why = error.to_string();
+    match engine.refused(&request, &why).await {
+        Ok(id) => {
+            let outcome = format!("run #{id} refused, nothing read nor applied");
+            SourceFailed::new(source, error, &outcome).into()
+        }
+        Err(store) => {
+            let outcome = format!("and recording the refused run failed: {store}");
+            SourceFailed::new(source, error, &outcome).into()
+        }
     }
 }
 
@@ -181,5 +237,46 @@ fn covered_kinds(capabilities: &Capabilities, mode: Mode) -> Vec<Kind> {
             .copied()
             .filter(|kind| capabilities.snapshot_kinds.contains(kind))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conpere_connectors::http::{HttpError, StatusCode};
+
+    /// The scheduler tries again a source that was down, not one that refused the account:
+    /// the kind survives from the adapter's error through the engine and anyhow's chain.
+    #[test]
+    fn the_kind_of_a_sources_failure_survives_to_the_scheduler() {
+        let refused = ConnectorError::from(HttpError::AuthRefused {
+            operation: "INS apprenants".into(),
+            status: StatusCode::UNAUTHORIZED,
+        });
+        let failed = SourceFailed {
+            source: "pegase".into(),
+            error: refused.into(),
+            outcome: "run #3 refused, nothing read nor applied".into(),
+        };
+        let error = anyhow::Error::from(failed).context("scheduled run");
+        assert_eq!(failure_kind(&error), Some(FailureKind::Refused));
+        assert!(!FailureKind::Refused.retryable());
+
+        let down = ConnectorError::from(HttpError::GaveUp {
+            operation: "INS apprenants".into(),
+            attempts: 4,
+            last: "HTTP 503".into(),
+            status: Some(StatusCode::SERVICE_UNAVAILABLE),
+        });
+        let read = EngineError::Read {
+            name: "pegase".into(),
+            run_id: 4,
+            error: down.into(),
+        };
+        let error = anyhow::Error::from(read);
+        assert_eq!(failure_kind(&error), Some(FailureKind::Unavailable));
+        assert!(error.to_string().contains("reading failed (unavailable)"), "{error}");
+
+        assert_eq!(failure_kind(&anyhow::anyhow!("the store is down")), None);
     }
 }

@@ -655,10 +655,10 @@ fn answer(
 /// last fault Apogée sent is quoted and may hold it).
 fn masked(error: ConnectorError, subject: &Subject) -> ConnectorError {
     match error {
-        ConnectorError::Failed { operation, message } => ConnectorError::Failed {
-            operation,
-            message: subject.mask(&message),
-        },
+        ConnectorError::Failed(mut failed) => {
+            failed.message = subject.mask(&failed.message);
+            ConnectorError::Failed(failed)
+        }
         other => other,
     }
 }

@@ -63,6 +63,7 @@ use crate::http::{
     Authorizer, HttpClient, HttpError, Outcome, RequestSpec, Response, SendError, StatusCode, Turn,
     Url,
 };
+use conpere_model::FailureKind;
 
 /// Default renew margin: a token is renewed this long before its `exp`.
 pub const DEFAULT_RENEW_MARGIN: Duration = Duration::from_secs(60);
@@ -290,9 +291,17 @@ impl From<BearerError> for ConnectorError {
                     .strip_prefix(&format!("{operation}: "))
                     .map(str::to_string)
                     .unwrap_or(text);
-                ConnectorError::Failed { operation, message }
+                ConnectorError::of(FailureKind::Refused, operation, message)
             }
-            other => ConnectorError::failed(TOKEN_OPERATION, other),
+            other => {
+                let kind = match &other {
+                    BearerError::Settings { .. } => FailureKind::Configuration,
+                    BearerError::CredentialsRefused { .. } => FailureKind::Refused,
+                    BearerError::BadToken { .. } => FailureKind::BadData,
+                    _ => FailureKind::Unavailable,
+                };
+                ConnectorError::of(kind, TOKEN_OPERATION, other)
+            }
         }
     }
 }
@@ -1218,10 +1227,11 @@ mod tests {
         );
         assert_eq!(server.posts.load(Ordering::SeqCst), 2);
         assert_eq!(server.api_calls.load(Ordering::SeqCst), 2);
-        let ConnectorError::Failed { operation, .. } = ConnectorError::from(error) else {
+        let ConnectorError::Failed(failed) = ConnectorError::from(error) else {
             panic!("not a Failed error");
         };
-        assert_eq!(operation, "REF refusing");
+        assert_eq!(failed.operation, "REF refusing");
+        assert_eq!(failed.kind, FailureKind::Refused, "not tried again");
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! The `Connector` trait: what every adapter implements.
 
-use conpere_model::{Batch, Mode};
+use conpere_model::{Batch, FailureKind, Mode, ReadError};
 use conpere_model::{Item, Kind};
 use futures::stream::BoxStream;
 
@@ -8,17 +8,14 @@ use crate::config::ConfigError;
 use crate::spec::ConnectorSpec;
 
 /// Errors of a connector. Messages name the operation and what to do; they never carry
-/// secrets and mask personal identifiers.
+/// secrets and mask personal identifiers. A failed read keeps its [`FailureKind`] from the
+/// adapter to the engine ([`ReadError`]) and the scheduler, which tries again only what
+/// may succeed later.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
     /// An operation against the source failed.
-    #[error("{operation}: {message}")]
-    Failed {
-        /// What was being done (`reading /srv/x.jsonl`, `EtudiantMetier.recupererListeEtudiants (step L2INF/120)`).
-        operation: String,
-        /// What went wrong and, when known, what to do.
-        message: String,
-    },
+    #[error(transparent)]
+    Failed(#[from] ReadError),
     /// The configuration is wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -28,11 +25,44 @@ pub enum ConnectorError {
 }
 
 impl ConnectorError {
-    /// A failed operation.
+    /// A failed operation of no more precise kind ([`FailureKind::Other`]).
     pub fn failed(operation: impl Into<String>, message: impl std::fmt::Display) -> ConnectorError {
-        ConnectorError::Failed {
-            operation: operation.into(),
-            message: message.to_string(),
+        ConnectorError::of(FailureKind::Other, operation, message)
+    }
+
+    /// What the source gave cannot be applied: the same read fails the same way.
+    pub fn bad_data(
+        operation: impl Into<String>,
+        message: impl std::fmt::Display,
+    ) -> ConnectorError {
+        ConnectorError::of(FailureKind::BadData, operation, message)
+    }
+
+    /// A failed operation of `kind`.
+    pub fn of(
+        kind: FailureKind,
+        operation: impl Into<String>,
+        message: impl std::fmt::Display,
+    ) -> ConnectorError {
+        ConnectorError::Failed(ReadError::new(kind, operation, message))
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            ConnectorError::Failed(error) => error.kind,
+            ConnectorError::Config(_) => FailureKind::Configuration,
+            ConnectorError::Unsupported(_) => FailureKind::Configuration,
+        }
+    }
+}
+
+/// What the engine records of a connector's failure: the same words, the same kind.
+impl From<ConnectorError> for ReadError {
+    fn from(error: ConnectorError) -> ReadError {
+        match error {
+            ConnectorError::Failed(error) => error,
+            other => ReadError::new(other.kind(), "reading the source", other),
         }
     }
 }

@@ -56,6 +56,7 @@ use tokio::sync::Semaphore;
 
 use crate::connector::ConnectorError;
 use crate::spec::FieldSpec;
+use conpere_model::FailureKind;
 
 /// Re-exported so adapters need no direct `reqwest` dependency.
 pub use reqwest::header;
@@ -830,6 +831,23 @@ fn attempts_text(attempts: u32) -> String {
 }
 
 impl HttpError {
+    /// The kind of failure: a source that gave up after retries is unavailable, a refusal
+    /// (401/403, or a status the classifier calls permanent) is not tried again, a
+    /// setting is the configuration's.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            HttpError::GaveUp { .. } => FailureKind::Unavailable,
+            HttpError::AuthRefused { .. } | HttpError::Rejected { .. } => FailureKind::Refused,
+            HttpError::BodyTooLarge { .. } => FailureKind::BadData,
+            HttpError::Settings { .. }
+            | HttpError::CaFile { .. }
+            | HttpError::ClientCert { .. }
+            | HttpError::Header { .. }
+            | HttpError::Client { .. }
+            | HttpError::Request { .. } => FailureKind::Configuration,
+        }
+    }
+
     /// The operation label, for errors about a request.
     ///
     /// ```
@@ -861,7 +879,7 @@ impl From<HttpError> for ConnectorError {
             .strip_prefix(&format!("{operation}: "))
             .map(str::to_string)
             .unwrap_or(text);
-        ConnectorError::Failed { operation, message }
+        ConnectorError::of(error.kind(), operation, message)
     }
 }
 
@@ -2447,10 +2465,14 @@ IgAWWERESTMaFjqUXXQENuI+uQ==
             operation: "EtudiantMetier WSDL".into(),
             status: StatusCode::FORBIDDEN,
         };
-        let ConnectorError::Failed { operation, message } = ConnectorError::from(error) else {
+        let ConnectorError::Failed(failed) = ConnectorError::from(error) else {
             panic!("not a Failed error");
         };
-        assert_eq!(operation, "EtudiantMetier WSDL");
-        assert!(message.starts_with("authentication refused"), "{message}");
+        assert_eq!(failed.operation, "EtudiantMetier WSDL");
+        assert!(
+            failed.message.starts_with("authentication refused"),
+            "{failed}"
+        );
+        assert_eq!(failed.kind, FailureKind::Refused);
     }
 }

@@ -23,7 +23,10 @@
 mod batch;
 pub mod mask;
 
+mod read_error;
+
 pub use batch::{Batch, Mode, ReadAt};
+pub use read_error::{FailureKind, ReadError};
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};

@@ -5,10 +5,10 @@ use crate::config::{CatchUp, Config};
 use crate::notify::{Ending, Notifier, RunEnded, Trigger};
 use crate::schedule::Schedule;
 use crate::store::Store;
-use crate::sync::{run_source, SyncOptions, SyncOutcome};
+use crate::sync::{failure_kind, run_source, SyncOptions, SyncOutcome};
 use chrono::{DateTime, Utc};
 use conpere_connectors::{Connector, SourceConfig};
-use conpere_core::engine::{hostname, Engine, EngineError, NoProgress, RunStatus};
+use conpere_core::engine::{hostname, Engine, EngineError, FailureKind, NoProgress, RunStatus};
 use conpere_core::{claims, runs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -135,7 +135,20 @@ impl ScheduledSource {
                     tracing::warn!(source = %name, %error, "cannot record the run of a claim");
                 }
             }
-            if !matches!(ending, Ending::Failed { .. }) || attempts > common.run_retries {
+            let retryable = matches!(
+                ending,
+                Ending::Failed {
+                    retryable: true,
+                    ..
+                }
+            );
+            if !retryable || attempts > common.run_retries {
+                if let Ending::Failed {
+                    retryable: false, ..
+                } = ending
+                {
+                    tracing::info!(source = %name, "not tried again: the same run would fail the same way");
+                }
                 break ending;
             }
             tracing::info!(source = %name, attempt = attempts + 1, "trying the failed run again");
@@ -176,7 +189,11 @@ pub async fn attempt(store: &Store, source: &SourceConfig, connector: &dyn Conne
             let run_id = latest_run(store, name)
                 .await
                 .filter(|id| Some(*id) != before);
-            return Ending::Failed { run_id, error };
+            return Ending::Failed {
+                run_id,
+                error,
+                retryable: true,
+            };
         }
     };
     match outcome {
@@ -191,6 +208,7 @@ pub async fn attempt(store: &Store, source: &SourceConfig, connector: &dyn Conne
                 other => Ending::Failed {
                     run_id: Some(run_id),
                     error: format!("the run ended {}", other.as_str()),
+                    retryable: true,
                 },
             }
         }
@@ -203,12 +221,19 @@ pub async fn attempt(store: &Store, source: &SourceConfig, connector: &dyn Conne
             Ending::Busy
         }
         Err(error) => {
+            // A source that was down may answer later; one that refused the account or sent
+            // what cannot be applied fails the same way until someone acts.
+            let retryable = failure_kind(&error).is_none_or(FailureKind::retryable);
             let error = format!("{error:#}");
             tracing::error!(source = %name, %error, "run failed");
             let run_id = latest_run(store, name)
                 .await
                 .filter(|id| Some(*id) != before);
-            Ending::Failed { run_id, error }
+            Ending::Failed {
+                run_id,
+                error,
+                retryable,
+            }
         }
     }
 }

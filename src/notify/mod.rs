@@ -48,6 +48,9 @@ pub enum Ending {
         run_id: Option<i64>,
         /// Why.
         error: String,
+        /// Whether the same run may succeed later (a source that was down), rather than
+        /// fail the same way (a refused account, a damaged drop): only then is it retried.
+        retryable: bool,
     },
     /// The source had nothing new: no run.
     NothingNew,
@@ -207,7 +210,7 @@ impl Notifier {
         let source = &ended.source.name;
         let (event, run_id, error) = match &ended.ending {
             Ending::NothingNew | Ending::Busy => return Ok(None),
-            Ending::Failed { run_id, error } => (Event::Failed, *run_id, Some(error.clone())),
+            Ending::Failed { run_id, error, .. } => (Event::Failed, *run_id, Some(error.clone())),
             Ending::Held { run_id } => (Event::Held, Some(*run_id), None),
             Ending::Applied { run_id } => (Event::Recovered, Some(*run_id), None),
         };

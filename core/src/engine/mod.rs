@@ -35,7 +35,7 @@ pub(crate) mod table;
 
 use crate::model::{parse_line, Item, Kind, RecordKey, Rejected};
 use checks::CheckPlan;
-pub use conpere_model::{Batch, Mode, ReadAt};
+pub use conpere_model::{Batch, FailureKind, Mode, ReadAt, ReadError};
 use deadpool_postgres::{ClientWrapper, Object, Pool};
 use futures::{Stream, StreamExt};
 use merge::KindMerge;
@@ -66,14 +66,14 @@ pub enum EngineError {
         running: Option<i64>,
     },
     /// The adapter failed while reading; nothing was applied.
-    #[error("source `{name}`: reading failed, nothing was applied (run #{run_id}): {message}")]
+    #[error("source `{name}`: reading failed ({}), nothing was applied (run #{run_id}): {error}", error.kind)]
     Read {
         /// Source name.
         name: String,
         /// Run id.
         run_id: i64,
-        /// The adapter's message.
-        message: String,
+        /// What the adapter said, with the kind of failure.
+        error: ReadError,
     },
     /// A database statement failed.
     #[error("database error while {context}: {message}")]
@@ -558,7 +558,12 @@ impl Engine {
             },
             cursor: held.cursor.clone(),
         };
-        let stream = held_batches(self.pool.clone(), run_id);
+        // The batches come from the store: a failure there is no source's.
+        let stream = held_batches(self.pool.clone(), run_id).map(|batch| {
+            batch.map_err(|e| {
+                ReadError::new(FailureKind::Other, "reading the held run's batches", e)
+            })
+        });
         run.apply(stream, progress, None).await
     }
 
@@ -802,7 +807,7 @@ impl Run {
     ) -> Result<RunReport, EngineError>
     where
         S: Stream<Item = Result<Batch, E>> + Send,
-        E: fmt::Display,
+        E: Into<ReadError>,
     {
         let Run {
             client,
@@ -847,7 +852,7 @@ async fn execute<S, E>(
 ) -> Result<RunReport, EngineError>
 where
     S: Stream<Item = Result<Batch, E>> + Send,
-    E: fmt::Display,
+    E: Into<ReadError>,
 {
     let params: [&(dyn ToSql + Sync); 2] = [&ctx.run_id, &ctx.source_id];
     client
@@ -869,7 +874,7 @@ where
         let batch = batch.map_err(|e| EngineError::Read {
             name: ctx.request.source.clone(),
             run_id: ctx.run_id,
-            message: e.to_string(),
+            error: e.into(),
         })?;
         if batch.cursor.is_some() {
             *cursor = batch.cursor;
