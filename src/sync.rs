@@ -275,7 +275,10 @@ mod tests {
         };
         let error = anyhow::Error::from(read);
         assert_eq!(failure_kind(&error), Some(FailureKind::Unavailable));
-        assert!(error.to_string().contains("reading failed (unavailable)"), "{error}");
+        assert!(
+            error.to_string().contains("reading failed (unavailable)"),
+            "{error}"
+        );
 
         assert_eq!(failure_kind(&anyhow::anyhow!("the store is down")), None);
     }

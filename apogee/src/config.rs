@@ -24,8 +24,8 @@
 //! `etudiant_metier_password_env` (or `_file`), and likewise `offre_formation_metier_`,
 //! `administratif_metier_` and `pedagogique_metier_`.
 
-use crate::client::Service;
-use crate::mapping::{CodeTables, StepCode};
+use crate::codes::{CodeTables, StepCode};
+use crate::services::Service;
 use conpere_connectors::http::{http_url, HttpSettings, Url};
 use conpere_connectors::{ConfigError, ConnectorSpec, FieldSpec, Secret, SourceConfig};
 use conpere_model::{NodeKind, Regime, RegistrationStatus};
@@ -497,8 +497,8 @@ fn tables(raw: &RawSettings) -> Result<CodeTables, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codes::StatusCode;
     use crate::connector::ApogeeFactory;
-    use crate::mapping::StatusCode;
     use conpere_connectors::Registry;
 
     const BASE: &str = "[sources.apogee]\nkind = \"apogee\"\nyears = [2024]\n\

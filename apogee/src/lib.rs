@@ -4,9 +4,11 @@
 //! Apogée contract (WSDL/XSD 6.50.73) and the canonical model.
 
 pub mod client;
+pub mod codes;
 pub mod config;
 pub mod connector;
 pub mod mapping;
 pub mod projection;
 pub mod read;
+pub mod services;
 pub mod simulator;

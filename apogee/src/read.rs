@@ -21,8 +21,9 @@
 //! the run and applies nothing.
 
 use crate::client::{ApogeeClient, Call, CallError};
+use crate::codes::{StepCode, UnmappedCode};
 use crate::config::{ApogeeConfig, StepScope};
-use crate::mapping::{self, DeeperStructure, StepCode, Structure, StudentYear, UnmappedCode};
+use crate::mapping::{self, DeeperStructure, Structure, StudentYear};
 use conpere_connectors::batches::{self, BatchSender, Stopped};
 use conpere_connectors::{BatchStream, ConnectorError};
 use conpere_model::{Item, Kind, Record, Registration, RegistrationStatus, Rejected};

@@ -8,7 +8,8 @@
 mod common;
 
 use common::Validator;
-use conpere_apogee::mapping::{self, CodeTables, StudentYear, UnmappedCode};
+use conpere_apogee::codes::{CodeTables, StepCode, UnmappedCode};
+use conpere_apogee::mapping::{self, StudentYear};
 use conpere_connectors::soap::{self, SoapResponse};
 use conpere_model::Registration;
 use std::path::PathBuf;
@@ -82,7 +83,7 @@ fn statuses_come_from_the_code_tables_only() {
         };
         mapping::registrations(who, Some(&steps.wrapper), Some(&annual.wrapper), &tables)
     };
-    let statuses = |registrations: &[(mapping::StepCode, Registration)]| -> Vec<Vec<String>> {
+    let statuses = |registrations: &[(StepCode, Registration)]| -> Vec<Vec<String>> {
         (registrations.iter())
             .map(|(_, r)| r.special_statuses.clone())
             .collect()

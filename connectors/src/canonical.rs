@@ -26,10 +26,10 @@
 use crate::batches::{self, BatchSender};
 use crate::config::{ConfigError, SourceConfig};
 use crate::connector::{
-    BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ReadRequest,
+    BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ConnectorFactory,
+    ReadRequest,
 };
 use crate::files::{self, read_line, Line};
-use crate::registry::ConnectorFactory;
 use crate::spec::{ConnectorSpec, FieldSpec};
 use conpere_model::{parse_line, Item, Kind, Rejected};
 use conpere_model::{Mode, ReadAt};

@@ -16,8 +16,8 @@
 //! ```
 
 use crate::config::SourceConfig;
+use crate::connector::ConnectorFactory;
 use crate::connector::{Connector, ConnectorError, ReadRequest};
-use crate::registry::ConnectorFactory;
 use conpere_model::Mode;
 use conpere_model::{export_order, Item, Record};
 use futures::StreamExt;

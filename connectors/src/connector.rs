@@ -4,7 +4,7 @@ use conpere_model::{Batch, FailureKind, Mode, ReadError};
 use conpere_model::{Item, Kind};
 use futures::stream::BoxStream;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, SourceConfig};
 use crate::spec::ConnectorSpec;
 
 /// Errors of a connector. Messages name the operation and what to do; they never carry
@@ -65,6 +65,17 @@ impl From<ConnectorError> for ReadError {
             other => ReadError::new(other.kind(), "reading the source", other),
         }
     }
+}
+
+/// Builds connectors of one kind from their configuration (registered in a
+/// [`Registry`](crate::Registry) under its spec's kind).
+pub trait ConnectorFactory: Send + Sync {
+    /// The spec of the connectors it builds.
+    fn spec(&self) -> &'static ConnectorSpec;
+
+    /// Builds a connector for `source` (already checked for unknown keys). Reads
+    /// settings and secrets; does not contact the source.
+    fn build(&self, source: &SourceConfig) -> Result<Box<dyn Connector>, ConfigError>;
 }
 
 /// How a run that read a source ended (see [`Connector::run_ended`]).

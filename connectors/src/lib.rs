@@ -43,7 +43,8 @@ pub mod xml;
 
 pub use config::{CommonSettings, ConfigError, Secret, SourceConfig};
 pub use connector::{
-    BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ReadRequest, RunEnd, Session,
+    BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ConnectorFactory,
+    ReadRequest, RunEnd, Session,
 };
-pub use registry::{ConnectorFactory, Registry};
+pub use registry::Registry;
 pub use spec::{ConnectorSpec, FieldSpec};

@@ -12,19 +12,9 @@
 //! ```
 
 use crate::config::{ConfigError, SourceConfig, COMMON_KEYS};
-use crate::connector::Connector;
+use crate::connector::{Connector, ConnectorFactory};
 use crate::spec::ConnectorSpec;
 use std::collections::BTreeMap;
-
-/// Builds connectors of one kind from their configuration.
-pub trait ConnectorFactory: Send + Sync {
-    /// The spec of the connectors it builds.
-    fn spec(&self) -> &'static ConnectorSpec;
-
-    /// Builds a connector for `source` (already checked for unknown keys). Reads
-    /// settings and secrets; does not contact the source.
-    fn build(&self, source: &SourceConfig) -> Result<Box<dyn Connector>, ConfigError>;
-}
 
 /// The known connector kinds.
 #[derive(Default)]

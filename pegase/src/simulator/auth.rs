@@ -1,11 +1,8 @@
-//! The CAS v1 token flow: `POST /cas/v1/tickets` gives a JWT, every data route wants it
-//! as a bearer token, unexpired.
+//! The simulator's tokens: the credentials that get one, the JWTs issued and their
+//! expiry; every data route wants one as a bearer token, unexpired.
 
-use super::server::{now, ApiError, Shared};
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use super::http::{now, ApiError};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use std::collections::HashMap;
@@ -37,7 +34,7 @@ impl Tokens {
 
     /// A new JWT. Its signature is not a real one: the simulator recognises its tokens by
     /// remembering them, which is all a client can observe.
-    fn issue(&self) -> String {
+    pub(crate) fn issue(&self) -> String {
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
         let issued_at = now();
         // `exp` is whole seconds: rounded up, so that a token issued late in a second still
@@ -82,28 +79,6 @@ impl Tokens {
     }
 }
 
-fn unauthorized(message: &str) -> ApiError {
+pub(crate) fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "token.invalide", message)
-}
-
-/// `POST /cas/v1/tickets`: 201 with the raw JWT for the right `username`/`password` and
-/// `token=true`, 401 otherwise.
-pub(crate) async fn issue(
-    State(state): State<Shared>,
-    form: Result<Form<HashMap<String, String>>, FormRejection>,
-) -> Response {
-    let Ok(Form(form)) = form else {
-        return ApiError::bad_request("requete.invalide", "formulaire attendu").into_response();
-    };
-    let tokens = &state.tokens;
-    let field = |name: &str| form.get(name).map(String::as_str);
-    if field("token") != Some("true") {
-        return ApiError::bad_request("token", "token=true attendu").into_response();
-    }
-    if field("username") != Some(&tokens.username) || field("password") != Some(&tokens.password) {
-        state.counters.unauthorized();
-        return unauthorized("identifiants refusés").into_response();
-    }
-    state.counters.token_issued();
-    (StatusCode::CREATED, tokens.issue()).into_response()
 }

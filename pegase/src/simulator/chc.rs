@@ -3,7 +3,8 @@
 
 use super::codes::{object_type, object_type_labels};
 use super::data::Structure;
-use super::server::{ApiError, Shared};
+use super::http::ApiError;
+use super::state::Shared;
 use axum::extract::{Path, State};
 use axum::Json;
 use conpere_model::{Enrolment, Node, Student};

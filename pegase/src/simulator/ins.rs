@@ -2,7 +2,8 @@
 
 use super::codes::{regime_code, special_status_profile, status_code, uuid_for};
 use super::data::Served;
-use super::server::{now, ApiError, PageInfo, Paging, Params, Shared};
+use super::http::{now, ApiError, PageInfo, Paging, Params};
+use super::state::Shared;
 use super::Period;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};

@@ -44,13 +44,16 @@
 //! ```
 
 mod auth;
+mod cas;
 mod chc;
 mod codes;
 mod data;
 mod faults;
+mod http;
 mod ins;
 mod odf;
 mod server;
+mod state;
 mod stats;
 
 pub use faults::{FaultControl, InjectedFault, Injection};
@@ -58,7 +61,7 @@ pub use stats::SimulatorStats;
 
 use conpere_connectors::simulation::SimulatorServer;
 use conpere_model::{Record, Registration};
-use server::AppState;
+use state::AppState;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -183,7 +186,7 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
     let state = Arc::new(AppState {
         data: data::Dataset::new(
             config.records,
-            server::now() - INITIAL_AGE_SECS,
+            http::now() - INITIAL_AGE_SECS,
             INITIAL_SPREAD_SECS,
         ),
         structure: config.structure,

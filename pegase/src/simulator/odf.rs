@@ -3,7 +3,8 @@
 
 use super::codes::{object_type, odf_class, odf_object_kind, uuid_for};
 use super::data::{object_id, Structure};
-use super::server::{ApiError, PageInfo, Paging, Params, Shared};
+use super::http::{ApiError, PageInfo, Paging, Params};
+use super::state::Shared;
 use super::Period;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
