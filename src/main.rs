@@ -1,5 +1,6 @@
 //! `conpere`: the command line and (soon) the daemon. Wiring only: configuration, the
 //! store, the registry of adapters, and one module per command.
+#![forbid(unsafe_code)]
 
 mod cli;
 mod commands;
@@ -20,14 +21,14 @@ use conpere_connectors::{ConfigError, Registry};
 use conpere_core::embedded::EmbeddedError;
 use conpere_core::engine::EngineError;
 
-/// Every connector kind conpere knows. Adding an SIS: one `register` line here.
+/// Every connector kind conpere knows. Adding an SIS: one `add` line here.
 pub fn registry() -> Registry {
     // canonical files (conpere_connectors::canonical) are built in.
     let mut registry = Registry::with_builtin();
-    registry.register(Box::new(conpere_apogee::connector::ApogeeFactory));
-    registry.register(Box::new(conpere_pegase::PegaseFactory));
-    registry.register(Box::new(conpere_mappings::connector::ExportFactory));
-    registry.register(Box::new(conpere_cocktail::CocktailFactory));
+    registry.add::<conpere_apogee::ApogeeConnector>();
+    registry.add::<conpere_pegase::PegaseConnector>();
+    registry.add::<conpere_mappings::ExportConnector>();
+    registry.add::<conpere_cocktail::CocktailConnector>();
     registry
 }
 

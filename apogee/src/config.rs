@@ -510,7 +510,7 @@ mod tests {
 
     fn registry() -> Registry {
         let mut registry = Registry::new();
-        registry.register(Box::new(ApogeeFactory));
+        registry.register(Box::new(ApogeeFactory::new()));
         registry
     }
 

@@ -12,25 +12,22 @@ use crate::client::{ApogeeClient, Call, CallError, Operation, Service, PROBE_STU
 use crate::config::{ApogeeConfig, StepScope, SPEC};
 use crate::read::{self, ReadPlan};
 use conpere_connectors::{
-    BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
-    ConnectorFactory, ConnectorSpec, ReadRequest, SourceConfig,
+    BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError, ConnectorSpec,
+    Factory, FromSource, ReadRequest, SourceConfig,
 };
 use conpere_model::Kind;
 use conpere_model::Mode;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// Builds [`ApogeeConnector`]s; register it in the binary's registry.
-pub struct ApogeeFactory;
+/// Builds [`ApogeeConnector`]s.
+pub type ApogeeFactory = Factory<ApogeeConnector>;
 
-impl ConnectorFactory for ApogeeFactory {
-    fn spec(&self) -> &'static ConnectorSpec {
-        &SPEC
-    }
+impl FromSource for ApogeeConnector {
+    const SPEC: &'static ConnectorSpec = &SPEC;
 
-    fn build(&self, source: &SourceConfig) -> Result<Box<dyn Connector>, ConfigError> {
-        let config = ApogeeConfig::from_source(source)?;
-        Ok(Box::new(ApogeeConnector::new(config)?))
+    fn from_source(source: &SourceConfig) -> Result<ApogeeConnector, ConfigError> {
+        ApogeeConnector::new(ApogeeConfig::from_source(source)?)
     }
 }
 

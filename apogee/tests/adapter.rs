@@ -41,7 +41,7 @@ fn source(apogee: &Simulator, extra: &str) -> SourceConfig {
 }
 
 fn connector(source: &SourceConfig) -> Box<dyn Connector> {
-    ApogeeFactory
+    ApogeeFactory::new()
         .build(source)
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -213,7 +213,7 @@ async fn the_conformance_kit_passes() {
     )
     .unwrap();
     let report = Conformance {
-        factory: &ApogeeFactory,
+        factory: &ApogeeFactory::new(),
         valid,
         broken: vec![wrong_url],
     }

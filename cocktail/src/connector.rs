@@ -13,8 +13,8 @@
 use crate::odbc::{self, Database};
 use conpere_connectors::batches::{self, BatchSender};
 use conpere_connectors::{
-    BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
-    ConnectorFactory, ConnectorSpec, FieldSpec, ReadRequest, Secret, SourceConfig,
+    BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError, ConnectorSpec,
+    Factory, FieldSpec, FromSource, ReadRequest, Secret, SourceConfig,
 };
 use conpere_mappings::format::{Input, MappingFile};
 use conpere_mappings::mapping::Outcome;
@@ -58,61 +58,13 @@ struct Settings {
 }
 
 /// Builds [`CocktailConnector`]s.
-pub struct CocktailFactory;
-
-impl ConnectorFactory for CocktailFactory {
-    fn spec(&self) -> &'static ConnectorSpec {
-        &SPEC
-    }
-
-    fn build(&self, source: &SourceConfig) -> Result<Box<dyn Connector>, ConfigError> {
-        Ok(Box::new(CocktailConnector::from_source(source)?))
-    }
-}
+pub type CocktailFactory = Factory<CocktailConnector>;
 
 /// Reads SQL views through ODBC and a mapping.
 #[derive(Debug, Clone)]
 pub struct CocktailConnector {
     connection: Secret,
     mapping: Arc<MappingFile>,
-}
-
-impl CocktailConnector {
-    /// The connector of `source`: its mapping loaded and checked (every input a SQL view),
-    /// contacting nothing.
-    pub fn from_source(source: &SourceConfig) -> Result<CocktailConnector, ConfigError> {
-        let settings: Settings = source.settings()?;
-        let mapping = match settings.mapping.as_deref() {
-            None | Some("view-contract") => {
-                MappingFile::parse("shipped:view-contract", VIEW_CONTRACT)
-            }
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    source.invalid(format!("`mapping = {path:?}` cannot be read: {e}"))
-                })?;
-                MappingFile::parse(path, &text)
-            }
-        }
-        .map_err(|e| source.invalid(e.to_string()))?;
-        // References are joined files of a drop; over SQL, the view does the join.
-        if let Some(reference) = mapping.references.first() {
-            return Err(source.invalid(format!(
-                "{}:{}: reference `{}`: a SQL source does not load references (lookups through \
-                 it would find nothing); join it in the view instead",
-                mapping.origin, reference.line, reference.name
-            )));
-        }
-        if let Some(input) = mapping.inputs.iter().find(|i| view(i).is_none()) {
-            return Err(source.invalid(format!(
-                "{}:{}: this source reads SQL views: every input needs format = \"sql\"",
-                mapping.origin, input.line
-            )));
-        }
-        Ok(CocktailConnector {
-            connection: source.required_secret("connection")?,
-            mapping: Arc::new(mapping),
-        })
-    }
 }
 
 /// The view an input reads (SQL inputs only).
@@ -231,4 +183,42 @@ fn read_views(
         .map_err(failed)?;
     }
     Ok(())
+}
+
+impl FromSource for CocktailConnector {
+    const SPEC: &'static ConnectorSpec = &SPEC;
+
+    fn from_source(source: &SourceConfig) -> Result<CocktailConnector, ConfigError> {
+        let settings: Settings = source.settings()?;
+        let mapping = match settings.mapping.as_deref() {
+            None | Some("view-contract") => {
+                MappingFile::parse("shipped:view-contract", VIEW_CONTRACT)
+            }
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    source.invalid(format!("`mapping = {path:?}` cannot be read: {e}"))
+                })?;
+                MappingFile::parse(path, &text)
+            }
+        }
+        .map_err(|e| source.invalid(e.to_string()))?;
+        // References are joined files of a drop; over SQL, the view does the join.
+        if let Some(reference) = mapping.references.first() {
+            return Err(source.invalid(format!(
+                "{}:{}: reference `{}`: a SQL source does not load references (lookups through \
+                 it would find nothing); join it in the view instead",
+                mapping.origin, reference.line, reference.name
+            )));
+        }
+        if let Some(input) = mapping.inputs.iter().find(|i| view(i).is_none()) {
+            return Err(source.invalid(format!(
+                "{}:{}: this source reads SQL views: every input needs format = \"sql\"",
+                mapping.origin, input.line
+            )));
+        }
+        Ok(CocktailConnector {
+            connection: source.required_secret("connection")?,
+            mapping: Arc::new(mapping),
+        })
+    }
 }

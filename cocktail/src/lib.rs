@@ -10,7 +10,7 @@
 //! string names, and says where a missing driver comes from.
 //!
 //! Dependency rule (DESIGN.md): this crate uses `conpere-connectors`, the mapping engine
-//! of `conpere-mappings` and the canonical model of `conpere-core`, never the store.
+//! of `conpere-mappings` and the canonical model of `conpere-model`, never the store.
 
 #![forbid(unsafe_code)]
 

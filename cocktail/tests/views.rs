@@ -75,7 +75,7 @@ async fn the_view_contract_reads_back_as_the_university() {
         "CONPERE_TEST_ODBC_READ",
         &odbc::postgresql_connection_string(&db.connection_string, None),
     );
-    let connector = CocktailFactory.build(&source).unwrap();
+    let connector = CocktailFactory::new().build(&source).unwrap();
     let report = connector.check().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.details.len(), 6, "{:?}", report.details);
     let read = read_checked(&source).await;
@@ -84,7 +84,7 @@ async fn the_view_contract_reads_back_as_the_university() {
 
 /// The error `check` gives for `source`.
 async fn check_error(source: &SourceConfig) -> String {
-    let connector = CocktailFactory.build(source).unwrap();
+    let connector = CocktailFactory::new().build(source).unwrap();
     connector.check().await.unwrap_err().to_string()
 }
 
@@ -191,7 +191,7 @@ async fn check_names_a_driver_that_is_not_installed_and_its_package() {
 async fn the_conformance_kit_passes() {
     let db = fixture(&university()).await;
     let report = Conformance {
-        factory: &CocktailFactory,
+        factory: &CocktailFactory::new(),
         valid: source(
             "CONPERE_TEST_ODBC_KIT",
             &odbc::postgresql_connection_string(&db.connection_string, None),
@@ -224,7 +224,7 @@ fn a_mapping_with_references_is_refused_rather_than_read_with_empty_lookups() {
         path.display().to_string()
     );
     let source = SourceConfig::from_toml("cocktail", &toml).unwrap();
-    let Err(error) = CocktailFactory.build(&source) else {
+    let Err(error) = CocktailFactory::new().build(&source) else {
         panic!("a mapping with references was accepted");
     };
     let error = error.to_string();

@@ -26,7 +26,7 @@
 use crate::batches::{self, BatchSender};
 use crate::config::{ConfigError, SourceConfig};
 use crate::connector::{
-    BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ConnectorFactory,
+    BatchStream, Capabilities, CheckReport, Connector, ConnectorError, Factory, FromSource,
     ReadRequest,
 };
 use crate::files::{self, read_line, Line};
@@ -92,21 +92,19 @@ struct Settings {
 }
 
 /// Builds [`CanonicalConnector`]s.
-pub struct CanonicalFactory;
+pub type CanonicalFactory = Factory<CanonicalConnector>;
 
-impl ConnectorFactory for CanonicalFactory {
-    fn spec(&self) -> &'static ConnectorSpec {
-        &SPEC
-    }
+impl FromSource for CanonicalConnector {
+    const SPEC: &'static ConnectorSpec = &SPEC;
 
-    fn build(&self, source: &SourceConfig) -> Result<Box<dyn Connector>, ConfigError> {
+    fn from_source(source: &SourceConfig) -> Result<CanonicalConnector, ConfigError> {
         let settings: Settings = source.settings()?;
         files::check_max_record_bytes(settings.max_record_bytes).map_err(|e| source.invalid(e))?;
-        Ok(Box::new(CanonicalConnector {
+        Ok(CanonicalConnector {
             path: settings.path,
             mode: settings.mode,
             max_record_bytes: settings.max_record_bytes,
-        }))
+        })
     }
 }
 

@@ -7,7 +7,7 @@
 //! ```no_run
 //! # async fn t(valid: conpere_connectors::SourceConfig, broken: conpere_connectors::SourceConfig) {
 //! use conpere_connectors::{canonical::CanonicalFactory, conformance::Conformance};
-//! let report = Conformance { factory: &CanonicalFactory, valid, broken: vec![broken] }
+//! let report = Conformance { factory: &CanonicalFactory::new(), valid, broken: vec![broken] }
 //!     .run()
 //!     .await
 //!     .unwrap_or_else(|failure| panic!("{failure}"));

@@ -78,6 +78,44 @@ pub trait ConnectorFactory: Send + Sync {
     fn build(&self, source: &SourceConfig) -> Result<Box<dyn Connector>, ConfigError>;
 }
 
+/// A connector built from its source's configuration: what every adapter implements
+/// beside [`Connector`], so that one [`Factory`] builds any of them.
+pub trait FromSource: Connector + Sized + 'static {
+    /// The spec of its kind (`kind`, keys, help).
+    const SPEC: &'static ConnectorSpec;
+
+    /// The connector of `source` (already checked for unknown keys): reads settings and
+    /// secrets, loads what it needs (a mapping), contacts nothing.
+    fn from_source(source: &SourceConfig) -> Result<Self, ConfigError>;
+}
+
+/// The factory of connectors of type `C`, registered with
+/// [`Registry::add`](crate::Registry::add).
+pub struct Factory<C>(std::marker::PhantomData<fn() -> C>);
+
+impl<C> Factory<C> {
+    /// The factory.
+    pub const fn new() -> Factory<C> {
+        Factory(std::marker::PhantomData)
+    }
+}
+
+impl<C> Default for Factory<C> {
+    fn default() -> Self {
+        Factory::new()
+    }
+}
+
+impl<C: FromSource> ConnectorFactory for Factory<C> {
+    fn spec(&self) -> &'static ConnectorSpec {
+        C::SPEC
+    }
+
+    fn build(&self, source: &SourceConfig) -> Result<Box<dyn Connector>, ConfigError> {
+        Ok(Box::new(C::from_source(source)?))
+    }
+}
+
 /// How a run that read a source ended (see [`Connector::run_ended`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunEnd {

@@ -26,6 +26,7 @@
 //!
 //! A connector knows nothing of the store: it yields [`conpere_model::Batch`]es and
 //! the engine does the rest.
+#![forbid(unsafe_code)]
 
 pub mod batches;
 pub mod bearer;
@@ -43,8 +44,8 @@ pub mod xml;
 
 pub use config::{CommonSettings, ConfigError, Secret, SourceConfig};
 pub use connector::{
-    BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ConnectorFactory,
-    ReadRequest, RunEnd, Session,
+    BatchStream, Capabilities, CheckReport, Connector, ConnectorError, ConnectorFactory, Factory,
+    FromSource, ReadRequest, RunEnd, Session,
 };
 pub use registry::Registry;
 pub use spec::{ConnectorSpec, FieldSpec};

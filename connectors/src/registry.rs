@@ -12,7 +12,7 @@
 //! ```
 
 use crate::config::{ConfigError, SourceConfig, COMMON_KEYS};
-use crate::connector::{Connector, ConnectorFactory};
+use crate::connector::{Connector, ConnectorFactory, Factory, FromSource};
 use crate::spec::ConnectorSpec;
 use std::collections::BTreeMap;
 
@@ -31,8 +31,13 @@ impl Registry {
     /// A registry with the connectors of this crate (`canonical`).
     pub fn with_builtin() -> Registry {
         let mut registry = Registry::new();
-        registry.register(Box::new(crate::canonical::CanonicalFactory));
+        registry.add::<crate::canonical::CanonicalConnector>();
         registry
+    }
+
+    /// Adds the kind of connector `C` (replacing a factory of the same kind).
+    pub fn add<C: FromSource>(&mut self) {
+        self.register(Box::new(Factory::<C>::new()));
     }
 
     /// Adds a kind (replacing a factory of the same kind).

@@ -40,7 +40,7 @@ async fn the_canonical_adapter_passes_the_conformance_kit_in_both_modes() {
     write(&dir.path().join("a.jsonl"), &university_lines(1, 40));
     for mode in ["snapshot", "changes"] {
         let report = Conformance {
-            factory: &CanonicalFactory,
+            factory: &CanonicalFactory::new(),
             valid: source(dir.path(), mode),
             broken: vec![source(&dir.path().join("missing"), mode)],
         }

@@ -11,6 +11,7 @@
 //!   quarantine, the mass-deletion hold, dry runs;
 //! * [`export`]: the canonical JSON Lines export;
 //! * [`testing`]: throw-away databases on a shared embedded server, for test suites.
+#![forbid(unsafe_code)]
 
 /// The canonical model (the `conpere-model` crate, which the adapters use without the store).
 pub use conpere_model as model;

@@ -32,8 +32,8 @@ use conpere_connectors::batches::{self, BatchSender};
 use conpere_connectors::canonical::FileMode;
 use conpere_connectors::files;
 use conpere_connectors::{
-    BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
-    ConnectorFactory, ConnectorSpec, FieldSpec, ReadRequest, RunEnd, Session, SourceConfig,
+    BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError, ConnectorSpec,
+    Factory, FieldSpec, FromSource, ReadRequest, RunEnd, Session, SourceConfig,
 };
 use conpere_model::{Item, Kind, Rejected};
 use conpere_model::{Mode, ReadAt};
@@ -147,15 +147,13 @@ fn default_stable() -> u64 {
 }
 
 /// Builds [`ExportConnector`]s.
-pub struct ExportFactory;
+pub type ExportFactory = Factory<ExportConnector>;
 
-impl ConnectorFactory for ExportFactory {
-    fn spec(&self) -> &'static ConnectorSpec {
-        &SPEC
-    }
+impl FromSource for ExportConnector {
+    const SPEC: &'static ConnectorSpec = &SPEC;
 
-    fn build(&self, source: &SourceConfig) -> Result<Box<dyn Connector>, ConfigError> {
-        Ok(Box::new(ExportConnector::from_source(source)?))
+    fn from_source(source: &SourceConfig) -> Result<ExportConnector, ConfigError> {
+        ExportConnector::from_source(source)
     }
 }
 

@@ -8,7 +8,7 @@
 //! format and the shipped mappings ([`shipped`]).
 //!
 //! Dependency rule (DESIGN.md): this crate uses `conpere-connectors` and the canonical
-//! model of `conpere-core`, never the store.
+//! model of `conpere-model`, never the store.
 
 #![forbid(unsafe_code)]
 
@@ -27,5 +27,6 @@ pub mod readers;
 pub mod row;
 pub mod shipped;
 
+pub use connector::{ExportConnector, ExportFactory};
 /// The connector SDK this adapter is built on.
 pub use conpere_connectors as sdk;

@@ -50,7 +50,7 @@ fn source(dir: &Path, extra: &str) -> SourceConfig {
 }
 
 fn connector(source: &SourceConfig) -> Box<dyn Connector> {
-    ExportFactory.build(source).expect("builds")
+    ExportFactory::new().build(source).expect("builds")
 }
 
 fn full(cursor: Option<serde_json::Value>) -> ReadRequest {
@@ -270,7 +270,7 @@ async fn the_conformance_kit_passes() {
     )
     .unwrap();
     let report = Conformance {
-        factory: &ExportFactory,
+        factory: &ExportFactory::new(),
         valid: source(dir.path(), ""),
         broken: vec![broken],
     }

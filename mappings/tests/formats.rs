@@ -102,7 +102,7 @@ fn full() -> ReadRequest {
 async fn xml_and_json_lines_map_through_a_home_grown_mapping() {
     let students = Encoding::Iso8859_1.encode(STUDENTS).unwrap().into_owned();
     let dir = drop_dir(&students);
-    let connector = ExportFactory.build(&source(dir.path())).unwrap();
+    let connector = ExportFactory::new().build(&source(dir.path())).unwrap();
     let (items, _) = read_all(connector.as_ref(), full()).await.unwrap();
 
     let student = items.iter().find_map(|i| match i {
@@ -163,7 +163,7 @@ async fn an_xml_bomb_refuses_the_drop() {
 <export><etudiants><etudiant numero=\"1\"><nom>&lol2;</nom></etudiant></etudiants></export>
 ";
     let dir = drop_dir(bomb);
-    let connector = ExportFactory.build(&source(dir.path())).unwrap();
+    let connector = ExportFactory::new().build(&source(dir.path())).unwrap();
     let message = read_all(connector.as_ref(), full())
         .await
         .unwrap_err()

@@ -17,7 +17,7 @@ fn connector(dir: &Path, extra: &str) -> Box<dyn Connector> {
          stable_seconds = 0\n{extra}",
         dir.display().to_string()
     );
-    ExportFactory
+    ExportFactory::new()
         .build(&SourceConfig::from_toml("roster", &toml).unwrap())
         .unwrap()
 }

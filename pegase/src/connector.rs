@@ -16,23 +16,20 @@ use crate::structure::OdfClient;
 use conpere_connectors::bearer::{BearerProvider, BearerSettings};
 use conpere_connectors::http::HttpClient;
 use conpere_connectors::{
-    BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError,
-    ConnectorFactory, ConnectorSpec, ReadRequest, SourceConfig,
+    BatchStream, Capabilities, CheckReport, ConfigError, Connector, ConnectorError, ConnectorSpec,
+    Factory, FromSource, ReadRequest, SourceConfig,
 };
 use conpere_model::Kind;
 use std::sync::Arc;
 
 /// Builds [`PegaseConnector`]s.
-pub struct PegaseFactory;
+pub type PegaseFactory = Factory<PegaseConnector>;
 
-impl ConnectorFactory for PegaseFactory {
-    fn spec(&self) -> &'static ConnectorSpec {
-        &SPEC
-    }
+impl FromSource for PegaseConnector {
+    const SPEC: &'static ConnectorSpec = &SPEC;
 
-    fn build(&self, source: &SourceConfig) -> Result<Box<dyn Connector>, ConfigError> {
-        let config = PegaseConfig::from_source(source)?;
-        Ok(Box::new(PegaseConnector::new(config, source)?))
+    fn from_source(source: &SourceConfig) -> Result<PegaseConnector, ConfigError> {
+        PegaseConnector::new(PegaseConfig::from_source(source)?, source)
     }
 }
 

@@ -12,7 +12,7 @@
 //! is the "Mapping" section of this crate's README.
 //!
 //! Dependency rule (DESIGN.md): this crate uses `conpere-connectors` (and the canonical
-//! model of `conpere-core`) for SIS access, never the store.
+//! model of `conpere-model`) for SIS access, never the store.
 
 #![forbid(unsafe_code)]
 

@@ -48,7 +48,7 @@ fn source(pegase: &Simulator, variable: &str, password: &str, extra: &str) -> So
 }
 
 fn connector(source: &SourceConfig) -> Box<dyn Connector> {
-    PegaseFactory.build(source).expect("builds")
+    PegaseFactory::new().build(source).expect("builds")
 }
 
 fn request(mode: Mode, cursor: Option<serde_json::Value>) -> ReadRequest {
@@ -371,7 +371,7 @@ async fn the_conformance_kit_passes() {
     );
     let broken = source(&pegase, "CONPERE_TEST_PEGASE_KIT_BAD", "wrong", "");
     let report = Conformance {
-        factory: &PegaseFactory,
+        factory: &PegaseFactory::new(),
         valid,
         broken: vec![broken],
     }

@@ -40,6 +40,7 @@
 //! assert!(matches!(cancelled, Some(Record::Registration(_))));
 //! ```
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 use chrono::{Days, NaiveDate};
 use conpere_model::{

@@ -594,7 +594,7 @@ async fn sync_roster(db: &TestDatabase, dir: &Path) -> Result<RunReport, String>
         dir.display().to_string()
     );
     let source = SourceConfig::from_toml("roster", &toml).unwrap();
-    let connector = conpere_mappings::connector::ExportFactory
+    let connector = conpere_mappings::connector::ExportFactory::new()
         .build(&source)
         .unwrap();
     sync_through(db, connector.as_ref(), "roster", "export").await

@@ -39,7 +39,7 @@ pub fn full() -> ReadRequest {
 
 /// What `source` reads in full, after its `check` passed: records only.
 pub async fn read_checked(source: &SourceConfig) -> Vec<Record> {
-    let connector = CocktailFactory.build(source).unwrap();
+    let connector = CocktailFactory::new().build(source).unwrap();
     connector.check().await.unwrap_or_else(|e| panic!("{e}"));
     let (items, _) = read_all(connector.as_ref(), full()).await.unwrap();
     items
