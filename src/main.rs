@@ -10,6 +10,7 @@ mod notify;
 mod progress;
 mod report;
 mod schedule;
+mod signals;
 mod store;
 mod sync;
 

@@ -7,6 +7,8 @@ use conpere_connectors::bearer::BearerProvider;
 use conpere_connectors::http::{Outcome, RequestSpec, Response, Url};
 use conpere_connectors::ConnectorError;
 use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::Deserialize;
+use serde_json::Value;
 
 /// The authenticated, GET-only client of every data call.
 #[derive(Debug, Clone)]
@@ -43,6 +45,69 @@ impl PegaseApi {
                 format!("the answer is not {what} ({e}); check base_url / modules"),
             )
         })
+    }
+}
+
+/// A walk through the pages of a Pégase listing (INS's feed, ODF's listings): `page`
+/// from 0 and `taille` added to the URL, until the last page the answers announce, or an
+/// empty one. Items stay JSON values, parsed one by one by the caller, so that a bad one
+/// is rejected alone.
+pub struct PageWalk<'a> {
+    api: &'a PegaseApi,
+    url: Url,
+    size: usize,
+    operation: String,
+    what: &'static str,
+    page: usize,
+    done: bool,
+}
+
+/// One page of a listing as Pégase sends it: its items (`items` in ODF, `resultats` in
+/// INS) and how many pages there are.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Page {
+    #[serde(default, alias = "resultats")]
+    items: Vec<Value>,
+    #[serde(default)]
+    total_pages: usize,
+}
+
+impl<'a> PageWalk<'a> {
+    /// The pages of the listing at `url`, `size` items a page; `operation` names the
+    /// calls (with `, page N`), `what` says what a page should have been.
+    pub fn new(
+        api: &'a PegaseApi,
+        url: Url,
+        size: usize,
+        operation: impl Into<String>,
+        what: &'static str,
+    ) -> PageWalk<'a> {
+        PageWalk {
+            api,
+            url,
+            size,
+            operation: operation.into(),
+            what,
+            page: 0,
+            done: false,
+        }
+    }
+
+    /// The next page's items, or `None` past the last page.
+    pub async fn next(&mut self) -> Result<Option<Vec<Value>>, ConnectorError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut url = self.url.clone();
+        url.query_pairs_mut()
+            .append_pair("page", &self.page.to_string())
+            .append_pair("taille", &self.size.to_string());
+        let operation = format!("{}, page {}", self.operation, self.page);
+        let page: Page = self.api.get(url, operation, self.what).await?;
+        self.page += 1;
+        self.done = page.items.is_empty() || self.page >= page.total_pages;
+        Ok(Some(page.items))
     }
 }
 

@@ -104,7 +104,7 @@ impl Connector for PegaseConnector {
                 since: 0,
                 until: chrono::Utc::now().timestamp() + 1,
             };
-            self.feed.page(window, 0, 1).await?;
+            self.feed.pages(window, 1).next().await?;
             details.push(format!(
                 "period {period} ({}-{}) found in ODF; read its INS registration feed",
                 space.year,

@@ -7,7 +7,7 @@
 //! already read are recognised by their fingerprint (key and modification time, kept in
 //! the cursor) and skipped. A long backlog is walked in windows of `window_days`.
 
-use crate::api::{self, PegaseApi};
+use crate::api::{self, PageWalk, PegaseApi};
 use crate::config::PegaseConfig;
 use crate::mapping::{self, Entry};
 use conpere_connectors::batches::BatchSender;
@@ -30,18 +30,6 @@ pub struct FeedClient {
     url: Url,
 }
 
-/// One page of the feed.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FeedPage {
-    /// Number of pages of the window.
-    #[serde(default)]
-    pub total_pages: usize,
-    /// The entries, parsed one by one so that a bad one is rejected alone.
-    #[serde(default)]
-    pub resultats: Vec<serde_json::Value>,
-}
-
 /// A window of the feed: `[since, until)` in epoch seconds, of one period.
 #[derive(Debug, Clone, Copy)]
 pub struct Window<'a> {
@@ -60,25 +48,16 @@ impl FeedClient {
         Ok(FeedClient { api, url })
     }
 
-    /// Page `page` (from 0) of `window`, `size` entries a page (capped at 500).
-    pub async fn page(
-        &self,
-        window: Window<'_>,
-        page: usize,
-        size: usize,
-    ) -> Result<FeedPage, ConnectorError> {
+    /// The pages of `window`, `size` entries a page (capped at 500).
+    pub fn pages(&self, window: Window<'_>, size: usize) -> PageWalk<'_> {
         let mut url = self.url.clone();
         url.query_pairs_mut()
             .append_pair("codePeriode", window.period)
             .append_pair("depuis", &window.since.to_string())
-            .append_pair("jusqua", &window.until.to_string())
-            .append_pair("page", &page.to_string())
-            .append_pair("taille", &size.clamp(1, MAX_PAGE_SIZE).to_string());
-        let operation = format!(
-            "INS flux-inscriptions (period {}, page {page})",
-            window.period
-        );
-        self.api.get(url, operation, "a feed page").await
+            .append_pair("jusqua", &window.until.to_string());
+        let operation = format!("INS flux-inscriptions (period {})", window.period);
+        let size = size.clamp(1, MAX_PAGE_SIZE);
+        PageWalk::new(&self.api, url, size, operation, "a feed page")
     }
 }
 
@@ -186,17 +165,14 @@ impl<'a> FeedWalk<'a> {
         out: &mut BatchSender,
     ) -> Result<(), ConnectorError> {
         let location = format!("INS flux-inscriptions (period {})", window.period);
-        let mut page = 0;
-        loop {
-            let answer = self.feed.page(window, page, MAX_PAGE_SIZE).await?;
-            for raw in &answer.resultats {
+        let feed = self.feed.clone();
+        let mut pages = feed.pages(window, MAX_PAGE_SIZE);
+        while let Some(entries) = pages.next().await? {
+            for raw in &entries {
                 self.entry(raw, &location, previous, position, out).await?;
             }
-            page += 1;
-            if page >= answer.total_pages || answer.resultats.is_empty() {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     /// One entry: skipped when already read in the overlap, else mapped and queued.

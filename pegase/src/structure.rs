@@ -6,7 +6,7 @@
 //! per 100), one tree per formation and one detail per groupement — the details run
 //! concurrently, within the client's bound.
 
-use crate::api::{module_url, PegaseApi};
+use crate::api::{module_url, PageWalk, PegaseApi};
 use crate::config::CodeTables;
 use conpere_connectors::http::Url;
 use conpere_connectors::ConnectorError;
@@ -53,16 +53,6 @@ impl PeriodStructure {
     pub fn kind(&self, code: &str) -> Option<NodeKind> {
         self.nodes.get(code).map(|n| n.kind)
     }
-}
-
-/// A paged ODF listing.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Listing {
-    #[serde(default)]
-    items: Vec<Value>,
-    #[serde(default)]
-    total_pages: usize,
 }
 
 /// One object of a maquette tree (`ObjetMaquetteStructure`), the fields read.
@@ -128,24 +118,14 @@ impl OdfClient {
         filters: &[(&str, &str)],
         operation: &str,
     ) -> Result<Vec<Value>, ConnectorError> {
+        let mut listed = url;
+        listed.query_pairs_mut().extend_pairs(filters);
+        let mut pages = PageWalk::new(&self.api, listed, PAGE_SIZE, operation, "an ODF listing");
         let mut items = Vec::new();
-        let mut page = 0;
-        loop {
-            let mut paged = url.clone();
-            paged
-                .query_pairs_mut()
-                .extend_pairs(filters)
-                .append_pair("page", &page.to_string())
-                .append_pair("taille", &PAGE_SIZE.to_string());
-            let operation = format!("{operation} (page {page})");
-            let listing: Listing = self.api.get(paged, operation, "an ODF listing").await?;
-            let done = listing.items.is_empty() || page + 1 >= listing.total_pages;
-            items.extend(listing.items);
-            if done {
-                return Ok(items);
-            }
-            page += 1;
+        while let Some(page) = pages.next().await? {
+            items.extend(page);
         }
+        Ok(items)
     }
 
     /// The espaces of type PERIODE, by code.

@@ -221,7 +221,7 @@ async fn serve_pages(config: &Config, listen: &str) -> anyhow::Result<()> {
     println!("\nThe pages: {public_url}/auth/login (demo login: pick a person). Ctrl-C stops.");
     std::io::Write::flush(&mut std::io::stdout())?;
     let stopped = async {
-        let _ = tokio::signal::ctrl_c().await;
+        let _ = crate::signals::stop_requested().await;
     };
     conpere_web::serve(listener, app, limits, stopped).await;
     store.close().await;

@@ -68,10 +68,10 @@ pub async fn sync(config: &Config, args: SyncArgs) -> anyhow::Result<i32> {
     let diff = diff_out
         .as_mut()
         .map(|d| d.as_mut() as &mut (dyn Write + Send));
-    // Ctrl-C drops the run: its connection closes and PostgreSQL rolls it back.
+    // Ctrl-C (or SIGTERM) drops the run: its connection closes and PostgreSQL rolls it back.
     let outcome = tokio::select! {
         outcome = run_source(&engine, &source, connector.as_ref(), &options, &progress, diff) => Some(outcome),
-        _ = tokio::signal::ctrl_c() => None,
+        _ = crate::signals::stop_requested() => None,
     };
     progress.finish();
     let code = match outcome {

@@ -165,14 +165,12 @@ async fn serve_until_stopped(
     watch_stdin: bool,
     mut on_command: impl FnMut(ControlCommand) -> Result<String, String>,
 ) -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let interrupt = tokio::signal::ctrl_c();
-    tokio::pin!(interrupt);
+    let stop = crate::signals::stop_requested();
+    tokio::pin!(stop);
     let mut control = watch_stdin.then(stdin_lines);
     loop {
         let line = tokio::select! {
-            _ = &mut interrupt => return Ok(()),
-            _ = terminate.recv() => return Ok(()),
+            stopped = &mut stop => return Ok(stopped?),
             line = next_line(&mut control) => line,
         };
         let Some(line) = line else {

@@ -143,7 +143,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<i32> {
             tokio::spawn(source.run(context))
         })
         .collect();
-    wait_for_signal().await?;
+    crate::signals::stop_requested().await?;
     tracing::info!("stopping: no new run starts");
     let _ = stop.send(true);
     let grace = Duration::from_secs(config.server.shutdown_grace_seconds.unwrap_or(60));
@@ -192,16 +192,6 @@ fn raise_open_files(connections: usize) {
              (LimitNOFILE= in the systemd unit) or lower max_connections"
         );
     }
-}
-
-/// SIGTERM (systemd, kill) or SIGINT (Ctrl-C).
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    Ok(())
 }
 
 /// Waits for the scheduling tasks (a run in progress finishes) up to `grace`, then
