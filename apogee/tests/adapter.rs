@@ -5,7 +5,7 @@
 use conpere_apogee::client::Operation;
 use conpere_apogee::connector::ApogeeFactory;
 use conpere_apogee::projection;
-use conpere_apogee::simulator::{self, InjectedFault, Simulator, SimulatorConfig};
+use conpere_apogee::simulator::{self, InjectedFault, Simulator, SimulatorConfig, SoapFaults};
 use conpere_connectors::conformance::{read_all, Conformance};
 use conpere_connectors::{Connector, ConnectorError, ConnectorFactory, ReadRequest, SourceConfig};
 use conpere_model::Mode;

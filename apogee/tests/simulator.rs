@@ -5,7 +5,7 @@
 //! Needs the published contract (`shared/specs/apogee/wsdl`, or `CONPERE_APOGEE_SPECS`)
 //! and `xmllint` (Debian/Ubuntu: `libxml2-utils`); both missing is a failure, not a skip.
 
-use conpere_apogee::simulator::{self, InjectedFault, Simulator, SimulatorConfig};
+use conpere_apogee::simulator::{self, InjectedFault, Simulator, SimulatorConfig, SoapFaults};
 use conpere_connectors::http::{
     header, HttpClient, HttpSettings, Outcome, RequestSpec, Response, StatusCode, Url,
 };

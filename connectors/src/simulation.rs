@@ -43,6 +43,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -208,6 +209,77 @@ impl FaultScope {
                 *remaining > 0
             }
         }
+    }
+}
+
+/// One injected fault: what happens (`I`, the simulator's own injections) and on which
+/// requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault<I> {
+    /// What happens.
+    pub injection: I,
+    /// On which requests.
+    pub scope: FaultScope,
+}
+
+impl<I> Fault<I> {
+    /// `injection` on every request, until cleared.
+    pub fn new(injection: I) -> Fault<I> {
+        Fault {
+            injection,
+            scope: FaultScope::everywhere(),
+        }
+    }
+
+    /// Limited to one operation (a SOAP operation, a route…).
+    pub fn on_operation(mut self, operation: impl Into<String>) -> Fault<I> {
+        self.scope = self.scope.on_operation(operation);
+        self
+    }
+
+    /// Limited to the requests about one subject (a student…).
+    pub fn for_subject(mut self, subject: impl Into<String>) -> Fault<I> {
+        self.scope = self.scope.for_subject(subject);
+        self
+    }
+
+    /// Limited to the next `times` matching requests.
+    pub fn times(mut self, times: u64) -> Fault<I> {
+        self.scope = self.scope.times(times);
+        self
+    }
+}
+
+/// The injections every simulator serves, so that the same constructors build them.
+pub trait CommonInjection {
+    /// Wait this long before answering.
+    fn latency(delay: Duration) -> Self;
+    /// HTTP 500, the kind of failure worth retrying.
+    fn server_error() -> Self;
+    /// The body cut in the middle, with a `Content-Length` matching what is sent.
+    fn truncated_body() -> Self;
+}
+
+impl<I: CommonInjection> Fault<I> {
+    /// A delay of `millis` milliseconds before each answer.
+    pub fn latency(millis: u64) -> Fault<I> {
+        Fault::new(I::latency(Duration::from_millis(millis)))
+    }
+
+    /// HTTP 500.
+    pub fn server_error() -> Fault<I> {
+        Fault::new(I::server_error())
+    }
+
+    /// A body cut in the middle.
+    pub fn truncated_body() -> Fault<I> {
+        Fault::new(I::truncated_body())
+    }
+}
+
+impl<I> ScopedFault for Fault<I> {
+    fn scope_mut(&mut self) -> &mut FaultScope {
+        &mut self.scope
     }
 }
 

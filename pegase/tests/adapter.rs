@@ -7,7 +7,9 @@ use conpere_connectors::conformance::{read_all, Conformance};
 use conpere_connectors::{Connector, ConnectorFactory, ReadRequest, SourceConfig};
 use conpere_model::Mode;
 use conpere_model::{Item, Record, RegistrationStatus};
-use conpere_pegase::simulator::{self, routes, InjectedFault, Simulator, SimulatorConfig};
+use conpere_pegase::simulator::{
+    self, routes, BearerFaults, InjectedFault, Simulator, SimulatorConfig,
+};
 use conpere_pegase::{projection, PegaseFactory};
 use conpere_synth::{SynthConfig, University};
 use std::collections::BTreeSet;

@@ -3,7 +3,9 @@
 //! and the token, paging, window and fault behaviours hold.
 
 use conpere_model::{Record, Regime, RegistrationStatus};
-use conpere_pegase::simulator::{self, routes, InjectedFault, Simulator, SimulatorConfig};
+use conpere_pegase::simulator::{
+    self, routes, BearerFaults, InjectedFault, Simulator, SimulatorConfig,
+};
 use conpere_synth::{SynthConfig, University};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;

@@ -9,7 +9,9 @@
 use super::{assert_code, text, Site};
 use conpere_core::model::{to_export_line, Record, RegistrationStatus};
 use conpere_pegase::projection;
-use conpere_pegase::simulator::{self, routes, InjectedFault, Simulator, SimulatorConfig};
+use conpere_pegase::simulator::{
+    self, routes, BearerFaults, InjectedFault, Simulator, SimulatorConfig,
+};
 use conpere_synth::{SynthConfig, University};
 use conpere_tests::{assert_same_export, export_text, scalar};
 use std::process::Output;

@@ -1,7 +1,7 @@
 //! Fault injection: what a production Apogée (or the proxies in front of it) does to
 //! a client on a bad night, switched on and off while the simulator runs.
 
-use conpere_connectors::simulation::{self, FaultScope, ScopedFault};
+use conpere_connectors::simulation::{self, CommonInjection, Fault};
 use std::time::Duration;
 
 /// What to do to a response.
@@ -23,80 +23,53 @@ pub enum Injection {
     Latin1,
 }
 
-/// One injected fault: what, and on which requests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InjectedFault {
-    /// What happens.
-    pub injection: Injection,
-    /// On which requests: an operation (`recupererIAEtapes_v3`), a student (`_codEtu`, the
-    /// scope's subject), a number of times. Requests without a student
-    /// (`recupererSE_v4`, `recupererListeEtudiants`) never match a fault limited to a
-    /// student.
-    pub scope: FaultScope,
+/// One injected fault: what, and on which requests: an operation
+/// (`recupererIAEtapes_v3`), a student (`_codEtu`, the scope's subject), a number of
+/// times. Requests without a student (`recupererSE_v4`, `recupererListeEtudiants`) never
+/// match a fault limited to a student.
+pub type InjectedFault = Fault<Injection>;
+
+impl CommonInjection for Injection {
+    fn latency(delay: Duration) -> Injection {
+        Injection::Latency(delay)
+    }
+
+    fn server_error() -> Injection {
+        Injection::ServerError
+    }
+
+    fn truncated_body() -> Injection {
+        Injection::TruncatedBody
+    }
 }
 
-impl InjectedFault {
-    /// `injection` on every request, until cleared.
-    pub fn new(injection: Injection) -> InjectedFault {
-        InjectedFault {
-            injection,
-            scope: FaultScope::everywhere(),
-        }
-    }
-
-    /// A delay of `millis` milliseconds before each answer.
-    pub fn latency(millis: u64) -> InjectedFault {
-        InjectedFault::new(Injection::Latency(Duration::from_millis(millis)))
-    }
-
-    /// HTTP 500 with `technical.remoteerror`.
-    pub fn server_error() -> InjectedFault {
-        InjectedFault::new(Injection::ServerError)
-    }
-
+/// The faults only Apogée's simulator injects.
+pub trait SoapFaults {
     /// A SOAP fault with this `faultstring`.
-    pub fn soap_fault(faultstring: impl Into<String>) -> InjectedFault {
-        InjectedFault::new(Injection::SoapFault(faultstring.into()))
-    }
-
-    /// A body cut in the middle.
-    pub fn truncated_body() -> InjectedFault {
-        InjectedFault::new(Injection::TruncatedBody)
-    }
-
+    fn soap_fault(faultstring: impl Into<String>) -> Self;
     /// An ISO-8859-1 response.
-    pub fn latin1() -> InjectedFault {
-        InjectedFault::new(Injection::Latin1)
-    }
-
-    /// Limited to one operation.
-    pub fn on_operation(mut self, operation: impl Into<String>) -> InjectedFault {
-        self.scope = self.scope.on_operation(operation);
-        self
-    }
-
+    fn latin1() -> Self;
     /// Limited to the requests about one student (`_codEtu`).
-    pub fn for_student(mut self, cod_etu: impl Into<String>) -> InjectedFault {
-        self.scope = self.scope.for_subject(cod_etu);
-        self
+    fn for_student(self, cod_etu: impl Into<String>) -> Self;
+}
+
+impl SoapFaults for InjectedFault {
+    fn soap_fault(faultstring: impl Into<String>) -> InjectedFault {
+        Fault::new(Injection::SoapFault(faultstring.into()))
     }
 
-    /// Limited to the next `times` matching requests.
-    pub fn times(mut self, times: u64) -> InjectedFault {
-        self.scope = self.scope.times(times);
-        self
+    fn latin1() -> InjectedFault {
+        Fault::new(Injection::Latin1)
+    }
+
+    fn for_student(self, cod_etu: impl Into<String>) -> InjectedFault {
+        self.for_subject(cod_etu)
     }
 }
 
 /// The faults in force, shared with the running server: inject, clear and list them
 /// while the simulator runs.
 pub type FaultControl = simulation::FaultControl<InjectedFault>;
-
-impl ScopedFault for InjectedFault {
-    fn scope_mut(&mut self) -> &mut FaultScope {
-        &mut self.scope
-    }
-}
 
 /// What the server does to one response, decided when the request arrives.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -69,7 +69,7 @@ mod server;
 mod students;
 mod wsdl;
 
-pub use faults::{FaultControl, InjectedFault, Injection};
+pub use faults::{FaultControl, InjectedFault, Injection, SoapFaults};
 
 use conpere_connectors::simulation::{
     RequestCounters, RequestStats, SimulatorListener, SimulatorServer,

@@ -1,7 +1,7 @@
 //! Fault injection: what a production Pégase (or the gateways in front of it) does to a
 //! client on a bad night, switched on and off while the simulator runs.
 
-use conpere_connectors::simulation::{self, FaultScope, ScopedFault};
+use conpere_connectors::simulation::{self, CommonInjection, Fault};
 use std::time::Duration;
 
 /// What to do to a response.
@@ -21,67 +21,46 @@ pub enum Injection {
     TruncatedBody,
 }
 
-/// One injected fault: what, and on which requests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InjectedFault {
-    /// What happens.
-    pub injection: Injection,
-    /// On which requests: a route (one of [`super::routes`], the scope's operation), a
-    /// number of times. Pégase faults are never limited to a subject.
-    pub scope: FaultScope,
+/// One injected fault: what, and on which requests: a route (one of [`super::routes`],
+/// the scope's operation), a number of times. Pégase faults are never limited to a
+/// subject.
+pub type InjectedFault = Fault<Injection>;
+
+impl CommonInjection for Injection {
+    fn latency(delay: Duration) -> Injection {
+        Injection::Latency(delay)
+    }
+
+    fn server_error() -> Injection {
+        Injection::ServerError
+    }
+
+    fn truncated_body() -> Injection {
+        Injection::TruncatedBody
+    }
 }
 
-impl InjectedFault {
-    /// `injection` on every request, until cleared.
-    pub fn new(injection: Injection) -> InjectedFault {
-        InjectedFault {
-            injection,
-            scope: FaultScope::everywhere(),
-        }
-    }
-
-    /// A delay of `millis` milliseconds before each answer.
-    pub fn latency(millis: u64) -> InjectedFault {
-        InjectedFault::new(Injection::Latency(Duration::from_millis(millis)))
-    }
-
-    /// HTTP 500 with a non-JSON body.
-    pub fn server_error() -> InjectedFault {
-        InjectedFault::new(Injection::ServerError)
-    }
-
+/// The faults only Pégase's simulator injects.
+pub trait BearerFaults {
     /// HTTP 401 as for an expired token.
-    pub fn expired_token() -> InjectedFault {
-        InjectedFault::new(Injection::ExpiredToken)
-    }
-
-    /// A body cut in the middle.
-    pub fn truncated_body() -> InjectedFault {
-        InjectedFault::new(Injection::TruncatedBody)
-    }
-
+    fn expired_token() -> Self;
     /// Limited to one route (one of [`super::routes`]).
-    pub fn on_route(mut self, route: impl Into<String>) -> InjectedFault {
-        self.scope = self.scope.on_operation(route);
-        self
+    fn on_route(self, route: impl Into<String>) -> Self;
+}
+
+impl BearerFaults for InjectedFault {
+    fn expired_token() -> InjectedFault {
+        Fault::new(Injection::ExpiredToken)
     }
 
-    /// Limited to the next `times` matching requests.
-    pub fn times(mut self, times: u64) -> InjectedFault {
-        self.scope = self.scope.times(times);
-        self
+    fn on_route(self, route: impl Into<String>) -> InjectedFault {
+        self.on_operation(route)
     }
 }
 
 /// The faults in force, shared with the running server: inject, clear and list them
 /// while the simulator runs.
 pub type FaultControl = simulation::FaultControl<InjectedFault>;
-
-impl ScopedFault for InjectedFault {
-    fn scope_mut(&mut self) -> &mut FaultScope {
-        &mut self.scope
-    }
-}
 
 /// What the server does to one response, decided when the request arrives.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

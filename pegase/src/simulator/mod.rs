@@ -30,7 +30,7 @@
 //! nomenclatures, write routes, rate limits, and Pégase's own performance.
 //!
 //! ```no_run
-//! use conpere_pegase::simulator::{self, routes, InjectedFault, SimulatorConfig};
+//! use conpere_pegase::simulator::{self, routes, BearerFaults, InjectedFault, SimulatorConfig};
 //! use conpere_synth::{SynthConfig, University};
 //!
 //! # async fn run() -> Result<(), simulator::SimulatorError> {
@@ -56,7 +56,7 @@ mod server;
 mod state;
 mod stats;
 
-pub use faults::{FaultControl, InjectedFault, Injection};
+pub use faults::{BearerFaults, FaultControl, InjectedFault, Injection};
 pub use stats::SimulatorStats;
 
 use conpere_connectors::simulation::SimulatorServer;
