@@ -8,7 +8,8 @@
 //! which is the choice list the object was taken through.
 
 use crate::api::{module_url, PegaseApi};
-use crate::config::{Adjustment, ChoicesBy, CodeTables};
+use crate::codes::{Adjustment, CodeTables};
+use crate::config::ChoicesBy;
 use crate::mapping;
 use crate::structure::{PeriodSpace, PeriodStructure};
 use conpere_connectors::http::Url;

@@ -21,6 +21,7 @@ pub use conpere_connectors as sdk;
 
 pub mod api;
 pub mod choices;
+pub mod codes;
 pub mod config;
 pub mod connector;
 pub mod feed;

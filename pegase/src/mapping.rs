@@ -1,7 +1,7 @@
 //! From an INS feed entry (`VueInscription`) to canonical records, as the crate's
 //! README ("Mapping") states: one entry per registration, the learner's fields repeated.
 
-use crate::config::CodeTables;
+use crate::codes::CodeTables;
 use chrono::NaiveDate;
 use conpere_model::mask::Masked;
 use conpere_model::{Kind, Registration, RegistrationStatus, Rejected, Student};

@@ -7,7 +7,7 @@
 //! concurrently, within the client's bound.
 
 use crate::api::{module_url, PageWalk, PegaseApi};
-use crate::config::CodeTables;
+use crate::codes::CodeTables;
 use conpere_connectors::http::Url;
 use conpere_connectors::ConnectorError;
 use conpere_model::{Edge, Node, NodeKind};
