@@ -116,7 +116,7 @@ impl<C: FromSource> ConnectorFactory for Factory<C> {
     }
 }
 
-/// How a run that read a source ended (see [`Connector::run_ended`]).
+/// How a run that read a source ended (see [`Session::ended`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunEnd {
     /// Applied: what was read is in the store.

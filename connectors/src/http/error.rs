@@ -79,7 +79,7 @@ pub enum HttpError {
         /// 401 or 403.
         status: StatusCode,
     },
-    /// A response the classifier (or [`Outcome::by_status`]) called a permanent failure.
+    /// A response the classifier (or [`Outcome::by_status`](super::Outcome::by_status)) called a permanent failure.
     #[error("{operation}: HTTP {status}, not retried: {reason}")]
     Rejected {
         /// The operation label.

@@ -11,7 +11,7 @@ use super::{Method, StatusCode, Url};
 
 /// What the caller's classifier decides about a response.
 ///
-/// 401 and 403 never reach the classifier: they are always [`HttpError::AuthRefused`].
+/// 401 and 403 never reach the classifier: they are always [`HttpError::AuthRefused`](super::HttpError::AuthRefused).
 ///
 /// ```
 /// use conpere_connectors::http::{Outcome, Response};

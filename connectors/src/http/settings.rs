@@ -23,7 +23,7 @@ pub(super) const MAX_CONCURRENCY: usize = 1024;
 ///
 /// Header values in `headers` are sent as given; secrets (API-gateway keys) must not be
 /// written in the configuration file: the adapter resolves them from `*_env` / `*_file`
-/// and passes them to [`HttpClientBuilder::header`]. `Debug` shows header names only.
+/// and passes them to [`HttpClientBuilder::header`](super::HttpClientBuilder::header). `Debug` shows header names only.
 ///
 /// ```
 /// use conpere_connectors::http::HttpSettings;
@@ -71,7 +71,7 @@ pub struct HttpSettings {
     /// PEM file with a client certificate (chain) and its private key, for mutual TLS.
     pub client_cert_file: Option<PathBuf>,
     /// Extra headers sent with every request (non-secret ones: secrets go through
-    /// [`HttpClientBuilder::header`]).
+    /// [`HttpClientBuilder::header`](super::HttpClientBuilder::header)).
     pub headers: BTreeMap<String, String>,
     /// `User-Agent` header; default `conpere/<version>`, so the SIS team can find us in logs.
     pub user_agent: String,

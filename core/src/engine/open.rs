@@ -9,7 +9,7 @@ use super::CommitHook;
 use deadpool_postgres::ClientWrapper;
 use std::sync::Arc;
 
-/// A source this process holds the lock of, with its cursor (see [`Engine::open`]).
+/// A source this process holds the lock of, with its cursor (see [`Engine::open`](super::Engine::open)).
 pub struct OpenSource {
     pub(super) client: ClientWrapper,
     pub(super) source_id: i32,
