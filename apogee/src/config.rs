@@ -498,7 +498,6 @@ fn tables(raw: &RawSettings) -> Result<CodeTables, String> {
 mod tests {
     use super::*;
     use crate::codes::StatusCode;
-    use crate::connector::ApogeeFactory;
     use conpere_connectors::Registry;
 
     const BASE: &str = "[sources.apogee]\nkind = \"apogee\"\nyears = [2024]\n\
@@ -510,7 +509,7 @@ mod tests {
 
     fn registry() -> Registry {
         let mut registry = Registry::new();
-        registry.register(Box::new(ApogeeFactory::new()));
+        registry.add::<crate::ApogeeConnector>();
         registry
     }
 

@@ -152,31 +152,9 @@ pub type ExportFactory = Factory<ExportConnector>;
 impl FromSource for ExportConnector {
     const SPEC: &'static ConnectorSpec = &SPEC;
 
-    fn from_source(source: &SourceConfig) -> Result<ExportConnector, ConfigError> {
-        ExportConnector::from_source(source)
-    }
-}
-
-/// Reads the drops of a directory through a mapping.
-#[derive(Debug, Clone)]
-pub struct ExportConnector {
-    dir: PathBuf,
-    mapping: Arc<MappingFile>,
-    /// The configured override of the manifest, if any.
-    mode: Option<FileMode>,
-    readiness: Readiness,
-    archive: Option<PathBuf>,
-    /// The longest record read; a longer one is quarantined, not held.
-    max_record_bytes: usize,
-    /// Where the rows of the reference files are remembered between drops (in the
-    /// source's state directory), if anywhere.
-    memory: Option<PathBuf>,
-}
-
-impl ExportConnector {
     /// The connector of `source`: its mapping loaded and checked (a shipped one by name,
     /// else a file), contacting nothing.
-    pub fn from_source(source: &SourceConfig) -> Result<ExportConnector, ConfigError> {
+    fn from_source(source: &SourceConfig) -> Result<ExportConnector, ConfigError> {
         let settings: Settings = source.settings()?;
         let mut mapping = load_mapping(&settings.mapping).map_err(|e| source.invalid(e))?;
         if mapping.reads_sql() {
@@ -209,7 +187,25 @@ impl ExportConnector {
             memory: source.state_dir().map(memory::path_in),
         })
     }
+}
 
+/// Reads the drops of a directory through a mapping.
+#[derive(Debug, Clone)]
+pub struct ExportConnector {
+    dir: PathBuf,
+    mapping: Arc<MappingFile>,
+    /// The configured override of the manifest, if any.
+    mode: Option<FileMode>,
+    readiness: Readiness,
+    archive: Option<PathBuf>,
+    /// The longest record read; a longer one is quarantined, not held.
+    max_record_bytes: usize,
+    /// Where the rows of the reference files are remembered between drops (in the
+    /// source's state directory), if anywhere.
+    memory: Option<PathBuf>,
+}
+
+impl ExportConnector {
     /// The drop's files to read, and how each input is read (see
     /// [`ExportConnector::to_read`]).
     fn files(&self) -> Result<(Vec<DropFile>, Plan), ConnectorError> {

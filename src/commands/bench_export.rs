@@ -8,7 +8,7 @@ use crate::cli::BenchArgs;
 use crate::config::Config;
 use crate::store::{embedded_dir, Schema, Store};
 use crate::sync::{run_source, SyncOptions};
-use conpere_connectors::SourceConfig;
+use conpere_connectors::{FromSource, SourceConfig};
 use conpere_core::bench::{baseline_copy, peak_rss_kib};
 use conpere_core::engine::{Engine, NoProgress, RunReport};
 use conpere_mappings::canonical_csv::write_drop;
