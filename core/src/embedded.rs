@@ -804,7 +804,11 @@ fn settings_text(run_dir: &Path, fast_unsafe: bool) -> String {
         "# Sized for bulk loads: a night's sync reads and writes its tables whole (the\n\
          # default 128MB of buffers re-read them from the system; a 1M-row load writes more\n\
          # than the default 1GB of WAL between checkpoints).\n\
-         shared_buffers = '{}MB'\nmax_wal_size = '4GB'\n",
+         shared_buffers = '{}MB'\nmax_wal_size = '4GB'\n\
+         # No standby reads this server's WAL: a first load into empty tables (truncated in\n\
+         # its transaction) writes them without WAL, synced at its commit. For a standby or\n\
+         # base backups: ALTER SYSTEM SET wal_level = replica (read after this file).\n\
+         wal_level = minimal\nmax_wal_senders = 0\n",
         shared_buffers_mib(memory_mib())
     ));
     if fast_unsafe {

@@ -175,16 +175,21 @@ impl conpere_core::engine::CommitHook for FailingHook {
     }
 }
 
-/// A first load into an empty table drops its indexes and builds them after the rows; a
-/// load that fails leaves them as they were.
+/// A first load into an empty table drops its indexes and builds them after the rows,
+/// into new files (the table and its history truncated: written without WAL); a load
+/// that fails leaves them as they were.
 #[tokio::test]
 async fn a_first_load_builds_the_indexes_after_the_rows_and_a_failed_one_keeps_them() {
     let db = TestDatabase::new().await;
     let indexes = "SELECT string_agg(indexname || ': ' || indexdef, E'\\n' ORDER BY indexname) \
                    FROM pg_indexes WHERE tablename = 'enrolment'";
     let key_oid = "SELECT 'enrolment_pkey'::regclass::oid::bigint";
+    let files = "SELECT pg_relation_filenode('enrolment')::bigint * 1000000 \
+                 + pg_relation_filenode('enrolment_history')::bigint";
     let (definitions, oid): (String, i64) =
         (scalar(&db, indexes).await, scalar(&db, key_oid).await);
+    let empty_files: i64 = scalar(&db, files).await;
+    assert_eq!(scalar::<String>(&db, "SHOW wal_level").await, "minimal");
     let records = university(5, 400);
     let enrolments = records
         .iter()
@@ -207,6 +212,11 @@ async fn a_first_load_builds_the_indexes_after_the_rows_and_a_failed_one_keeps_t
         "the drop rolled back"
     );
     assert_eq!(
+        scalar::<i64>(&db, files).await,
+        empty_files,
+        "the same files"
+    );
+    assert_eq!(
         scalar::<i64>(&db, "SELECT count(*) FROM enrolment").await,
         0
     );
@@ -227,6 +237,22 @@ async fn a_first_load_builds_the_indexes_after_the_rows_and_a_failed_one_keeps_t
         oid,
         "built again after the rows"
     );
+    let loaded_files: i64 = scalar(&db, files).await;
+    assert_ne!(
+        loaded_files / 1000000,
+        empty_files / 1000000,
+        "the table truncated"
+    );
+    assert_ne!(
+        loaded_files % 1000000,
+        empty_files % 1000000,
+        "its history truncated"
+    );
+    assert_eq!(
+        history_rows(&db, report.run_id).await as usize,
+        records.len(),
+        "a history row for each insert"
+    );
     let repeated = db
         .pool
         .get()
@@ -239,6 +265,11 @@ async fn a_first_load_builds_the_indexes_after_the_rows_and_a_failed_one_keeps_t
     let oid: i64 = scalar(&db, key_oid).await;
     run(&db, full("t"), items(&records)).await;
     assert_eq!(scalar::<i64>(&db, key_oid).await, oid);
+    assert_eq!(
+        scalar::<i64>(&db, files).await,
+        loaded_files,
+        "nothing truncated"
+    );
     assert_same_export(
         &exported(&db, Some("t")).await,
         &export_text("t", &records),

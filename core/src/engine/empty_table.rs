@@ -7,6 +7,12 @@
 //! run that fails rolls the drop back with the rest, and a primary key built again still
 //! refuses a repeated key. The table stays locked from the drop to the commit; nobody
 //! has rows to read in it yet, and a first load of another source into it waits.
+//!
+//! The empty table is truncated too, and so is the kind's history table when it is empty
+//! as well: a table truncated in a transaction gets new files, which a server with
+//! `wal_level = minimal` (the embedded one) fills without writing WAL and syncs at the
+//! commit (measured at 1M enrolments: the load's merge 3.1 → 2.5 s, its commit 0.05 →
+//! 0.3 s). Truncating a table with no row deletes nothing.
 
 use super::table::TableSpec;
 use super::EngineError;
@@ -42,6 +48,8 @@ pub(crate) async fn drop_indexes(
     if !is_empty(client, table).await? {
         return Ok(None);
     }
+    truncate_empty(client, table).await?;
+    truncate_if_empty(client, &spec.history()).await?;
     let indexes = client
         .query(
             "SELECT i.indexrelid::regclass::text, c.conname, \
@@ -88,6 +96,32 @@ impl DroppedIndexes {
         );
         Ok(())
     }
+}
+
+/// Truncates `table`, locked and found empty by the caller.
+async fn truncate_empty(client: &Client, table: &str) -> Result<(), EngineError> {
+    client
+        .batch_execute(&format!("TRUNCATE {table}"))
+        .await
+        .map_err(EngineError::db(
+            "truncating an empty table before its first load",
+        ))
+}
+
+/// Truncates `table` when, once locked, it holds no row; otherwise leaves it as it is
+/// (still locked until the commit).
+async fn truncate_if_empty(client: &Client, table: &str) -> Result<(), EngineError> {
+    if !is_empty(client, table).await? {
+        return Ok(());
+    }
+    client
+        .batch_execute(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        .await
+        .map_err(EngineError::db("locking an empty history table"))?;
+    if is_empty(client, table).await? {
+        truncate_empty(client, table).await?;
+    }
+    Ok(())
 }
 
 async fn is_empty(client: &Client, table: &str) -> Result<bool, EngineError> {

@@ -141,6 +141,11 @@ impl TableSpec {
         self.kind.as_str()
     }
 
+    /// The history table's name.
+    pub fn history(&self) -> String {
+        format!("{}_history", self.kind.as_str())
+    }
+
     /// The stage table's name.
     pub fn stage(&self) -> String {
         format!("stage_{}", self.kind.as_str())
