@@ -565,6 +565,74 @@ async fn conflicting_duplicates_are_quarantined_whatever_their_order() {
     assert_eq!(stored, 0);
 }
 
+/// A re-sync tells unchanged records by their content hash, and absent ones by counting
+/// when it can: a record repeated (identically, or in two versions) must not make up for
+/// one the read lacks.
+#[tokio::test]
+async fn a_repeated_record_does_not_hide_an_absent_one() {
+    let db = TestDatabase::new().await;
+    let records = university(8, 40);
+    run(&db, full("s"), items(&records)).await;
+    let enrolments: Vec<usize> = (records.iter().enumerate())
+        .filter(|(_, r)| r.kind() == Kind::Enrolment)
+        .map(|(i, _)| i)
+        .take(4)
+        .collect();
+    let enrolment = |i: usize| match &records[enrolments[i]] {
+        Record::Enrolment(e) => e.clone(),
+        _ => unreachable!(),
+    };
+    let mut tonight: Vec<Record> = (records.iter().enumerate())
+        .filter(|(i, _)| *i != enrolments[0])
+        .map(|(_, r)| r.clone())
+        .collect();
+    for record in tonight.iter_mut() {
+        if let Record::Enrolment(e) = record {
+            if (&e.student, &e.node) == (&enrolment(1).student, &enrolment(1).node) {
+                e.exempted = !e.exempted;
+            }
+        }
+    }
+    tonight.push(Record::Enrolment(enrolment(2)));
+    let mut other_version = enrolment(3);
+    other_version.carried_over = !other_version.carried_over;
+    tonight.push(Record::Enrolment(other_version));
+
+    let report = run(&db, full("s"), items(&tonight)).await;
+    let counts = &report.by_kind[&Kind::Enrolment];
+    assert_eq!(
+        (
+            counts.inserted,
+            counts.updated,
+            counts.deleted,
+            counts.quarantined
+        ),
+        (0, 1, 1, 2),
+        "{counts:?}"
+    );
+    let state = |i: usize| {
+        let e = enrolment(i);
+        format!(
+            "SELECT (deleted_at IS NOT NULL)::text || ' ' || carried_over::text FROM enrolment \
+             WHERE student = '{}' AND node = '{}' AND year = {} AND step = '{}'",
+            e.student, e.node, e.year, e.step
+        )
+    };
+    assert_eq!(
+        scalar::<String>(&db, &state(0)).await,
+        format!("true {}", enrolment(0).carried_over)
+    );
+    assert_eq!(
+        scalar::<String>(&db, &state(2)).await,
+        format!("false {}", enrolment(2).carried_over)
+    );
+    assert_eq!(
+        scalar::<String>(&db, &state(3)).await,
+        format!("false {}", enrolment(3).carried_over),
+        "the stored version kept"
+    );
+}
+
 #[tokio::test]
 async fn two_runs_of_one_source_never_overlap() {
     let db = TestDatabase::new().await;

@@ -119,9 +119,13 @@ where
 {
     let params: [&(dyn ToSql + Sync); 2] = [&ctx.run_id, &ctx.source_id];
     client
-        // Statistics of stage tables only steer join choices: a small sample will do.
+        // Statistics of stage tables only steer join choices: a small sample will do. The
+        // tables a run reads are in the server's buffers or on SSD: a random page costs
+        // little more than a sequential one (the default 4 has a merge update a handful
+        // of rows by scanning a million: 0.22 s instead of 0.09 s).
         .batch_execute(
-            "BEGIN; SET LOCAL work_mem = '128MB'; SET LOCAL default_statistics_target = 10",
+            "BEGIN; SET LOCAL work_mem = '128MB'; SET LOCAL default_statistics_target = 10; \
+             SET LOCAL random_page_cost = 1.1",
         )
         .await
         .map_err(EngineError::db("starting the transaction"))?;
