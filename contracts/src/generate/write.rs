@@ -259,17 +259,19 @@ async fn create(
     system: &Actor,
 ) -> Result<(), ContractsError> {
     let failed = ContractsError::db("writing the new contracts");
-    let ids: Vec<i64> = client
-        .query(
-            "SELECT nextval(pg_get_serial_sequence('contract', 'id')) \
-             FROM generate_series(1, $1::int)",
-            &[&(new.len() as i32)],
+    // A range of ids drawn at once (one nextval per contract cost 0.13 s of a first load
+    // at 49 000 contracts): only a generation draws them, one at a time (see [`lock`]).
+    let count = new.len() as i64;
+    let last: i64 = client
+        .query_one(
+            "SELECT setval(pg_get_serial_sequence('contract', 'id'), \
+                           nextval(pg_get_serial_sequence('contract', 'id')) + $1 - 1)",
+            &[&count],
         )
         .await
         .map_err(&failed)?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+        .get(0);
+    let ids: Vec<i64> = (last - count + 1..=last).collect();
     let events: Vec<evidence::Sealed> = (ids.iter().zip(new))
         .map(|(id, c)| {
             let event = NewEvent {
