@@ -43,6 +43,8 @@ pub(crate) struct KindMerge {
     pub first_load: bool,
     /// Records quarantined by the reference checks run during the merge.
     pub quarantined: u64,
+    /// Stage rows stored as they are, when the classification counted them.
+    pub unchanged: Option<u64>,
     /// Deletions classified, for [`delete_kind`]: records absent from a full read, and
     /// tombstones.
     absent: u64,
@@ -86,7 +88,8 @@ pub(crate) async fn merge_kind(
         return Ok(merge);
     }
     let covered = covered_sql(coverage, kind, "t");
-    let changes = classify(client, spec, &covered, &params[1..]).await?;
+    let (changes, unchanged) = classify(client, spec, &covered, &params[1..]).await?;
+    merge.unchanged = unchanged;
     if changes == 0 {
         return Ok(merge);
     }
@@ -241,12 +244,13 @@ fn record(spec: &TableSpec, alias: &str) -> String {
 /// read covers every stored record of the kind, each live one has a stage row if they
 /// number the unchanged stage rows plus the changed ones that found a live record (the
 /// stage holds each key once outside its held-back rows, which only fail the proof).
+/// Returns the delta's rows, and the unchanged stage rows when they were counted.
 async fn classify(
     client: &Client,
     spec: &TableSpec,
     covered: &str,
     params: &[&(dyn ToSql + Sync)],
-) -> Result<u64, EngineError> {
+) -> Result<(u64, Option<u64>), EngineError> {
     let failed = EngineError::db("comparing with the store");
     let changed = changed_table(spec.kind);
     client
@@ -266,9 +270,13 @@ async fn classify(
         .batch_execute(&format!("DROP TABLE {changed}"))
         .await
         .map_err(&failed)?;
-    let absent_possible = match covered {
-        "false" => false,
-        "true" => !every_stored_record_read(client, spec, params).await?,
+    let counted = match covered {
+        "true" => Some(count_read(client, spec, params).await?),
+        _ => None,
+    };
+    let absent_possible = match (covered, &counted) {
+        ("false", _) => false,
+        (_, Some(counted)) => !counted.every_stored_record_read,
         _ => true,
     };
     if absent_possible {
@@ -277,7 +285,7 @@ async fn classify(
             .await
             .map_err(&failed)?;
     }
-    Ok(changes)
+    Ok((changes, counted.map(|c| c.unchanged)))
 }
 
 /// The temporary table of a kind's stage rows that are not stored as they are.
@@ -326,14 +334,21 @@ fn changed_sql(spec: &TableSpec) -> String {
     )
 }
 
-/// Whether every live stored record of the kind has a row in the stage, told by counting
-/// (see [`classify`]): the unchanged rows (live stage rows not in the delta) and the
-/// delta's rows that found a live record are as many as the live stored records.
-async fn every_stored_record_read(
+/// What counting the stage, the delta and the store tells (see [`classify`]).
+struct ReadCounts {
+    /// Live stage rows stored as they are: those not in the delta.
+    unchanged: u64,
+    /// Every live stored record has a stage row: the unchanged rows and the delta's rows
+    /// that found a live record are as many as the live stored records.
+    every_stored_record_read: bool,
+}
+
+/// Counts the live stored records, the live stage rows and the delta's.
+async fn count_read(
     client: &Client,
     spec: &TableSpec,
     params: &[&(dyn ToSql + Sync)],
-) -> Result<bool, EngineError> {
+) -> Result<ReadCounts, EngineError> {
     let sql = format!(
         "SELECT (SELECT count(*) FROM {table} WHERE source_id = $1 AND deleted_at IS NULL), \
                 (SELECT count(*) FROM {stage} WHERE NOT tombstone AND NOT skip), \
@@ -349,7 +364,10 @@ async fn every_stored_record_read(
         .map_err(EngineError::db("comparing with the store"))?;
     let [stored, staged, changed, found]: [i64; 4] =
         [row.get(0), row.get(1), row.get(2), row.get(3)];
-    Ok(stored == staged - changed + found)
+    Ok(ReadCounts {
+        unchanged: (staged - changed) as u64,
+        every_stored_record_read: stored == staged - changed + found,
+    })
 }
 
 /// The live stored records that `covered` (SQL on alias `t`) says the read covers, and

@@ -228,10 +228,20 @@ where
         counts.deferred = merge.deferred_unread + merge.deferred_referenced;
         counts.stale = merge.stale;
         counts.quarantined += merge.quarantined;
-        counts.unchanged = match (unchanged.contains(kind), merge.first_load) {
-            (true, _) => stager.fingerprints.records(*kind),
-            (false, true) => 0,
-            (false, false) => live_staged(client, *kind)
+        counts.unchanged = match (unchanged.contains(kind), merge.first_load, merge.unchanged) {
+            (true, _, _) => stager.fingerprints.records(*kind),
+            (false, true, _) => 0,
+            (false, false, Some(counted)) => {
+                // Tests run debug builds: every one checks the count against the stage's.
+                #[cfg(debug_assertions)]
+                {
+                    let live = live_staged(client, *kind).await?;
+                    let applied = counts.inserted + counts.updated + counts.stale;
+                    assert_eq!(counted, live.saturating_sub(applied), "{kind}: unchanged");
+                }
+                counted
+            }
+            (false, false, None) => live_staged(client, *kind)
                 .await?
                 .saturating_sub(counts.inserted + counts.updated + counts.stale),
         };
