@@ -71,8 +71,8 @@ impl Staged {
         client: &Client,
         vouched: &Coverage,
         source_id: i32,
-    ) -> Result<BTreeSet<Kind>, EngineError> {
-        let mut unchanged = BTreeSet::new();
+    ) -> Result<Compared, EngineError> {
+        let mut compared = Compared::default();
         for kind in Kind::ALL {
             let covered = covered_sql(vouched, kind, "t");
             // A kind the read does not cover (or only partly: years of a year-less
@@ -81,12 +81,25 @@ impl Staged {
                 continue;
             }
             let staged = self.records.get(&kind).copied().unwrap_or_default();
-            if stored(client, kind, &covered, source_id).await? == staged {
-                unchanged.insert(kind);
+            let stored = stored(client, kind, &covered, source_id).await?;
+            if stored == staged {
+                compared.unchanged.insert(kind);
+            }
+            if covered == "true" {
+                compared.stored_live.insert(kind, stored.rows);
             }
         }
-        Ok(unchanged)
+        Ok(compared)
     }
+}
+
+/// What comparing the staged kinds with the store told.
+#[derive(Debug, Default)]
+pub(crate) struct Compared {
+    /// The kinds read exactly as stored.
+    pub unchanged: BTreeSet<Kind>,
+    /// The live stored records of the kinds the read covers whole (all years), counted.
+    pub stored_live: BTreeMap<Kind, u64>,
 }
 
 /// The stored live records of `kind` that the read covers (`covered`: SQL on alias `t`),

@@ -60,12 +60,14 @@ pub(crate) fn delta(kind: Kind) -> String {
 /// its inserts and updates; its deletions wait in its delta table for [`delete_kind`].
 /// `check_references`: the kind's reference checks wait for this merge, to look at the
 /// records it inserts or changes only (on the coverage the read `vouches` for).
+/// `stored_live`: the live stored records of the kind, when the run counted them.
 pub(crate) async fn merge_kind(
     client: &Client,
     kind: Kind,
     staged: u64,
     coverage: &Coverage,
     check_references: Option<&Coverage>,
+    stored_live: Option<u64>,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<KindMerge, EngineError> {
     let spec = TableSpec::of(kind);
@@ -88,7 +90,7 @@ pub(crate) async fn merge_kind(
         return Ok(merge);
     }
     let covered = covered_sql(coverage, kind, "t");
-    let (changes, unchanged) = classify(client, spec, &covered, &params[1..]).await?;
+    let (changes, unchanged) = classify(client, spec, &covered, stored_live, &params[1..]).await?;
     merge.unchanged = unchanged;
     if changes == 0 {
         return Ok(merge);
@@ -249,6 +251,7 @@ async fn classify(
     client: &Client,
     spec: &TableSpec,
     covered: &str,
+    stored_live: Option<u64>,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<(u64, Option<u64>), EngineError> {
     let failed = EngineError::db("comparing with the store");
@@ -271,7 +274,7 @@ async fn classify(
         .await
         .map_err(&failed)?;
     let counted = match covered {
-        "true" => Some(count_read(client, spec, params).await?),
+        "true" => Some(count_read(client, spec, stored_live, params).await?),
         _ => None,
     };
     let absent_possible = match (covered, &counted) {
@@ -343,18 +346,29 @@ struct ReadCounts {
     every_stored_record_read: bool,
 }
 
-/// Counts the live stored records, the live stage rows and the delta's.
+/// Counts the live stage rows and the delta's, and the live stored records unless
+/// `stored_live` has them.
 async fn count_read(
     client: &Client,
     spec: &TableSpec,
+    stored_live: Option<u64>,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<ReadCounts, EngineError> {
+    let (stored, params) = match stored_live {
+        Some(rows) => (rows.to_string(), &params[..0]),
+        None => (
+            format!(
+                "(SELECT count(*) FROM {} WHERE source_id = $1 AND deleted_at IS NULL)",
+                spec.table()
+            ),
+            params,
+        ),
+    };
     let sql = format!(
-        "SELECT (SELECT count(*) FROM {table} WHERE source_id = $1 AND deleted_at IS NULL), \
+        "SELECT {stored}::bigint, \
                 (SELECT count(*) FROM {stage} WHERE NOT tombstone AND NOT skip), \
                 (SELECT count(*) FROM {delta} WHERE NOT tombstone), \
                 (SELECT count(*) FROM {delta} WHERE live)",
-        table = spec.table(),
         stage = spec.stage(),
         delta = delta(spec.kind),
     );

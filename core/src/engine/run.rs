@@ -167,13 +167,14 @@ where
         years: coverage.years.clone(),
     };
     // Kinds read exactly as stored skip the comparison record by record.
-    let unchanged = (stager.fingerprints)
+    let compared = (stager.fingerprints)
         .unchanged_kinds(client, &vouched, ctx.source_id)
         .await?;
+    let unchanged = &compared.unchanged;
     phases.end("compare");
     progress.phase("checking");
     let plans: BTreeMap<Kind, CheckPlan> = (Kind::ALL.into_iter())
-        .map(|kind| (kind, checks::plan(kind, &unchanged)))
+        .map(|kind| (kind, checks::plan(kind, unchanged)))
         .collect();
     let checked = |kind: Kind| plans[&kind] != CheckPlan::Hold;
     for kind in Kind::ALL {
@@ -203,7 +204,17 @@ where
             false => {
                 let staged = stager.fingerprints.records(kind);
                 let references = (plans[&kind] == CheckPlan::ReferencesAtMerge).then_some(&vouched);
-                merge::merge_kind(client, kind, staged, coverage, references, &params).await?
+                let stored_live = compared.stored_live.get(&kind).copied();
+                merge::merge_kind(
+                    client,
+                    kind,
+                    staged,
+                    coverage,
+                    references,
+                    stored_live,
+                    &params,
+                )
+                .await?
             }
         };
         merges.insert(kind, merge);
