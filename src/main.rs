@@ -96,6 +96,15 @@ fn error_code(error: &anyhow::Error) -> i32 {
     }
 }
 
+/// jemalloc rather than glibc's allocator: a run's memory stays flat in the size of the
+/// read. With glibc, peak memory grew by 12–18 % from a tenth of a million enrolments to
+/// a million although what the run held did not (heaptrack: the same 27 MB of live heap
+/// at its peak, in the contract refresh's blocks) — fragmentation from the batches and
+/// blocks a run goes through; jemalloc: 54 → 56 MiB, as fast. (mimalloc was as flat,
+/// at 95 MiB.)
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
