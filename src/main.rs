@@ -96,12 +96,12 @@ fn error_code(error: &anyhow::Error) -> i32 {
     }
 }
 
-/// jemalloc rather than glibc's allocator: a run's memory stays flat in the size of the
-/// read. With glibc, peak memory grew by 12–18 % from a tenth of a million enrolments to
-/// a million although what the run held did not (heaptrack: the same 27 MB of live heap
-/// at its peak, in the contract refresh's blocks) — fragmentation from the batches and
-/// blocks a run goes through; jemalloc: 54 → 56 MiB, as fast. (mimalloc was as flat,
-/// at 95 MiB.)
+/// jemalloc rather than glibc's allocator: glibc kept what each run had freed, so the
+/// process's resident memory only grew, run after run (heaptrack: the same 27 MB of live
+/// heap at the peak, in the contract refresh's blocks); jemalloc hands it back, and a
+/// run's peak stays flat in the size of the read (`conpere bench`: 55 → 57 MiB from a
+/// tenth of a million enrolments to a million), as fast. (mimalloc was as flat, at 95
+/// MiB.)
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
