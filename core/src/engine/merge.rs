@@ -45,6 +45,8 @@ pub(crate) struct KindMerge {
     pub quarantined: u64,
     /// Stage rows stored as they are, when the classification counted them.
     pub unchanged: Option<u64>,
+    /// Time spent building the indexes of a table loaded empty.
+    pub index_build: std::time::Duration,
     /// Deletions classified, for [`delete_kind`]: records absent from a full read, and
     /// tombstones.
     absent: u64,
@@ -84,7 +86,9 @@ pub(crate) async fn merge_kind(
             *merge.inserted.entry(year).or_default() += n;
         }
         if let Some(dropped) = dropped {
+            let started = std::time::Instant::now();
             dropped.build(client).await?;
+            merge.index_build = started.elapsed();
         }
         merge.first_load = true;
         return Ok(merge);

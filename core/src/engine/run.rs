@@ -220,6 +220,8 @@ where
         merges.insert(kind, merge);
     }
     phases.end("merge");
+    let index_build = merges.values().map(|merge| merge.index_build).sum();
+    phases.carve("merge", "index", index_build);
     for kind in Kind::ALL.into_iter().rev() {
         let merge = merges.get_mut(&kind).expect("every kind is merged");
         let unvouched = unread.unvouches(kind);
