@@ -943,6 +943,49 @@ async fn an_incremental_run_deletes_what_is_absent_from_the_kinds_it_covers_whol
     );
 }
 
+/// A full read of one year covers that year only: what it lacks of that year is gone,
+/// the other year and the year-less records stay (absent records looked for in a part of
+/// the store, where counting cannot rule them out).
+#[tokio::test]
+async fn a_full_read_of_one_year_deletes_what_it_lacks_of_that_year_only() {
+    let db = TestDatabase::new().await;
+    let records = university(10, 40);
+    run(&db, full("s"), items(&records)).await;
+    let last = records
+        .iter()
+        .filter_map(Record::year)
+        .max()
+        .expect("years");
+    let mut tonight: Vec<Record> = (records.iter())
+        .filter(|r| r.year().is_none_or(|year| year == last))
+        .cloned()
+        .collect();
+    let gone = (tonight.iter())
+        .position(|r| r.kind() == Kind::Enrolment)
+        .expect("an enrolment");
+    tonight.remove(gone);
+    let mut request = full("s");
+    request.coverage.years = Some(vec![last]);
+    let report = run(&db, request, items(&tonight)).await;
+    let t = report.totals;
+    assert_eq!((t.inserted, t.updated, t.deleted), (0, 0, 1), "{t:?}");
+    let live: i64 = scalar(
+        &db,
+        "SELECT (SELECT count(*) FROM student WHERE deleted_at IS NULL) \
+              + (SELECT count(*) FROM registration WHERE deleted_at IS NULL) \
+              + (SELECT count(*) FROM enrolment WHERE deleted_at IS NULL) \
+              + (SELECT count(*) FROM node WHERE deleted_at IS NULL) \
+              + (SELECT count(*) FROM edge WHERE deleted_at IS NULL)",
+    )
+    .await;
+    let stored = records.iter().filter(|r| r.kind() != Kind::Result).count();
+    assert_eq!(
+        live as usize,
+        stored - 1,
+        "only the enrolment it lacks is gone"
+    );
+}
+
 #[tokio::test]
 async fn a_student_who_could_not_be_read_keeps_everything_of_theirs() {
     let db = TestDatabase::new().await;
