@@ -47,7 +47,8 @@ pub struct Generated {
 /// Which contracts a generation computes.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope {
-    /// Those of the students run `run_id` touched (its history rows).
+    /// Those of the students run `run_id` touched (its history rows); while the run's
+    /// source has no contract yet, every student of the source.
     Run(i64),
     /// Every contract, or every contract of one year.
     All {
@@ -63,7 +64,7 @@ const BLOCK: i64 = 500;
 const ANALYZE_FROM: u64 = 1_000;
 
 /// Creates or refreshes the contracts of the students run `run_id` touched, on `client`
-/// inside the run's transaction.
+/// inside the run's transaction (all of its source's, while the source has none).
 pub async fn refresh(
     client: &Client,
     run_id: i64,
@@ -307,6 +308,7 @@ async fn source_names(client: &Client) -> Result<HashMap<i32, String>, Contracts
 /// The (source, year, student) in scope.
 async fn fill_scope(client: &Client, scope: Scope) -> Result<u64, ContractsError> {
     let fill = |e| ContractsError::db("finding the contracts to compute")(e);
+    let mut first_of_source = false;
     let mut contracts = match scope {
         Scope::All { year } => client
             .execute(
@@ -316,16 +318,26 @@ async fn fill_scope(client: &Client, scope: Scope) -> Result<u64, ContractsError
             )
             .await
             .map_err(fill)?,
-        Scope::Run(run_id) => client
-            .execute(TOUCHED_SQL, &[&run_id])
+        Scope::Run(run_id) => match client
+            .execute(FIRST_OF_SOURCE_SQL, &[&run_id])
             .await
-            .map_err(fill)?,
+            .map_err(fill)?
+        {
+            0 => client
+                .execute(TOUCHED_SQL, &[&run_id])
+                .await
+                .map_err(fill)?,
+            all => {
+                first_of_source = true;
+                all
+            }
+        },
     };
     let analyzed = contracts >= ANALYZE_FROM;
     if analyzed {
         analyze_sources(client).await?;
     }
-    if let Scope::Run(run_id) = scope {
+    if let (Scope::Run(run_id), false) = (scope, first_of_source) {
         contracts += client
             .execute(TOUCHED_THROUGH_STRUCTURE_SQL, &[&run_id])
             .await
@@ -355,6 +367,17 @@ async fn analyze_sources(client: &Client) -> Result<(), ContractsError> {
         .await
         .map_err(ContractsError::db("preparing the generation"))
 }
+
+/// Every contract of a run's source while the source has none yet (its first sync, or
+/// its first since contracts exist): its registrations hold them all, and reading them
+/// costs less than finding a first load's million enrolments in its history (0.25 s) and
+/// following its structure (0.13 s). Inserts nothing once the source has a contract.
+const FIRST_OF_SOURCE_SQL: &str = "\
+INSERT INTO contract_scope \
+SELECT DISTINCT r.source_id, r.year, r.student FROM registration r \
+WHERE r.source_id = (SELECT source_id FROM sync_run WHERE id = $1) \
+  AND NOT EXISTS (SELECT 1 FROM contract k \
+                  WHERE k.source_id = (SELECT source_id FROM sync_run WHERE id = $1))";
 
 /// The contracts a run touched directly: its registrations and enrolments.
 const TOUCHED_SQL: &str = "\
