@@ -28,9 +28,9 @@ pub(crate) struct DroppedIndexes {
     builds: Vec<String>,
 }
 
-/// Drops the indexes of `spec`'s table when it is empty and `rows` are about to be
-/// loaded into it; `None` when it keeps them.
-pub(crate) async fn drop_indexes(
+/// Prepares the load of `rows` into `spec`'s table when it is empty: truncates it (and
+/// its history, when empty too) and drops its indexes; `None` when it keeps them.
+pub(crate) async fn prepare_load(
     client: &Client,
     spec: &TableSpec,
     rows: u64,
