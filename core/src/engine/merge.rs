@@ -385,11 +385,10 @@ async fn count_read(
         ),
     };
     let sql = format!(
-        "SELECT {stored}::bigint, \
-                (SELECT count(*) FROM {stage} WHERE NOT tombstone AND NOT skip), \
+        "SELECT {stored}::bigint, {staged}, \
                 (SELECT count(*) FROM {delta} WHERE NOT tombstone), \
                 (SELECT count(*) FROM {delta} WHERE live)",
-        stage = spec.stage(),
+        staged = spec.live_stage_count(),
         delta = delta(spec.kind),
     );
     let row = client

@@ -398,10 +398,7 @@ pub(super) fn deferred_deletions(
 pub(super) async fn live_staged(client: &ClientWrapper, kind: Kind) -> Result<u64, EngineError> {
     let row = client
         .query_one(
-            &format!(
-                "SELECT count(*) FROM {} WHERE NOT tombstone AND NOT skip",
-                table::TableSpec::of(kind).stage()
-            ),
+            &format!("SELECT {}", table::TableSpec::of(kind).live_stage_count()),
             &[],
         )
         .await

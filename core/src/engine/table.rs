@@ -151,6 +151,15 @@ impl TableSpec {
         format!("stage_{}", self.kind.as_str())
     }
 
+    /// `(SELECT count(*) …)` of the stage's live rows: records read as they are now (not
+    /// tombstones, not held back).
+    pub fn live_stage_count(&self) -> String {
+        format!(
+            "(SELECT count(*) FROM {} WHERE NOT tombstone AND NOT skip)",
+            self.stage()
+        )
+    }
+
     /// Key then data columns.
     pub fn columns(&self) -> impl Iterator<Item = &'static Column> {
         self.key.iter().chain(self.data.iter())
