@@ -308,36 +308,42 @@ async fn source_names(client: &Client) -> Result<HashMap<i32, String>, Contracts
 /// The (source, year, student) in scope.
 async fn fill_scope(client: &Client, scope: Scope) -> Result<u64, ContractsError> {
     let fill = |e| ContractsError::db("finding the contracts to compute")(e);
-    let mut first_of_source = false;
-    let mut contracts = match scope {
-        Scope::All { year } => client
-            .execute(
-                "INSERT INTO contract_scope SELECT DISTINCT source_id, year, student \
-                 FROM registration WHERE $1::int IS NULL OR year = $1",
-                &[&year],
-            )
-            .await
-            .map_err(fill)?,
-        Scope::Run(run_id) => match client
-            .execute(FIRST_OF_SOURCE_SQL, &[&run_id])
-            .await
-            .map_err(fill)?
-        {
-            0 => client
-                .execute(TOUCHED_SQL, &[&run_id])
+    // The run whose touched students are in scope, when they are (its structure's
+    // changes reach more of them).
+    let (mut contracts, touched_by) = match scope {
+        Scope::All { year } => (
+            client
+                .execute(
+                    "INSERT INTO contract_scope SELECT DISTINCT source_id, year, student \
+                     FROM registration WHERE $1::int IS NULL OR year = $1",
+                    &[&year],
+                )
                 .await
                 .map_err(fill)?,
-            all => {
-                first_of_source = true;
-                all
+            None,
+        ),
+        Scope::Run(run_id) => {
+            let whole_source = client
+                .execute(FIRST_OF_SOURCE_SQL, &[&run_id])
+                .await
+                .map_err(fill)?;
+            match whole_source {
+                0 => (
+                    client
+                        .execute(TOUCHED_SQL, &[&run_id])
+                        .await
+                        .map_err(fill)?,
+                    Some(run_id),
+                ),
+                _ => (whole_source, None),
             }
-        },
+        }
     };
     let analyzed = contracts >= ANALYZE_FROM;
     if analyzed {
         analyze_sources(client).await?;
     }
-    if let (Scope::Run(run_id), false) = (scope, first_of_source) {
+    if let Some(run_id) = touched_by {
         contracts += client
             .execute(TOUCHED_THROUGH_STRUCTURE_SQL, &[&run_id])
             .await
