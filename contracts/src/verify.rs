@@ -104,25 +104,31 @@ pub async fn verify(client: &Client, contract: Option<i64>) -> Result<Report, Co
         return Err(ContractsError::NotFound(id));
     }
     let mut report = Report::default();
-    // Events of no contract (the table has no foreign key: see migration V9).
+    // Versions and events of no contract (neither table has a foreign key: see
+    // migrations V9 and V12).
     if contract.is_none() {
         for row in client
             .query(
-                "SELECT e.contract_id, min(e.seq), count(*) FROM contract_event e \
+                "SELECT 'version', v.contract_id, min(v.version), count(*) \
+                 FROM contract_version v \
+                 WHERE NOT EXISTS (SELECT 1 FROM contract k WHERE k.id = v.contract_id) \
+                 GROUP BY 2 \
+                 UNION ALL \
+                 SELECT 'event', e.contract_id, min(e.seq), count(*) FROM contract_event e \
                  WHERE NOT EXISTS (SELECT 1 FROM contract k WHERE k.id = e.contract_id) \
-                 GROUP BY 1 ORDER BY 1",
+                 GROUP BY 2 ORDER BY 2, 1 DESC",
                 &[],
             )
             .await
             .map_err(&failed)?
         {
-            let found: i64 = row.get(2);
+            let (what, found): (&str, i64) = (row.get(0), row.get(3));
             report.breaks.push(Break {
-                contract: row.get(0),
-                at: format!("event {}", row.get::<_, i32>(1)),
+                contract: row.get(1),
+                at: format!("{what} {}", row.get::<_, i32>(2)),
                 what: "contract".into(),
                 expected: "an existing contract".into(),
-                found: format!("{found} event(s) of none"),
+                found: format!("{found} {what}(s) of none"),
             });
         }
     }

@@ -679,6 +679,26 @@ async fn verify_catches_an_edit_by_hand_of_any_column() {
             report.breaks
         );
     }
+    // No foreign key keeps a version or an event to an existing contract (the writer
+    // does): verify names those of none.
+    for (table, row, at) in [
+        ("contract_version", last_version, "version 2"),
+        ("contract_event", an_event, "event 3"),
+    ] {
+        client
+            .batch_execute("BEGIN; SET LOCAL session_replication_role = replica")
+            .await
+            .unwrap();
+        let statement = format!("UPDATE {table} SET contract_id = -1 WHERE {row}");
+        assert_eq!(client.execute(&statement, &[&id]).await.unwrap(), 1);
+        let report = verify::verify(&client, None).await.unwrap();
+        client.batch_execute("ROLLBACK").await.unwrap();
+        assert!(
+            (report.breaks.iter()).any(|b| b.contract == -1 && b.at == at),
+            "{table}: {:?}",
+            report.breaks
+        );
+    }
     assert!(verify::verify(&client, None)
         .await
         .unwrap()
