@@ -165,8 +165,10 @@ async fn measure_round(
     let copied = floor_input.copy(&store.pool).await?;
     let floor = started.elapsed();
     anyhow::ensure!(copied == floor_input.rows, "the floor copied {copied} rows");
+    settle(store).await?;
     let engine = store.engine();
     let first = engine_run(&engine, "bench", u, unchanged).await?;
+    settle(store).await?;
     anyhow::ensure!(
         first.1.totals.inserted as usize == rows,
         "first load inserted {} of {rows}",
@@ -178,6 +180,7 @@ async fn measure_round(
         "re-sync left {} of {rows} unchanged",
         again.1.totals.unchanged
     );
+    settle(store).await?;
     let changed = engine_run(&engine, "bench", u, one_percent).await?;
     let expected = (floor_input.rows as usize).div_ceil(100);
     anyhow::ensure!(
@@ -189,6 +192,22 @@ async fn measure_round(
         floor,
         runs: vec![first, again, changed],
     })
+}
+
+/// Settles the store between two measured runs, untimed, as the hours between two
+/// nights do: the vacuum and statistics the last run's writes call for (else autovacuum
+/// takes them up at a moment of its choosing, inside the next measured run, on the same
+/// cores: the 1 % re-sync's ratio spread over 1.8–3.0×), then a checkpoint of the pages
+/// they dirtied.
+async fn settle(store: &Store) -> anyhow::Result<()> {
+    let client = store.pool.get().await?;
+    client.batch_execute("VACUUM (ANALYZE)").await?;
+    // A server conpere does not run may not let it checkpoint (pg_checkpoint): the
+    // background writes then fall in the next run, as they would.
+    if let Err(e) = client.batch_execute("CHECKPOINT").await {
+        tracing::warn!("the bench cannot checkpoint between its runs: {e}");
+    }
+    Ok(())
 }
 
 /// A new file in the temporary directory, already unlinked: it is gone when closed,
