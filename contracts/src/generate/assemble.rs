@@ -32,6 +32,13 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
+    /// Puts the enrolments in node order (as `COLLATE "C"`), whatever order they were
+    /// read in: what is computed from them in turn stays the same (sums of ECTS too,
+    /// which floating-point addition makes depend on the order).
+    fn put_in_node_order(&mut self) {
+        (self.enrolments).sort_unstable_by(|a, b| a.node.cmp(&b.node));
+    }
+
     /// Neither deleted nor cancelled: its section is open.
     fn open(&self) -> bool {
         self.present && self.status != "cancelled"
@@ -135,6 +142,7 @@ impl ContractRows {
                     exempted: e.get(5),
                 });
             }
+            registration.put_in_node_order();
             let (_, contract) = contracts.last_mut().expect("pushed above");
             contract.registrations.push(registration);
         }
@@ -405,4 +413,42 @@ fn ects_per_period(registration: &Registration, structure: &YearStructure) -> Ut
         }
     }
     Utf16Sorted(per_period)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sections_ects_are_the_same_whatever_order_its_enrolments_are_read_in() {
+        // Summed in reading order, 0.1 + 0.2 + 0.3 and 0.3 + 0.2 + 0.1 differ in the last
+        // bit, and so would the content's hash.
+        let structure = YearStructure::with_units(&[("A", 0.1), ("B", 0.2), ("C", 0.3)], "S1");
+        let summed = |order: &[&str]| {
+            let mut registration = Registration {
+                step: "STEP".into(),
+                diploma: None,
+                main: true,
+                regime: "initial".into(),
+                status: "active".into(),
+                present: true,
+                special_statuses: Vec::new(),
+                repeater: false,
+                enrolments: (order.iter())
+                    .map(|node| Enrolment {
+                        node: node.to_string(),
+                        via: None,
+                        carried_over: false,
+                        exempted: false,
+                    })
+                    .collect(),
+            };
+            registration.put_in_node_order();
+            ects_per_period(&registration, &structure).0
+        };
+        let in_order = summed(&["A", "B", "C"]);
+        assert_eq!(in_order, vec![("S1".to_string(), 0.1 + 0.2 + 0.3)]);
+        assert_eq!(summed(&["C", "B", "A"]), in_order);
+        assert_eq!(summed(&["B", "C", "A"]), in_order);
+    }
 }

@@ -450,11 +450,13 @@ SELECT ord, source_id, year, student, step, diploma, main, regime, status, prese
 FROM scope_registration WHERE ord > $1 AND ord <= $2 ORDER BY ord, step";
 
 /// The live enrolments under the present registrations of a block of contracts, in the
-/// same order.
+/// same order; a registration's own in any order (`ContractRows::group` sorts them by
+/// node): ordered by node as well, each block paid a sort of its rows (a third of the
+/// query's time).
 const ENROLMENTS_SQL: &str = "\
 SELECT r.ord, r.step, e.node, e.via, e.carried_over, e.exempted \
 FROM scope_registration r \
 JOIN enrolment e ON e.source_id = r.source_id AND e.year = r.year \
  AND e.student = r.student AND e.step = r.step AND e.deleted_at IS NULL \
 WHERE r.ord > $1 AND r.ord <= $2 AND r.present \
-ORDER BY r.ord, r.step, e.node";
+ORDER BY r.ord, r.step";

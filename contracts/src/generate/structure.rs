@@ -65,6 +65,23 @@ impl YearStructure {
     pub fn choices(&self, node: &str) -> &[Choice] {
         self.choices.get(node).map_or(&[], Vec::as_slice)
     }
+
+    /// For tests: units of `period` with their ECTS, under no parent.
+    #[cfg(test)]
+    pub fn with_units(units: &[(&str, f64)], period: &str) -> YearStructure {
+        let unit = |ects| Node {
+            label: String::new(),
+            kind: "unit".into(),
+            ects: Some(ects),
+            period: Some(period.into()),
+        };
+        YearStructure {
+            nodes: (units.iter())
+                .map(|(code, ects)| (code.to_string(), unit(*ects)))
+                .collect(),
+            ..YearStructure::default()
+        }
+    }
 }
 
 /// The structures of the (source, year) pairs in scope.
