@@ -379,11 +379,10 @@ async fn analyze_sources(client: &Client) -> Result<(), ContractsError> {
 /// costs less than finding a first load's million enrolments in its history (0.25 s) and
 /// following its structure (0.13 s). Inserts nothing once the source has a contract.
 const FIRST_OF_SOURCE_SQL: &str = "\
+WITH run AS (SELECT source_id FROM sync_run WHERE id = $1) \
 INSERT INTO contract_scope \
-SELECT DISTINCT r.source_id, r.year, r.student FROM registration r \
-WHERE r.source_id = (SELECT source_id FROM sync_run WHERE id = $1) \
-  AND NOT EXISTS (SELECT 1 FROM contract k \
-                  WHERE k.source_id = (SELECT source_id FROM sync_run WHERE id = $1))";
+SELECT DISTINCT r.source_id, r.year, r.student FROM registration r JOIN run USING (source_id) \
+WHERE NOT EXISTS (SELECT 1 FROM contract k WHERE k.source_id = run.source_id)";
 
 /// The contracts a run touched directly: its registrations and enrolments.
 const TOUCHED_SQL: &str = "\

@@ -259,39 +259,24 @@ async fn classify(
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<(u64, Option<u64>), EngineError> {
     let failed = EngineError::db("comparing with the store");
-    let mut changes = match covered {
-        // An incremental read stages what changed: its rows are joined by key as they
-        // are (setting unchanged ones apart first would hash every stored record).
-        "false" => {
-            let rows = format!("(SELECT * FROM {} WHERE NOT skip)", spec.stage());
-            client
-                .execute(&changed_sql(spec, &rows), params)
-                .await
-                .map_err(&failed)?
-        }
-        _ => {
+    // An incremental read stages what changed: its rows are joined by key as they are
+    // (setting unchanged ones apart first would hash every stored record). A full read's
+    // changed rows are set apart first, into a table whose statistics steer the join by
+    // key (a handful of rows, probed in the primary key).
+    let incremental = covered == "false";
+    let rows = match incremental {
+        true => format!("(SELECT * FROM {} WHERE NOT skip)", spec.stage()),
+        false => {
             let changed = changed_table(spec.kind);
-            client
-                .execute(&changed_rows_sql(spec), params)
-                .await
-                .map_err(&failed)?;
-            // Its statistics steer the join by key: a handful of rows, probed in the
-            // primary key.
-            client
-                .batch_execute(&format!("ANALYZE {changed}"))
-                .await
-                .map_err(&failed)?;
-            let changes = client
-                .execute(&changed_sql(spec, &changed), params)
-                .await
-                .map_err(&failed)?;
-            client
-                .batch_execute(&format!("DROP TABLE {changed}"))
-                .await
-                .map_err(&failed)?;
-            changes
+            (client.execute(&changed_rows_sql(spec), params).await).map_err(&failed)?;
+            (client.batch_execute(&format!("ANALYZE {changed}")).await).map_err(&failed)?;
+            changed
         }
     };
+    let mut changes = (client.execute(&changed_sql(spec, &rows), params).await).map_err(&failed)?;
+    if !incremental {
+        (client.batch_execute(&format!("DROP TABLE {rows}")).await).map_err(&failed)?;
+    }
     let counted = match covered {
         "true" => Some(count_read(client, spec, stored_live, params).await?),
         _ => None,
