@@ -444,25 +444,18 @@ pub(crate) fn record_key_hash(key: &RecordKey) -> i64 {
 }
 
 /// The content hash of a (normalized) record: equal content, equal hash. The hash of its
-/// canonical JSON, streamed into the hasher as it is written (no buffer per record).
+/// canonical JSON, written into a buffer kept by the thread and hashed at once: streamed into
+/// the hasher piece by piece, the same text took twice as long (0.66 s instead of 0.33 s
+/// per million enrolments).
 pub(crate) fn content_hash(record: &Record) -> i64 {
-    let mut hasher = HashWriter(xxhash_rust::xxh3::Xxh3::new());
-    serde_json::to_writer(&mut hasher, record).expect("canonical records always serialize");
-    hasher.0.digest() as i64
-}
-
-/// Bytes written into a hasher.
-struct HashWriter(xxhash_rust::xxh3::Xxh3);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.update(bytes);
-        Ok(bytes.len())
+    thread_local! {
+        static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    JSON.with_borrow_mut(|json| {
+        json.clear();
+        serde_json::to_writer(&mut *json, record).expect("canonical records always serialize");
+        xxhash_rust::xxh3::xxh3_64(json) as i64
+    })
 }
 
 fn parse_enum<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, String> {
@@ -538,10 +531,10 @@ pub(crate) fn record_from_row(kind: Kind, row: &Row) -> Result<Record, String> {
 mod tests {
     use super::*;
 
-    /// Stored hashes were computed from the whole JSON text: streaming it into the hasher
-    /// must give the same hash, or every stored record would look changed.
+    /// Stored hashes are those of the whole JSON text, or every stored record would look
+    /// changed.
     #[test]
-    fn the_streamed_content_hash_is_the_hash_of_the_whole_json_text() {
+    fn the_content_hash_is_the_hash_of_the_whole_json_text() {
         let record = Record::Student(Student {
             student: "21901234".into(),
             ine: Some("1234567890A".into()),
@@ -555,6 +548,19 @@ mod tests {
         let text = serde_json::to_vec(&record).unwrap();
         assert_eq!(
             content_hash(&record),
+            xxhash_rust::xxh3::xxh3_64(&text) as i64
+        );
+        // The thread's buffer holds the last record's text only.
+        let other = Record::Student(Student {
+            student: "1".into(),
+            ..match record {
+                Record::Student(student) => student,
+                _ => unreachable!(),
+            }
+        });
+        let text = serde_json::to_vec(&other).unwrap();
+        assert_eq!(
+            content_hash(&other),
             xxhash_rust::xxh3::xxh3_64(&text) as i64
         );
     }
