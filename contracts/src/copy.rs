@@ -2,8 +2,7 @@
 //! and the versions share.
 
 use crate::ContractsError;
-use futures::pin_mut;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use conpere_core::copy::CopyWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::CopyInSink;
 
@@ -15,11 +14,10 @@ pub(crate) async fn rows<'a, const N: usize>(
     rows: impl Iterator<Item = [&'a (dyn ToSql + Sync); N]>,
     context: &'static str,
 ) -> Result<(), ContractsError> {
-    let failed = ContractsError::db(context);
-    let writer = BinaryCopyInWriter::new(sink, types);
-    pin_mut!(writer);
+    let failed = ContractsError::copy(context);
+    let mut writer = CopyWriter::new(sink, types);
     for row in rows {
-        writer.as_mut().write(&row).await.map_err(&failed)?;
+        writer.write(&row).await.map_err(&failed)?;
     }
     writer.finish().await.map_err(&failed)?;
     Ok(())

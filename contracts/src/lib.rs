@@ -46,6 +46,15 @@ pub enum ContractsError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// A bulk write (binary COPY) failed.
+    #[error("{context}: {source}")]
+    Copy {
+        /// What was being written.
+        context: &'static str,
+        /// The COPY's error.
+        #[source]
+        source: conpere_core::copy::CopyError,
+    },
     /// A configuration file (the measures catalogue) cannot be used.
     #[error("{0}")]
     Config(String),
@@ -100,5 +109,12 @@ impl ContractsError {
     /// A mapper for database errors while doing `context`.
     pub(crate) fn db(context: &'static str) -> impl Fn(tokio_postgres::Error) -> ContractsError {
         move |source| ContractsError::Db { context, source }
+    }
+
+    /// A mapper for COPY errors while writing `context`.
+    pub(crate) fn copy(
+        context: &'static str,
+    ) -> impl Fn(conpere_core::copy::CopyError) -> ContractsError {
+        move |source| ContractsError::Copy { context, source }
     }
 }

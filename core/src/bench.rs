@@ -1,13 +1,13 @@
 //! Helpers of the benchmarks: the floor and the baseline they compare the engine with,
 //! and memory.
 
+use crate::copy::{CopyError, CopyWriter};
 use crate::engine::table::{record_values, TableSpec, Value};
 use crate::engine::{pg_message, EngineError};
 use crate::model::{Kind, Record};
 use deadpool_postgres::Pool;
 use futures::pin_mut;
 use std::collections::BTreeMap;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::ToSql;
 
 /// The baseline: `records` loaded with a plain binary COPY into bare tables with the same
@@ -47,11 +47,13 @@ pub async fn baseline_copy(
         if chunk.len() >= 5_000 {
             total += copy_chunk(&client, kind, &std::mem::take(chunk))
                 .await
-                .map_err(err)?;
+                .map_err(EngineError::copy("baseline COPY"))?;
         }
     }
     for (kind, chunk) in pending {
-        total += copy_chunk(&client, kind, &chunk).await.map_err(err)?;
+        total += copy_chunk(&client, kind, &chunk)
+            .await
+            .map_err(EngineError::copy("baseline COPY"))?;
     }
     Ok(total)
 }
@@ -60,22 +62,19 @@ async fn copy_chunk(
     client: &tokio_postgres::Client,
     kind: Kind,
     records: &[Record],
-) -> Result<u64, tokio_postgres::Error> {
+) -> Result<u64, CopyError> {
     let spec = TableSpec::of(kind);
-    let sink = client
-        .copy_in(&format!(
-            "COPY baseline_{kind} ({}) FROM STDIN BINARY",
-            spec.all_list(None)
-        ))
-        .await?;
+    let statement = format!(
+        "COPY baseline_{kind} ({}) FROM STDIN BINARY",
+        spec.all_list(None)
+    );
     let types: Vec<_> = spec.columns().map(|c| c.ty.clone()).collect();
-    let writer = BinaryCopyInWriter::new(sink, &types);
-    pin_mut!(writer);
+    let mut writer = CopyWriter::start(client, &statement, &types).await?;
     for record in records {
         let values: Vec<Value<'_>> = record_values(record);
         let refs: Vec<&(dyn ToSql + Sync)> =
             values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        writer.as_mut().write(&refs).await?;
+        writer.write(&refs).await?;
     }
     writer.finish().await
 }

@@ -19,6 +19,7 @@ pub use conpere_model::mask;
 
 pub mod bench;
 pub mod claims;
+pub mod copy;
 pub mod db;
 pub mod embedded;
 pub mod engine;

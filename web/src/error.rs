@@ -89,7 +89,9 @@ impl From<ContractsError> for ApiError {
                 "invalid",
                 error.to_string(),
             ),
-            ContractsError::Db { .. } | ContractsError::Config(_) => ApiError::unavailable(error),
+            ContractsError::Db { .. } | ContractsError::Copy { .. } | ContractsError::Config(_) => {
+                ApiError::unavailable(error)
+            }
         }
     }
 }

@@ -83,6 +83,14 @@ impl EngineError {
             message: pg_message(&error),
         }
     }
+
+    /// The same, for a COPY of `context` (its encoding or its server's error).
+    pub(crate) fn copy(context: &'static str) -> impl Fn(crate::copy::CopyError) -> EngineError {
+        move |error| EngineError::Db {
+            context,
+            message: error.to_string(),
+        }
+    }
 }
 
 /// The server's message of a database error, with its detail when there is one.

@@ -7,11 +7,10 @@ use super::table::{
     content_hash, key_hash, key_values, record_key_hash, record_values, TableSpec, Value,
 };
 use super::{Counts, EngineError, ReadAt};
+use crate::copy::CopyWriter;
 use crate::model::{Item, Kind, Record, RecordKey, Rejected};
-use futures::pin_mut;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
@@ -204,13 +203,10 @@ impl<'c> Stager<'c> {
 
     async fn copy_kind(&mut self, kind: Kind, rows: &[StageRow]) -> Result<(), EngineError> {
         let spec = TableSpec::of(kind);
-        let sink = self
-            .client
-            .copy_in(&spec.stage_copy())
+        let failed = EngineError::copy("staging (COPY)");
+        let mut writer = CopyWriter::start(self.client, &spec.stage_copy(), &spec.stage_types())
             .await
-            .map_err(EngineError::db("staging (COPY)"))?;
-        let writer = BinaryCopyInWriter::new(sink, &spec.stage_types());
-        pin_mut!(writer);
+            .map_err(&failed)?;
         let mut values: Vec<Value<'_>> = Vec::with_capacity(16);
         // Summed up here, added to the run's once per batch.
         let (mut records, mut only_records) = (Fingerprint::default(), true);
@@ -247,16 +243,9 @@ impl<'c> Stager<'c> {
             ]);
             let refs: Vec<&(dyn ToSql + Sync)> =
                 values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-            writer
-                .as_mut()
-                .write(&refs)
-                .await
-                .map_err(EngineError::db("staging (COPY)"))?;
+            writer.write(&refs).await.map_err(&failed)?;
         }
-        writer
-            .finish()
-            .await
-            .map_err(EngineError::db("staging (COPY)"))?;
+        writer.finish().await.map_err(&failed)?;
         self.fingerprints.add(kind, records, only_records);
         let counts = self.counts.entry(kind).or_default();
         counts.staged += rows.len() as u64;
@@ -305,14 +294,7 @@ impl<'c> Stager<'c> {
     }
 
     async fn quarantine(&self, rejects: &[Rejected]) -> Result<(), EngineError> {
-        let sink = self
-            .client
-            .copy_in(
-                "COPY quarantine (run_id, source_id, kind, key, reason, location, payload) \
-                 FROM STDIN BINARY",
-            )
-            .await
-            .map_err(EngineError::db("writing quarantine"))?;
+        let failed = EngineError::copy("writing quarantine");
         let types = [
             Type::INT8,
             Type::INT4,
@@ -322,14 +304,19 @@ impl<'c> Stager<'c> {
             Type::TEXT,
             Type::TEXT,
         ];
-        let writer = BinaryCopyInWriter::new(sink, &types);
-        pin_mut!(writer);
+        let mut writer = CopyWriter::start(
+            self.client,
+            "COPY quarantine (run_id, source_id, kind, key, reason, location, payload) \
+             FROM STDIN BINARY",
+            &types,
+        )
+        .await
+        .map_err(&failed)?;
         for rejected in rejects {
             let kind = rejected.kind.map(|k| k.as_str());
             let key = rejected.key.as_ref().map(key_text);
             let location = rejected.location.as_deref().map(without_nul);
             writer
-                .as_mut()
                 .write(&[
                     &self.run_id,
                     &self.source_id,
@@ -340,12 +327,9 @@ impl<'c> Stager<'c> {
                     &without_nul(&rejected.payload),
                 ])
                 .await
-                .map_err(EngineError::db("writing quarantine"))?;
+                .map_err(&failed)?;
         }
-        writer
-            .finish()
-            .await
-            .map_err(EngineError::db("writing quarantine"))?;
+        writer.finish().await.map_err(&failed)?;
         Ok(())
     }
 }
