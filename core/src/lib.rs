@@ -9,6 +9,7 @@
 //!   [`embedded`]: the private PostgreSQL server conpere runs when no `url` is configured;
 //! * [`engine`]: one sync run: stage with binary COPY, merge set-wise, history, deletions,
 //!   quarantine, the mass-deletion hold, dry runs;
+//! * [`copy`]: the binary COPY writer every bulk path shares;
 //! * [`export`]: the canonical JSON Lines export;
 //! * [`testing`]: throw-away databases on a shared embedded server, for test suites.
 #![forbid(unsafe_code)]
