@@ -17,7 +17,7 @@ pub(crate) async fn rows<'a, const N: usize>(
     let failed = ContractsError::copy(context);
     let mut writer = CopyWriter::new(sink, types);
     for row in rows {
-        writer.write(&row).await.map_err(&failed)?;
+        writer.write(row).await.map_err(&failed)?;
     }
     writer.finish().await.map_err(&failed)?;
     Ok(())

@@ -1,14 +1,13 @@
 //! Helpers of the benchmarks: the floor and the baseline they compare the engine with,
 //! and memory.
 
-use crate::copy::{CopyError, CopyWriter};
-use crate::engine::table::{record_values, TableSpec, Value};
+use crate::copy::{BinaryRows, CopyError, CopyWriter};
+use crate::engine::table::{record_values, TableSpec};
 use crate::engine::{pg_message, EngineError};
 use crate::model::{Kind, Record};
 use deadpool_postgres::Pool;
 use futures::pin_mut;
 use std::collections::BTreeMap;
-use tokio_postgres::types::ToSql;
 
 /// The baseline: `records` loaded with a plain binary COPY into bare tables with the same
 /// columns and primary keys as the store's (recreated empty first). Returns the row count.
@@ -71,10 +70,7 @@ async fn copy_chunk(
     let types: Vec<_> = spec.columns().map(|c| c.ty.clone()).collect();
     let mut writer = CopyWriter::start(client, &statement, &types).await?;
     for record in records {
-        let values: Vec<Value<'_>> = record_values(record);
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        writer.write(&refs).await?;
+        writer.write(record_values(record).iter()).await?;
     }
     writer.finish().await
 }
@@ -110,35 +106,23 @@ impl FloorInput {
         file: std::fs::File,
     ) -> std::io::Result<FloorInput> {
         use std::io::Write;
-        let mut out = std::io::BufWriter::new(&file);
-        // The binary COPY header: signature, flags, header extension length.
-        out.write_all(b"PGCOPY\n\xff\r\n\0")?;
-        out.write_all(&[0; 8])?;
+        let mut out = &file;
         let spec = TableSpec::of(Kind::Enrolment);
         let types: Vec<_> = spec.columns().map(|c| c.ty.clone()).collect();
-        let mut buffer = bytes::BytesMut::new();
+        // The engine's own encoding, a chunk at a time.
+        let mut encoded = BinaryRows::new(&types);
         let mut rows = 0;
         for record in records.filter(|r| r.kind() == Kind::Enrolment) {
-            let values = record_values(&record);
-            out.write_all(&(values.len() as i16).to_be_bytes())?;
-            for (value, ty) in values.iter().zip(&types) {
-                buffer.clear();
-                match value.to_sql_checked(ty, &mut buffer) {
-                    Ok(tokio_postgres::types::IsNull::No) => {
-                        out.write_all(&(buffer.len() as i32).to_be_bytes())?;
-                        out.write_all(&buffer)?;
-                    }
-                    Ok(tokio_postgres::types::IsNull::Yes) => {
-                        out.write_all(&(-1_i32).to_be_bytes())?
-                    }
-                    Err(e) => return Err(std::io::Error::other(e.to_string())),
-                }
+            encoded
+                .push(record_values(&record).iter())
+                .map_err(std::io::Error::other)?;
+            if encoded.chunk_full() {
+                out.write_all(&encoded.take())?;
             }
             rows += 1;
         }
-        out.write_all(&(-1_i16).to_be_bytes())?;
-        out.flush()?;
-        drop(out);
+        encoded.end();
+        out.write_all(&encoded.take())?;
         Ok(FloorInput { file, rows })
     }
 

@@ -241,9 +241,7 @@ impl<'c> Stager<'c> {
                 int(origin.line),
                 origin.modified.map_or(Value::Null, Value::Instant),
             ]);
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-            writer.write(&refs).await.map_err(&failed)?;
+            writer.write(values.iter()).await.map_err(&failed)?;
         }
         writer.finish().await.map_err(&failed)?;
         self.fingerprints.add(kind, records, only_records);
@@ -316,18 +314,16 @@ impl<'c> Stager<'c> {
             let kind = rejected.kind.map(|k| k.as_str());
             let key = rejected.key.as_ref().map(key_text);
             let location = rejected.location.as_deref().map(without_nul);
-            writer
-                .write(&[
-                    &self.run_id,
-                    &self.source_id,
-                    &kind,
-                    &key,
-                    &without_nul(&rejected.reason),
-                    &location,
-                    &without_nul(&rejected.payload),
-                ])
-                .await
-                .map_err(&failed)?;
+            let row: [&(dyn ToSql + Sync); 7] = [
+                &self.run_id,
+                &self.source_id,
+                &kind,
+                &key,
+                &without_nul(&rejected.reason),
+                &location,
+                &without_nul(&rejected.payload),
+            ];
+            writer.write(row).await.map_err(&failed)?;
         }
         writer.finish().await.map_err(&failed)?;
         Ok(())
